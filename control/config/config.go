@@ -1,0 +1,91 @@
+// Package config holds vxbgpd's configuration: the YAML file of
+// INTERFACE.md, its defaults, command-line overrides and validation that
+// names every bad key by its path.
+package config
+
+// Modes.
+const (
+	ModeOverlay = "overlay"
+	ModeRouted  = "routed"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	NodeName  string    `yaml:"nodeName" json:"nodeName"`
+	Mode      string    `yaml:"mode" json:"mode"`
+	Underlay  Underlay  `yaml:"underlay" json:"underlay"`
+	BGP       BGP       `yaml:"bgp" json:"bgp"`
+	Discovery Discovery `yaml:"discovery" json:"discovery"`
+	Networks  []Network `yaml:"networks" json:"networks"`
+	StateDir  string    `yaml:"stateDir" json:"stateDir"`
+	API       API       `yaml:"api" json:"api"`
+	Metrics   Metrics   `yaml:"metrics" json:"metrics"`
+	LogLevel  string    `yaml:"logLevel" json:"logLevel"` // debug | info | warn | error (default info)
+}
+
+// Underlay is this host's address on the fabric.
+type Underlay struct {
+	// Address is the VTEP, BGP source and next hop. Default: the address of
+	// the interface that holds the default route.
+	Address string `yaml:"address" json:"address"`
+}
+
+// BGP configures the embedded speaker.
+type BGP struct {
+	ASN        uint32 `yaml:"asn" json:"asn"`
+	RouterID   string `yaml:"routerID" json:"routerID"`     // default: underlay.address
+	ListenPort int    `yaml:"listenPort" json:"listenPort"` // default 179; -1: do not listen
+	Peers      []Peer `yaml:"peers" json:"peers"`
+	// HoldTime in seconds (default 9; keepalive is a third of it).
+	HoldTime uint32 `yaml:"holdTime" json:"holdTime"`
+	// GracefulRestartTime in seconds (default 120): how long peers keep our
+	// routes while the agent restarts.
+	GracefulRestartTime uint32 `yaml:"gracefulRestartTime" json:"gracefulRestartTime"`
+}
+
+// Peer is one static BGP neighbour.
+type Peer struct {
+	Address  string `yaml:"address" json:"address"`
+	ASN      uint32 `yaml:"asn" json:"asn"`
+	Password string `yaml:"password" json:"-"` // TCP MD5
+	Port     uint16 `yaml:"port" json:"port,omitempty"` // default 179
+}
+
+// Discovery configures memberlist gossip.
+type Discovery struct {
+	BindPort      int      `yaml:"bindPort" json:"bindPort"`
+	Join          []string `yaml:"join" json:"join"`
+	SecretKeyFile string   `yaml:"secretKeyFile" json:"secretKeyFile"`
+}
+
+// Network is one pod network: an L2 VNI in overlay mode.
+type Network struct {
+	Name    string `yaml:"name" json:"name"`
+	VNI     uint32 `yaml:"vni" json:"vni"`
+	Subnet  string `yaml:"subnet" json:"subnet"`   // cluster-wide pool, e.g. 10.244.0.0/16
+	Gateway string `yaml:"gateway" json:"gateway"` // anycast gateway, inside subnet
+	Block   string `yaml:"block" json:"block"`     // this host's share of subnet
+	MTU     int    `yaml:"mtu" json:"mtu,omitempty"` // default: underlay MTU - 50
+}
+
+// API is the local control socket.
+type API struct {
+	Socket string `yaml:"socket" json:"socket"`
+}
+
+// Metrics is the Prometheus / health listener.
+type Metrics struct {
+	Listen string `yaml:"listen" json:"listen"` // "" disables it
+}
+
+// Defaults.
+const (
+	DefaultPath       = "/etc/vxbgp/config.yaml"
+	DefaultStateDir   = "/var/lib/vxbgp"
+	DefaultSocket     = "/run/vxbgp/vxbgp.sock"
+	DefaultMetrics    = "127.0.0.1:9642"
+	DefaultListenPort = 179
+	DefaultBindPort   = 7946
+	DefaultHoldTime   = 9
+	DefaultGRTime     = 120
+)

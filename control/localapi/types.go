@@ -1,0 +1,76 @@
+// Package localapi is the agent's local API: JSON over HTTP on a unix
+// socket (mode 0600). The CLI reads status from it; the CNI plugin announces
+// and withdraws endpoints through it. These types are the stable `-o json`
+// output of vxbgpctl.
+package localapi
+
+// Endpoint is a local pod attachment.
+type Endpoint struct {
+	ContainerID string   `json:"containerID"`
+	IfName      string   `json:"ifName"`            // inside the pod, e.g. eth0
+	Network     string   `json:"network"`           // network name from the config
+	HostIf      string   `json:"hostIf,omitempty"`  // host side of the veth
+	MAC         string   `json:"mac"`               // pod interface MAC
+	IPs         []string `json:"ips"`               // pod addresses, without prefix length
+	Netns       string   `json:"netns,omitempty"`   // path of the pod's netns
+	Chained     bool     `json:"chained,omitempty"` // attached by another plugin
+}
+
+// Status is `vxbgpctl status`.
+type Status struct {
+	NodeName         string `json:"nodeName"`
+	Mode             string `json:"mode"`
+	ASN              uint32 `json:"asn"`
+	RouterID         string `json:"routerID"`
+	VTEP             string `json:"vtep"`
+	Networks         int    `json:"networks"`
+	Peers            int    `json:"peers"`
+	PeersEstablished int    `json:"peersEstablished"`
+	Endpoints        int    `json:"endpoints"`
+	RoutesReceived   int    `json:"routesReceived"`
+	RoutesAdvertised int    `json:"routesAdvertised"`
+	FDBEntries       int    `json:"fdbEntries"`
+	FloodEntries     int    `json:"floodEntries"`
+	NeighEntries     int    `json:"neighEntries"`
+	Synced           bool   `json:"synced"` // every source reported; stale kernel entries are being removed
+	UptimeSeconds    int64  `json:"uptimeSeconds"`
+	Version          string `json:"version"`
+}
+
+// Peer is one BGP neighbour (`vxbgpctl peers`).
+type Peer struct {
+	Address       string `json:"address"`
+	ASN           uint32 `json:"asn"`
+	State         string `json:"state"` // idle, connect, active, opensent, openconfirm, established
+	UptimeSeconds int64  `json:"uptimeSeconds"`
+	Received      uint64 `json:"received"`
+	Accepted      uint64 `json:"accepted"`
+	Source        string `json:"source"` // static | discovered
+}
+
+// Route is one EVPN or unicast route (`vxbgpctl routes`).
+type Route struct {
+	Type    string `json:"type"` // type-2, type-3, ipv4, ipv6
+	RD      string `json:"rd,omitempty"`
+	MAC     string `json:"mac,omitempty"`
+	IP      string `json:"ip,omitempty"` // type-2 IP, type-3 originator, or unicast prefix
+	VNI     uint32 `json:"vni,omitempty"`
+	NextHop string `json:"nextHop"`
+	Source  string `json:"source"` // "local" or the peer's address
+	Best    bool   `json:"best"`
+}
+
+// FDBEntry is one entry the agent programmed (`vxbgpctl fdb`).
+type FDBEntry struct {
+	Kind   string `json:"kind"` // mac, flood, neigh
+	VNI    uint32 `json:"vni"`
+	Device string `json:"device"`
+	MAC    string `json:"mac,omitempty"`
+	IP     string `json:"ip,omitempty"`   // neigh only
+	VTEP   string `json:"vtep,omitempty"` // mac and flood only
+}
+
+// Error is the body of every non-2xx answer.
+type Error struct {
+	Error string `json:"error"`
+}

@@ -1,0 +1,72 @@
+package overlay
+
+import (
+	"context"
+	"fmt"
+)
+
+// Dataplane is the kernel seen through the agent's eyes.
+type Dataplane interface {
+	// Observe returns only what the agent owns: its devices and the FDB,
+	// flood and neighbour entries on them.
+	Observe(ctx context.Context) (State, error)
+	// Apply performs one operation. It is idempotent: setting what exists
+	// and deleting what is gone both succeed.
+	Apply(ctx context.Context, op Op) error
+}
+
+// OpKind says whether an Op creates/updates or removes its object.
+type OpKind uint8
+
+const (
+	OpSet OpKind = iota + 1 // create, or update in place
+	OpDel
+)
+
+func (k OpKind) String() string {
+	switch k {
+	case OpSet:
+		return "set"
+	case OpDel:
+		return "del"
+	}
+	return fmt.Sprintf("OpKind(%d)", uint8(k))
+}
+
+// Op is one change to the kernel. Exactly one of the object fields is set.
+type Op struct {
+	Kind   OpKind
+	Device *Device
+	Neigh  *Neigh
+	FDB    *FDB
+	Flood  *Flood
+}
+
+// Object names the kind of object an Op touches ("device", "neigh", "fdb", "flood").
+func (o Op) Object() string {
+	switch {
+	case o.Device != nil:
+		return "device"
+	case o.Neigh != nil:
+		return "neigh"
+	case o.FDB != nil:
+		return "fdb"
+	case o.Flood != nil:
+		return "flood"
+	}
+	return "none"
+}
+
+func (o Op) String() string {
+	switch {
+	case o.Device != nil:
+		return fmt.Sprintf("%s device %s/%s vni %d", o.Kind, o.Device.Bridge, o.Device.VXLAN, o.Device.VNI)
+	case o.Neigh != nil:
+		return fmt.Sprintf("%s neigh vni %d %s lladdr %s", o.Kind, o.Neigh.VNI, o.Neigh.IP, o.Neigh.MAC)
+	case o.FDB != nil:
+		return fmt.Sprintf("%s fdb vni %d %s dst %s", o.Kind, o.FDB.VNI, o.FDB.MAC, o.FDB.VTEP)
+	case o.Flood != nil:
+		return fmt.Sprintf("%s flood vni %d dst %s", o.Kind, o.Flood.VNI, o.Flood.VTEP)
+	}
+	return o.Kind.String() + " nothing"
+}

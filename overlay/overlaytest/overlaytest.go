@@ -1,0 +1,136 @@
+// Package overlaytest is an in-memory overlay.Dataplane for unit tests. It
+// enforces the kernel's invariants (an entry needs its device; deleting a
+// device takes its entries with it) and fails the test when the reconciler
+// breaks them, and it can inject failures.
+package overlaytest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/vxbgp/vxbgp/overlay"
+)
+
+// ErrInjected is returned by Apply for operations selected by FailOn.
+var ErrInjected = errors.New("injected failure")
+
+// Dataplane is the fake. The zero value is not usable; call New.
+type Dataplane struct {
+	mu     sync.Mutex
+	state  overlay.State
+	ops    []overlay.Op
+	failOn func(overlay.Op) bool
+	// Violations lists invariant breaks seen so far.
+	violations []string
+}
+
+var _ overlay.Dataplane = (*Dataplane)(nil)
+
+// New returns an empty fake kernel.
+func New() *Dataplane { return &Dataplane{state: overlay.NewState()} }
+
+// NewWith returns a fake kernel that already holds s (e.g. a previous run's state).
+func NewWith(s overlay.State) *Dataplane { return &Dataplane{state: s.Clone()} }
+
+// Observe implements overlay.Dataplane.
+func (d *Dataplane) Observe(ctx context.Context) (overlay.State, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.state.Clone(), nil
+}
+
+// Apply implements overlay.Dataplane with the kernel's rules: setting an
+// entry on a missing device fails (ENODEV), deletes of missing entries
+// succeed, deleting a device removes its entries.
+func (d *Dataplane) Apply(ctx context.Context, op overlay.Op) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.failOn != nil && d.failOn(op) {
+		return fmt.Errorf("%s: %w", op, ErrInjected)
+	}
+	if op.Kind != overlay.OpSet && op.Kind != overlay.OpDel {
+		d.violations = append(d.violations, fmt.Sprintf("bad op kind: %s", op))
+		return fmt.Errorf("bad op kind %d", op.Kind)
+	}
+	d.ops = append(d.ops, op)
+	if vni, ok := entryVNI(op); ok && op.Kind == overlay.OpSet {
+		if _, ok := d.state.Devices[vni]; !ok {
+			return fmt.Errorf("%s: no device for vni %d", op, vni)
+		}
+	}
+	if op.Device != nil && op.Kind == overlay.OpDel {
+		vni := op.Device.VNI
+		for k, f := range d.state.FDB {
+			if f.VNI == vni {
+				delete(d.state.FDB, k)
+			}
+		}
+		for f := range d.state.Flood {
+			if f.VNI == vni {
+				delete(d.state.Flood, f)
+			}
+		}
+		for k, n := range d.state.Neigh {
+			if n.VNI == vni {
+				delete(d.state.Neigh, k)
+			}
+		}
+	}
+	if op.FDB != nil && op.FDB.MAC.IsZero() {
+		d.violations = append(d.violations, fmt.Sprintf("zero MAC as unicast FDB entry: %s", op))
+	}
+	d.state.Apply(op)
+	return nil
+}
+
+func entryVNI(op overlay.Op) (uint32, bool) {
+	switch {
+	case op.Neigh != nil:
+		return op.Neigh.VNI, true
+	case op.FDB != nil:
+		return op.FDB.VNI, true
+	case op.Flood != nil:
+		return op.Flood.VNI, true
+	}
+	return 0, false
+}
+
+// State returns a copy of the fake kernel's state.
+func (d *Dataplane) State() overlay.State {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.state.Clone()
+}
+
+// Ops returns every operation applied so far and forgets them.
+func (d *Dataplane) Ops() []overlay.Op {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ops := d.ops
+	d.ops = nil
+	return ops
+}
+
+// FailOn makes Apply fail for every op for which f returns true (nil: never).
+func (d *Dataplane) FailOn(f func(overlay.Op) bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.failOn = f
+}
+
+// Mutate changes the fake kernel behind the reconciler's back, as an
+// operator with iproute2 would.
+func (d *Dataplane) Mutate(f func(*overlay.State)) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	f(&d.state)
+}
+
+// Violations returns the invariant breaks seen so far.
+func (d *Dataplane) Violations() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.violations...)
+}

@@ -1,0 +1,253 @@
+package overlay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Reconciler drives a Dataplane towards the desired State. It is level
+// triggered: every pass compares the whole desired state with what the kernel
+// holds (a cached copy, refreshed by Observe on start, on Kick, after an error
+// and on every resync) and applies the difference. The control plane's only
+// entry is Set; the reconciler owns every write to the kernel.
+//
+// Until MarkSynced is called it adds and updates but deletes nothing: after a
+// restart the kernel still holds the previous run's entries, and they must
+// stay until every source (BGP peers, the endpoint store) has told us what is
+// still wanted. That is what keeps traffic flowing across a restart.
+type Reconciler struct {
+	dp     Dataplane
+	log    *slog.Logger
+	resync time.Duration
+
+	wake chan struct{}
+
+	mu      sync.Mutex
+	want    State
+	hasWant bool
+	synced  bool
+	stale   bool // the cache must be refreshed from the kernel
+	stats   Stats
+	current State // last known kernel state, for status readers
+
+	// cache is the kernel state as of the last pass; only the Run goroutine
+	// (or a Sync caller) touches it.
+	cache *State
+}
+
+// Stats counts what the reconciler did, for metrics and status.
+type Stats struct {
+	Passes     uint64
+	OpsApplied uint64
+	OpErrors   uint64
+	LastPass   time.Time
+	LastError  string
+	Synced     bool
+}
+
+// ReconcilerOptions configures NewReconciler.
+type ReconcilerOptions struct {
+	Logger *slog.Logger
+	// Resync is how often the kernel is re-read and the whole state
+	// re-applied even without a change (default 30s).
+	Resync time.Duration
+}
+
+// NewReconciler returns a Reconciler for dp.
+func NewReconciler(dp Dataplane, o ReconcilerOptions) *Reconciler {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Resync == 0 {
+		o.Resync = 30 * time.Second
+	}
+	return &Reconciler{dp: dp, log: o.Logger, resync: o.Resync, wake: make(chan struct{}, 1), stale: true}
+}
+
+// Set hands over the desired state (latest wins) and wakes the reconciler.
+// The caller must not modify s afterwards.
+func (r *Reconciler) Set(s State) {
+	r.mu.Lock()
+	r.want, r.hasWant = s, true
+	r.mu.Unlock()
+	r.poke()
+}
+
+// MarkSynced allows deletes: every source has reported at least once.
+func (r *Reconciler) MarkSynced() {
+	r.mu.Lock()
+	r.synced = true
+	r.mu.Unlock()
+	r.poke()
+}
+
+// Kick makes the next pass re-read the kernel, e.g. after a netlink event
+// on one of the agent's devices.
+func (r *Reconciler) Kick() {
+	r.mu.Lock()
+	r.stale = true
+	r.mu.Unlock()
+	r.poke()
+}
+
+func (r *Reconciler) poke() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Stats returns a copy of the counters.
+func (r *Reconciler) Stats() Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.stats
+	s.Synced = r.synced
+	return s
+}
+
+// Current returns the kernel state as of the last pass (a copy).
+func (r *Reconciler) Current() State {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.current.Clone()
+}
+
+// Desired returns the last state handed to Set (a copy).
+func (r *Reconciler) Desired() State {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.want.Clone()
+}
+
+// Run reconciles until ctx ends: on Set, MarkSynced and Kick, every resync
+// interval, and after a failed pass with exponential backoff (100ms..10s).
+func (r *Reconciler) Run(ctx context.Context) error {
+	const minBackoff, maxBackoff = 100 * time.Millisecond, 10 * time.Second
+	backoff := minBackoff
+	resync := time.NewTicker(r.resync)
+	defer resync.Stop()
+	var retry <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-r.wake:
+		case <-resync.C:
+			r.mu.Lock()
+			r.stale = true
+			r.mu.Unlock()
+		case <-retry:
+			retry = nil
+		}
+		if err := r.Sync(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			r.log.Warn("reconcile failed, retrying", "err", err, "in", backoff)
+			retry = time.After(backoff)
+			backoff = min(backoff*2, maxBackoff)
+			continue
+		}
+		backoff = minBackoff
+	}
+}
+
+// Sync runs one pass now. Run calls it; tests may call it directly, but not
+// concurrently with Run.
+func (r *Reconciler) Sync(ctx context.Context) error {
+	r.mu.Lock()
+	want, hasWant, synced, stale := r.want, r.hasWant, r.synced, r.stale
+	r.stale = false
+	r.mu.Unlock()
+	if !hasWant {
+		return nil
+	}
+	if stale || r.cache == nil {
+		cur, err := r.dp.Observe(ctx)
+		if err != nil {
+			r.markStale(err)
+			return fmt.Errorf("observe: %w", err)
+		}
+		cur = cur.Clone() // own the maps: the cache is mutated in place
+		r.cache = &cur
+	}
+	ops := Diff(*r.cache, want)
+	var errs []error
+	applied := uint64(0)
+	for _, op := range ops {
+		if op.Kind == OpDel && !synced {
+			continue
+		}
+		if err := r.dp.Apply(ctx, op); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", op, err))
+			continue
+		}
+		applied++
+		r.cache.Apply(op)
+		r.log.Debug("applied", "op", op.String())
+	}
+	err := errors.Join(errs...)
+	r.mu.Lock()
+	r.stats.Passes++
+	r.stats.OpsApplied += applied
+	r.stats.OpErrors += uint64(len(errs))
+	r.stats.LastPass = time.Now()
+	r.current = r.cache.Clone()
+	if err != nil {
+		r.stats.LastError = err.Error()
+		r.stale = true // the kernel may differ from the cache in ways we don't know
+	} else {
+		r.stats.LastError = ""
+	}
+	r.mu.Unlock()
+	if applied > 0 || err != nil {
+		r.log.Info("reconciled", "ops", applied, "errors", len(errs), "pending_deletes", !synced)
+	}
+	return err
+}
+
+func (r *Reconciler) markStale(err error) {
+	r.mu.Lock()
+	r.stale = true
+	r.stats.Passes++
+	r.stats.OpErrors++
+	r.stats.LastError = err.Error()
+	r.mu.Unlock()
+}
+
+// Apply records op in s, in place, as a Dataplane would carry it out.
+// s must have its maps allocated (NewState or Clone).
+func (s *State) Apply(op Op) {
+	switch {
+	case op.Device != nil:
+		if op.Kind == OpSet {
+			s.Devices[op.Device.VNI] = *op.Device
+		} else {
+			delete(s.Devices, op.Device.VNI)
+		}
+	case op.Neigh != nil:
+		if op.Kind == OpSet {
+			s.Neigh[op.Neigh.Key()] = *op.Neigh
+		} else {
+			delete(s.Neigh, op.Neigh.Key())
+		}
+	case op.FDB != nil:
+		if op.Kind == OpSet {
+			s.FDB[op.FDB.Key()] = *op.FDB
+		} else {
+			delete(s.FDB, op.FDB.Key())
+		}
+	case op.Flood != nil:
+		if op.Kind == OpSet {
+			s.Flood[*op.Flood] = struct{}{}
+		} else {
+			delete(s.Flood, *op.Flood)
+		}
+	}
+}
+

@@ -1,0 +1,211 @@
+package overlay
+
+import (
+	"fmt"
+	"maps"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+)
+
+// MAC is an Ethernet address. The zero MAC is the flood-list address.
+type MAC [6]byte
+
+// ParseMAC parses "02:00:00:00:00:01".
+func ParseMAC(s string) (MAC, error) {
+	hw, err := net.ParseMAC(s)
+	if err != nil {
+		return MAC{}, err
+	}
+	if len(hw) != 6 {
+		return MAC{}, fmt.Errorf("mac %q: not 48 bits", s)
+	}
+	return MAC(hw), nil
+}
+
+// MustParseMAC is ParseMAC for constants and tests.
+func MustParseMAC(s string) MAC {
+	m, err := ParseMAC(s)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+func (m MAC) String() string { return net.HardwareAddr(m[:]).String() }
+
+// HardwareAddr returns a fresh net.HardwareAddr copy.
+func (m MAC) HardwareAddr() net.HardwareAddr { return net.HardwareAddr(slices.Clone(m[:])) }
+
+// IsZero reports whether m is 00:00:00:00:00:00.
+func (m MAC) IsZero() bool { return m == MAC{} }
+
+// Device is one network's bridge and (in overlay mode) VXLAN device.
+type Device struct {
+	VNI     uint32
+	Network string // the network's name from the config; stored as the links' alias
+	Bridge  string // bridge name, e.g. vxbr100
+	VXLAN   string // vxlan device name, e.g. vxlan100
+	// VTEP is the local tunnel source address; Underlay the device that holds it.
+	VTEP     netip.Addr
+	Underlay string
+	Port     uint16 // VXLAN UDP destination port (4789)
+	MTU      int    // of the vxlan device and the bridge: underlay MTU - 50
+	// GatewayMAC and Gateway (address/prefix length of the subnet) sit on the
+	// bridge, identical on every host: the anycast gateway.
+	GatewayMAC MAC
+	Gateway    netip.Prefix
+}
+
+// FDBKey identifies a remote unicast MAC.
+type FDBKey struct {
+	VNI uint32
+	MAC MAC
+}
+
+// FDB is a remote unicast MAC behind a VTEP (EVPN type-2).
+type FDB struct {
+	VNI  uint32
+	MAC  MAC
+	VTEP netip.Addr
+}
+
+// Key returns the FDB entry's map key.
+func (f FDB) Key() FDBKey { return FDBKey{f.VNI, f.MAC} }
+
+// Flood is one remote VTEP in a VNI's head-end replication list (EVPN type-3).
+type Flood struct {
+	VNI  uint32
+	VTEP netip.Addr
+}
+
+// NeighKey identifies a remote IP on a network's bridge.
+type NeighKey struct {
+	VNI uint32
+	IP  netip.Addr
+}
+
+// Neigh is a remote IP's MAC, installed on the bridge (EVPN type-2 with IP).
+type Neigh struct {
+	VNI uint32
+	IP  netip.Addr
+	MAC MAC
+}
+
+// Key returns the neighbour's map key.
+func (n Neigh) Key() NeighKey { return NeighKey{n.VNI, n.IP} }
+
+// State is the kernel state the agent owns. The zero value is the empty state.
+type State struct {
+	Devices map[uint32]Device
+	FDB     map[FDBKey]FDB
+	Flood   map[Flood]struct{}
+	Neigh   map[NeighKey]Neigh
+}
+
+// NewState returns an empty State with its maps allocated.
+func NewState() State {
+	return State{
+		Devices: map[uint32]Device{},
+		FDB:     map[FDBKey]FDB{},
+		Flood:   map[Flood]struct{}{},
+		Neigh:   map[NeighKey]Neigh{},
+	}
+}
+
+// AddDevice, AddFDB, AddFlood and AddNeigh fill a State built with NewState.
+func (s State) AddDevice(d Device) { s.Devices[d.VNI] = d }
+func (s State) AddFDB(f FDB)       { s.FDB[f.Key()] = f }
+func (s State) AddFlood(f Flood)   { s.Flood[f] = struct{}{} }
+func (s State) AddNeigh(n Neigh)   { s.Neigh[n.Key()] = n }
+
+// Clone returns a deep copy.
+func (s State) Clone() State {
+	c := State{
+		Devices: maps.Clone(s.Devices),
+		FDB:     maps.Clone(s.FDB),
+		Flood:   maps.Clone(s.Flood),
+		Neigh:   maps.Clone(s.Neigh),
+	}
+	if c.Devices == nil {
+		c.Devices = map[uint32]Device{}
+	}
+	if c.FDB == nil {
+		c.FDB = map[FDBKey]FDB{}
+	}
+	if c.Flood == nil {
+		c.Flood = map[Flood]struct{}{}
+	}
+	if c.Neigh == nil {
+		c.Neigh = map[NeighKey]Neigh{}
+	}
+	return c
+}
+
+// Equal reports whether two states hold the same entries (nil and empty maps are equal).
+func (s State) Equal(o State) bool {
+	return maps.Equal(s.Devices, o.Devices) && maps.Equal(s.FDB, o.FDB) &&
+		maps.Equal(s.Flood, o.Flood) && maps.Equal(s.Neigh, o.Neigh)
+}
+
+// Len is the number of entries of every kind.
+func (s State) Len() int { return len(s.Devices) + len(s.FDB) + len(s.Flood) + len(s.Neigh) }
+
+// device returns the device names for a VNI, falling back to the default names
+// so that String works on states whose device is being deleted.
+func (s State) device(vni uint32) Device {
+	if d, ok := s.Devices[vni]; ok {
+		return d
+	}
+	return Device{VNI: vni, Bridge: BridgeName(vni), VXLAN: VXLANName(vni)}
+}
+
+// String renders the state in iproute2 form, one object per line, sorted, so
+// tests compare text.
+func (s State) String() string {
+	var lines []string
+	for _, d := range s.Devices {
+		lines = append(lines, d.String())
+	}
+	for _, n := range s.Neigh {
+		lines = append(lines, neighString(n, s.device(n.VNI)))
+	}
+	for _, f := range s.FDB {
+		lines = append(lines, fdbString(f, s.device(f.VNI)))
+	}
+	for f := range s.Flood {
+		lines = append(lines, floodString(f, s.device(f.VNI)))
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
+}
+
+func (d Device) String() string {
+	return fmt.Sprintf("link %s type bridge address %s gateway %s mtu %d; link %s type vxlan id %d local %s dev %s dstport %d mtu %d master %s",
+		d.Bridge, d.GatewayMAC, d.Gateway, d.MTU, d.VXLAN, d.VNI, d.VTEP, d.Underlay, d.Port, d.MTU, d.Bridge)
+}
+
+func fdbString(f FDB, d Device) string {
+	return fmt.Sprintf("fdb %s dev %s dst %s self master extern_learn", f.MAC, d.VXLAN, f.VTEP)
+}
+
+func floodString(f Flood, d Device) string {
+	return fmt.Sprintf("fdb 00:00:00:00:00:00 dev %s dst %s self permanent", d.VXLAN, f.VTEP)
+}
+
+func neighString(n Neigh, d Device) string {
+	return fmt.Sprintf("neigh %s lladdr %s dev %s nud noarp extern_learn", n.IP, n.MAC, d.Bridge)
+}
+
+// BridgeName and VXLANName are the device names the agent uses for a VNI.
+// Both stay within IFNAMSIZ (15) for every 24-bit VNI.
+func BridgeName(vni uint32) string { return fmt.Sprintf("vxbr%d", vni) }
+func VXLANName(vni uint32) string  { return fmt.Sprintf("vxlan%d", vni) }
+
+// DefaultGatewayMAC is the anycast gateway MAC every host puts on its bridges
+// (locally administered, unicast).
+var DefaultGatewayMAC = MAC{0x02, 0x76, 0x78, 0x62, 0x67, 0x01}
+
+// Overhead is what VXLAN over IPv4 adds to a frame (outer IP 20 + UDP 8 + VXLAN 8 + inner Ethernet 14).
+const Overhead = 50
