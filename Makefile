@@ -1,0 +1,43 @@
+# vxbgp — build, test and lab targets. Run as root for test and demo
+# (they create network namespaces).
+GO       ?= go
+BIN      ?= bin
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X github.com/vxbgp/vxbgp/control/agent.Version=$(VERSION)
+# Unit and privileged package tests: everything but the multi-host lab.
+UNIT_PKGS = $(shell $(GO) list ./... | grep -v /e2e)
+
+.PHONY: all build test test-unit test-e2e demo demo-clean lint clean
+
+all: build
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/... ./e2e/cmd/...
+
+# All three layers: unit (with -race), privileged (netns, as root) and e2e.
+test: build
+	$(GO) test -race -count=1 -timeout 20m $(UNIT_PKGS)
+	$(GO) test -count=1 -timeout 40m -v ./e2e/... 2>&1 | tee $(BIN)/e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|e2e_test.go|lab.go' ; exit $${PIPESTATUS[0]}
+
+# The quick loop: no lab.
+test-unit:
+	$(GO) test -race -count=1 -timeout 10m $(UNIT_PKGS)
+
+test-e2e: build
+	$(GO) test -count=1 -timeout 40m -v ./e2e/...
+
+# A 3-host lab in network namespaces; KEEP=1 leaves it up.
+demo: build
+	$(BIN)/vxbgp-lab demo
+
+demo-clean: build
+	$(BIN)/vxbgp-lab clean
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+	staticcheck ./...
+
+clean:
+	rm -rf $(BIN)
