@@ -1,0 +1,244 @@
+package ipam
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vxbgp/vxbgp/control/localapi"
+)
+
+// Errors callers match with errors.Is.
+var (
+	// ErrExhausted: the block has no free address left.
+	ErrExhausted = errors.New("address block exhausted")
+	// ErrNotFound: no allocation for that container and interface.
+	ErrNotFound = errors.New("allocation not found")
+)
+
+// Record is one allocated address: the file ipam/<network>/<ip>.
+// MAC, HostIf and Netns are empty until the plugin has created the veth.
+type Record struct {
+	ContainerID string     `json:"containerID"`
+	IfName      string     `json:"ifName"`
+	Network     string     `json:"network"`
+	IP          netip.Addr `json:"ip"`
+	MAC         string     `json:"mac,omitempty"`    // pod interface MAC
+	HostIf      string     `json:"hostIf,omitempty"` // host side of the veth
+	Netns       string     `json:"netns,omitempty"`  // path of the pod's netns
+	Created     time.Time  `json:"created"`
+}
+
+// Endpoint returns the record as the agent's local API type.
+func (r Record) Endpoint() localapi.Endpoint {
+	return localapi.Endpoint{
+		ContainerID: r.ContainerID,
+		IfName:      r.IfName,
+		Network:     r.Network,
+		HostIf:      r.HostIf,
+		MAC:         r.MAC,
+		IPs:         []string{r.IP.String()},
+		Netns:       r.Netns,
+	}
+}
+
+// Store is the allocation store under one state directory. It holds no
+// state in memory: every call reads the files under the lock, so any number
+// of Stores in any number of processes share it safely.
+type Store struct {
+	dir string // <stateDir>/ipam
+}
+
+const (
+	lockName         = ".lock" // a dot: no network can be named like it
+	lastReservedName = "last_reserved"
+	dirPerm          = 0o755
+	filePerm         = 0o644
+)
+
+// Open creates <stateDir>/ipam if needed and returns the store in it.
+func Open(stateDir string) (*Store, error) {
+	if stateDir == "" {
+		return nil, errors.New("open ipam store: empty state directory")
+	}
+	dir := filepath.Join(stateDir, "ipam")
+	if err := os.MkdirAll(dir, dirPerm); err != nil {
+		return nil, fmt.Errorf("open ipam store %s: %w", dir, err)
+	}
+	return &Store{dir: dir}, nil
+}
+
+// Dir returns <stateDir>/ipam.
+func (s *Store) Dir() string { return s.dir }
+
+// withLock runs f holding the store's flock: how is unix.LOCK_EX for
+// read-modify-write, unix.LOCK_SH for reads. The lock file is opened per
+// call because flock belongs to the open file description: two goroutines
+// sharing one descriptor would not exclude each other.
+func (s *Store) withLock(how int, f func() error) error {
+	path := filepath.Join(s.dir, lockName)
+	lf, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, filePerm)
+	if err != nil {
+		return fmt.Errorf("open lock %s: %w", path, err)
+	}
+	defer lf.Close() // closing releases the lock
+	for {
+		err = unix.Flock(int(lf.Fd()), how)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("flock %s: %w", path, err)
+	}
+	return f()
+}
+
+// Get returns the allocation of containerID's interface ifName.
+func (s *Store) Get(containerID, ifName string) (Record, bool, error) {
+	var rec Record
+	var found bool
+	err := s.withLock(unix.LOCK_SH, func() error {
+		all, err := s.readAll()
+		if err != nil {
+			return err
+		}
+		rec, found = find(all, containerID, ifName)
+		return nil
+	})
+	return rec, found, err
+}
+
+// List returns every allocation, sorted by network and address.
+func (s *Store) List() ([]Record, error) {
+	var all []Record
+	err := s.withLock(unix.LOCK_SH, func() error {
+		var err error
+		all, err = s.readAll()
+		return err
+	})
+	return all, err
+}
+
+// Endpoints returns the allocations whose veth exists (they have a MAC), as
+// the agent announces them. An allocation without a MAC is an ADD still in
+// progress, or one that crashed before finishing: nothing to announce yet.
+func (s *Store) Endpoints() ([]localapi.Endpoint, error) {
+	all, err := s.List()
+	if err != nil {
+		return nil, err
+	}
+	eps := make([]localapi.Endpoint, 0, len(all))
+	for _, r := range all {
+		if r.MAC != "" {
+			eps = append(eps, r.Endpoint())
+		}
+	}
+	return eps, nil
+}
+
+// readAll reads every record of every network; the caller holds the lock.
+func (s *Store) readAll() ([]Record, error) {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("read ipam store %s: %w", s.dir, err)
+	}
+	var all []Record
+	for _, e := range entries {
+		if !e.IsDir() || !ValidNetworkName(e.Name()) {
+			continue
+		}
+		recs, err := s.readNetwork(e.Name())
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, recs...)
+	}
+	slices.SortFunc(all, func(a, b Record) int {
+		return cmp.Or(cmp.Compare(a.Network, b.Network), a.IP.Compare(b.IP))
+	})
+	return all, nil
+}
+
+// readNetwork reads the records of one network. Files whose name is not an
+// address (last_reserved, temporary files) are not records. A record that
+// does not decode can only come from outside tampering, since writes are
+// atomic; it is left out here but still holds its address (Allocate goes
+// by file names), so it can never be handed out twice.
+func (s *Store) readNetwork(network string) ([]Record, error) {
+	dir := filepath.Join(s.dir, network)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("read network %s in %s: %w", network, s.dir, err)
+	}
+	var recs []Record
+	for _, e := range entries {
+		ip, ok := recordIP(e)
+		if !ok {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			if os.IsNotExist(err) {
+				continue
+			}
+			return nil, fmt.Errorf("read record %s: %w", filepath.Join(dir, e.Name()), err)
+		}
+		var r Record
+		if err := json.Unmarshal(b, &r); err != nil || r.IP != ip {
+			continue
+		}
+		recs = append(recs, r)
+	}
+	return recs, nil
+}
+
+// recordIP parses a directory entry's name as a record's address.
+func recordIP(e os.DirEntry) (netip.Addr, bool) {
+	if !e.Type().IsRegular() || isTemp(e.Name()) {
+		return netip.Addr{}, false
+	}
+	ip, err := netip.ParseAddr(e.Name())
+	if err != nil || ip.Zone() != "" {
+		return netip.Addr{}, false
+	}
+	return ip, true
+}
+
+func find(all []Record, containerID, ifName string) (Record, bool) {
+	for _, r := range all {
+		if r.ContainerID == containerID && r.IfName == ifName {
+			return r, true
+		}
+	}
+	return Record{}, false
+}
+
+// ValidNetworkName reports whether name can name a network: it becomes a
+// directory name, so letters, digits, '_', '.', '-', no leading dot or
+// dash, at most 63 characters.
+func ValidNetworkName(name string) bool {
+	if name == "" || len(name) > 63 {
+		return false
+	}
+	for i, c := range name {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case i > 0 && (c == '_' || c == '.' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,43 @@
+// Package plugin is the vxbgp-cni CNI plugin: it attaches a pod to the
+// bridge vxbgpd keeps for a network, with an address from this host's block.
+//
+// ADD, for the network of the config's "network" key:
+//
+//	allocate an address from the block in the ipam store (never the gateway)
+//	ip link add vxbXXXXXXXXXXX mtu M type veth peer name <CNI_IFNAME> netns <pod>
+//	ip link set vxbXXXXXXXXXXX master vxbr<VNI> up
+//	(pod) ip link set <CNI_IFNAME> up
+//	(pod) ip addr add <ip>/<subnet bits> dev <CNI_IFNAME>
+//	(pod) ip route add default via <gateway> dev <CNI_IFNAME>
+//	record the pod MAC, host veth and netns in the store, then PUT the
+//	endpoint to the agent
+//
+// The pod gets the whole subnet's prefix length, not its block's: every pod
+// of the network, on any host, is on-link, and the bridge answers for the
+// anycast gateway with the same MAC everywhere, so a pod keeps its gateway
+// wherever it runs. The peer is created directly inside the pod's netns
+// under its final name, so no temporary name can collide in the host.
+//
+// The host veth is named "vxb" + 11 hex digits of sha1(containerID+ifName):
+// stable, so DEL finds it without the pod's netns (which may be gone), and
+// unique per attachment, so a leftover from a crashed ADD of the same
+// attachment is recognised as ours and replaced.
+//
+// The store under stateDir is the truth; the agent reads it when it starts
+// and periodically, so an announcement the agent missed (it was down, or
+// slow) is only late, never lost, and ADD does not fail for it.
+//
+// Network config keys beyond the CNI spec's:
+//
+//	"network"   name of the agent's network; default: the first in networks.json
+//	"socket"    the agent's API socket; default /run/vxbgp/vxbgp.sock
+//	"mtu"       the pod interface MTU; default: the network's, else the bridge's
+//	"stateDir"  the agent's state directory (networks.json, ipam/); default
+//	            /var/lib/vxbgp. An addition to INTERFACE.md: it must match
+//	            the agent's stateDir.
+//
+// Error codes: an unusable config (unknown network, bad field, no
+// networks.json) is 7 (invalid network config) and names the field; a
+// network whose bridge does not exist yet (the agent has not run) is 11
+// (try again later).
+package plugin

@@ -1,0 +1,153 @@
+package localapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// clientMaxBody bounds how much of a failed answer we read: enough for any
+// message the agent writes, not enough for a confused server to exhaust us.
+const clientMaxBody = 64 << 10
+
+// Client talks to the agent's local API over its unix socket. It sets no
+// timeout of its own: callers bound each call with their context (the CNI
+// plugin uses about a second, so a hung agent never stalls pod creation).
+type Client struct {
+	socket string
+	hc     *http.Client
+}
+
+// NewClient returns a client for the API socket at path socket. It does not
+// connect until the first call.
+func NewClient(socket string) *Client {
+	tr := &http.Transport{
+		// The host part of our URLs is a placeholder: every request goes to
+		// the one socket.
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		},
+		DisableCompression: true,
+	}
+	return &Client{socket: socket, hc: &http.Client{Transport: tr}}
+}
+
+// StatusError is a non-2xx answer; Message is the agent's Error.Error, or
+// the start of the body when the body was not the JSON Error.
+type StatusError struct {
+	Code    int
+	Message string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("agent answered %d %s: %s", e.Code, http.StatusText(e.Code), e.Message)
+}
+
+// Status is GET /v1/status.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var s Status
+	err := c.do(ctx, http.MethodGet, "/v1/status", nil, &s)
+	return s, err
+}
+
+// Peers is GET /v1/peers.
+func (c *Client) Peers(ctx context.Context) ([]Peer, error) {
+	var p []Peer
+	err := c.do(ctx, http.MethodGet, "/v1/peers", nil, &p)
+	return p, err
+}
+
+// Routes is GET /v1/routes.
+func (c *Client) Routes(ctx context.Context) ([]Route, error) {
+	var r []Route
+	err := c.do(ctx, http.MethodGet, "/v1/routes", nil, &r)
+	return r, err
+}
+
+// Endpoints is GET /v1/endpoints.
+func (c *Client) Endpoints(ctx context.Context) ([]Endpoint, error) {
+	var e []Endpoint
+	err := c.do(ctx, http.MethodGet, "/v1/endpoints", nil, &e)
+	return e, err
+}
+
+// FDB is GET /v1/fdb.
+func (c *Client) FDB(ctx context.Context) ([]FDBEntry, error) {
+	var f []FDBEntry
+	err := c.do(ctx, http.MethodGet, "/v1/fdb", nil, &f)
+	return f, err
+}
+
+// AddEndpoint is PUT /v1/endpoints with the endpoint as the JSON body.
+func (c *Client) AddEndpoint(ctx context.Context, ep Endpoint) error {
+	return c.do(ctx, http.MethodPut, "/v1/endpoints", ep, nil)
+}
+
+// DelEndpoint is DELETE /v1/endpoints?containerID=..&ifName=..
+func (c *Client) DelEndpoint(ctx context.Context, containerID, ifName string) error {
+	q := url.Values{"containerID": {containerID}, "ifName": {ifName}}
+	return c.do(ctx, http.MethodDelete, "/v1/endpoints?"+q.Encode(), nil, nil)
+}
+
+// do sends one request; in, when non-nil, is the JSON body; out, when
+// non-nil, receives the JSON answer.
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("%s %s: encode request: %w", method, path, err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://vxbgpd"+path, body)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		// The *url.Error would repeat method and URL; keep its cause.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("%s %s on %s: %w", method, path, c.socket, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("%s %s: %w", method, path, clientStatusError(resp))
+	}
+	if out == nil {
+		// Drain so the connection can be reused.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, clientMaxBody))
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+	}
+	return nil
+}
+
+func clientStatusError(resp *http.Response) *StatusError {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, clientMaxBody))
+	var e Error
+	if err := json.Unmarshal(b, &e); err == nil && e.Error != "" {
+		return &StatusError{Code: resp.StatusCode, Message: e.Error}
+	}
+	msg := strings.TrimSpace(string(b))
+	if msg == "" {
+		msg = "(no body)"
+	}
+	return &StatusError{Code: resp.StatusCode, Message: msg}
+}
