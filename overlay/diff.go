@@ -27,46 +27,84 @@ func Diff(cur, want State) []Op {
 			ops = append(ops, Op{Kind: OpSet, Device: &d})
 		}
 	}
-	for _, k := range sortedNeighKeys(want.Neigh) {
-		n := want.Neigh[k]
+	var neighs []Neigh
+	for k, n := range want.Neigh {
 		if c, ok := cur.Neigh[k]; !ok || c != n {
-			ops = append(ops, Op{Kind: OpSet, Neigh: &n})
+			neighs = append(neighs, n)
 		}
 	}
-	for _, k := range sortedFDBKeys(want.FDB) {
-		f := want.FDB[k]
+	ops = appendNeighs(ops, OpSet, neighs)
+	var fdbs []FDB
+	for k, f := range want.FDB {
 		if c, ok := cur.FDB[k]; !ok || c != f {
-			ops = append(ops, Op{Kind: OpSet, FDB: &f})
+			fdbs = append(fdbs, f)
 		}
 	}
-	for _, f := range sortedFloods(want.Flood) {
+	ops = appendFDBs(ops, OpSet, fdbs)
+	var floods []Flood
+	for f := range want.Flood {
 		if _, ok := cur.Flood[f]; !ok {
-			ops = append(ops, Op{Kind: OpSet, Flood: &f})
+			floods = append(floods, f)
 		}
 	}
+	ops = appendFloods(ops, OpSet, floods)
 	// Deletes, reversed.
-	for _, f := range sortedFloods(cur.Flood) {
+	floods = floods[:0]
+	for f := range cur.Flood {
 		if _, ok := want.Flood[f]; !ok {
-			ops = append(ops, Op{Kind: OpDel, Flood: &f})
+			floods = append(floods, f)
 		}
 	}
-	for _, k := range sortedFDBKeys(cur.FDB) {
+	ops = appendFloods(ops, OpDel, floods)
+	fdbs = fdbs[:0]
+	for k, f := range cur.FDB {
 		if _, ok := want.FDB[k]; !ok {
-			f := cur.FDB[k]
-			ops = append(ops, Op{Kind: OpDel, FDB: &f})
+			fdbs = append(fdbs, f)
 		}
 	}
-	for _, k := range sortedNeighKeys(cur.Neigh) {
+	ops = appendFDBs(ops, OpDel, fdbs)
+	neighs = neighs[:0]
+	for k, n := range cur.Neigh {
 		if _, ok := want.Neigh[k]; !ok {
-			n := cur.Neigh[k]
-			ops = append(ops, Op{Kind: OpDel, Neigh: &n})
+			neighs = append(neighs, n)
 		}
 	}
+	ops = appendNeighs(ops, OpDel, neighs)
 	for _, vni := range sortedKeys(cur.Devices) {
 		if _, ok := want.Devices[vni]; !ok {
 			d := cur.Devices[vni]
 			ops = append(ops, Op{Kind: OpDel, Device: &d})
 		}
+	}
+	return ops
+}
+
+// appendNeighs, appendFDBs and appendFloods sort the entries that change
+// (not the whole state: a pass over 100k entries changes few) and append
+// one op each, backed by one allocation.
+func appendNeighs(ops []Op, k OpKind, ns []Neigh) []Op {
+	slices.SortFunc(ns, func(a, b Neigh) int { return cmp.Or(cmp.Compare(a.VNI, b.VNI), a.IP.Compare(b.IP)) })
+	ns = slices.Clone(ns)
+	for i := range ns {
+		ops = append(ops, Op{Kind: k, Neigh: &ns[i]})
+	}
+	return ops
+}
+
+func appendFDBs(ops []Op, k OpKind, fs []FDB) []Op {
+	slices.SortFunc(fs, func(a, b FDB) int { return cmp.Or(cmp.Compare(a.VNI, b.VNI), compareMAC(a.MAC, b.MAC)) })
+	fs = slices.Clone(fs)
+	for i := range fs {
+		ops = append(ops, Op{Kind: k, FDB: &fs[i]})
+	}
+	return ops
+}
+
+func appendFloods(ops []Op, k OpKind, fs []Flood) []Op {
+	slices.SortFunc(fs, func(a, b Flood) int { return cmp.Or(cmp.Compare(a.VNI, b.VNI), compareAddr(a.VTEP, b.VTEP)) })
+	fs = slices.Clone(fs)
+	for i := range fs {
+		ops = append(ops, Op{Kind: k, Flood: &fs[i]})
 	}
 	return ops
 }
@@ -77,39 +115,6 @@ func sortedKeys[V any](m map[uint32]V) []uint32 {
 		ks = append(ks, k)
 	}
 	slices.Sort(ks)
-	return ks
-}
-
-func sortedNeighKeys(m map[NeighKey]Neigh) []NeighKey {
-	ks := make([]NeighKey, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.SortFunc(ks, func(a, b NeighKey) int {
-		return cmp.Or(cmp.Compare(a.VNI, b.VNI), a.IP.Compare(b.IP))
-	})
-	return ks
-}
-
-func sortedFDBKeys(m map[FDBKey]FDB) []FDBKey {
-	ks := make([]FDBKey, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.SortFunc(ks, func(a, b FDBKey) int {
-		return cmp.Or(cmp.Compare(a.VNI, b.VNI), compareMAC(a.MAC, b.MAC))
-	})
-	return ks
-}
-
-func sortedFloods(m map[Flood]struct{}) []Flood {
-	ks := make([]Flood, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.SortFunc(ks, func(a, b Flood) int {
-		return cmp.Or(cmp.Compare(a.VNI, b.VNI), compareAddr(a.VTEP, b.VTEP))
-	})
 	return ks
 }
 

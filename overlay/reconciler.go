@@ -32,11 +32,12 @@ type Reconciler struct {
 	synced  bool
 	stale   bool // the cache must be refreshed from the kernel
 	stats   Stats
-	current State // last known kernel state, for status readers
 
-	// cache is the kernel state as of the last pass; only the Run goroutine
-	// (or a Sync caller) touches it.
-	cache *State
+	// cache is the kernel state as of the last pass. cacheMu is held for a
+	// whole pass, so readers (Current) see a consistent state without the
+	// pass copying 100k entries every time.
+	cacheMu sync.Mutex
+	cache   *State
 }
 
 // Stats counts what the reconciler did, for metrics and status.
@@ -112,9 +113,23 @@ func (r *Reconciler) Stats() Stats {
 
 // Current returns the kernel state as of the last pass (a copy).
 func (r *Reconciler) Current() State {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.current.Clone()
+	r.cacheMu.Lock()
+	defer r.cacheMu.Unlock()
+	if r.cache == nil {
+		return NewState()
+	}
+	return r.cache.Clone()
+}
+
+// Counts returns how many devices, FDB, flood and neighbour entries the
+// kernel held after the last pass, without copying them.
+func (r *Reconciler) Counts() (devices, fdb, flood, neigh int) {
+	r.cacheMu.Lock()
+	defer r.cacheMu.Unlock()
+	if r.cache == nil {
+		return 0, 0, 0, 0
+	}
+	return len(r.cache.Devices), len(r.cache.FDB), len(r.cache.Flood), len(r.cache.Neigh)
 }
 
 // Desired returns the last state handed to Set (a copy).
@@ -167,6 +182,8 @@ func (r *Reconciler) Sync(ctx context.Context) error {
 	if !hasWant {
 		return nil
 	}
+	r.cacheMu.Lock()
+	defer r.cacheMu.Unlock()
 	if stale || r.cache == nil {
 		cur, err := r.dp.Observe(ctx)
 		if err != nil {
@@ -197,7 +214,6 @@ func (r *Reconciler) Sync(ctx context.Context) error {
 	r.stats.OpsApplied += applied
 	r.stats.OpErrors += uint64(len(errs))
 	r.stats.LastPass = time.Now()
-	r.current = r.cache.Clone()
 	if err != nil {
 		r.stats.LastError = err.Error()
 		r.stale = true // the kernel may differ from the cache in ways we don't know
@@ -250,4 +266,3 @@ func (s *State) Apply(op Op) {
 		}
 	}
 }
-

@@ -1,0 +1,208 @@
+package netlinkdp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/vxbgp/vxbgp/overlay"
+)
+
+// AliasPrefix marks the links vxbgp owns: their alias is AliasPrefix plus the
+// network's name. Observe sees only links carrying it, and Apply never
+// modifies or deletes a link without it.
+const AliasPrefix = "vxbgp:"
+
+var (
+	// ErrNoDevice is wrapped by Apply when an entry's device (the VNI's vxlan
+	// device or bridge) does not exist yet; the reconciler retries.
+	ErrNoDevice = errors.New("no such device")
+	// ErrNotManaged is wrapped by Apply when a link with one of our names
+	// exists without our alias: we refuse to take it over.
+	ErrNotManaged = errors.New("not managed by vxbgp")
+)
+
+// Dataplane is the Linux overlay.Dataplane of one network namespace.
+type Dataplane struct {
+	h   *netlink.Handle
+	ns  netns.NsHandle // our own duplicate, for Watch's subscription socket
+	log *slog.Logger
+
+	mu sync.Mutex
+	// links caches each VNI's ifindexes so that the thousands of entry ops
+	// of a pass do not each look the device up by name. Observe refreshes
+	// it; a device op updates it; ENODEV drops the stale entry.
+	links map[uint32]linkRef
+}
+
+// linkRef is one network's pair of links. bridge is 0 while the vxlan
+// device is not enslaved.
+type linkRef struct {
+	vxlan, bridge         int
+	vxlanName, bridgeName string
+}
+
+var _ overlay.Dataplane = (*Dataplane)(nil)
+
+// New returns a Dataplane for the network namespace of the calling thread.
+func New(log *slog.Logger) (*Dataplane, error) {
+	ns, err := netns.Get()
+	if err != nil {
+		return nil, fmt.Errorf("get current netns: %w", err)
+	}
+	defer ns.Close()
+	return NewAt(ns, log)
+}
+
+// NewAt returns a Dataplane for the network namespace ns. It keeps its own
+// duplicate of ns, so the caller may close ns afterwards.
+func NewAt(ns netns.NsHandle, log *slog.Logger) (*Dataplane, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	fd, err := unix.FcntlInt(uintptr(ns), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("dup netns handle: %w", err)
+	}
+	own := netns.NsHandle(fd)
+	h, err := netlink.NewHandleAt(own, unix.NETLINK_ROUTE)
+	if err != nil {
+		own.Close()
+		return nil, fmt.Errorf("netlink handle: %w", err)
+	}
+	return &Dataplane{h: h, ns: own, log: log, links: map[uint32]linkRef{}}, nil
+}
+
+// Close releases the netlink socket and the namespace handle. Call it after
+// Watch has returned.
+func (d *Dataplane) Close() error {
+	d.h.Close()
+	return d.ns.Close()
+}
+
+// Apply implements overlay.Dataplane. Every operation is idempotent: setting
+// what exists and deleting what is gone both succeed.
+func (d *Dataplane) Apply(ctx context.Context, op overlay.Op) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if op.Kind != overlay.OpSet && op.Kind != overlay.OpDel {
+		return fmt.Errorf("%s: bad op kind", op)
+	}
+	set := op.Kind == overlay.OpSet
+	switch {
+	case op.Device != nil && set:
+		return d.setDevice(*op.Device)
+	case op.Device != nil:
+		return d.delDevice(*op.Device)
+	case op.FDB != nil && set:
+		return d.setFDB(*op.FDB)
+	case op.FDB != nil:
+		return d.delFDB(*op.FDB)
+	case op.Flood != nil && set:
+		return d.setFlood(*op.Flood)
+	case op.Flood != nil:
+		return d.delFlood(*op.Flood)
+	case op.Neigh != nil && set:
+		return d.setNeigh(*op.Neigh)
+	case op.Neigh != nil:
+		return d.delNeigh(*op.Neigh)
+	}
+	return fmt.Errorf("%s: empty op", op)
+}
+
+// owned reports whether l carries our alias.
+func owned(l netlink.Link) bool { return strings.HasPrefix(l.Attrs().Alias, AliasPrefix) }
+
+func alias(network string) string { return AliasPrefix + network }
+
+// managedLink returns the link called name, nil if there is none, or an
+// error wrapping ErrNotManaged if it exists without our alias.
+//
+//	ip -d link show NAME
+func (d *Dataplane) managedLink(name string) (netlink.Link, error) {
+	l, err := d.h.LinkByName(name)
+	if errors.As(err, &netlink.LinkNotFoundError{}) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get link %s: %w", name, err)
+	}
+	if !owned(l) {
+		return nil, fmt.Errorf("device %s exists and is %w", name, ErrNotManaged)
+	}
+	return l, nil
+}
+
+// device returns vni's ifindexes, from the cache or from a link dump.
+func (d *Dataplane) device(vni uint32) (linkRef, error) {
+	d.mu.Lock()
+	ref, ok := d.links[vni]
+	d.mu.Unlock()
+	if ok {
+		return ref, nil
+	}
+	links, err := dump("links", d.h.LinkList)
+	if err != nil {
+		return linkRef{}, err
+	}
+	for _, l := range links {
+		vx, ok := l.(*netlink.Vxlan)
+		if !ok || !owned(l) || uint32(vx.VxlanId) != vni {
+			continue
+		}
+		ref = linkRef{vxlan: vx.Index, vxlanName: vx.Name}
+		for _, m := range links {
+			if m.Attrs().Index == vx.MasterIndex && m.Type() == "bridge" && owned(m) {
+				ref.bridge, ref.bridgeName = m.Attrs().Index, m.Attrs().Name
+			}
+		}
+		d.remember(vni, ref)
+		return ref, nil
+	}
+	return linkRef{}, fmt.Errorf("vni %d: %w", vni, ErrNoDevice)
+}
+
+// withDevice runs f with vni's ifindexes. If the kernel says the device is
+// gone (ENODEV), the cached ifindexes were stale (the device was recreated
+// behind our back): look it up again and retry once.
+func (d *Dataplane) withDevice(vni uint32, f func(linkRef) error) error {
+	ref, err := d.device(vni)
+	if err != nil {
+		return err
+	}
+	err = f(ref)
+	if !errors.Is(err, unix.ENODEV) {
+		return err
+	}
+	d.forget(vni)
+	if ref, err = d.device(vni); err != nil {
+		return err
+	}
+	return f(ref)
+}
+
+func (d *Dataplane) remember(vni uint32, ref linkRef) {
+	d.mu.Lock()
+	d.links[vni] = ref
+	d.mu.Unlock()
+}
+
+func (d *Dataplane) forget(vni uint32) {
+	d.mu.Lock()
+	delete(d.links, vni)
+	d.mu.Unlock()
+}
+
+func (d *Dataplane) setLinks(links map[uint32]linkRef) {
+	d.mu.Lock()
+	d.links = links
+	d.mu.Unlock()
+}

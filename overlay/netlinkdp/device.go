@@ -1,0 +1,255 @@
+package netlinkdp
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/vxbgp/vxbgp/overlay"
+)
+
+// setDevice creates one network's bridge and vxlan device, or brings
+// existing ones in line, in place where the kernel allows it:
+//
+//	ip link add vxbr100 address GWMAC mtu 1450 type bridge
+//	ip link add vxlan100 mtu 1450 type vxlan id 100 local VTEP dev UNDERLAY dstport 4789 nolearning
+//	ip link set vxbr100 alias vxbgp:NET; ip link set vxlan100 alias vxbgp:NET
+//	ip link set vxlan100 master vxbr100
+//	bridge link set dev vxlan100 learning off neigh_suppress on
+//	ip addr replace GATEWAY dev vxbr100
+//	ip link set vxlan100 up; ip link set vxbr100 up
+//
+// Setting a device keeps the entries on it, as the overlay model (and
+// overlaytest) has it. Some changes make the kernel drop entries without
+// telling anyone: recreating the vxlan device (its VNI, local address, port
+// and underlay cannot change in place) drops its FDB, and the bridge drops
+// its neighbours when its MAC changes, when it loses its last IPv4 address
+// or its carrier. The keeper saves what such a change would drop, and
+// setDevice puts it back at the end.
+func (d *Dataplane) setDevice(dev overlay.Device) error {
+	if dev.Bridge == "" || dev.VXLAN == "" {
+		return fmt.Errorf("device vni %d: bridge and vxlan names are required", dev.VNI)
+	}
+	// Refuse before changing anything if either name is taken by a link
+	// that is not ours.
+	for _, name := range []string{dev.Bridge, dev.VXLAN} {
+		if _, err := d.managedLink(name); err != nil {
+			return err
+		}
+	}
+	keep := &keeper{d: d}
+	br, err := d.ensureBridge(dev, keep)
+	if err != nil {
+		return err
+	}
+	vx, err := d.ensureVXLAN(dev, br, keep)
+	if err != nil {
+		return err
+	}
+	if vx.Attrs().MasterIndex != br.Attrs().Index {
+		// ip link set VXLAN master BRIDGE
+		if err := d.h.LinkSetMasterByIndex(vx, br.Attrs().Index); err != nil {
+			return fmt.Errorf("set link %s master %s: %w", dev.VXLAN, dev.Bridge, err)
+		}
+	}
+	// The bridge must not learn remote MACs from the tunnel (BGP says where
+	// they are), and must answer ARP/ND for remote IPs itself instead of
+	// flooding the requests to every VTEP.
+	// bridge link set dev VXLAN learning off
+	if err := d.h.LinkSetLearning(vx, false); err != nil {
+		return fmt.Errorf("set bridge port %s learning off: %w", dev.VXLAN, err)
+	}
+	// bridge link set dev VXLAN neigh_suppress on
+	if err := d.h.LinkSetBrNeighSuppress(vx, true); err != nil {
+		return fmt.Errorf("set bridge port %s neigh_suppress on: %w", dev.VXLAN, err)
+	}
+	if err := d.setGateway(br, dev.Gateway, keep); err != nil {
+		return err
+	}
+	for _, l := range []netlink.Link{vx, br} {
+		if l.Attrs().Flags&net.FlagUp != 0 {
+			continue
+		}
+		// ip link set NAME up
+		if err := d.h.LinkSetUp(l); err != nil {
+			return fmt.Errorf("set link %s up: %w", l.Attrs().Name, err)
+		}
+	}
+	ref := linkRef{vxlan: vx.Attrs().Index, bridge: br.Attrs().Index, vxlanName: dev.VXLAN, bridgeName: dev.Bridge}
+	d.remember(dev.VNI, ref)
+	return keep.restore(dev, ref)
+}
+
+// ensureBridge returns the network's bridge, created if missing, with its
+// alias, MTU and gateway MAC set.
+func (d *Dataplane) ensureBridge(dev overlay.Device, keep *keeper) (netlink.Link, error) {
+	br, err := d.managedLink(dev.Bridge)
+	if err != nil {
+		return nil, err
+	}
+	if br != nil && br.Type() != "bridge" {
+		// Ours, yet not a bridge: only a bug could have made it. Replace it.
+		d.log.Warn("recreating device of the wrong type", "dev", dev.Bridge, "vni", dev.VNI, "type", br.Type())
+		// ip link del NAME
+		if err := d.h.LinkDel(br); err != nil {
+			return nil, fmt.Errorf("del link %s: %w", dev.Bridge, err)
+		}
+		br = nil
+	}
+	if br == nil {
+		// ip link add NAME address GWMAC mtu MTU alias vxbgp:NET type bridge
+		attrs := netlink.NewLinkAttrs()
+		attrs.Name, attrs.MTU, attrs.Alias = dev.Bridge, dev.MTU, alias(dev.Network)
+		if !dev.GatewayMAC.IsZero() {
+			attrs.HardwareAddr = dev.GatewayMAC.HardwareAddr()
+		}
+		if err := d.h.LinkAdd(&netlink.Bridge{LinkAttrs: attrs}); err != nil {
+			return nil, fmt.Errorf("add link %s type bridge: %w", dev.Bridge, err)
+		}
+		d.log.Info("created bridge", "dev", dev.Bridge, "vni", dev.VNI)
+		if br, err = d.h.LinkByName(dev.Bridge); err != nil {
+			return nil, fmt.Errorf("get link %s: %w", dev.Bridge, err)
+		}
+	}
+	if !dev.GatewayMAC.IsZero() && !bytes.Equal(br.Attrs().HardwareAddr, dev.GatewayMAC[:]) {
+		if err := keep.saveNeighs(br.Attrs().Index); err != nil {
+			return nil, err
+		}
+		// ip link set NAME address GWMAC
+		if err := d.h.LinkSetHardwareAddr(br, dev.GatewayMAC.HardwareAddr()); err != nil {
+			return nil, fmt.Errorf("set link %s address %s: %w", dev.Bridge, dev.GatewayMAC, err)
+		}
+	}
+	return br, d.setCommon(br, dev)
+}
+
+// setCommon sets what both links of a network share: alias and MTU.
+func (d *Dataplane) setCommon(l netlink.Link, dev overlay.Device) error {
+	a := l.Attrs()
+	if want := alias(dev.Network); a.Alias != want {
+		// ip link set NAME alias vxbgp:NET
+		if err := d.h.LinkSetAlias(l, want); err != nil {
+			return fmt.Errorf("set link %s alias %s: %w", a.Name, want, err)
+		}
+	}
+	if dev.MTU > 0 && a.MTU != dev.MTU {
+		// ip link set NAME mtu MTU
+		if err := d.h.LinkSetMTU(l, dev.MTU); err != nil {
+			return fmt.Errorf("set link %s mtu %d: %w", a.Name, dev.MTU, err)
+		}
+	}
+	return nil
+}
+
+// ensureVXLAN returns the network's vxlan device, created if missing and
+// recreated if it differs in what cannot change in place.
+func (d *Dataplane) ensureVXLAN(dev overlay.Device, br netlink.Link, keep *keeper) (netlink.Link, error) {
+	vx, err := d.managedLink(dev.VXLAN)
+	if err != nil {
+		return nil, err
+	}
+	underlay := 0
+	if dev.Underlay != "" {
+		u, err := d.h.LinkByName(dev.Underlay)
+		if err != nil {
+			return nil, fmt.Errorf("get underlay link %s: %w", dev.Underlay, err)
+		}
+		underlay = u.Attrs().Index
+	}
+	want := &netlink.Vxlan{
+		LinkAttrs:    netlink.NewLinkAttrs(),
+		VxlanId:      int(dev.VNI),
+		VtepDevIndex: underlay,
+		Port:         int(dev.Port),
+		Learning:     false, // nolearning: remote MACs come from BGP only
+	}
+	want.Name, want.MTU, want.Alias = dev.VXLAN, dev.MTU, alias(dev.Network)
+	if dev.VTEP.IsValid() {
+		want.SrcAddr = dev.VTEP.AsSlice()
+	}
+	if vx != nil {
+		if why := vxlanDiffers(vx, want); why != "" {
+			d.log.Info("recreating vxlan device", "dev", dev.VXLAN, "vni", dev.VNI, "why", why)
+			// Its FDB goes with it; the bridge's neighbours go with the
+			// bridge's carrier when it was the only port.
+			if err := keep.saveFDB(vx.Attrs().Index); err != nil {
+				return nil, err
+			}
+			if err := keep.saveNeighs(br.Attrs().Index); err != nil {
+				return nil, err
+			}
+			// ip link del NAME
+			if err := d.h.LinkDel(vx); err != nil {
+				return nil, fmt.Errorf("del link %s: %w", dev.VXLAN, err)
+			}
+			d.forget(dev.VNI)
+			vx = nil
+		}
+	}
+	if vx == nil {
+		// ip link add NAME mtu MTU alias vxbgp:NET type vxlan id VNI local VTEP dev UNDERLAY dstport PORT nolearning
+		if err := d.h.LinkAdd(want); err != nil {
+			return nil, fmt.Errorf("add link %s type vxlan id %d local %s dev %s dstport %d: %w",
+				dev.VXLAN, dev.VNI, dev.VTEP, dev.Underlay, dev.Port, err)
+		}
+		d.log.Info("created vxlan device", "dev", dev.VXLAN, "vni", dev.VNI, "vtep", dev.VTEP)
+		if vx, err = d.h.LinkByName(dev.VXLAN); err != nil {
+			return nil, fmt.Errorf("get link %s: %w", dev.VXLAN, err)
+		}
+	}
+	return vx, d.setCommon(vx, dev)
+}
+
+// vxlanDiffers says why an existing link cannot serve as want ("" if it can).
+func vxlanDiffers(l netlink.Link, want *netlink.Vxlan) string {
+	vx, ok := l.(*netlink.Vxlan)
+	switch {
+	case !ok:
+		return "type " + l.Type()
+	case vx.VxlanId != want.VxlanId:
+		return fmt.Sprintf("id %d", vx.VxlanId)
+	case addrFrom(vx.SrcAddr) != addrFrom(want.SrcAddr):
+		return fmt.Sprintf("local %s", vx.SrcAddr)
+	case want.Port != 0 && vx.Port != want.Port:
+		return fmt.Sprintf("dstport %d", vx.Port)
+	case vx.VtepDevIndex != want.VtepDevIndex:
+		return fmt.Sprintf("underlay ifindex %d", vx.VtepDevIndex)
+	case vx.Learning:
+		return "learning on"
+	}
+	return ""
+}
+
+// delDevice removes one network's vxlan device, then its bridge (the
+// kernel removes the entries on them with them). Links without our alias
+// are left alone; missing ones are already gone.
+//
+//	ip link del VXLAN; ip link del BRIDGE
+func (d *Dataplane) delDevice(dev overlay.Device) error {
+	d.forget(dev.VNI)
+	for _, name := range []string{dev.VXLAN, dev.Bridge} {
+		if name == "" {
+			continue
+		}
+		l, err := d.managedLink(name)
+		if errors.Is(err, ErrNotManaged) {
+			d.log.Warn("not deleting a device we do not manage", "dev", name, "vni", dev.VNI)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if l == nil {
+			continue
+		}
+		if err := d.h.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
+			return fmt.Errorf("del link %s: %w", name, err)
+		}
+		d.log.Info("deleted device", "dev", name, "vni", dev.VNI)
+	}
+	return nil
+}

@@ -1,0 +1,70 @@
+package netlinkdp
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// setGateway makes gw the bridge's only global address: the anycast
+// gateway. The bridge is ours, so any other global address on it is a
+// leftover of a previous gateway.
+//
+// The gateway is added first, so the bridge keeps an address throughout,
+// and again after the deletions, because deleting a primary IPv4 address
+// takes the secondaries of its subnet with it and the gateway may be one.
+// A bridge left without IPv4 addresses loses its neighbours; keep saves them.
+//
+//	ip addr replace GATEWAY dev BRIDGE; ip addr del OTHER dev BRIDGE
+func (d *Dataplane) setGateway(br netlink.Link, gw netip.Prefix, keep *keeper) error {
+	name := br.Attrs().Name
+	if err := d.replaceGateway(br, gw); err != nil {
+		return err
+	}
+	addrs, err := dump("addresses of "+name, func() ([]netlink.Addr, error) { return d.h.AddrList(br, netlink.FAMILY_ALL) })
+	if err != nil {
+		return err
+	}
+	var stale []netlink.Addr
+	for _, a := range addrs {
+		if p, ok := prefixOf(a); ok && a.Scope == unix.RT_SCOPE_UNIVERSE && p != gw {
+			stale = append(stale, a)
+		}
+	}
+	if len(stale) == 0 {
+		return nil
+	}
+	if err := keep.saveNeighs(br.Attrs().Index); err != nil {
+		return err
+	}
+	for _, a := range stale {
+		// ip addr del OTHER dev BRIDGE
+		if err := d.h.AddrDel(br, &a); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+			return fmt.Errorf("del addr %s dev %s: %w", a.IPNet, name, err)
+		}
+		d.log.Info("removed stale gateway address", "dev", name, "prefix", a.IPNet.String())
+	}
+	return d.replaceGateway(br, gw)
+}
+
+// replaceGateway puts the gateway address on the bridge, if there is one.
+//
+//	ip addr replace GATEWAY dev BRIDGE
+func (d *Dataplane) replaceGateway(br netlink.Link, gw netip.Prefix) error {
+	if !gw.IsValid() {
+		return nil
+	}
+	bits := 32
+	if gw.Addr().Is6() {
+		bits = 128
+	}
+	a := &netlink.Addr{IPNet: &net.IPNet{IP: gw.Addr().AsSlice(), Mask: net.CIDRMask(gw.Bits(), bits)}}
+	if err := d.h.AddrReplace(br, a); err != nil {
+		return fmt.Errorf("replace addr %s dev %s: %w", gw, br.Attrs().Name, err)
+	}
+	return nil
+}

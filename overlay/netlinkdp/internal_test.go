@@ -1,0 +1,101 @@
+package netlinkdp
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+func TestDumpRetriesInterrupted(t *testing.T) {
+	other := errors.New("boom")
+	for _, tc := range []struct {
+		name      string
+		results   []error // what each call returns, in turn
+		wantCalls int
+		wantErr   error
+	}{
+		{"clean", []error{nil}, 1, nil},
+		{"interrupted twice", []error{netlink.ErrDumpInterrupted, netlink.ErrDumpInterrupted, nil}, 3, nil},
+		{"other error is not retried", []error{other}, 1, other},
+		{"always interrupted", nil, dumpAttempts, netlink.ErrDumpInterrupted},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := 0
+			v, err := dump("test", func() (int, error) {
+				calls++
+				if calls <= len(tc.results) {
+					return calls, tc.results[calls-1]
+				}
+				return calls, netlink.ErrDumpInterrupted
+			})
+			if calls != tc.wantCalls {
+				t.Errorf("calls = %d, want %d", calls, tc.wantCalls)
+			}
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil) != (err == nil) {
+				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			}
+			if err == nil && v != calls {
+				t.Errorf("value %d is not the last call's (%d)", v, calls)
+			}
+			if err != nil && v != 0 {
+				t.Errorf("value %d returned with an error (a partial dump must not be used)", v)
+			}
+		})
+	}
+}
+
+// TestWatchChanged checks which link updates kick the reconciler.
+func TestWatchChanged(t *testing.T) {
+	d := &Dataplane{log: slog.New(slog.DiscardHandler)}
+	link := func(name, alias string, mtu int, up bool) *netlink.Vxlan {
+		a := netlink.NewLinkAttrs()
+		a.Name, a.Alias, a.MTU, a.Index = name, alias, mtu, 7
+		a.OperState = netlink.OperUnknown
+		if up {
+			a.Flags = net.FlagUp
+		}
+		return &netlink.Vxlan{LinkAttrs: a, VxlanId: 100, Port: 4789}
+	}
+	upd := func(typ uint16, l netlink.Link) netlink.LinkUpdate {
+		u := netlink.LinkUpdate{Link: l}
+		u.Header.Type = typ
+		return u
+	}
+	ours := link("vxlan100", "vxbgp:pods", 1450, true)
+	carrier := link("vxlan100", "vxbgp:pods", 1450, true)
+	carrier.Flags |= net.FlagRunning // carrier alone, as on pod churn
+	for _, tc := range []struct {
+		name    string
+		seen    map[int]string
+		update  netlink.LinkUpdate
+		want    bool
+		wantRec bool // the link is recorded afterwards
+	}{
+		{"foreign link", nil, upd(unix.RTM_NEWLINK, link("eth0", "", 1500, true)), false, false},
+		{"foreign link deleted", nil, upd(unix.RTM_DELLINK, link("eth0", "", 1500, true)), false, false},
+		{"new link of ours", nil, upd(unix.RTM_NEWLINK, ours), true, true},
+		{"unchanged", map[int]string{7: fingerprint(ours)}, upd(unix.RTM_NEWLINK, ours), false, true},
+		{"carrier flag only", map[int]string{7: fingerprint(ours)}, upd(unix.RTM_NEWLINK, carrier), false, true},
+		{"mtu changed", map[int]string{7: fingerprint(ours)}, upd(unix.RTM_NEWLINK, link("vxlan100", "vxbgp:pods", 1400, true)), true, true},
+		{"set down", map[int]string{7: fingerprint(ours)}, upd(unix.RTM_NEWLINK, link("vxlan100", "vxbgp:pods", 1450, false)), true, true},
+		{"alias removed", map[int]string{7: fingerprint(ours)}, upd(unix.RTM_NEWLINK, link("vxlan100", "", 1450, true)), true, false},
+		{"deleted", map[int]string{7: fingerprint(ours)}, upd(unix.RTM_DELLINK, ours), true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			seen := map[int]string{}
+			for k, v := range tc.seen {
+				seen[k] = v
+			}
+			if got := d.changed(seen, tc.update); got != tc.want {
+				t.Errorf("changed = %v, want %v", got, tc.want)
+			}
+			if _, rec := seen[7]; rec != tc.wantRec {
+				t.Errorf("recorded = %v, want %v", rec, tc.wantRec)
+			}
+		})
+	}
+}

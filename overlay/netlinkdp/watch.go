@@ -1,0 +1,148 @@
+package netlinkdp
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Watch calls kick whenever one of our links is deleted or changes in a way
+// Observe would see (name, alias, MTU, address, up, master, vxlan
+// parameters), e.g. after an operator's `ip link del vxlan100`, so that the
+// reconciler re-reads the kernel and repairs it. It does not watch FDB or
+// neighbour changes: the reconciler makes thousands of those itself, and the
+// periodic resync covers the rest. Each time it has subscribed (at start,
+// and again after the subscription broke and events may have been lost) it
+// kicks once, since anything may have changed while nobody was watching.
+// Watch returns nil when ctx ends.
+//
+//	ip monitor link
+func (d *Dataplane) Watch(ctx context.Context, kick func()) error {
+	const minBackoff, maxBackoff = 100 * time.Millisecond, 10 * time.Second
+	backoff := minBackoff
+	for attempt := 0; ; attempt++ {
+		subscribed, err := d.watchOnce(ctx, kick)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if attempt == 0 && !subscribed {
+			return err // cannot subscribe at all: a setup problem
+		}
+		if subscribed {
+			backoff = minBackoff
+		}
+		// The subscription broke (typically ENOBUFS: events were lost), so
+		// resubscribe.
+		d.log.Warn("link watch broke, resubscribing", "err", err, "in", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		backoff = min(backoff*2, maxBackoff)
+	}
+}
+
+// watchOnce runs one subscription until it breaks or ctx ends. subscribed
+// says whether it got as far as watching.
+func (d *Dataplane) watchOnce(ctx context.Context, kick func()) (subscribed bool, err error) {
+	ch := make(chan netlink.LinkUpdate, 64)
+	done := make(chan struct{})
+	errc := make(chan error, 1)
+	ns := d.ns
+	err = netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{
+		Namespace: &ns,
+		ErrorCallback: func(err error) {
+			select {
+			case errc <- err:
+			default:
+			}
+		},
+	})
+	if err != nil {
+		return false, fmt.Errorf("subscribe to link updates: %w", err)
+	}
+	defer func() {
+		close(done)
+		for range ch { // let the subscription goroutine finish
+		}
+	}()
+	// Record what our links look like now, after subscribing, so that no
+	// change falls between the dump and the first event.
+	links, err := dump("links", d.h.LinkList)
+	if err != nil {
+		return false, err
+	}
+	seen := map[int]string{}
+	for _, l := range links {
+		if owned(l) {
+			seen[l.Attrs().Index] = fingerprint(l)
+		}
+	}
+	kick()
+	for {
+		select {
+		case <-ctx.Done():
+			return true, nil
+		case u, ok := <-ch:
+			if !ok {
+				select {
+				case err := <-errc:
+					return true, err
+				default:
+					return true, fmt.Errorf("link subscription closed")
+				}
+			}
+			if d.changed(seen, u) {
+				kick()
+			}
+		}
+	}
+}
+
+// changed records u in seen and reports whether it touches one of our links.
+func (d *Dataplane) changed(seen map[int]string, u netlink.LinkUpdate) bool {
+	a := u.Attrs()
+	prev, known := seen[a.Index]
+	if u.Header.Type == unix.RTM_DELLINK {
+		if known || owned(u.Link) {
+			delete(seen, a.Index)
+			d.log.Info("device deleted behind our back", "dev", a.Name)
+			return true
+		}
+		return false
+	}
+	if !owned(u.Link) {
+		if known { // our alias was taken off: it is no longer ours
+			delete(seen, a.Index)
+			return true
+		}
+		return false
+	}
+	fp := fingerprint(u.Link)
+	if known && fp == prev {
+		return false // e.g. carrier or statistics changes
+	}
+	seen[a.Index] = fp
+	return true
+}
+
+// fingerprint is what Observe reads from a link, as text.
+func fingerprint(l netlink.Link) string {
+	a := l.Attrs()
+	// The operational state matters too: a bridge that loses its carrier
+	// (its vxlan port went down) loses its neighbours, ours included. It
+	// does not flap with the pods: the vxlan port keeps the carrier up.
+	up := a.Flags&net.FlagUp != 0
+	fp := fmt.Sprintf("%s %s %s mtu %d addr %s up %v oper %s master %d", l.Type(), a.Name, a.Alias, a.MTU, a.HardwareAddr, up, a.OperState, a.MasterIndex)
+	if vx, ok := l.(*netlink.Vxlan); ok {
+		fp += fmt.Sprintf(" id %d local %s dev %d port %d learning %v", vx.VxlanId, vx.SrcAddr, vx.VtepDevIndex, vx.Port, vx.Learning)
+	}
+	return fp
+}
