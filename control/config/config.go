@@ -3,6 +3,8 @@
 // names every bad key by its path.
 package config
 
+import "os"
+
 // Modes.
 const (
 	ModeOverlay = "overlay"
@@ -47,7 +49,7 @@ type BGP struct {
 type Peer struct {
 	Address  string `yaml:"address" json:"address"`
 	ASN      uint32 `yaml:"asn" json:"asn"`
-	Password string `yaml:"password" json:"-"` // TCP MD5
+	Password string `yaml:"password" json:"-"`          // TCP MD5
 	Port     uint16 `yaml:"port" json:"port,omitempty"` // default 179
 }
 
@@ -62,9 +64,9 @@ type Discovery struct {
 type Network struct {
 	Name    string `yaml:"name" json:"name"`
 	VNI     uint32 `yaml:"vni" json:"vni"`
-	Subnet  string `yaml:"subnet" json:"subnet"`   // cluster-wide pool, e.g. 10.244.0.0/16
-	Gateway string `yaml:"gateway" json:"gateway"` // anycast gateway, inside subnet
-	Block   string `yaml:"block" json:"block"`     // this host's share of subnet
+	Subnet  string `yaml:"subnet" json:"subnet"`     // cluster-wide pool, e.g. 10.244.0.0/16
+	Gateway string `yaml:"gateway" json:"gateway"`   // anycast gateway, inside subnet
+	Block   string `yaml:"block" json:"block"`       // this host's share of subnet
 	MTU     int    `yaml:"mtu" json:"mtu,omitempty"` // default: underlay MTU - 50
 }
 
@@ -88,4 +90,29 @@ const (
 	DefaultBindPort   = 7946
 	DefaultHoldTime   = 9
 	DefaultGRTime     = 120
+	DefaultPeerPort   = 179
+	DefaultLogLevel   = "info"
 )
+
+// Default returns the configuration of a file that sets nothing: every key
+// of INTERFACE.md that has a default holds it. underlay.address and
+// bgp.routerID stay empty: they depend on the host and are filled by
+// Resolve when the agent starts.
+func Default() *Config {
+	// An unknown hostname leaves nodeName empty, which Validate reports.
+	host, _ := os.Hostname()
+	return &Config{
+		NodeName: host,
+		Mode:     ModeOverlay,
+		BGP: BGP{
+			ListenPort:          DefaultListenPort,
+			HoldTime:            DefaultHoldTime,
+			GracefulRestartTime: DefaultGRTime,
+		},
+		Discovery: Discovery{BindPort: DefaultBindPort},
+		StateDir:  DefaultStateDir,
+		API:       API{Socket: DefaultSocket},
+		Metrics:   Metrics{Listen: DefaultMetrics},
+		LogLevel:  DefaultLogLevel,
+	}
+}

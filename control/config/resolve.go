@@ -1,0 +1,100 @@
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+)
+
+// ApplyMode applies the --mode flag: a non-empty mode overrides the file's.
+// Validate reports a bad value as a problem of `mode`.
+func (c *Config) ApplyMode(mode string) {
+	if mode != "" {
+		c.Mode = mode
+	}
+}
+
+// Resolve fills the keys whose defaults depend on the host: an empty
+// underlay.address becomes defaultAddr's answer (the agent looks up the
+// address of the default-route interface), an empty bgp.routerID becomes
+// underlay.address. It then checks the address-dependent keys again, since
+// only now can it tell, say, that a peer is this host itself.
+func (c *Config) Resolve(defaultAddr func() (netip.Addr, error)) error {
+	if c.Underlay.Address == "" {
+		if defaultAddr == nil {
+			return &FieldError{Path: "underlay.address", Msg: "must be set"}
+		}
+		a, err := defaultAddr()
+		if err != nil {
+			return fmt.Errorf("underlay.address: not set, and no default: %w", err)
+		}
+		c.Underlay.Address = a.Unmap().String()
+	}
+	if c.BGP.RouterID == "" {
+		if a, err := netip.ParseAddr(c.Underlay.Address); err == nil && a.Unmap().Is4() {
+			c.BGP.RouterID = a.Unmap().String()
+		}
+	}
+	var p problems
+	own, ownOK := p.underlay(c)
+	p.routerID(&c.BGP, own, ownOK)
+	p.peers(c.BGP.Peers, own, ownOK)
+	return p.err()
+}
+
+// The accessors below are for a config that passed Validate and Resolve:
+// they return zero values for what does not parse.
+
+// UnderlayAddr is underlay.address: the VTEP, BGP source and next hop.
+func (c *Config) UnderlayAddr() netip.Addr { return parseAddr(c.Underlay.Address) }
+
+// RouterID is bgp.routerID.
+func (c *Config) RouterID() netip.Addr { return parseAddr(c.BGP.RouterID) }
+
+// Addr is the peer's address.
+func (p Peer) Addr() netip.Addr { return parseAddr(p.Address) }
+
+// Prefixes returns the network's cluster-wide subnet, this host's block of
+// it and the anycast gateway.
+func (n Network) Prefixes() (subnet, block netip.Prefix, gw netip.Addr) {
+	subnet, _ = netip.ParsePrefix(n.Subnet)
+	block, _ = netip.ParsePrefix(n.Block)
+	return subnet, block, parseAddr(n.Gateway)
+}
+
+// Network returns the network called name; "" is the first one, the
+// default of the CNI plugin's "network" key.
+func (c *Config) Network(name string) (Network, bool) {
+	for _, n := range c.Networks {
+		if name == "" || n.Name == name {
+			return n, true
+		}
+	}
+	return Network{}, false
+}
+
+// Level is logLevel as a slog level (info when it is not valid).
+func (c *Config) Level() slog.Level {
+	l, _ := parseLevel(c.LogLevel)
+	return l
+}
+
+func parseLevel(s string) (slog.Level, bool) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug, true
+	case "info":
+		return slog.LevelInfo, true
+	case "warn", "warning":
+		return slog.LevelWarn, true
+	case "error":
+		return slog.LevelError, true
+	}
+	return slog.LevelInfo, false
+}
+
+func parseAddr(s string) netip.Addr {
+	a, _ := netip.ParseAddr(s)
+	return a.Unmap()
+}

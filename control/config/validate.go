@@ -1,0 +1,187 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Limits checked by Validate.
+const (
+	MaxVNI    = 1<<24 - 1 // VXLAN's 24-bit VNI
+	MinMTU    = 576       // the IPv4 minimum every host must accept
+	MaxMTU    = 9000
+	MaxGRTime = 4095 // the 12-bit Restart Time of RFC 4724
+	// maxSocketPath is sun_path's 108 bytes minus the terminating NUL.
+	maxSocketPath = 107
+)
+
+// Validate checks the whole config and returns every problem found, joined
+// with errors.Join, each a *FieldError naming its key path. An empty
+// underlay.address or bgp.routerID is valid: Resolve fills them on the host.
+func (c *Config) Validate() error {
+	var p problems
+	if c.NodeName == "" {
+		p.add("nodeName", "must be set (the hostname is unknown)")
+	}
+	if c.Mode != ModeOverlay && c.Mode != ModeRouted {
+		p.add("mode", "must be %q or %q, got %q", ModeOverlay, ModeRouted, c.Mode)
+	}
+	own, ownOK := p.underlay(c)
+	p.bgp(&c.BGP, own, ownOK)
+	p.discovery(&c.Discovery)
+	p.networks(c.Networks, c.Mode)
+	p.absPath("stateDir", c.StateDir)
+	if p.absPath("api.socket", c.API.Socket) && len(c.API.Socket) > maxSocketPath {
+		p.add("api.socket", "is %d bytes long, more than a unix socket path can hold (%d)", len(c.API.Socket), maxSocketPath)
+	}
+	if c.Metrics.Listen != "" {
+		p.hostPort("metrics.listen", c.Metrics.Listen)
+	}
+	if _, ok := parseLevel(c.LogLevel); !ok {
+		p.add("logLevel", "must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	return p.err()
+}
+
+// problems collects FieldErrors in the order of the file's keys.
+type problems []error
+
+func (p *problems) add(path, format string, args ...any) {
+	*p = append(*p, &FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (p problems) err() error { return errors.Join(p...) }
+
+// underlay checks underlay.address and returns it when it is set and valid.
+func (p *problems) underlay(c *Config) (netip.Addr, bool) {
+	if c.Underlay.Address == "" {
+		return netip.Addr{}, false
+	}
+	return p.unicast("underlay.address", c.Underlay.Address)
+}
+
+func (p *problems) routerID(b *BGP, own netip.Addr, ownOK bool) {
+	switch id := b.RouterID; {
+	case id != "":
+		a, err := netip.ParseAddr(id)
+		if err != nil || !a.Is4() || a.IsUnspecified() {
+			p.add("bgp.routerID", "must be an IPv4 address, got %q", id)
+		}
+	case ownOK && !own.Is4():
+		p.add("bgp.routerID", "must be set: underlay.address %s is not IPv4", own)
+	}
+}
+
+func (p *problems) peers(peers []Peer, own netip.Addr, ownOK bool) {
+	first := map[netip.Addr]int{}
+	for i, peer := range peers {
+		path := fmt.Sprintf("bgp.peers[%d]", i)
+		a, ok := p.unicast(path+".address", peer.Address)
+		if peer.ASN == 0 {
+			p.add(path+".asn", "must be set")
+		}
+		if !ok {
+			continue
+		}
+		if j, dup := first[a]; dup {
+			p.add(path+".address", "%s is a duplicate of bgp.peers[%d]", a, j)
+			continue
+		}
+		first[a] = i
+		if ownOK && a == own {
+			p.add(path+".address", "%s is this host's own underlay.address", a)
+		}
+	}
+}
+
+// unicast parses an address a host can have: not 0.0.0.0, not multicast,
+// no IPv6 zone.
+func (p *problems) unicast(path, s string) (netip.Addr, bool) {
+	if s == "" {
+		p.add(path, "must be set")
+		return netip.Addr{}, false
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		p.add(path, "must be an IP address, got %q", s)
+		return netip.Addr{}, false
+	}
+	a = a.Unmap()
+	if a.IsUnspecified() || a.IsMulticast() {
+		p.add(path, "%s is not a unicast address", a)
+		return netip.Addr{}, false
+	}
+	return a, true
+}
+
+// bgp checks the bgp keys; own is this host's underlay address, if known.
+func (p *problems) bgp(b *BGP, own netip.Addr, ownOK bool) {
+	switch b.ASN {
+	case 0:
+		p.add("bgp.asn", "must be set (1..4294967295)")
+	case 23456, 65535, 4294967295:
+		// AS_TRANS (RFC 6793) and the last ASNs (RFC 7300) are reserved.
+		p.add("bgp.asn", "%d is reserved", b.ASN)
+	}
+	p.routerID(b, own, ownOK)
+	if b.ListenPort < -1 || b.ListenPort > 65535 {
+		p.add("bgp.listenPort", "must be 1..65535, 0 (any free port) or -1 (do not listen), got %d", b.ListenPort)
+	}
+	// RFC 4271: the hold time is 0 (no keepalives) or at least 3 seconds.
+	if b.HoldTime != 0 && (b.HoldTime < 3 || b.HoldTime > 65535) {
+		p.add("bgp.holdTime", "must be 0 or 3..65535 seconds, got %d", b.HoldTime)
+	}
+	if b.GracefulRestartTime > MaxGRTime {
+		p.add("bgp.gracefulRestartTime", "must be 0..%d seconds, got %d", MaxGRTime, b.GracefulRestartTime)
+	}
+	p.peers(b.Peers, own, ownOK)
+}
+
+func (p *problems) discovery(d *Discovery) {
+	if d.BindPort < 0 || d.BindPort > 65535 {
+		p.add("discovery.bindPort", "must be 0..65535, got %d", d.BindPort)
+	}
+	for i, j := range d.Join {
+		path := fmt.Sprintf("discovery.join[%d]", i)
+		if j == "" || strings.ContainsAny(j, " \t\n") {
+			p.add(path, "must be a host or host:port, got %q", j)
+			continue
+		}
+		// A bare IPv6 address has colons too: only check the port of
+		// something that is not an address.
+		if _, err := netip.ParseAddr(j); err != nil && strings.Contains(j, ":") {
+			p.hostPort(path, j)
+		}
+	}
+	if d.SecretKeyFile != "" {
+		p.absPath("discovery.secretKeyFile", d.SecretKeyFile)
+	}
+}
+
+// hostPort checks a listen or dial address: host:port with a numeric port;
+// the host may be empty (all addresses).
+func (p *problems) hostPort(path, s string) {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		p.add(path, "must be host:port, got %q", s)
+		return
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		p.add(path, "port must be 0..65535, got %q", port)
+	}
+}
+
+// absPath reports whether s is an absolute path: the agent runs from
+// systemd or a container, where a relative path means nothing useful.
+func (p *problems) absPath(path, s string) bool {
+	if !filepath.IsAbs(s) {
+		p.add(path, "must be an absolute path, got %q", s)
+		return false
+	}
+	return true
+}
