@@ -1,18 +1,321 @@
 // Package agent wires vxbgpd together for the chosen mode: the endpoint
 // store, the BGP speaker and its EVPN source, the reconciler and the kernel,
 // the local API and the metrics listener.
+//
+// Data flows one way: endpoints (CNI, store) and BGP routes feed the EVPN
+// source, which publishes full overlay.State snapshots; the reconciler is the
+// only writer to the kernel. On SIGTERM the agent returns without touching
+// the kernel or sending a BGP NOTIFICATION: traffic keeps flowing, GR peers
+// keep our routes, and the next start reconciles.
 package agent
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
 
+	"github.com/vishvananda/netlink"
+
+	"github.com/vxbgp/vxbgp/cni/ipam"
+	"github.com/vxbgp/vxbgp/control/bgp"
 	"github.com/vxbgp/vxbgp/control/config"
+	"github.com/vxbgp/vxbgp/control/evpn"
+	"github.com/vxbgp/vxbgp/control/localapi"
+	"github.com/vxbgp/vxbgp/overlay"
+	"github.com/vxbgp/vxbgp/overlay/netlinkdp"
 )
+
+// Version is set by the build (-ldflags "-X ...agent.Version=...").
+var Version = "dev"
+
+// VXLANPort is the IANA VXLAN port (RFC 7348), what FRR and switches use.
+const VXLANPort = 4789
+
+// storeResync is how often the endpoint store on disk is re-read, to catch
+// an announcement the CNI plugin could not deliver (agent busy or down).
+const storeResync = 10 * time.Second
 
 // Run runs the agent until ctx ends. On return the kernel state is left in
 // place, so traffic keeps flowing and the next start reconciles it.
 func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
-	return errors.New("agent: not implemented yet")
+	if cfg.Mode != config.ModeOverlay {
+		return fmt.Errorf("mode %q: not supported yet (only %q)", cfg.Mode, config.ModeOverlay)
+	}
+	a, err := newAgent(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	return a.run(ctx)
+}
+
+type agent struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	started time.Time
+
+	h        *netlink.Handle
+	ul       underlay
+	routerID netip.Addr
+	networks []evpn.Network
+
+	dp    *netlinkdp.Dataplane
+	rec   *overlay.Reconciler
+	store *ipam.Store
+	sp    *bgp.Speaker
+	src   *evpn.Source
+
+	mu        sync.Mutex
+	endpoints map[string]localapi.Endpoint // by containerID/ifName
+}
+
+func newAgent(cfg *config.Config, log *slog.Logger) (*agent, error) {
+	h, err := netlink.NewHandle()
+	if err != nil {
+		return nil, fmt.Errorf("netlink handle: %w", err)
+	}
+	a := &agent{cfg: cfg, log: log, started: time.Now(), h: h, endpoints: map[string]localapi.Endpoint{}}
+	if err := cfg.Resolve(func() (netip.Addr, error) { return defaultRouteAddr(h) }); err != nil {
+		h.Close()
+		return nil, err
+	}
+	addr, err := netip.ParseAddr(cfg.Underlay.Address)
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("underlay.address %q: %w", cfg.Underlay.Address, err)
+	}
+	if a.ul, err = findUnderlay(h, addr); err != nil {
+		h.Close()
+		return nil, err
+	}
+	if a.routerID, err = netip.ParseAddr(cfg.BGP.RouterID); err != nil {
+		h.Close()
+		return nil, fmt.Errorf("bgp.routerID %q: %w", cfg.BGP.RouterID, err)
+	}
+	a.networks, err = a.buildNetworks()
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *agent) close() {
+	if a.dp != nil {
+		a.dp.Close()
+	}
+	a.h.Close()
+}
+
+// buildNetworks turns the config's networks into EVPN networks with their
+// device templates: the exact devices the reconciler keeps in the kernel.
+func (a *agent) buildNetworks() ([]evpn.Network, error) {
+	var nets []evpn.Network
+	for i, n := range a.cfg.Networks {
+		subnet, _, gw := n.Prefixes()
+		mtu := n.MTU
+		if mtu == 0 {
+			mtu = a.ul.MTU - overlay.Overhead
+		}
+		if mtu < 576 {
+			return nil, fmt.Errorf("networks[%d]: underlay %s MTU %d leaves %d for pods, below 576", i, a.ul.Dev, a.ul.MTU, mtu)
+		}
+		nets = append(nets, evpn.Network{
+			Name:    n.Name,
+			VNI:     n.VNI,
+			Subnet:  subnet,
+			RDIndex: uint16(i + 1),
+			Device: overlay.Device{
+				VNI:        n.VNI,
+				Network:    n.Name,
+				Bridge:     overlay.BridgeName(n.VNI),
+				VXLAN:      overlay.VXLANName(n.VNI),
+				VTEP:       a.ul.Addr,
+				Underlay:   a.ul.Dev,
+				Port:       VXLANPort,
+				MTU:        mtu,
+				GatewayMAC: overlay.DefaultGatewayMAC,
+				Gateway:    netip.PrefixFrom(gw, subnet.Bits()),
+			},
+		})
+	}
+	return nets, nil
+}
+
+// networkInfo is what the CNI plugin needs to attach pods while the agent
+// is down: written to <stateDir>/networks.json on every start.
+func (a *agent) networkInfo() []ipam.NetworkInfo {
+	var out []ipam.NetworkInfo
+	for i, n := range a.networks {
+		_, block, gw := a.cfg.Networks[i].Prefixes()
+		out = append(out, ipam.NetworkInfo{
+			Name: n.Name, VNI: n.VNI, Bridge: n.Device.Bridge,
+			Subnet: n.Subnet, Block: block, Gateway: gw, MTU: n.Device.MTU,
+		})
+	}
+	return out
+}
+
+func (a *agent) run(ctx context.Context) error {
+	log := a.log
+	var err error
+	if a.dp, err = netlinkdp.New(log.With("component", "netlinkdp")); err != nil {
+		return fmt.Errorf("data plane: %w", err)
+	}
+	a.rec = overlay.NewReconciler(a.dp, overlay.ReconcilerOptions{Logger: log.With("component", "reconciler")})
+
+	if a.store, err = ipam.Open(a.cfg.StateDir); err != nil {
+		return fmt.Errorf("endpoint store %s: %w", a.cfg.StateDir, err)
+	}
+	if err := ipam.WriteNetworks(a.cfg.StateDir, a.networkInfo()); err != nil {
+		return fmt.Errorf("write networks: %w", err)
+	}
+
+	listenAddr := a.ul.Addr.String()
+	a.sp, err = bgp.New(ctx, bgp.Config{
+		ASN:           a.cfg.BGP.ASN,
+		RouterID:      a.routerID.String(),
+		ListenPort:    int32(a.cfg.BGP.ListenPort),
+		ListenAddress: listenAddr,
+		Logger:        log.With("component", "bgp"),
+	})
+	if err != nil {
+		return fmt.Errorf("bgp: %w", err)
+	}
+	defer a.sp.Close()
+
+	a.src = evpn.NewSource(evpn.Config{
+		ASN:      a.cfg.BGP.ASN,
+		RouterID: a.routerID,
+		VTEP:     a.ul.Addr,
+		Networks: a.networks,
+		Logger:   log.With("component", "evpn"),
+	}, a.sp, a.rec.Set)
+
+	// The API socket comes up before BGP converges so the CNI plugin can
+	// announce pods at once.
+	l, err := localapi.Listen(a.cfg.API.Socket)
+	if err != nil {
+		return fmt.Errorf("api socket: %w", err)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 8)
+	var wg sync.WaitGroup
+	goRun := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil && ctx.Err() == nil {
+				errc <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	goRun("reconciler", a.rec.Run)
+	goRun("evpn", a.src.Run)
+	goRun("netlink watch", func(ctx context.Context) error { return a.dp.Watch(ctx, a.rec.Kick) })
+	goRun("api", func(ctx context.Context) error { return localapi.Serve(ctx, l, localapi.Handler(a)) })
+	if a.cfg.Metrics.Listen != "" {
+		goRun("metrics", a.serveMetrics)
+	}
+
+	if err := a.loadEndpoints(); err != nil {
+		cancel()
+		wg.Wait()
+		return err
+	}
+	if err := a.sp.SetPeers(ctx, a.peerConfigs()); err != nil {
+		cancel()
+		wg.Wait()
+		return fmt.Errorf("bgp peers: %w", err)
+	}
+	goRun("endpoint store", a.resyncStore)
+	goRun("sync gate", func(ctx context.Context) error {
+		select {
+		case <-a.src.Synced():
+			log.Info("initial BGP table complete: removing stale kernel entries")
+			a.rec.MarkSynced()
+		case <-ctx.Done():
+		}
+		return nil
+	})
+	log.Info("vxbgpd running", "mode", a.cfg.Mode, "vtep", a.ul.Addr, "dev", a.ul.Dev,
+		"asn", a.cfg.BGP.ASN, "peers", len(a.cfg.BGP.Peers), "networks", len(a.networks))
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("stopping: kernel state and BGP routes stay in place for the next start")
+	case runErr = <-errc:
+		log.Error("component failed", "err", runErr)
+	}
+	cancel()
+	wg.Wait()
+	return runErr
+}
+
+func (a *agent) peerConfigs() []bgp.PeerConfig {
+	var ps []bgp.PeerConfig
+	for _, p := range a.cfg.BGP.Peers {
+		ps = append(ps, bgp.PeerConfig{
+			Address:      p.Address,
+			ASN:          p.ASN,
+			Password:     p.Password,
+			Port:         p.Port,
+			LocalAddress: a.ul.Addr.String(),
+			HoldTime:     a.cfg.BGP.HoldTime,
+			GRTime:       a.cfg.BGP.GracefulRestartTime,
+			Families:     []string{"evpn"},
+		})
+	}
+	return ps
+}
+
+func epKey(containerID, ifName string) string { return containerID + "/" + ifName }
+
+// loadEndpoints replaces the in-memory endpoints with the store's: the
+// store on disk is the truth (the CNI plugin writes it before it calls us).
+func (a *agent) loadEndpoints() error {
+	eps, err := a.store.Endpoints()
+	if err != nil {
+		return fmt.Errorf("read endpoint store: %w", err)
+	}
+	m := make(map[string]localapi.Endpoint, len(eps))
+	for _, ep := range eps {
+		m[epKey(ep.ContainerID, ep.IfName)] = ep
+	}
+	a.mu.Lock()
+	a.endpoints = m
+	a.mu.Unlock()
+	a.publishEndpoints()
+	return nil
+}
+
+func (a *agent) publishEndpoints() {
+	a.mu.Lock()
+	eps := make([]localapi.Endpoint, 0, len(a.endpoints))
+	for _, ep := range a.endpoints {
+		eps = append(eps, ep)
+	}
+	a.mu.Unlock()
+	a.src.SetEndpoints(eps)
+}
+
+func (a *agent) resyncStore(ctx context.Context) error {
+	t := time.NewTicker(storeResync)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := a.loadEndpoints(); err != nil {
+				a.log.Warn("endpoint store resync failed", "err", err)
+			}
+		}
+	}
 }
