@@ -228,6 +228,19 @@ func (a *agent) run(ctx context.Context) error {
 		wg.Wait()
 		return err
 	}
+	// Our routes must be back in the speaker before any session comes up:
+	// the first End-of-RIB we send makes GR peers drop every route of ours
+	// they still hold as stale and we have not re-sent.
+	select {
+	case <-a.src.Ready():
+	case <-ctx.Done():
+		wg.Wait()
+		return nil
+	case err := <-errc:
+		cancel()
+		wg.Wait()
+		return err
+	}
 	if err := a.sp.SetPeers(ctx, a.peerConfigs()); err != nil {
 		cancel()
 		wg.Wait()
@@ -270,6 +283,11 @@ func (a *agent) peerConfigs() []bgp.PeerConfig {
 			HoldTime:     a.cfg.BGP.HoldTime,
 			GRTime:       a.cfg.BGP.GracefulRestartTime,
 			Families:     []string{"evpn"},
+			// Between two agents exactly one side dials: after a session
+			// drops GoBGP idles 5 s and refuses connections, so two dialling
+			// sides keep missing each other. The higher address waits.
+			// Peers of other kinds (FRR, switches) dial us anyway.
+			Passive: p.Addr().Less(a.ul.Addr),
 		})
 	}
 	return ps

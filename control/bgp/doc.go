@@ -1,0 +1,85 @@
+// Package bgp embeds GoBGP v3.37.0 as the agent's BGP speaker: start-up,
+// global policies, peers, origination, the Loc-RIB watch and shutdown. It
+// is shared by both modes; GoBGP's types (api, packet/bgp) stay inside this
+// package and control/evpn/translate.go.
+//
+// # Policies
+//
+// Installed in New before any peer exists (policy.go): import accepts our
+// own paths, every l2vpn-evpn path and the configured unicast prefixes,
+// default reject; export sends local paths only, default reject — a host
+// is a stub and never re-advertises what it learned.
+//
+// # Graceful restart and shutdown
+//
+// Goal: an agent restart (upgrade, crash, SIGTERM) loses no traffic, and
+// sessions converge fast. All file:line references are to
+// github.com/osrg/gobgp/v3@v3.37.0/pkg/server unless stated otherwise.
+//
+// Every peer gets GR with per-AFI MpGracefulRestart (peer.go apiPeer):
+// without the per-AFI flag no AFI tuple is advertised and peers keep none
+// of our routes. The N bit (RFC 8538) is on.
+//
+// Helper side (a peer's agent restarts). A session that ends with a read
+// or write failure, a hold-timer expiry, or — with the N bit — a received
+// Cease other than Hard Reset, is a graceful restart (fsm.go:1894-1905).
+// The peer's routes are then marked stale for the families it advertised
+// in its GR capability (server.go:1563-1572, peer.go:374), kept until the
+// restarted peer sends End-of-RIB (stale ones not re-sent are withdrawn,
+// server.go:1919-1930) or its restart time expires. Stale marking emits no
+// best-path event, so consumers see nothing at all during the restart;
+// verified by TestGracefulRestart.
+//
+// Restarting side (our agent). Close does not call StopBgp: StopBgp,
+// DeletePeer and DisablePeer send Cease/Peer-Deconfigured or
+// Admin-Shutdown (server.go:2088), which GoBGP rewrites to Hard Reset when
+// the N bit was negotiated (fsm.go:1863, packet/bgp/bgp.go:15098), and a
+// Hard Reset makes peers flush our routes. Close only releases our
+// watchers; the sessions stay up (with keepalives) until the process
+// exits, and the kernel's close of the sockets is a read failure on the
+// peer: graceful restart. GoBGP's Serve loop cannot be stopped anyway in
+// v3. Stop is the hard shutdown for tests and for "routes must go".
+//
+// LocalRestarting. A peer configured within its GR time of New (SetPeers)
+// gets LocalRestarting, which puts the Restart (R) bit and, per family,
+// the Forwarding-preserved (F) bit in our OPEN (fsm.go:775-797). The F bit
+// is what matters: RFC 4724 tells a helper to flush stale routes at once
+// when the restarted speaker's F bit is clear — FRR does. GoBGP as helper
+// ignores it (fsm.go:1396-1421 only warns about a missing R bit), so
+// agent-to-agent GR works either way. The F bit is truthful: the kernel
+// state stays across an agent restart. We cannot tell a first start from a
+// restart, and a peer without stale routes from us ignores both bits.
+//
+// The cost of LocalRestarting is deferral: GoBGP sends nothing to any
+// peer until every peer that sent a GR capability has sent its EOR
+// (needToAdvertise server.go:1133; server.go:1746-1782 and 1888-1913), or
+// DeferralTime expires. Peers send EOR right after their initial table
+// (server.go:1125), so this normally costs one round trip. But a peer that
+// went down after its OPEN and before its EOR blocks the check for good:
+// its capability flag (fsm.go:1408) is never cleared while its
+// EndOfRibReceived is (server.go:1580). So DeferralTime is 1 s instead of
+// GoBGP's 360 s: what we export (local routes) does not depend on what we
+// receive, there is nothing to wait for, and a short deferral only bounds
+// the side effect. It never drops anything: the peer keeps our stale
+// routes until our EOR, which comes with our full table.
+//
+// That full table must exist when the first EOR goes out, or peers would
+// withdraw the routes we had not re-added yet: originate local routes
+// before calling SetPeers (control/evpn's Source.Ready).
+//
+// Session recovery. After a session drop GoBGP idles 5 s and closes every
+// connection offered meanwhile (fsm.go:145, 443, 464). If both sides dial,
+// each can keep hitting the other's idle period; observed: no session for
+// more than 20 s. Configure exactly one side of an agent-to-agent session
+// as PeerConfig.Passive; then a restarted agent is back about 6-9 s after
+// its peer noticed the loss, its routes kept as stale in the meantime.
+//
+// # Known GoBGP v3.37.0 data races
+//
+// Paths handed to watchers and ListPath point at live peer state: their
+// source is the FSM's peer info, rewritten at the peer's next OPEN
+// (fsm.go:1365), and their stale flag is set on a graceful restart
+// (table/path.go:396), while toPathApi reads both outside the server loop
+// (grpc_server.go:178-191). The values are plain integers and flags, read
+// for display; tests order the accesses with a call into the server loop.
+package bgp

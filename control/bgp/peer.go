@@ -1,0 +1,305 @@
+package bgp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	api "github.com/osrg/gobgp/v3/api"
+
+	"github.com/vxbgp/vxbgp/control/localapi"
+)
+
+// PeerConfig is one BGP neighbour. Peer identity is the address: GoBGP
+// cannot hold two sessions to one IP.
+type PeerConfig struct {
+	Address      string
+	ASN          uint32
+	Password     string   // TCP MD5 (RFC 2385)
+	Port         uint16   // 0 => 179
+	LocalAddress string   // source address; inbound sessions to another local address are refused
+	HoldTime     uint32   // seconds; 0 => 9 (keepalive is a third)
+	GRTime       uint32   // seconds peers keep our routes while we restart; 0 => 120
+	Families     []string // FamilyEVPN, FamilyIPv4, FamilyIPv6; default evpn
+	// Passive: never dial, wait for the peer to connect. Between two GoBGP
+	// speakers exactly one side should be passive (e.g. the one with the
+	// higher address): after a session drop GoBGP idles 5 s and closes
+	// every connection it is offered meanwhile (fsm.go holdtimeIdle), and
+	// when both sides dial, each keeps hitting the other's idle period and
+	// the session can stay down for tens of seconds.
+	Passive bool
+}
+
+// Session timers. GoBGP's defaults are made for routers with stable
+// neighbours; ours come and go with hosts.
+const (
+	defaultHoldTime = 9
+	defaultGRTime   = 120
+	// connectRetry: GoBGP dials every rand[retry, 2*retry) seconds (fsm.go
+	// connectLoop); its default of 120 s would leave a restarted peer
+	// unreachable for minutes unless it dials us.
+	connectRetry = 2
+	// idleHoldAfterReset applies after ResetPeer (default 30 s). After any
+	// other session loss GoBGP idles a fixed 5 s (fsm.go holdtimeIdle).
+	idleHoldAfterReset = 1
+	// deferralTime bounds how long a restarting speaker holds back its
+	// UPDATEs waiting for its peers' End-of-RIB (default 360 s). What we
+	// export does not depend on what we receive (local routes only), so
+	// the wait buys nothing; it is only a side effect of LocalRestarting,
+	// which we want for the F bit. See the package documentation.
+	deferralTime = 1
+)
+
+func (p PeerConfig) normalize() (PeerConfig, error) {
+	a, err := netip.ParseAddr(p.Address)
+	if err != nil {
+		return p, fmt.Errorf("peer address %q: %w", p.Address, err)
+	}
+	p.Address = a.String() // GoBGP keys neighbours by this string
+	if p.ASN == 0 {
+		return p, fmt.Errorf("peer %s asn: must not be 0", p.Address)
+	}
+	if p.LocalAddress != "" {
+		la, err := netip.ParseAddr(p.LocalAddress)
+		if err != nil {
+			return p, fmt.Errorf("peer %s local address %q: %w", p.Address, p.LocalAddress, err)
+		}
+		p.LocalAddress = la.String()
+	}
+	if p.HoldTime == 0 {
+		p.HoldTime = defaultHoldTime
+	}
+	if p.HoldTime < 3 || p.HoldTime > 65535 {
+		return p, fmt.Errorf("peer %s hold time %d: must be 3..65535 (RFC 4271)", p.Address, p.HoldTime)
+	}
+	if p.GRTime == 0 {
+		p.GRTime = defaultGRTime
+	}
+	if p.GRTime > 4095 {
+		return p, fmt.Errorf("peer %s graceful restart time %d: must be at most 4095 (RFC 4724)", p.Address, p.GRTime)
+	}
+	fams := p.Families
+	if len(fams) == 0 {
+		fams = []string{FamilyEVPN}
+	}
+	p.Families = nil
+	for _, f := range fams {
+		if _, err := apiFamily(f); err != nil {
+			return p, fmt.Errorf("peer %s: %w", p.Address, err)
+		}
+		if !slices.Contains(p.Families, f) {
+			p.Families = append(p.Families, f)
+		}
+	}
+	return p, nil
+}
+
+func (p PeerConfig) equal(o PeerConfig) bool {
+	return p.Address == o.Address && p.ASN == o.ASN && p.Password == o.Password && p.Port == o.Port &&
+		p.LocalAddress == o.LocalAddress && p.HoldTime == o.HoldTime && p.GRTime == o.GRTime &&
+		p.Passive == o.Passive && slices.Equal(p.Families, o.Families)
+}
+
+// apiPeer builds GoBGP's neighbour. p must be normalized. restarting sets
+// LocalRestarting: the R and F bits in our OPEN (see the package doc).
+func apiPeer(p PeerConfig, restarting bool) *api.Peer {
+	afs := make([]*api.AfiSafi, 0, len(p.Families))
+	for _, name := range p.Families {
+		f, _ := apiFamily(name)
+		afs = append(afs, &api.AfiSafi{
+			Config: &api.AfiSafiConfig{Family: f, Enabled: true},
+			// Per-AFI GR: without it no AFI tuple is advertised and peers
+			// keep none of our routes across a restart.
+			MpGracefulRestart: &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}},
+		})
+	}
+	return &api.Peer{
+		Conf: &api.PeerConf{
+			NeighborAddress: p.Address,
+			PeerAsn:         p.ASN,
+			AuthPassword:    p.Password,
+		},
+		Transport: &api.Transport{LocalAddress: p.LocalAddress, RemotePort: uint32(p.Port), PassiveMode: p.Passive},
+		Timers: &api.Timers{Config: &api.TimersConfig{
+			ConnectRetry:           connectRetry,
+			HoldTime:               uint64(p.HoldTime),
+			KeepaliveInterval:      uint64(max(1, p.HoldTime/3)),
+			IdleHoldTimeAfterReset: idleHoldAfterReset,
+		}},
+		GracefulRestart: &api.GracefulRestart{
+			Enabled:             true,
+			RestartTime:         p.GRTime,
+			NotificationEnabled: true, // RFC 8538: a Cease other than Hard Reset keeps GR
+			DeferralTime:        deferralTime,
+			LocalRestarting:     restarting,
+		},
+		AfiSafis: afs,
+	}
+}
+
+// SetPeers makes the configured neighbours exactly peers: new ones are
+// added, changed ones updated, missing ones deleted (with a Cease, so the
+// removed peer drops our routes). It is level triggered: calling it again
+// with the same list does nothing. Every peer is attempted; the errors of
+// those that failed are joined, and they are retried on the next call.
+//
+// A peer added within its graceful-restart time of New gets
+// LocalRestarting: it may still hold our routes from the previous run as
+// stale, and the F bit in our OPEN tells it to keep them until our EOR.
+func (s *Speaker) SetPeers(ctx context.Context, peers []PeerConfig) error {
+	if err := s.alive(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	want := make(map[string]PeerConfig, len(peers))
+	for _, p := range peers {
+		n, err := p.normalize()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if _, dup := want[n.Address]; dup {
+			errs = append(errs, fmt.Errorf("peer %s: configured twice", n.Address))
+			continue
+		}
+		want[n.Address] = n
+	}
+	for _, addr := range sortedKeys(want) {
+		p := want[addr]
+		cur, ok := s.peers[addr]
+		switch {
+		case !ok:
+			restarting := time.Since(s.started) < time.Duration(p.GRTime)*time.Second
+			if err := s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: apiPeer(p, restarting)}); err != nil {
+				errs = append(errs, fmt.Errorf("add peer %s: %w", addr, err))
+				continue
+			}
+			s.log.Info("bgp peer added", "peer", addr, "asn", p.ASN, "families", p.Families, "restarting", restarting)
+		case !cur.equal(p):
+			if err := s.updatePeer(ctx, cur, p); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			s.log.Info("bgp peer updated", "peer", addr, "asn", p.ASN, "families", p.Families)
+		}
+		s.peers[addr] = p
+	}
+	for _, addr := range sortedKeys(s.peers) {
+		if _, ok := want[addr]; ok {
+			continue
+		}
+		if err := s.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: addr}); err != nil {
+			errs = append(errs, fmt.Errorf("delete peer %s: %w", addr, err))
+			continue
+		}
+		delete(s.peers, addr)
+		s.log.Info("bgp peer deleted", "peer", addr)
+	}
+	return errors.Join(errs...)
+}
+
+// updatePeer applies a changed configuration. GoBGP's UpdatePeer itself
+// re-creates the neighbour (a Cease, new OPEN) when anything negotiated at
+// OPEN changes, but applies timer changes silently to the next session, so
+// those get an explicit reset to take effect now.
+func (s *Speaker) updatePeer(ctx context.Context, cur, p PeerConfig) error {
+	resp, err := s.srv.UpdatePeer(ctx, &api.UpdatePeerRequest{Peer: apiPeer(p, false)})
+	if err != nil {
+		return fmt.Errorf("update peer %s: %w", p.Address, err)
+	}
+	if cur.HoldTime != p.HoldTime {
+		// Admin Reset is not mapped to Hard Reset: the peer keeps our routes.
+		if err := s.srv.ResetPeer(ctx, &api.ResetPeerRequest{Address: p.Address, Communication: "hold time changed"}); err != nil {
+			return fmt.Errorf("reset peer %s: %w", p.Address, err)
+		}
+		return nil
+	}
+	if resp.GetNeedsSoftResetIn() {
+		if err := s.srv.ResetPeer(ctx, &api.ResetPeerRequest{Address: p.Address, Soft: true, Direction: api.ResetPeerRequest_IN}); err != nil {
+			return fmt.Errorf("soft reset peer %s: %w", p.Address, err)
+		}
+	}
+	return nil
+}
+
+// ConfiguredPeers returns the addresses of the configured neighbours that
+// carry family, sorted. control/evpn uses it to know whose End-of-RIB
+// completes the initial table.
+func (s *Speaker) ConfiguredPeers(family string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, addr := range sortedKeys(s.peers) {
+		if slices.Contains(s.peers[addr].Families, family) {
+			out = append(out, addr)
+		}
+	}
+	return out
+}
+
+// Peers reports every neighbour's session, for `vxbgpctl peers`. Source is
+// left empty: only the caller knows static from discovered.
+func (s *Speaker) Peers(ctx context.Context) ([]localapi.Peer, error) {
+	if err := s.alive(); err != nil {
+		return nil, err
+	}
+	var out []localapi.Peer
+	now := time.Now()
+	err := s.srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
+		out = append(out, peerStatus(p, now))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list peers: %w", err)
+	}
+	slices.SortFunc(out, func(a, b localapi.Peer) int { return strings.Compare(a.Address, b.Address) })
+	return out, nil
+}
+
+func peerStatus(p *api.Peer, now time.Time) localapi.Peer {
+	st := p.GetState()
+	out := localapi.Peer{
+		Address: st.GetNeighborAddress(),
+		ASN:     st.GetPeerAsn(),
+		State:   sessionState(st.GetSessionState()),
+	}
+	if out.Address == "" {
+		out.Address = p.GetConf().GetNeighborAddress()
+	}
+	if out.ASN == 0 {
+		out.ASN = p.GetConf().GetPeerAsn()
+	}
+	if st.GetSessionState() == api.PeerState_ESTABLISHED {
+		if up := p.GetTimers().GetState().GetUptime(); up != nil && up.Seconds > 0 {
+			out.UptimeSeconds = int64(now.Sub(up.AsTime()).Seconds())
+		}
+	}
+	for _, af := range p.GetAfiSafis() {
+		out.Received += af.GetState().GetReceived()
+		out.Accepted += af.GetState().GetAccepted()
+	}
+	return out
+}
+
+// sessionState renders GoBGP's state the way operators know it from FSM
+// texts: idle, connect, active, opensent, openconfirm, established.
+func sessionState(s api.PeerState_SessionState) string {
+	if s == api.PeerState_UNKNOWN {
+		return "idle"
+	}
+	return strings.ToLower(s.String())
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}

@@ -1,0 +1,68 @@
+package evpn
+
+import (
+	"net/netip"
+	"testing"
+
+	api "github.com/osrg/gobgp/v3/api"
+
+	"github.com/vxbgp/vxbgp/overlay"
+)
+
+// received10k is 10k received paths as the watcher delivers them: 9,990
+// MAC+IP type-2 routes and 10 type-3 routes from 10 VTEPs, over two VNIs.
+func received10k(b *testing.B) []*api.Path {
+	b.Helper()
+	var out []*api.Path
+	for v := range 10 {
+		vtep := netip.AddrFrom4([4]byte{192, 0, 2, byte(10 + v)})
+		rid := netip.AddrFrom4([4]byte{10, 0, 0, byte(10 + v)})
+		out = append(out, viaGoBGP(b, must(Type3(testASN, rid, 1, 100, vtep)), rid.String()))
+		for i := range 999 {
+			n := v*1000 + i
+			mac := overlay.MAC{0x02, 0xdd, 0, byte(v), byte(i >> 8), byte(i)}
+			ip := netip.AddrFrom4([4]byte{10, 244, byte(n >> 8), byte(n)})
+			vni := uint32(100 + 100*(i%2))
+			if vni == 200 {
+				ip = netip.AddrFrom4([4]byte{10, 245, byte(n >> 8), byte(n)})
+			}
+			out = append(out, viaGoBGP(b, must(Type2(testASN, rid, uint16(vni/100), vni, vtep, mac, ip)), rid.String()))
+		}
+	}
+	return out
+}
+
+// BenchmarkStateFromPaths10k: 10k received paths to a full State (decode,
+// store, build), what a restarting agent does with a full table.
+func BenchmarkStateFromPaths10k(b *testing.B) {
+	paths := received10k(b)
+	nets := testNetworks()
+	b.ReportAllocs()
+	for b.Loop() {
+		s := NewSource(Config{ASN: testASN, RouterID: rid1, VTEP: selfVTEP, Networks: nets}, nil, nil)
+		for _, p := range paths {
+			s.onPath(p)
+		}
+		st := buildState(s.cfg.Networks, s.rx)
+		if len(st.FDB) != 9990 || len(st.Neigh) != 9990 || len(st.Flood) != 10 {
+			b.Fatalf("state: %d fdb, %d neigh, %d flood", len(st.FDB), len(st.Neigh), len(st.Flood))
+		}
+	}
+}
+
+// BenchmarkBuildState10k: one snapshot from a store of 10k routes, the
+// cost paid per publish.
+func BenchmarkBuildState10k(b *testing.B) {
+	paths := received10k(b)
+	s := NewSource(Config{ASN: testASN, RouterID: rid1, VTEP: selfVTEP, Networks: testNetworks()}, nil, nil)
+	for _, p := range paths {
+		s.onPath(p)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		st := buildState(s.cfg.Networks, s.rx)
+		if len(st.FDB) != 9990 {
+			b.Fatal(len(st.FDB))
+		}
+	}
+}

@@ -1,0 +1,430 @@
+package evpn
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	api "github.com/osrg/gobgp/v3/api"
+
+	"github.com/vxbgp/vxbgp/control/bgp"
+	"github.com/vxbgp/vxbgp/control/localapi"
+	"github.com/vxbgp/vxbgp/overlay"
+)
+
+// Network is one overlay network: an L2 VNI.
+type Network struct {
+	Name    string
+	VNI     uint32
+	Subnet  netip.Prefix   // remote IPs outside it get no neighbour entry
+	RDIndex uint16         // our RD is RouterID:RDIndex; unique per network
+	Device  overlay.Device // template built by the agent, published as is
+}
+
+// Config configures a Source.
+type Config struct {
+	ASN         uint32
+	RouterID    netip.Addr
+	VTEP        netip.Addr
+	Networks    []Network
+	Logger      *slog.Logger
+	SyncTimeout time.Duration // default 10s
+}
+
+// Publishing: a lone change waits gatherDelay for the rest of its UPDATE
+// (GoBGP hands over one path per event); during a burst snapshots go out
+// at most every publishGap, or every two build times if that is longer
+// (a 10k-route snapshot takes a few milliseconds), so that a burst never
+// turns into back-to-back rebuilds while a single change still reaches the
+// reconciler within about a millisecond.
+const (
+	gatherDelay    = time.Millisecond
+	publishGap     = 5 * time.Millisecond
+	retryDelay     = time.Second // after a failed AddPath/DeletePath
+	syncCheckEvery = 500 * time.Millisecond
+)
+
+// Source is the overlay-mode control plane: it originates a type-3 route
+// per network and a type-2 route per local endpoint address, and turns the
+// routes it receives into overlay.State snapshots.
+type Source struct {
+	cfg     Config
+	sp      *bgp.Speaker
+	publish func(overlay.State)
+	log     *slog.Logger
+	warn    *throttle
+	byVNI   map[uint32]*Network
+	byName  map[string]*Network
+
+	epMu   sync.Mutex
+	eps    []localapi.Endpoint
+	epSet  bool
+	epKick chan struct{}
+
+	// mu guards what the watch callback and Routes share with Run.
+	mu     sync.Mutex
+	rx     map[string]*entry     // received routes by key
+	local  map[string]localRoute // advertised routes by key (written by Run)
+	eor    map[string]bool       // peers that sent End-of-RIB for evpn
+	rxKick chan struct{}         // rx changed
+	evKick chan struct{}         // an EOR or a peer came up: check Synced
+
+	synced, ready       chan struct{}
+	syncOnce, readyOnce sync.Once
+}
+
+// NewSource returns a Source; nothing happens until Run. publish receives
+// every snapshot on Run's goroutine; it must not modify it (the Source
+// compares the next one with it).
+func NewSource(c Config, sp *bgp.Speaker, publish func(overlay.State)) *Source {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.SyncTimeout <= 0 {
+		c.SyncTimeout = 10 * time.Second
+	}
+	s := &Source{
+		cfg: c, sp: sp, publish: publish, log: c.Logger,
+		warn:   newThrottle(c.Logger, 30*time.Second),
+		byVNI:  map[uint32]*Network{},
+		byName: map[string]*Network{},
+		epKick: make(chan struct{}, 1),
+		rx:     map[string]*entry{},
+		local:  map[string]localRoute{},
+		eor:    map[string]bool{},
+		rxKick: make(chan struct{}, 1),
+		evKick: make(chan struct{}, 1),
+		synced: make(chan struct{}),
+		ready:  make(chan struct{}),
+	}
+	for i := range s.cfg.Networks {
+		n := &s.cfg.Networks[i]
+		s.byVNI[n.VNI] = n
+		s.byName[n.Name] = n
+	}
+	return s
+}
+
+func (c Config) validate() error {
+	var errs []error
+	if c.ASN == 0 {
+		errs = append(errs, errors.New("asn: must not be 0"))
+	}
+	if !c.RouterID.Is4() {
+		errs = append(errs, fmt.Errorf("router id %s: must be IPv4", c.RouterID))
+	}
+	if !c.VTEP.IsValid() || c.VTEP.IsUnspecified() {
+		errs = append(errs, fmt.Errorf("vtep %s: not a usable address", c.VTEP))
+	}
+	vnis, rds, names := map[uint32]bool{}, map[uint16]bool{}, map[string]bool{}
+	for i, n := range c.Networks {
+		switch {
+		case n.VNI == 0 || n.VNI > maxVNI:
+			errs = append(errs, fmt.Errorf("networks[%d] vni %d: must be 1..%d", i, n.VNI, maxVNI))
+		case vnis[n.VNI]:
+			errs = append(errs, fmt.Errorf("networks[%d] vni %d: used twice", i, n.VNI))
+		}
+		// Two networks with one RD would give their type-3 routes the same
+		// NLRI: one would replace the other.
+		if rds[n.RDIndex] {
+			errs = append(errs, fmt.Errorf("networks[%d] rd index %d: used twice", i, n.RDIndex))
+		}
+		if names[n.Name] {
+			errs = append(errs, fmt.Errorf("networks[%d] name %q: used twice", i, n.Name))
+		}
+		if !n.Subnet.IsValid() {
+			errs = append(errs, fmt.Errorf("networks[%d] subnet: missing", i))
+		}
+		vnis[n.VNI], rds[n.RDIndex], names[n.Name] = true, true, true
+	}
+	return errors.Join(errs...)
+}
+
+// SetEndpoints hands over the full set of local endpoints (latest wins)
+// and returns at once; Run advertises and withdraws type-2 routes to match.
+func (s *Source) SetEndpoints(eps []localapi.Endpoint) {
+	eps = slices.Clone(eps)
+	s.epMu.Lock()
+	s.eps, s.epSet = eps, true
+	s.epMu.Unlock()
+	kick(s.epKick)
+}
+
+// Ready is closed once Run has originated the type-3 routes and the
+// type-2 routes of the first SetEndpoints call. Call SetPeers after it:
+// the first End-of-RIB we send tells graceful-restart peers to drop every
+// stale route of ours that we have not sent again.
+func (s *Source) Ready() <-chan struct{} { return s.ready }
+
+// Synced is closed once the initial table is complete: every configured
+// EVPN peer has sent its End-of-RIB, or SyncTimeout has passed since Run
+// started (with no peer configured, only the timeout closes it). Until
+// then the agent must not delete kernel state.
+func (s *Source) Synced() <-chan struct{} { return s.synced }
+
+func kick(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// Run originates our routes, watches the speaker and publishes snapshots
+// until ctx ends; call it once. It leaves our routes in the speaker on
+// return: whether they are withdrawn is the speaker's shutdown decision
+// (Close or Stop). It fails if the speaker is closed under it.
+func (s *Source) Run(ctx context.Context) error {
+	if err := s.cfg.validate(); err != nil {
+		return fmt.Errorf("evpn config: %w", err)
+	}
+	imet, err := s.imetRoutes()
+	if err != nil {
+		return fmt.Errorf("evpn type-3 routes: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	// Devices first: pods need their bridge before any route arrives.
+	last := buildState(s.cfg.Networks, nil)
+	s.publish(last)
+	lastPublish, buildCost := time.Now(), time.Duration(0)
+
+	watchErr := make(chan error, 1)
+	go func() { watchErr <- s.sp.Watch(ctx, s.onPath, s.onEOR, s.onPeer) }()
+	defer func() {
+		cancel()
+		<-watchErr
+	}()
+
+	syncTimer := time.NewTimer(s.cfg.SyncTimeout)
+	defer syncTimer.Stop()
+	syncTick := time.NewTicker(syncCheckEvery)
+	defer syncTick.Stop()
+	publishTimer := time.NewTimer(time.Hour)
+	publishTimer.Stop()
+	defer publishTimer.Stop()
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
+
+	pending := false // a publish is scheduled
+	localDirty := true
+	for {
+		if localDirty {
+			localDirty = false
+			ok, done := s.syncLocal(ctx, imet)
+			if !ok {
+				retry.Reset(retryDelay)
+			}
+			if done {
+				s.readyOnce.Do(func() { close(s.ready) })
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-watchErr:
+			watchErr <- err // for the deferred wait
+			if ctx.Err() != nil {
+				return nil
+			}
+			if err == nil {
+				err = errors.New("ended")
+			}
+			return fmt.Errorf("evpn: bgp watch: %w", err)
+		case <-s.epKick:
+			localDirty = true
+		case <-retry.C:
+			localDirty = true
+		case <-s.rxKick:
+			if !pending {
+				pending = true
+				now := time.Now()
+				due := max(gatherDelay, lastPublish.Add(max(publishGap, 2*buildCost)).Sub(now))
+				publishTimer.Reset(due)
+			}
+		case <-publishTimer.C:
+			pending = false
+			t0 := time.Now()
+			s.mu.Lock()
+			st := buildState(s.cfg.Networks, s.rx)
+			s.mu.Unlock()
+			lastPublish = time.Now()
+			buildCost = lastPublish.Sub(t0)
+			if !st.Equal(last) {
+				last = st
+				s.publish(st)
+			}
+		case <-s.evKick:
+			s.checkSynced()
+		case <-syncTick.C:
+			s.checkSynced()
+		case <-syncTimer.C:
+			s.markSynced("timeout")
+		}
+	}
+}
+
+// syncLocal advertises what the endpoints want. done is false until the
+// first SetEndpoints call has been taken into account.
+func (s *Source) syncLocal(ctx context.Context, imet map[string]localRoute) (ok, done bool) {
+	s.epMu.Lock()
+	eps, set := s.eps, s.epSet
+	s.epMu.Unlock()
+	want := s.macRoutes(eps)
+	maps.Copy(want, imet)
+	return s.advertise(ctx, want), set
+}
+
+func (s *Source) checkSynced() {
+	select {
+	case <-s.synced:
+		return
+	default:
+	}
+	peers := s.sp.ConfiguredPeers(bgp.FamilyEVPN)
+	if len(peers) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range peers {
+		if !s.eor[p] {
+			return
+		}
+	}
+	s.markSynced("end-of-rib", "peers", len(peers))
+}
+
+func (s *Source) markSynced(why string, args ...any) {
+	s.syncOnce.Do(func() {
+		s.log.Info("initial evpn table complete", append([]any{"reason", why}, args...)...)
+		close(s.synced)
+	})
+}
+
+// onPath runs on the speaker's watch goroutine: decode, update the store,
+// poke Run. It never blocks on Run.
+func (s *Source) onPath(p *api.Path) {
+	r, err := Decode(p)
+	if err != nil {
+		if errors.Is(err, ErrUnsupported) {
+			s.log.Debug("route ignored", "peer", p.GetNeighborIp(), "err", err)
+		} else {
+			s.warn.warn("malformed", "malformed route ignored", "peer", p.GetNeighborIp(), "err", err)
+		}
+		return
+	}
+	if r.Peer == "" {
+		return // our own path
+	}
+	if s.ingest(r) {
+		kick(s.rxKick)
+	}
+}
+
+// ingest applies one received route to the store and reports whether the
+// desired state may have changed. A route for a key replaces the previous
+// one (GoBGP sends no withdrawal when the best path changes).
+func (s *Source) ingest(r Route) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.rx[r.Key]
+	if r.Withdraw {
+		delete(s.rx, r.Key)
+		return old != nil && (len(old.floods)+len(old.fdbs)+len(old.neighs) > 0)
+	}
+	e, j, outside := contributions(r, s.byVNI, s.cfg.VTEP)
+	if old == nil || !sameRoute(old.r, r) { // judge and log once per route version
+		switch j {
+		case noVTEP:
+			s.warn.warn("novtep", "route without vtep ignored", "peer", r.Peer, "route", r.Key)
+		case ownVTEP:
+			s.log.Debug("route to our own vtep ignored", "peer", r.Peer, "route", r.Key)
+		case unknownVNI:
+			s.log.Debug("route for no local vni ignored", "peer", r.Peer, "vni", r.VNIs, "route", r.Key)
+		}
+		for _, vni := range outside {
+			s.warn.warn(fmt.Sprintf("outside:%d", vni), "remote ip outside the network's subnet: no neighbour entry",
+				"peer", r.Peer, "vni", vni, "mac", r.MAC, "ip", r.IP, "vtep", r.NextHop)
+		}
+	}
+	s.rx[r.Key] = e
+	if old == nil {
+		return j == applies
+	}
+	return !sameContributions(old, e)
+}
+
+func sameRoute(a, b Route) bool {
+	return a.Key == b.Key && a.NextHop == b.NextHop && a.Originator == b.Originator && a.Seq == b.Seq &&
+		a.IP == b.IP && slices.Equal(a.VNIs, b.VNIs)
+}
+
+func (s *Source) onEOR(family, peer string) {
+	if family != bgp.FamilyEVPN {
+		return
+	}
+	s.mu.Lock()
+	s.eor[peer] = true
+	s.mu.Unlock()
+	s.log.Debug("end-of-rib", "peer", peer)
+	kick(s.evKick)
+}
+
+func (s *Source) onPeer(peer string, up bool) {
+	s.log.Debug("bgp peer", "peer", peer, "established", up)
+	if up {
+		kick(s.evKick)
+	}
+}
+
+// Routes lists our advertised routes and the received ones, for
+// `vxbgpctl routes`.
+func (s *Source) Routes() []localapi.Route {
+	s.mu.Lock()
+	out := make([]localapi.Route, 0, len(s.local)+len(s.rx))
+	for _, lr := range s.local {
+		out = append(out, apiRoute(lr.route, "local"))
+	}
+	for _, e := range s.rx {
+		out = append(out, apiRoute(e.r, e.r.Peer))
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b localapi.Route) int {
+		return cmp.Or(cmp.Compare(a.Type, b.Type), cmp.Compare(a.VNI, b.VNI), cmp.Compare(a.MAC, b.MAC),
+			cmp.Compare(a.IP, b.IP), cmp.Compare(a.RD, b.RD), cmp.Compare(a.Source, b.Source))
+	})
+	return out
+}
+
+func apiRoute(r Route, source string) localapi.Route {
+	out := localapi.Route{Type: r.Kind.String(), RD: r.RD, Source: source, Best: true}
+	if len(r.VNIs) > 0 {
+		out.VNI = r.VNIs[0]
+	}
+	switch r.Kind {
+	case RouteType2:
+		out.MAC = r.MAC.String()
+		if r.IP.IsValid() {
+			out.IP = r.IP.String()
+		}
+	case RouteType3:
+		out.IP = r.Originator.String()
+	}
+	if r.NextHop.IsValid() {
+		out.NextHop = r.NextHop.String()
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
+}

@@ -1,0 +1,403 @@
+package evpn
+
+// translate.go is the only file of this package that knows GoBGP's types:
+// it builds the paths we originate and decodes the ones we receive. It is
+// pure (no I/O, no state) and table-tested against FRR's bytes.
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+
+	api "github.com/osrg/gobgp/v3/api"
+	"google.golang.org/protobuf/proto"
+	apb "google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/vxbgp/vxbgp/overlay"
+)
+
+// RouteKind is the EVPN route type.
+type RouteKind uint8
+
+const (
+	RouteType2 RouteKind = 2 // MAC/IP advertisement: a MAC (and IP) behind a VTEP
+	RouteType3 RouteKind = 3 // inclusive multicast Ethernet tag: a VTEP in a VNI's flood list
+)
+
+func (k RouteKind) String() string { return "type-" + strconv.Itoa(int(k)) }
+
+// Route is an EVPN route in our model.
+type Route struct {
+	Kind RouteKind
+	RD   string
+	MAC  overlay.MAC // type-2
+	IP   netip.Addr  // type-2; invalid for a MAC-only route
+	// VNIs are the route targets' local-admin values (24 bits): like FRR's
+	// auto-RT import, we match a route to a network on the VNI alone and
+	// ignore the RT's AS, which differs between eBGP neighbours.
+	VNIs       []uint32
+	Label      uint32     // type-2: MPLS label 1 = the VNI (RFC 8365); type-3: the PMSI label
+	NextHop    netip.Addr // the VTEP of a type-2
+	Originator netip.Addr // the VTEP of a type-3 (its originating router's IP)
+	Seq        uint32     // MAC mobility sequence (0 when absent, RFC 7432 15.1)
+	Sticky     bool
+	Withdraw   bool
+	Peer       string // the neighbour it came from; "" for our own paths
+	Key        string // "l2vpn-evpn|" + GoBGP's NLRI text: unique per destination
+}
+
+// VTEP is where the route's traffic goes: the next hop of a type-2, the
+// originator of a type-3 (what FRR uses, RECIPE §7).
+func (r Route) VTEP() netip.Addr {
+	if r.Kind == RouteType3 {
+		return r.Originator
+	}
+	return r.NextHop
+}
+
+var (
+	// ErrUnsupported: a well-formed route we do not handle (another family,
+	// EVPN types 1, 4, 5, a non-VXLAN encapsulation or PMSI tunnel type).
+	ErrUnsupported = errors.New("unsupported route")
+	// ErrMalformed: a route that cannot be decoded (including GoBGP's
+	// End-of-RIB markers, which carry no NLRI).
+	ErrMalformed = errors.New("malformed route")
+)
+
+// Wire constants (RFC 4360, RFC 5512, RFC 6514, RFC 8365).
+const (
+	subtypeRouteTarget = 0x02
+	tunnelTypeVXLAN    = 8
+	pmsiIngressRepl    = 6
+	familyKey          = "l2vpn-evpn|"
+	maxVNI             = 1<<24 - 1
+)
+
+func evpnFamily() *api.Family {
+	return &api.Family{Afi: api.Family_AFI_L2VPN, Safi: api.Family_SAFI_EVPN}
+}
+
+// Type2 builds the MAC/IP advertisement FRR expects (RECIPE §7): RD
+// routerID:rdIndex (type 1), ESI zero (single-homed; never nil: GoBGP
+// dereferences it), Ethernet tag 0, label = VNI raw, RT (asn&0xFFFF):VNI,
+// VXLAN encapsulation, next hop = VTEP, origin IGP. An invalid ip makes a
+// MAC-only route. No MAC mobility community: see WithMobility.
+func Type2(asn uint32, routerID netip.Addr, rdIndex uint16, vni uint32, vtep netip.Addr, mac overlay.MAC, ip netip.Addr) (*api.Path, error) {
+	if err := checkCommon(routerID, vni, vtep); err != nil {
+		return nil, fmt.Errorf("type-2 mac %s: %w", mac, err)
+	}
+	if mac.IsZero() || mac[0]&1 == 1 {
+		return nil, fmt.Errorf("type-2 mac %s: not a unicast mac", mac)
+	}
+	ipText := ""
+	if ip.IsValid() {
+		ip = ip.Unmap()
+		ipText = ip.String()
+	}
+	nlri, err := apb.New(&api.EVPNMACIPAdvertisementRoute{
+		Rd:          rdAny(routerID, rdIndex),
+		Esi:         &api.EthernetSegmentIdentifier{Type: 0, Value: make([]byte, 9)},
+		EthernetTag: 0,
+		MacAddress:  mac.String(),
+		IpAddress:   ipText,
+		Labels:      []uint32{vni},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("type-2 mac %s ip %s: %w", mac, ip, err)
+	}
+	return path(nlri, vtep, extComms(asn, vni))
+}
+
+// WithMobility returns a copy of the type-2 path p carrying a MAC Mobility
+// extended community (RFC 7432 7.7) with seq. GoBGP stamps one by itself
+// only when a remote route with the same RT and MAC is in its table, and
+// then treats a remote route without the community as sequence -1 (ours
+// would get 0, a tie, where RFC 7432 15.1 reads "absent" as 0 and wants
+// 1); it also misses remote routes whose RT carries another AS (eBGP).
+// So the Source computes the sequence itself from the routes it holds.
+func WithMobility(p *api.Path, seq uint32, sticky bool) (*api.Path, error) {
+	q, ok := proto.Clone(p).(*api.Path)
+	if !ok || q == nil {
+		return nil, fmt.Errorf("mac mobility: %w", ErrMalformed)
+	}
+	mm := mustAny(&api.MacMobilityExtended{SequenceNum: seq, IsSticky: sticky})
+	for i, a := range q.Pattrs {
+		var ec api.ExtendedCommunitiesAttribute
+		if a.MessageIs(&ec) {
+			if err := a.UnmarshalTo(&ec); err != nil {
+				return nil, fmt.Errorf("mac mobility: extended communities: %w: %w", ErrMalformed, err)
+			}
+			ec.Communities = append(ec.Communities, mm)
+			q.Pattrs[i] = mustAny(&ec)
+			return q, nil
+		}
+	}
+	q.Pattrs = append(q.Pattrs, mustAny(&api.ExtendedCommunitiesAttribute{Communities: []*apb.Any{mm}}))
+	return q, nil
+}
+
+// Type3 builds the inclusive multicast route that puts vtep into every
+// peer's flood list for vni: originator = next hop = PMSI tunnel id = VTEP,
+// PMSI ingress replication with label = VNI (without a PMSI attribute FRR
+// installs no flood entry).
+func Type3(asn uint32, routerID netip.Addr, rdIndex uint16, vni uint32, vtep netip.Addr) (*api.Path, error) {
+	if err := checkCommon(routerID, vni, vtep); err != nil {
+		return nil, fmt.Errorf("type-3 vni %d: %w", vni, err)
+	}
+	nlri, err := apb.New(&api.EVPNInclusiveMulticastEthernetTagRoute{
+		Rd:          rdAny(routerID, rdIndex),
+		EthernetTag: 0,
+		IpAddress:   vtep.String(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("type-3 vni %d: %w", vni, err)
+	}
+	pmsi := mustAny(&api.PmsiTunnelAttribute{Type: pmsiIngressRepl, Label: vni, Id: vtep.AsSlice()})
+	return path(nlri, vtep, extComms(asn, vni), pmsi)
+}
+
+func checkCommon(routerID netip.Addr, vni uint32, vtep netip.Addr) error {
+	switch {
+	case !routerID.Is4():
+		return fmt.Errorf("router id %s: not an IPv4 address", routerID)
+	case vni == 0 || vni > maxVNI:
+		return fmt.Errorf("vni %d: must be 1..%d", vni, maxVNI)
+	case !vtep.IsValid() || vtep.IsUnspecified() || vtep.Is4In6():
+		return fmt.Errorf("vtep %s: not a usable address", vtep)
+	}
+	return nil
+}
+
+func rdAny(routerID netip.Addr, idx uint16) *apb.Any {
+	return mustAny(&api.RouteDistinguisherIPAddress{Admin: routerID.String(), Assigned: uint32(idx)})
+}
+
+func extComms(asn, vni uint32) *apb.Any {
+	return mustAny(&api.ExtendedCommunitiesAttribute{Communities: []*apb.Any{
+		mustAny(&api.TwoOctetAsSpecificExtended{IsTransitive: true, SubType: subtypeRouteTarget, Asn: asn & 0xFFFF, LocalAdmin: vni}),
+		mustAny(&api.EncapExtended{TunnelType: tunnelTypeVXLAN}),
+	}})
+}
+
+// path assembles an EVPN path; the next hop goes in MP_REACH_NLRI, which
+// GoBGP wants with family and NLRI filled in.
+func path(nlri *apb.Any, nextHop netip.Addr, attrs ...*apb.Any) (*api.Path, error) {
+	pattrs := []*apb.Any{
+		mustAny(&api.OriginAttribute{Origin: 0}), // IGP
+		mustAny(&api.MpReachNLRIAttribute{Family: evpnFamily(), NextHops: []string{nextHop.String()}, Nlris: []*apb.Any{nlri}}),
+	}
+	return &api.Path{Family: evpnFamily(), Nlri: nlri, Pattrs: append(pattrs, attrs...)}, nil
+}
+
+// mustAny wraps a message we built: marshalling a valid generated message
+// cannot fail.
+func mustAny(m proto.Message) *apb.Any {
+	a, err := apb.New(m)
+	if err != nil {
+		panic(fmt.Sprintf("evpn: marshal %T: %v", m, err))
+	}
+	return a
+}
+
+// Decode turns a path from the speaker into a Route. It never panics: a
+// path it cannot read is ErrMalformed, a route it does not handle
+// ErrUnsupported.
+func Decode(p *api.Path) (r Route, err error) {
+	defer func() {
+		if x := recover(); x != nil {
+			r, err = Route{}, fmt.Errorf("decode path: %v: %w", x, ErrMalformed)
+		}
+	}()
+	switch {
+	case p == nil:
+		return r, fmt.Errorf("nil path: %w", ErrMalformed)
+	case p.Family == nil:
+		return r, fmt.Errorf("path without family: %w", ErrMalformed)
+	case p.Family.Afi != api.Family_AFI_L2VPN || p.Family.Safi != api.Family_SAFI_EVPN:
+		return r, fmt.Errorf("family %d/%d: %w", p.Family.Afi, p.Family.Safi, ErrUnsupported)
+	case p.Nlri == nil:
+		return r, fmt.Errorf("path without nlri (end-of-rib?): %w", ErrMalformed)
+	}
+	r.Withdraw = p.IsWithdraw
+	if p.NeighborIp != "<nil>" {
+		r.Peer = p.NeighborIp
+	}
+	if err := decodeNLRI(&r, p.Nlri); err != nil {
+		return Route{}, err
+	}
+	if err := decodeAttrs(&r, p.Pattrs); err != nil {
+		return Route{}, fmt.Errorf("%s %s: %w", r.Kind, r.Key, err)
+	}
+	// A withdrawal only needs its key; anything else must say where to go.
+	if !r.Withdraw && r.Kind == RouteType2 && !r.NextHop.IsValid() {
+		return Route{}, fmt.Errorf("%s %s: no next hop: %w", r.Kind, r.Key, ErrMalformed)
+	}
+	return r, nil
+}
+
+func decodeNLRI(r *Route, a *apb.Any) error {
+	m, err := a.UnmarshalNew()
+	if err != nil {
+		return fmt.Errorf("nlri %s: %w: %w", a.GetTypeUrl(), ErrMalformed, err)
+	}
+	switch n := m.(type) {
+	case *api.EVPNMACIPAdvertisementRoute:
+		r.Kind = RouteType2
+		if r.RD, err = rdString(n.Rd); err != nil {
+			return err
+		}
+		if r.MAC, err = overlay.ParseMAC(n.MacAddress); err != nil {
+			return fmt.Errorf("type-2 mac %q: %w", n.MacAddress, ErrMalformed)
+		}
+		ipText := n.IpAddress
+		switch ipText {
+		case "", "<nil>": // IP length 0: MAC-only
+			ipText = "<nil>"
+		default:
+			ip, err := netip.ParseAddr(ipText)
+			if err != nil {
+				return fmt.Errorf("type-2 ip %q: %w", ipText, ErrMalformed)
+			}
+			if !ip.IsUnspecified() { // some implementations send 0.0.0.0 for "no IP"
+				r.IP = ip.Unmap()
+			}
+		}
+		if len(n.Labels) > 0 {
+			r.Label = n.Labels[0]
+		}
+		r.Key = fmt.Sprintf("%s[type:macadv][rd:%s][etag:%d][mac:%s][ip:%s]", familyKey, r.RD, n.EthernetTag, n.MacAddress, ipText)
+	case *api.EVPNInclusiveMulticastEthernetTagRoute:
+		r.Kind = RouteType3
+		if r.RD, err = rdString(n.Rd); err != nil {
+			return err
+		}
+		ip, err := netip.ParseAddr(n.IpAddress)
+		if err != nil || ip.IsUnspecified() {
+			return fmt.Errorf("type-3 originator %q: %w", n.IpAddress, ErrMalformed)
+		}
+		r.Originator = ip.Unmap()
+		r.Key = fmt.Sprintf("%s[type:multicast][rd:%s][etag:%d][ip:%s]", familyKey, r.RD, n.EthernetTag, n.IpAddress)
+	case *api.EVPNEthernetAutoDiscoveryRoute:
+		return fmt.Errorf("evpn type-1 (ethernet auto-discovery): %w", ErrUnsupported)
+	case *api.EVPNEthernetSegmentRoute:
+		return fmt.Errorf("evpn type-4 (ethernet segment): %w", ErrUnsupported)
+	case *api.EVPNIPPrefixRoute:
+		return fmt.Errorf("evpn type-5 (ip prefix %s/%d): %w", n.IpPrefix, n.IpPrefixLen, ErrUnsupported)
+	case *api.EVPNIPMSIRoute:
+		return fmt.Errorf("evpn type-9 (i-pmsi): %w", ErrUnsupported)
+	default:
+		return fmt.Errorf("evpn nlri %T: %w", m, ErrUnsupported)
+	}
+	return nil
+}
+
+// rdString renders an RD exactly as GoBGP's NLRI text does, so that Key
+// matches the destination GoBGP shows.
+func rdString(a *apb.Any) (string, error) {
+	if a == nil {
+		return "", fmt.Errorf("no route distinguisher: %w", ErrMalformed)
+	}
+	m, err := a.UnmarshalNew()
+	if err != nil {
+		return "", fmt.Errorf("route distinguisher %s: %w: %w", a.GetTypeUrl(), ErrMalformed, err)
+	}
+	switch rd := m.(type) {
+	case *api.RouteDistinguisherIPAddress:
+		return rd.Admin + ":" + strconv.FormatUint(uint64(rd.Assigned), 10), nil
+	case *api.RouteDistinguisherTwoOctetASN:
+		return fmt.Sprintf("%d:%d", rd.Admin, rd.Assigned), nil
+	case *api.RouteDistinguisherFourOctetASN:
+		return fmt.Sprintf("%d.%d:%d", rd.Admin>>16, rd.Admin&0xFFFF, rd.Assigned), nil
+	}
+	return "", fmt.Errorf("route distinguisher %T: %w", m, ErrMalformed)
+}
+
+func decodeAttrs(r *Route, attrs []*apb.Any) error {
+	var vxlan, otherEncap bool
+	for _, a := range attrs {
+		if a == nil {
+			continue
+		}
+		m, err := a.UnmarshalNew()
+		if err != nil {
+			return fmt.Errorf("attribute %s: %w: %w", a.GetTypeUrl(), ErrMalformed, err)
+		}
+		switch v := m.(type) {
+		case *api.MpReachNLRIAttribute:
+			if len(v.NextHops) > 0 {
+				if r.NextHop, err = parseNextHop(v.NextHops[0]); err != nil {
+					return err
+				}
+			}
+		case *api.NextHopAttribute:
+			if r.NextHop, err = parseNextHop(v.NextHop); err != nil {
+				return err
+			}
+		case *api.ExtendedCommunitiesAttribute:
+			for _, c := range v.Communities {
+				cm, err := c.UnmarshalNew()
+				if err != nil {
+					return fmt.Errorf("extended community %s: %w: %w", c.GetTypeUrl(), ErrMalformed, err)
+				}
+				switch ec := cm.(type) {
+				case *api.TwoOctetAsSpecificExtended:
+					if ec.SubType == subtypeRouteTarget {
+						r.addVNI(ec.LocalAdmin)
+					}
+				case *api.FourOctetAsSpecificExtended:
+					if ec.SubType == subtypeRouteTarget {
+						r.addVNI(ec.LocalAdmin)
+					}
+				case *api.IPv4AddressSpecificExtended:
+					if ec.SubType == subtypeRouteTarget {
+						r.addVNI(ec.LocalAdmin)
+					}
+				case *api.MacMobilityExtended:
+					r.Seq, r.Sticky = ec.SequenceNum, ec.IsSticky
+				case *api.EncapExtended:
+					if ec.TunnelType == tunnelTypeVXLAN {
+						vxlan = true
+					} else {
+						otherEncap = true
+					}
+				}
+			}
+		case *api.PmsiTunnelAttribute:
+			if v.Type != pmsiIngressRepl {
+				return fmt.Errorf("pmsi tunnel type %d: %w", v.Type, ErrUnsupported)
+			}
+			if r.Kind == RouteType3 {
+				r.Label = v.Label
+			}
+		}
+	}
+	// No encapsulation community at all is accepted, as FRR does (RECIPE
+	// §7); one that names only other tunnels (MPLS, NVGRE) is not for us.
+	if otherEncap && !vxlan {
+		return fmt.Errorf("encapsulation is not vxlan: %w", ErrUnsupported)
+	}
+	return nil
+}
+
+// addVNI records a route target's VNI. Only the low 24 bits are the VNI:
+// RFC 8365 auto-derived RTs (FRR "autort rfc8365-compatible") put a type
+// field above them.
+func (r *Route) addVNI(localAdmin uint32) {
+	vni := localAdmin & maxVNI
+	if vni != 0 && !slices.Contains(r.VNIs, vni) {
+		r.VNIs = append(r.VNIs, vni)
+	}
+}
+
+func parseNextHop(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("next hop %q: %w", s, ErrMalformed)
+	}
+	if a.IsUnspecified() {
+		return netip.Addr{}, nil
+	}
+	return a.Unmap(), nil
+}
