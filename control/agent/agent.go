@@ -38,6 +38,10 @@ const VXLANPort = 4789
 // an announcement the CNI plugin could not deliver (agent busy or down).
 const storeResync = 10 * time.Second
 
+// syncTimeout bounds how long a restarted agent keeps kernel entries that
+// no peer has confirmed yet (see evpn.Config.SyncTimeout).
+const syncTimeout = 30 * time.Second
+
 // Run runs the agent until ctx ends. On return the kernel state is left in
 // place, so traffic keeps flowing and the next start reconciles it.
 func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
@@ -193,6 +197,11 @@ func (a *agent) run(ctx context.Context) error {
 		VTEP:     a.ul.Addr,
 		Networks: a.networks,
 		Logger:   log.With("component", "evpn"),
+		// Stale kernel entries stay until every peer has sent End-of-RIB or
+		// this long has passed. Re-peering after a restart takes about 8 s
+		// (GoBGP's idle hold plus connect retry); the margin keeps a slow
+		// peer's entries from being flushed while traffic still uses them.
+		SyncTimeout: syncTimeout,
 	}, a.sp, a.rec.Set)
 
 	// The API socket comes up before BGP converges so the CNI plugin can

@@ -1,0 +1,101 @@
+package lab
+
+import (
+	"fmt"
+	"os"
+
+	"gopkg.in/yaml.v3"
+)
+
+// The lab's fixed numbers. They only exist inside the lab's namespaces.
+const (
+	ASN         = 64512
+	VNI         = 100
+	PodSubnet   = "10.244.0.0/16"
+	PodGateway  = "10.244.0.1"
+	NetworkName = "pods"
+	underlayPfx = "10.250.0." // host i: .i, FRR host j: .100+j
+	underlayLen = 24
+	bgpPort     = 179
+	metricsAddr = "127.0.0.1:9642" // per host namespace, so the same on every host
+)
+
+// HostConfig is the vxbgpd config file the lab writes for a host. It mirrors
+// the keys of INTERFACE.md instead of reusing control/config.Config so that
+// only the keys we mean are written: a zero in the file would override a
+// default. Tests may change it through Options.Configure before it is
+// written.
+type HostConfig struct {
+	NodeName string `yaml:"nodeName"`
+	Mode     string `yaml:"mode"`
+	Underlay struct {
+		Address string `yaml:"address"`
+	} `yaml:"underlay"`
+	BGP struct {
+		ASN        uint32       `yaml:"asn"`
+		RouterID   string       `yaml:"routerID"`
+		ListenPort int          `yaml:"listenPort"`
+		Peers      []PeerConfig `yaml:"peers"`
+	} `yaml:"bgp"`
+	Networks []NetworkConfig `yaml:"networks"`
+	StateDir string          `yaml:"stateDir"`
+	API      struct {
+		Socket string `yaml:"socket"`
+	} `yaml:"api"`
+	Metrics struct {
+		Listen string `yaml:"listen"`
+	} `yaml:"metrics"`
+	LogLevel string `yaml:"logLevel,omitempty"`
+}
+
+// PeerConfig is one static BGP peer.
+type PeerConfig struct {
+	Address string `yaml:"address"`
+	ASN     uint32 `yaml:"asn"`
+}
+
+// NetworkConfig is one pod network.
+type NetworkConfig struct {
+	Name    string `yaml:"name"`
+	VNI     uint32 `yaml:"vni"`
+	Subnet  string `yaml:"subnet"`
+	Gateway string `yaml:"gateway"`
+	Block   string `yaml:"block"`
+}
+
+// hostConfig builds host h's config: full iBGP mesh with every other vxbgp
+// host and every FRR host, one overlay network with h's own /24 block.
+func (l *Lab) hostConfig(h *Host) *HostConfig {
+	c := &HostConfig{NodeName: h.Name, Mode: l.opts.Mode, StateDir: h.StateDir, LogLevel: l.opts.LogLevel}
+	c.Underlay.Address = h.Addr
+	c.BGP.ASN = ASN
+	c.BGP.RouterID = h.Addr
+	c.BGP.ListenPort = bgpPort
+	for _, o := range l.Hosts {
+		if o != h {
+			c.BGP.Peers = append(c.BGP.Peers, PeerConfig{Address: o.Addr, ASN: ASN})
+		}
+	}
+	for _, f := range l.FRR {
+		c.BGP.Peers = append(c.BGP.Peers, PeerConfig{Address: f.Addr, ASN: ASN})
+	}
+	c.Networks = []NetworkConfig{{
+		Name: NetworkName, VNI: VNI, Subnet: PodSubnet, Gateway: PodGateway,
+		Block: fmt.Sprintf("10.244.%d.0/24", h.Index),
+	}}
+	c.API.Socket = h.Socket
+	c.Metrics.Listen = metricsAddr
+	return c
+}
+
+// WriteConfig writes c as YAML to path.
+func WriteConfig(path string, c *HostConfig) error {
+	b, err := yaml.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("marshal config %s: %w", path, err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return fmt.Errorf("write config %s: %w", path, err)
+	}
+	return nil
+}

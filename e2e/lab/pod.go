@@ -1,0 +1,191 @@
+package lab
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+)
+
+// Pod is a pod namespace attached by the real vxbgp-cni plugin.
+type Pod struct {
+	Name        string // e.g. h1p1
+	NS          string // namespace
+	Host        *Host
+	ContainerID string
+	IfName      string       // eth0
+	IP          netip.Addr   // from the CNI result
+	Prefix      netip.Prefix // IP with its prefix length
+	Gateway     string
+	MAC         string          // of eth0, lowercase
+	Result      json.RawMessage // the plugin's stdout
+	AddTime     time.Duration   // how long CNI ADD took
+}
+
+// cniVersion is what our network config declares; 1.1.0 is what the plugin
+// supports (INTERFACE.md) and what current runtimes send.
+const cniVersion = "1.1.0"
+
+// NetConf returns the network config JSON a runtime would pass to vxbgp-cni
+// for host h: the plugin's entry of a conflist, with name and cniVersion
+// copied in from the list as runtimes do.
+func (h *Host) NetConf() []byte {
+	b, _ := json.Marshal(map[string]any{
+		"cniVersion": cniVersion,
+		"name":       "vxbgp",
+		"type":       BinCNI,
+		"network":    NetworkName,
+		"socket":     h.Socket,
+		"stateDir":   h.StateDir,
+	})
+	return b
+}
+
+// CNI runs the plugin in h's namespace as a runtime does: verb, container ID,
+// netns path and ifname in the environment, the network config on stdin.
+// It returns stdout; a failure carries the plugin's stdout (the CNI error
+// JSON) and stderr.
+func (h *Host) CNI(ctx context.Context, verb, containerID, netnsPath, ifName string, conf []byte) ([]byte, error) {
+	env := []string{
+		"CNI_COMMAND=" + verb,
+		"CNI_CONTAINERID=" + containerID,
+		"CNI_NETNS=" + netnsPath,
+		"CNI_IFNAME=" + ifName,
+		"CNI_PATH=" + h.lab.opts.BinDir + ":/opt/cni/bin:/usr/lib/cni",
+		// What containerd sends for a Kubernetes pod.
+		"CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=" + containerID[:12] +
+			";K8S_POD_INFRA_CONTAINER_ID=" + containerID,
+	}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CNI_") {
+			env = append(env, kv)
+		}
+	}
+	out, err := run(ctx, conf, env, nsArgv(h.NS, h.bin(BinCNI))...)
+	if err != nil {
+		var ce *CmdError
+		if errors.As(err, &ce) {
+			ce.Stderr = strings.TrimSpace(string(out)) + " " + ce.Stderr
+		}
+		return out, fmt.Errorf("cni %s %s on %s: %w", verb, containerID[:12], h.Name, err)
+	}
+	return out, nil
+}
+
+// Pod creates namespace <run>-<name> and attaches it with CNI ADD on h.
+func (l *Lab) Pod(ctx context.Context, h *Host, name string) (*Pod, error) {
+	var id [32]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return nil, fmt.Errorf("container id: %w", err)
+	}
+	p := &Pod{Name: name, NS: l.ID + "-" + name, Host: h, ContainerID: hex.EncodeToString(id[:]), IfName: "eth0"}
+	if err := l.addNetns(ctx, p.NS); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	out, err := h.CNI(ctx, "ADD", p.ContainerID, netnsDir+"/"+p.NS, p.IfName, h.NetConf())
+	p.AddTime = time.Since(start)
+	if err != nil {
+		_ = delNetns(context.WithoutCancel(ctx), p.NS, l.Dir)
+		return nil, err
+	}
+	p.Result = out
+	if err := p.parseResult(out); err != nil {
+		return nil, err
+	}
+	if p.MAC == "" {
+		if p.MAC, err = linkMAC(ctx, p.NS, p.IfName); err != nil {
+			return nil, err
+		}
+	}
+	l.mu.Lock()
+	l.pods = append(l.pods, p)
+	l.mu.Unlock()
+	l.logf("%s: pod %s %s %s (CNI ADD %v)", h.Name, name, p.Prefix, p.MAC, p.AddTime.Round(time.Millisecond))
+	return p, nil
+}
+
+// DelPod runs CNI DEL for p on its host and deletes its namespace. DEL must
+// work with the agent down; the test for that calls this too.
+func (l *Lab) DelPod(ctx context.Context, p *Pod) error {
+	if _, err := p.Host.CNI(ctx, "DEL", p.ContainerID, netnsDir+"/"+p.NS, p.IfName, p.Host.NetConf()); err != nil {
+		return err
+	}
+	if err := delNetns(ctx, p.NS, l.Dir); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	for i, q := range l.pods {
+		if q == p {
+			l.pods = append(l.pods[:i], l.pods[i+1:]...)
+			break
+		}
+	}
+	l.mu.Unlock()
+	l.logf("%s: pod %s deleted", p.Host.Name, p.Name)
+	return nil
+}
+
+// cniResult is the part of a CNI 1.x result we read.
+type cniResult struct {
+	Interfaces []struct {
+		Name    string `json:"name"`
+		MAC     string `json:"mac"`
+		Sandbox string `json:"sandbox"`
+	} `json:"interfaces"`
+	IPs []struct {
+		Address   string `json:"address"`
+		Gateway   string `json:"gateway"`
+		Interface *int   `json:"interface"`
+	} `json:"ips"`
+}
+
+func (p *Pod) parseResult(out []byte) error {
+	var r cniResult
+	if err := json.Unmarshal(out, &r); err != nil {
+		return fmt.Errorf("decode cni result of %s %q: %w", p.Name, abbrev(string(out)), err)
+	}
+	for _, ip := range r.IPs {
+		pfx, err := netip.ParsePrefix(ip.Address)
+		if err != nil || !pfx.Addr().Is4() {
+			continue
+		}
+		p.Prefix, p.IP, p.Gateway = pfx, pfx.Addr(), ip.Gateway
+		if ip.Interface != nil && *ip.Interface < len(r.Interfaces) {
+			p.MAC = strings.ToLower(r.Interfaces[*ip.Interface].MAC)
+		}
+		break
+	}
+	if !p.IP.IsValid() {
+		return fmt.Errorf("cni result of %s has no IPv4 address: %s", p.Name, abbrev(string(out)))
+	}
+	if p.MAC == "" {
+		for _, i := range r.Interfaces {
+			if i.Sandbox != "" && i.Name == p.IfName {
+				p.MAC = strings.ToLower(i.MAC)
+			}
+		}
+	}
+	return nil
+}
+
+// linkMAC reads an interface's MAC inside a namespace.
+func linkMAC(ctx context.Context, ns, dev string) (string, error) {
+	out, err := IP(ctx, ns, "-j", "link", "show", "dev", dev)
+	if err != nil {
+		return "", err
+	}
+	var links []struct {
+		Address string `json:"address"`
+	}
+	if err := json.Unmarshal([]byte(out), &links); err != nil || len(links) != 1 {
+		return "", fmt.Errorf("decode link %s in %s: %v %q", dev, ns, err, abbrev(out))
+	}
+	return strings.ToLower(links[0].Address), nil
+}

@@ -1,0 +1,37 @@
+package e2e
+
+import (
+	"testing"
+	"time"
+
+	"github.com/vxbgp/vxbgp/e2e/lab"
+)
+
+// TestPingMatrix: 3 hosts × 2 pods made by the real CNI plugin; once BGP has
+// converged, every one of the 30 ordered pod pairs answers a ping.
+func TestPingMatrix(t *testing.T) {
+	ctx := testCtx(t, 3*time.Minute)
+	start := time.Now()
+	l := newLab(t, ctx, lab.Options{Hosts: 3})
+	if d, err := l.WaitAllPeers(ctx); err != nil {
+		t.Fatal(err)
+	} else {
+		t.Logf("TIMING: BGP full mesh established %v after the agents were ready", d.Round(time.Millisecond))
+	}
+	// Each pod is timed from its CNI ADD until the next host has its FDB entry.
+	fromStart, afterAdd, err := l.PodsWithLatency(ctx, 2)
+	must(t, err)
+	t.Logf("TIMING: CNI ADD start -> FDB entry on the next host: %s", lab.Summary(fromStart))
+	t.Logf("TIMING: CNI ADD return -> FDB entry on the next host: %s", lab.Summary(afterAdd))
+	converge(t, ctx, l)
+	pods := l.Pods()
+	m := lab.PingMatrix(ctx, lab.PodEndpoints(pods))
+	t.Logf("ping matrix:\n%s", m)
+	if m.Pairs() != 30 {
+		t.Errorf("pinged %d pairs, want 30", m.Pairs())
+	}
+	if failed := m.Failed(); len(failed) > 0 {
+		t.Errorf("%d pairs failed: %v", len(failed), failed)
+	}
+	t.Logf("TIMING: 3x2 lab built, converged and pinged in %v", time.Since(start).Round(time.Millisecond))
+}
