@@ -3,11 +3,11 @@
 package main
 
 import (
-	"github.com/containernetworking/cni/pkg/skel"
+	"os"
 
 	"github.com/vxbgp/vxbgp/cni/plugin"
 )
 
 func main() {
-	skel.PluginMainFuncs(plugin.Funcs(), plugin.Versions(), "vxbgp-cni: attaches pods to vxbgpd's overlay networks")
+	os.Exit(plugin.Main())
 }

@@ -13,12 +13,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Allocate returns the address of containerID's interface ifName in
-// network, allocating a free one from block if it has none. It is
-// idempotent: a repeated call returns the same address. It never hands out
+// Owner is who an address is allocated to: one pod interface, attached
+// through one CNI network config. The config's name is recorded so that GC
+// for one config never frees another config's addresses.
+type Owner struct {
+	ContainerID string
+	IfName      string
+	CNINetwork  string // the "name" of the CNI network config; may be empty
+}
+
+// Allocate returns the address of owner's pod interface in network,
+// allocating a free one from block if it has none. It is idempotent: a
+// repeated call returns the same address. It never hands out
 // the block's network address, its IPv4 broadcast address, or reserved
 // (the gateway). When the block is full the error wraps ErrExhausted.
-func (s *Store) Allocate(network string, block netip.Prefix, reserved []netip.Addr, containerID, ifName string) (netip.Addr, error) {
+func (s *Store) Allocate(network string, block netip.Prefix, reserved []netip.Addr, owner Owner) (netip.Addr, error) {
+	containerID, ifName := owner.ContainerID, owner.IfName
 	if !ValidNetworkName(network) {
 		return netip.Addr{}, fmt.Errorf("allocate in network %q: invalid network name", network)
 	}
@@ -56,7 +66,7 @@ func (s *Store) Allocate(network string, block netip.Prefix, reserved []netip.Ad
 		if !ok {
 			return &ExhaustedError{Network: network, Block: block, InUse: len(used)}
 		}
-		rec := Record{ContainerID: containerID, IfName: ifName, Network: network, IP: ip, Created: time.Now().UTC().Truncate(time.Second)}
+		rec := Record{ContainerID: containerID, IfName: ifName, CNINetwork: owner.CNINetwork, Network: network, IP: ip, Created: time.Now().UTC().Truncate(time.Second)}
 		if err := s.write(rec); err != nil {
 			return err
 		}
@@ -82,7 +92,7 @@ func (e *ExhaustedError) Error() string {
 // Unwrap lets errors.Is(err, ErrExhausted) match.
 func (e *ExhaustedError) Unwrap() error { return ErrExhausted }
 
-// Update stores r's MAC, HostIf and Netns in the existing allocation of
+// Update stores r's MAC, HostIf, Netns and Chained in the existing allocation of
 // (r.ContainerID, r.IfName), which must hold r.IP in r.Network.
 func (s *Store) Update(r Record) error {
 	return s.withLock(unix.LOCK_EX, func() error {
@@ -98,7 +108,7 @@ func (s *Store) Update(r Record) error {
 			return fmt.Errorf("update container %s interface %s: holds %s in network %s, not %s in network %s",
 				r.ContainerID, r.IfName, cur.IP, cur.Network, r.IP, r.Network)
 		}
-		cur.MAC, cur.HostIf, cur.Netns = r.MAC, r.HostIf, r.Netns
+		cur.MAC, cur.HostIf, cur.Netns, cur.Chained = r.MAC, r.HostIf, r.Netns, r.Chained
 		return s.write(cur)
 	})
 }
@@ -217,4 +227,48 @@ func broadcast(block netip.Prefix) netip.Addr {
 		a[i/8] |= 0x80 >> (i % 8)
 	}
 	return netip.AddrFrom4(a)
+}
+
+// Claim records r, an address another plugin gave the pod (chained mode),
+// as r.Network's allocation of (r.ContainerID, r.IfName). Holding the
+// file keeps the address from ever being allocated here too. It fails when
+// the address is already held by another pod interface; claiming it again
+// for the same one replaces the record.
+func (s *Store) Claim(r Record) error {
+	if !ValidNetworkName(r.Network) {
+		return fmt.Errorf("claim %s in network %q: invalid network name", r.IP, r.Network)
+	}
+	if !r.IP.IsValid() || r.IP.Zone() != "" {
+		return fmt.Errorf("claim in network %s: invalid address %s", r.Network, r.IP)
+	}
+	if r.ContainerID == "" || r.IfName == "" {
+		return fmt.Errorf("claim %s in network %s: container ID and interface name are required", r.IP, r.Network)
+	}
+	return s.withLock(unix.LOCK_EX, func() error {
+		all, err := s.readAll()
+		if err != nil {
+			return err
+		}
+		for _, o := range all {
+			if o.Network == r.Network && o.IP == r.IP && (o.ContainerID != r.ContainerID || o.IfName != r.IfName) {
+				return fmt.Errorf("claim %s in network %s for container %s interface %s: held by container %s interface %s",
+					r.IP, r.Network, r.ContainerID, r.IfName, o.ContainerID, o.IfName)
+			}
+		}
+		dir := filepath.Join(s.dir, r.Network)
+		if err := os.MkdirAll(dir, dirPerm); err != nil {
+			return fmt.Errorf("claim %s in network %s: %w", r.IP, r.Network, err)
+		}
+		// A file that does not decode still holds its address (see
+		// readNetwork): only its owner may replace it, and we cannot tell.
+		if _, err := os.Stat(filepath.Join(dir, r.IP.String())); err == nil && !slices.ContainsFunc(all, func(o Record) bool {
+			return o.Network == r.Network && o.IP == r.IP
+		}) {
+			return fmt.Errorf("claim %s in network %s: held by an unreadable record", r.IP, r.Network)
+		}
+		if r.Created.IsZero() {
+			r.Created = time.Now().UTC().Truncate(time.Second)
+		}
+		return s.write(r)
+	})
 }

@@ -41,7 +41,7 @@ func allocateChild(dir, name, count string) int {
 	}
 	block := netip.MustParsePrefix("10.244.1.0/24")
 	for i := range n {
-		ip, err := s.Allocate("pods", block, addrs("10.244.1.1"), fmt.Sprintf("%s-%d", name, i), "eth0")
+		ip, err := s.Allocate("pods", block, addrs("10.244.1.1"), Owner{ContainerID: fmt.Sprintf("%s-%d", name, i), IfName: "eth0"})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1

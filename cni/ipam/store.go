@@ -29,12 +29,16 @@ var (
 type Record struct {
 	ContainerID string     `json:"containerID"`
 	IfName      string     `json:"ifName"`
+	CNINetwork  string     `json:"cniNetwork,omitempty"` // the CNI config's "name"; GC goes by it
 	Network     string     `json:"network"`
 	IP          netip.Addr `json:"ip"`
 	MAC         string     `json:"mac,omitempty"`    // pod interface MAC
 	HostIf      string     `json:"hostIf,omitempty"` // host side of the veth
 	Netns       string     `json:"netns,omitempty"`  // path of the pod's netns
-	Created     time.Time  `json:"created"`
+	// Chained: another plugin made the interface and address (vxbgp-cni
+	// ran with "chained": true); HostIf is that plugin's, not ours to delete.
+	Chained bool      `json:"chained,omitempty"`
+	Created time.Time `json:"created"`
 }
 
 // Endpoint returns the record as the agent's local API type.
@@ -47,6 +51,7 @@ func (r Record) Endpoint() localapi.Endpoint {
 		MAC:         r.MAC,
 		IPs:         []string{r.IP.String()},
 		Netns:       r.Netns,
+		Chained:     r.Chained,
 	}
 }
 

@@ -53,7 +53,7 @@ func TestAllocateOrder(t *testing.T) {
 			block := netip.MustParsePrefix(tt.block)
 			var got []netip.Addr
 			for i := 0; ; i++ {
-				ip, err := s.Allocate("pods", block, tt.reserved, fmt.Sprintf("c%d", i), "eth0")
+				ip, err := s.Allocate("pods", block, tt.reserved, Owner{ContainerID: fmt.Sprintf("c%d", i), IfName: "eth0"})
 				if errors.Is(err, ErrExhausted) {
 					break
 				}
@@ -100,7 +100,7 @@ func TestAllocateRoundRobin(t *testing.T) {
 		}
 		switch st.op {
 		case "alloc":
-			ip, err := s.Allocate("pods", block, nil, st.cid, "eth0")
+			ip, err := s.Allocate("pods", block, nil, Owner{ContainerID: st.cid, IfName: "eth0"})
 			if err != nil {
 				t.Fatalf("step %d alloc %s: %v", i, st.cid, err)
 			}
@@ -119,7 +119,7 @@ func TestAllocateIdempotent(t *testing.T) {
 	s := openTestStore(t)
 	block := netip.MustParsePrefix("10.244.1.0/24")
 	gw := addrs("10.244.0.1")
-	first, err := s.Allocate("pods", block, gw, "c1", "eth0")
+	first, err := s.Allocate("pods", block, gw, Owner{ContainerID: "c1", IfName: "eth0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestAllocateIdempotent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ip, err := s.Allocate(tt.network, netip.MustParsePrefix(tt.block), gw, tt.cid, tt.if_)
+			ip, err := s.Allocate(tt.network, netip.MustParsePrefix(tt.block), gw, Owner{ContainerID: tt.cid, IfName: tt.if_})
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
@@ -169,11 +169,11 @@ func TestAllocateIdempotent(t *testing.T) {
 func TestReleaseAndGet(t *testing.T) {
 	s := openTestStore(t)
 	block := netip.MustParsePrefix("10.244.1.0/24")
-	ip, err := s.Allocate("pods", block, nil, "c1", "eth0")
+	ip, err := s.Allocate("pods", block, nil, Owner{ContainerID: "c1", IfName: "eth0"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Allocate("pods", block, nil, "c2", "eth0"); err != nil {
+	if _, err := s.Allocate("pods", block, nil, Owner{ContainerID: "c2", IfName: "eth0"}); err != nil {
 		t.Fatal(err)
 	}
 	r, ok, err := s.Get("c1", "eth0")
@@ -205,11 +205,11 @@ func TestReleaseAndGet(t *testing.T) {
 func TestUpdateAndEndpoints(t *testing.T) {
 	s := openTestStore(t)
 	block := netip.MustParsePrefix("10.244.1.0/24")
-	ip, err := s.Allocate("pods", block, nil, "c1", "eth0")
+	ip, err := s.Allocate("pods", block, nil, Owner{ContainerID: "c1", IfName: "eth0"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Allocate("pods", block, nil, "c2", "eth0"); err != nil {
+	if _, err := s.Allocate("pods", block, nil, Owner{ContainerID: "c2", IfName: "eth0"}); err != nil {
 		t.Fatal(err)
 	}
 	eps, err := s.Endpoints()
@@ -267,11 +267,11 @@ func TestExhaustedMessage(t *testing.T) {
 	block := netip.MustParsePrefix("10.244.1.0/24")
 	gw := addrs("10.244.1.1")
 	for i := range 253 {
-		if _, err := s.Allocate("pods", block, gw, fmt.Sprintf("c%d", i), "eth0"); err != nil {
+		if _, err := s.Allocate("pods", block, gw, Owner{ContainerID: fmt.Sprintf("c%d", i), IfName: "eth0"}); err != nil {
 			t.Fatalf("allocate #%d: %v", i, err)
 		}
 	}
-	_, err := s.Allocate("pods", block, gw, "one-too-many", "eth0")
+	_, err := s.Allocate("pods", block, gw, Owner{ContainerID: "one-too-many", IfName: "eth0"})
 	const want = "block 10.244.1.0/24 of network pods exhausted: 253 addresses in use"
 	if err == nil || err.Error() != want {
 		t.Fatalf("err = %v, want %q", err, want)
@@ -284,7 +284,7 @@ func TestExhaustedMessage(t *testing.T) {
 	if err := s.Release("c100", "eth0"); err != nil {
 		t.Fatal(err)
 	}
-	ip, err := s.Allocate("pods", block, gw, "one-too-many", "eth0")
+	ip, err := s.Allocate("pods", block, gw, Owner{ContainerID: "one-too-many", IfName: "eth0"})
 	if err != nil || ip.String() != "10.244.1.102" {
 		t.Errorf("after release got %s, %v; want 10.244.1.102", ip, err)
 	}
@@ -311,7 +311,7 @@ func TestConcurrentGoroutines(t *testing.T) {
 					return
 				}
 			}
-			ips[i], errs[i] = s.Allocate("pods", block, addrs("10.244.1.1"), fmt.Sprintf("c%d", i), "eth0")
+			ips[i], errs[i] = s.Allocate("pods", block, addrs("10.244.1.1"), Owner{ContainerID: fmt.Sprintf("c%d", i), IfName: "eth0"})
 		})
 	}
 	wg.Wait()
@@ -337,7 +337,7 @@ func TestConcurrentGoroutines(t *testing.T) {
 func TestTornFiles(t *testing.T) {
 	s := openTestStore(t)
 	block := netip.MustParsePrefix("10.244.1.0/24")
-	if _, err := s.Allocate("pods", block, nil, "c1", "eth0"); err != nil { // 10.244.1.1
+	if _, err := s.Allocate("pods", block, nil, Owner{ContainerID: "c1", IfName: "eth0"}); err != nil { // 10.244.1.1
 		t.Fatal(err)
 	}
 	netDir := filepath.Join(s.Dir(), "pods")
@@ -363,7 +363,7 @@ func TestTornFiles(t *testing.T) {
 		t.Errorf("Get(ghost) = %v, %v; the torn temp file is not a record", ok, err)
 	}
 	for _, want := range []struct{ cid, ip string }{{"c2", "10.244.1.2"}, {"c3", "10.244.1.4"}} {
-		ip, err := s.Allocate("pods", block, nil, want.cid, "eth0")
+		ip, err := s.Allocate("pods", block, nil, Owner{ContainerID: want.cid, IfName: "eth0"})
 		if err != nil || ip.String() != want.ip {
 			t.Errorf("allocate %s = %s, %v; want %s", want.cid, ip, err, want.ip)
 		}

@@ -39,7 +39,7 @@ func Add(ctx context.Context, d Deps, at Attachment, n ipam.NetworkInfo, mtu int
 	}
 	defer pod.Close()
 
-	ip, err := d.Store.Allocate(n.Name, n.Block, []netip.Addr{n.Gateway}, at.ContainerID, at.IfName)
+	ip, err := d.Store.Allocate(n.Name, n.Block, []netip.Addr{n.Gateway}, ipam.Owner{ContainerID: at.ContainerID, IfName: at.IfName, CNINetwork: at.CNINetwork})
 	if err != nil {
 		return nil, fmt.Errorf("allocate address for container %s interface %s: %w", at.ContainerID, at.IfName, err)
 	}
@@ -79,6 +79,7 @@ func Add(ctx context.Context, d Deps, at Attachment, n ipam.NetworkInfo, mtu int
 	rec := ipam.Record{
 		ContainerID: at.ContainerID,
 		IfName:      at.IfName,
+		CNINetwork:  at.CNINetwork,
 		Network:     n.Name,
 		IP:          ip,
 		MAC:         podLink.Attrs().HardwareAddr.String(),

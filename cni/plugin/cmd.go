@@ -24,7 +24,7 @@ func Versions() version.PluginInfo {
 // Funcs are the verbs for skel.PluginMainFuncs. Each parses its input,
 // wires the real dependencies and calls the verb's function.
 func Funcs() skel.CNIFuncs {
-	return skel.CNIFuncs{Add: cmdAdd, Del: cmdDel, Check: cmdCheck, Status: cmdStatus}
+	return skel.CNIFuncs{Add: cmdAdd, Del: cmdDel, Check: cmdCheck, Status: cmdStatus, GC: cmdGC}
 }
 
 func cmdAdd(args *skel.CmdArgs) error {
@@ -37,7 +37,14 @@ func cmdAdd(args *skel.CmdArgs) error {
 		return toCNIError(err)
 	}
 	defer closeDeps()
-	res, err := Add(context.Background(), d, attachment(args), n, conf.MTU)
+	if conf.Chained {
+		if err := AddChained(context.Background(), d, attachment(args, conf), n, conf.PrevResult); err != nil {
+			return toCNIError(err)
+		}
+		// The previous plugin's result, as it came: the chain's result.
+		return types.PrintResult(conf.PrevResult, conf.CNIVersion)
+	}
+	res, err := Add(context.Background(), d, attachment(args, conf), n, conf.MTU)
 	if err != nil {
 		return toCNIError(err)
 	}
@@ -57,7 +64,7 @@ func cmdDel(args *skel.CmdArgs) error {
 		return toCNIError(err)
 	}
 	defer closeDeps()
-	return toCNIError(Del(context.Background(), d, attachment(args)))
+	return toCNIError(Del(context.Background(), d, attachment(args, conf)))
 }
 
 func cmdCheck(args *skel.CmdArgs) error {
@@ -76,11 +83,30 @@ func cmdCheck(args *skel.CmdArgs) error {
 		return toCNIError(err)
 	}
 	defer closeDeps()
-	return toCNIError(Check(d, attachment(args), n, prev))
+	if conf.Chained {
+		return toCNIError(CheckChained(d, attachment(args, conf), n, prev))
+	}
+	return toCNIError(Check(d, attachment(args, conf), n, prev))
 }
 
+// cmdStatus does not use confAndNetwork: a missing networks.json means
+// the agent has not run here yet, which is "not ready" (50), not a bad
+// config.
 func cmdStatus(args *skel.CmdArgs) error {
-	conf, n, err := confAndNetwork(args.StdinData)
+	conf, err := ParseConf(args.StdinData)
+	if err != nil {
+		return toCNIError(err)
+	}
+	host, err := netlink.NewHandle()
+	if err != nil {
+		return toCNIError(fmt.Errorf("netlink in the host netns: %w", err))
+	}
+	defer host.Close()
+	return toCNIError(Status(host, conf))
+}
+
+func cmdGC(args *skel.CmdArgs) error {
+	conf, err := ParseConf(args.StdinData)
 	if err != nil {
 		return toCNIError(err)
 	}
@@ -89,7 +115,7 @@ func cmdStatus(args *skel.CmdArgs) error {
 		return toCNIError(err)
 	}
 	defer closeDeps()
-	return toCNIError(Status(d, n))
+	return toCNIError(GC(context.Background(), d, conf.Name, conf.ValidAttachments))
 }
 
 func confAndNetwork(stdin []byte) (*NetConf, ipam.NetworkInfo, error) {
@@ -101,8 +127,8 @@ func confAndNetwork(stdin []byte) (*NetConf, ipam.NetworkInfo, error) {
 	return conf, n, err
 }
 
-func attachment(args *skel.CmdArgs) Attachment {
-	return Attachment{ContainerID: args.ContainerID, IfName: args.IfName, Netns: args.Netns}
+func attachment(args *skel.CmdArgs, conf *NetConf) Attachment {
+	return Attachment{ContainerID: args.ContainerID, IfName: args.IfName, Netns: args.Netns, CNINetwork: conf.Name}
 }
 
 // newDeps wires the real dependencies: the store in stateDir, the agent's

@@ -28,6 +28,10 @@ type NetConf struct {
 	Socket   string `json:"socket,omitempty"`
 	MTU      int    `json:"mtu,omitempty"`
 	StateDir string `json:"stateDir,omitempty"`
+	// Chained: another plugin before this one in the chain made the pod
+	// interface and its addresses; vxbgp-cni only records and announces
+	// them (chained.go).
+	Chained bool `json:"chained,omitempty"`
 }
 
 // ParseConf decodes the config from stdin and fills in defaults. Errors

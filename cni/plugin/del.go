@@ -10,7 +10,8 @@ import (
 )
 
 // Del detaches the pod interface at: it deletes the veth (if it is still
-// there), releases the address and tells the agent. It needs neither the
+// there, and unless another plugin made it: chained mode), releases the
+// address and tells the agent. It needs neither the
 // pod's netns, which may be gone, nor networks.json, and repeating it
 // succeeds.
 //
@@ -19,16 +20,22 @@ import (
 // deletion fails, DEL fails and the runtime retries it.
 func Del(ctx context.Context, d Deps, at Attachment) error {
 	hostIf := HostVethName(at.ContainerID, at.IfName)
-	if rec, ok, err := d.Store.Get(at.ContainerID, at.IfName); err != nil {
+	rec, ok, err := d.Store.Get(at.ContainerID, at.IfName)
+	if err != nil {
 		return fmt.Errorf("look up container %s interface %s: %w", at.ContainerID, at.IfName, err)
-	} else if ok && rec.HostIf != "" && rec.HostIf != hostIf {
-		// Written by another version of the plugin: delete what it made too.
-		if err := deleteLink(d.Host, rec.HostIf); err != nil {
+	}
+	// A chained attachment's interface belongs to the plugin that made
+	// it, whose own DEL removes it; ours is only the record.
+	if !ok || !rec.Chained {
+		if ok && rec.HostIf != "" && rec.HostIf != hostIf {
+			// Written by another version of the plugin: delete what it made too.
+			if err := deleteLink(d.Host, rec.HostIf); err != nil {
+				return err
+			}
+		}
+		if err := deleteLink(d.Host, hostIf); err != nil {
 			return err
 		}
-	}
-	if err := deleteLink(d.Host, hostIf); err != nil {
-		return err
 	}
 	if err := d.Store.Release(at.ContainerID, at.IfName); err != nil {
 		return fmt.Errorf("release address of container %s interface %s: %w", at.ContainerID, at.IfName, err)

@@ -14,10 +14,12 @@ import (
 
 // Store is the part of the ipam store the verbs use (*ipam.Store).
 type Store interface {
-	Allocate(network string, block netip.Prefix, reserved []netip.Addr, containerID, ifName string) (netip.Addr, error)
+	Allocate(network string, block netip.Prefix, reserved []netip.Addr, owner ipam.Owner) (netip.Addr, error)
+	Claim(r ipam.Record) error
 	Update(r ipam.Record) error
 	Release(containerID, ifName string) error
 	Get(containerID, ifName string) (ipam.Record, bool, error)
+	List() ([]ipam.Record, error)
 }
 
 // Agent is told about endpoints (*localapi.Client).
@@ -50,6 +52,7 @@ type Attachment struct {
 	ContainerID string
 	IfName      string
 	Netns       string // path of the pod's netns; may be empty or gone on DEL
+	CNINetwork  string // the "name" of the CNI network config
 }
 
 func (d Deps) agentContext(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -36,8 +36,19 @@
 //	            /var/lib/vxbgp. An addition to INTERFACE.md: it must match
 //	            the agent's stateDir.
 //
-// Error codes: an unusable config (unknown network, bad field, no
-// networks.json) is 7 (invalid network config) and names the field; a
-// network whose bridge does not exist yet (the agent has not run) is 11
-// (try again later).
+//	"chained"   true: another plugin made the interface; only record and
+//	            announce it (chained.go)
+//
+// STATUS is code 50 only when this host cannot attach pods (no
+// networks.json, network not in it, bridge missing), never because the
+// agent is down. GC detaches, as DEL would, the attachments of this CNI
+// network ("name", recorded with every allocation) missing from
+// cni.dev/valid-attachments, and deletes host veths named like ours that
+// no allocation accounts for (gc.go).
+//
+// Error codes: an unusable config (malformed JSON, a missing cniVersion,
+// name or type, unknown network, bad field, no networks.json) is 7
+// (invalid network config) and names the key; Main checks the JSON before
+// skel does, which would answer 6 or 1. A network whose bridge does not
+// exist yet (the agent has not run) is 11 (try again later).
 package plugin

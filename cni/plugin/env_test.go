@@ -29,6 +29,32 @@ import (
 // runs it. Empty when not root: the privileged tests skip then.
 var pluginBin string
 
+// cniPath is the directory holding pluginBin and the reference plugins,
+// the CNI_PATH of the libcni tests.
+var cniPath string
+
+// refPlugins are the reference plugins the chain tests run, at the
+// version whose CNI 1.1 support the issue names.
+var refPlugins = []string{"meta/portmap", "meta/bandwidth", "meta/tuning", "main/ptp", "main/bridge", "ipam/host-local"}
+
+const refPluginsVersion = "v1.10.0"
+
+// installRefPlugins builds the reference plugins into dir with go install,
+// from the module proxy (or the module cache), as CI does.
+func installRefPlugins(dir string) error {
+	args := []string{"install"}
+	for _, p := range refPlugins {
+		args = append(args, "github.com/containernetworking/plugins/plugins/"+p+"@"+refPluginsVersion)
+	}
+	cmd := exec.Command("go", args...)
+	cmd.Dir = dir // outside the module: pkg@version ignores go.mod anyway
+	cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOWORK=off", "GOFLAGS=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go install reference plugins %s: %w\n%s", refPluginsVersion, err, out)
+	}
+	return nil
+}
+
 func TestMain(m *testing.M) {
 	os.Exit(runTests(m))
 }
@@ -47,6 +73,11 @@ func runTests(m *testing.M) int {
 			fmt.Fprintf(os.Stderr, "build vxbgp-cni: %v\n%s", err, out)
 			return 1
 		}
+		if err := installRefPlugins(dir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		cniPath = dir
 	}
 	return m.Run()
 }

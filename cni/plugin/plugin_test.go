@@ -216,9 +216,14 @@ func TestConfigErrors(t *testing.T) {
 		{"relative stateDir", e.conf("1.0.0", map[string]any{"stateDir": "var/lib/vxbgp"}), 7, []string{`"stateDir"`, "absolute"}},
 		{"no networks.json", e.conf("1.0.0", map[string]any{"stateDir": t.TempDir()}), 7, []string{`"stateDir"`, "networks.json"}},
 		{"bridge missing", e.conf("1.0.0", map[string]any{"network": "nobridge"}), 11, []string{"bridge vxbr999 of network nobridge does not exist"}},
-		// Malformed JSON never reaches the plugin: skel decodes the
-		// version first and answers 6 (decoding failure) itself.
-		{"malformed JSON", `{"cniVersion": "1.0.0", "name": `, 6, nil},
+		// Checked before skel, which would answer 6 (decoding failure)
+		// or 1 (no cniVersion means 0.1.0): see Main.
+		{"malformed JSON", `{"cniVersion": "1.0.0", "name": `, 7, []string{`"name"`, "invalid JSON at line 1 column 33"}},
+		{"malformed JSON in a nested key", "{\"cniVersion\": \"1.0.0\", \"name\": \"x\", \"type\": \"vxbgp-cni\",\n \"ipam\": {\"ranges\": [1, }}", 7, []string{`"ipam.ranges[1]"`, "line 2"}},
+		{"not an object", `["vxbgp-cni"]`, 7, []string{"JSON object"}},
+		{"missing cniVersion", `{"name": "x", "type": "vxbgp-cni"}`, 7, []string{`"cniVersion"`, "missing"}},
+		{"missing name", `{"cniVersion": "1.0.0", "type": "vxbgp-cni"}`, 7, []string{`"name"`, "missing"}},
+		{"type not a string", `{"cniVersion": "1.0.0", "name": "x", "type": 7}`, 7, []string{`"type"`, "want a string"}},
 		{"unsupported version", e.conf("0.2.0", nil), 1, nil},
 	}
 	for _, tt := range tests {
