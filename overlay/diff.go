@@ -8,14 +8,22 @@ import (
 
 // Diff returns the operations that turn cur into want, in the order they must
 // be applied. All sets come before any delete, so a changed entry never
-// disappears in between. Sets go device → neighbour → FDB → flood: entries
-// need their device, and the neighbour (which makes the bridge answer ARP for
-// a remote IP) goes in with or before the FDB entry that makes the MAC
-// reachable, never long after. Deletes go the reverse way, flood → FDB →
-// neighbour → device, so nothing points at a device that is gone (as flannel's
-// vxlan backend orders its ARP and FDB updates). Deletes of entries whose
-// device is deleted too are still emitted: they are idempotent and keep the
-// fake and the kernel in step.
+// disappears in between. Sets go device → neighbour → FDB → flood → route:
+// entries need their device, and the neighbour (which makes the bridge answer
+// ARP for a remote IP) goes in with or before the FDB entry that makes the
+// MAC reachable, never long after. Deletes go the reverse way, route → flood
+// → FDB → neighbour → device, so nothing points at a device that is gone (as
+// flannel's vxlan backend orders its ARP and FDB updates). Deletes of entries
+// whose device is deleted too are still emitted: they are idempotent and keep
+// the fake and the kernel in step.
+//
+// Routes depend on no device of ours (their gateways are on the underlay);
+// they close the sets and open the deletes so that a change from the L2 path
+// to the L3 one (overlay to routed) has the new routes in place before the
+// first L2 entry goes, and the other way round has the L2 entries in place
+// before the first route goes. A route whose gateways changed is set again
+// (the kernel replaces it), never deleted and re-added. A device whose VXLAN
+// device comes or goes is set too.
 //
 // Diff is pure and deterministic: within a kind, operations are sorted.
 func Diff(cur, want State) []Op {
@@ -48,7 +56,21 @@ func Diff(cur, want State) []Op {
 		}
 	}
 	ops = appendFloods(ops, OpSet, floods)
+	var routes []Route
+	for k, r := range want.Routes {
+		if c, ok := cur.Routes[k]; !ok || !c.Equal(r) {
+			routes = append(routes, r)
+		}
+	}
+	ops = appendRoutes(ops, OpSet, routes)
 	// Deletes, reversed.
+	routes = routes[:0]
+	for k, r := range cur.Routes {
+		if _, ok := want.Routes[k]; !ok {
+			routes = append(routes, r)
+		}
+	}
+	ops = appendRoutes(ops, OpDel, routes)
 	floods = floods[:0]
 	for f := range cur.Flood {
 		if _, ok := want.Flood[f]; !ok {
@@ -79,7 +101,7 @@ func Diff(cur, want State) []Op {
 	return ops
 }
 
-// appendNeighs, appendFDBs and appendFloods sort the entries that change
+// appendNeighs, appendFDBs, appendFloods and appendRoutes sort the entries that change
 // (not the whole state: a pass over 100k entries changes few) and append
 // one op each, backed by one allocation.
 func appendNeighs(ops []Op, k OpKind, ns []Neigh) []Op {
@@ -105,6 +127,16 @@ func appendFloods(ops []Op, k OpKind, fs []Flood) []Op {
 	fs = slices.Clone(fs)
 	for i := range fs {
 		ops = append(ops, Op{Kind: k, Flood: &fs[i]})
+	}
+	return ops
+}
+
+func appendRoutes(ops []Op, k OpKind, rs []Route) []Op {
+	slices.SortFunc(rs, func(a, b Route) int { return a.Dst.Compare(b.Dst) })
+	rs = slices.Clone(rs)
+	for i := range rs {
+		rs[i] = rs[i].Clone() // the op must not share Via with either state
+		ops = append(ops, Op{Kind: k, Route: &rs[i]})
 	}
 	return ops
 }

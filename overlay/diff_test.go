@@ -1,6 +1,7 @@
 package overlay_test
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -23,6 +24,23 @@ func dev(vni uint32) overlay.Device {
 		GatewayMAC: overlay.DefaultGatewayMAC,
 		Gateway:    netip.MustParsePrefix("10.244.0.1/16"),
 	}
+}
+
+// routedDev is dev(vni) without VXLAN device, as routed mode has it.
+func routedDev(vni uint32) overlay.Device {
+	d := dev(vni)
+	d.VXLAN, d.VTEP, d.Underlay, d.Port = "", netip.Addr{}, "", 0
+	d.ProxyARP = true
+	return d
+}
+
+// route is the route to dst via the gateways (normalised).
+func route(dst string, via ...string) overlay.Route {
+	var vs []netip.Addr
+	for _, v := range via {
+		vs = append(vs, netip.MustParseAddr(v))
+	}
+	return overlay.NewRoute(netip.MustParsePrefix(dst), vs...)
 }
 
 func fdb(vni uint32, mac, vtep string) overlay.FDB {
@@ -50,6 +68,8 @@ func state(objs ...any) overlay.State {
 			s.AddFlood(v)
 		case overlay.Neigh:
 			s.AddNeigh(v)
+		case overlay.Route:
+			s.AddRoute(v)
 		default:
 			panic(fmt.Sprintf("state of %T", o))
 		}
@@ -111,6 +131,41 @@ set fdb vni 200 02:00:00:00:00:01 dst 10.0.0.2
 set flood vni 200 dst 10.0.0.2
 del flood vni 100 dst 10.0.0.2
 del fdb vni 100 02:00:00:00:00:01 dst 10.0.0.2`},
+		{"from scratch with routes: routes last",
+			overlay.NewState(),
+			state(routedDev(100), route("10.244.3.0/24", "10.0.0.3"), route("10.244.2.0/24", "10.0.0.3", "10.0.0.2"),
+				neigh(100, "10.244.9.9", "02:00:00:00:00:09")), `
+set device vxbr100 vni 100
+set neigh vni 100 10.244.9.9 lladdr 02:00:00:00:00:09
+set route 10.244.2.0/24 proto vxbgp nexthop via 10.0.0.2 nexthop via 10.0.0.3
+set route 10.244.3.0/24 proto vxbgp nexthop via 10.0.0.3`},
+		{"to nothing: routes first",
+			state(routedDev(100), route("10.244.2.0/24", "10.0.0.2"), neigh(100, "10.244.9.9", "02:00:00:00:00:09")),
+			overlay.NewState(), `
+del route 10.244.2.0/24 proto vxbgp nexthop via 10.0.0.2
+del neigh vni 100 10.244.9.9 lladdr 02:00:00:00:00:09
+del device vxbr100 vni 100`},
+		{"changed gateways are a set, unchanged routes nothing",
+			state(route("10.244.2.0/24", "10.0.0.2"), route("10.244.3.0/24", "10.0.0.3"), route("fd00:2::/64", "fd99::2", "fd99::3")),
+			state(route("10.244.2.0/24", "10.0.0.2", "10.0.0.4"), route("10.244.3.0/24", "10.0.0.3"), route("fd00:2::/64", "fd99::3")), `
+set route 10.244.2.0/24 proto vxbgp nexthop via 10.0.0.2 nexthop via 10.0.0.4
+set route fd00:2::/64 proto vxbgp nexthop via fd99::3`},
+		{"overlay to routed: the device is set, routes go in before the L2 entries go",
+			state(d100, fdb(100, "02:00:00:00:00:01", "10.0.0.2"), flood(100, "10.0.0.2"), neigh(100, "10.244.2.2", "02:00:00:00:00:01")),
+			state(routedDev(100), route("10.244.2.0/24", "10.0.0.2")), `
+set device vxbr100 vni 100
+set route 10.244.2.0/24 proto vxbgp nexthop via 10.0.0.2
+del flood vni 100 dst 10.0.0.2
+del fdb vni 100 02:00:00:00:00:01 dst 10.0.0.2
+del neigh vni 100 10.244.2.2 lladdr 02:00:00:00:00:01`},
+		{"routed to overlay: the device is set, L2 entries go in before the routes go",
+			state(routedDev(100), route("10.244.2.0/24", "10.0.0.2")),
+			state(d100, fdb(100, "02:00:00:00:00:01", "10.0.0.2"), flood(100, "10.0.0.2"), neigh(100, "10.244.2.2", "02:00:00:00:00:01")), `
+set device vxbr100/vxlan100 vni 100
+set neigh vni 100 10.244.2.2 lladdr 02:00:00:00:00:01
+set fdb vni 100 02:00:00:00:00:01 dst 10.0.0.2
+set flood vni 100 dst 10.0.0.2
+del route 10.244.2.0/24 proto vxbgp nexthop via 10.0.0.2`},
 		{"a removed device's entries are deleted before it",
 			state(d100, dev(200), fdb(200, "02:00:00:00:00:01", "10.0.0.2"), neigh(200, "10.244.1.2", "02:00:00:00:00:01")),
 			state(d100), `
@@ -131,7 +186,9 @@ del device vxbr200/vxlan200 vni 200`},
 }
 
 // randomState draws a state from a small universe, so that two draws
-// overlap, differ and conflict (same key, other value).
+// overlap, differ and conflict (same key, other value): networks in
+// either mode (one without VXLAN device has no FDB or flood entries) and
+// routes with one or more gateways.
 func randomState(r *rand.Rand) overlay.State {
 	s := overlay.NewState()
 	vteps := []string{"10.0.0.2", "10.0.0.3", "10.0.0.4"}
@@ -140,11 +197,15 @@ func randomState(r *rand.Rand) overlay.State {
 			continue
 		}
 		d := dev(vni)
+		routed := r.IntN(3) == 0
+		if routed {
+			d = routedDev(vni)
+		}
 		d.MTU = 1400 + 50*r.IntN(2)
 		s.AddDevice(d)
 		for i := range 6 {
 			mac := fmt.Sprintf("02:00:00:00:%02x:%02x", vni, i)
-			if r.IntN(2) == 0 {
+			if !routed && r.IntN(2) == 0 {
 				s.AddFDB(fdb(vni, mac, vteps[r.IntN(len(vteps))]))
 			}
 			if r.IntN(3) == 0 {
@@ -152,18 +213,29 @@ func randomState(r *rand.Rand) overlay.State {
 			}
 		}
 		for _, v := range vteps {
-			if r.IntN(2) == 0 {
+			if !routed && r.IntN(2) == 0 {
 				s.AddFlood(flood(vni, v))
 			}
+		}
+	}
+	for block := range 4 {
+		var via []string
+		for _, v := range vteps {
+			if r.IntN(2) == 0 {
+				via = append(via, v)
+			}
+		}
+		if len(via) > 0 {
+			s.AddRoute(route(fmt.Sprintf("10.244.%d.0/24", block), via...))
 		}
 	}
 	return s
 }
 
 // TestDiffProperties checks, over random pairs of states, that applying
-// Diff(cur, want) to cur gives want, that all sets precede all deletes, that
-// nothing still wanted is deleted, and that Diff of a state with itself is
-// empty.
+// Diff(cur, want) to cur gives want, also on the fake kernel (which refuses
+// what the kernel refuses), that all sets precede all deletes, that nothing
+// still wanted is deleted, and that Diff of a state with itself is empty.
 func TestDiffProperties(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := range 500 {
@@ -186,6 +258,15 @@ func TestDiffProperties(t *testing.T) {
 		}
 		if !got.Equal(want) {
 			t.Fatalf("pair %d: applying the diff gives\n%s\nwant\n%s", i, got, want)
+		}
+		fake := newFake(t, cur)
+		for _, o := range ops {
+			if err := fake.Apply(context.Background(), o); err != nil {
+				t.Fatalf("pair %d: the fake kernel refuses %s: %v", i, o, err)
+			}
+		}
+		if !fake.State().Equal(want) {
+			t.Fatalf("pair %d: the fake kernel holds\n%s\nwant\n%s", i, fake.State(), want)
 		}
 		if ops := overlay.Diff(want, want.Clone()); len(ops) != 0 {
 			t.Fatalf("pair %d: Diff(s, s) = %s", i, opStrings(ops))

@@ -17,6 +17,34 @@
 // the vxlan device (head-end replication). This is the layout FRR's zebra
 // programs, so an FRR host and a vxbgp host agree on every entry.
 //
+// Kernel design (routed mode, Device.VXLAN ""): the same bridge with the
+// same anycast gateway, no VXLAN device, so pods keep their addresses,
+// prefix lengths and gateway across a mode switch, and the pods' ports stay
+// on the bridge:
+//
+//	pod veth ──┬── bridge vxbr<VNI>  (anycast gateway; proxy_arp 1, proxy_delay 0, forwarding)
+//	pod veth ──┘
+//	route <remote block> proto 201 nexthop via <remote host's underlay address> [nexthop via ...]
+//
+// A pod reaches a pod of another host inside its own subnet, so it ARPs for
+// it; with Device.ProxyARP the bridge answers with its own MAC, because the
+// host routes that address elsewhere (the remote block's Route), and at once
+// (proxy_delay 0; the kernel's default waits up to 0.8 s). The host then
+// routes the packet to the remote host, which delivers it on its bridge. A
+// pod of the same host is on the bridge's own connected route, so the
+// bridge does not answer for it and the pod answers itself. Routes carry
+// RouteProtocol, which is how the agent tells them from the host's own;
+// they never name a device of ours, only gateways on the underlay, and one
+// Route with several gateways is an ECMP route.
+//
+// Switching a network from overlay to routed mode is setting its Device
+// with VXLAN "": the VXLAN device goes, with its FDB and flood entries; the
+// bridge, its gateway and the pods' ports stay. Pods that cached a remote
+// pod's real MAC while the L2 path existed would keep sending to it, so a
+// Dataplane tells them (a gratuitous ARP for the IP at the gateway MAC)
+// when it removes the VXLAN device of a ProxyARP network and when it
+// deletes a neighbour of one.
+//
 // This package imports no netlink: overlay/netlinkdp implements Dataplane on
 // a real kernel and overlay/overlaytest in memory.
 package overlay

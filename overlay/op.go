@@ -7,8 +7,9 @@ import (
 
 // Dataplane is the kernel seen through the agent's eyes.
 type Dataplane interface {
-	// Observe returns only what the agent owns: its devices and the FDB,
-	// flood and neighbour entries on them.
+	// Observe returns only what the agent owns: its devices, the FDB,
+	// flood and neighbour entries on them, and the routes tagged
+	// RouteProtocol.
 	Observe(ctx context.Context) (State, error)
 	// Apply performs one operation. It is idempotent: setting what exists
 	// and deleting what is gone both succeed.
@@ -40,9 +41,11 @@ type Op struct {
 	Neigh  *Neigh
 	FDB    *FDB
 	Flood  *Flood
+	Route  *Route
 }
 
-// Object names the kind of object an Op touches ("device", "neigh", "fdb", "flood").
+// Object names the kind of object an Op touches ("device", "neigh", "fdb",
+// "flood", "route").
 func (o Op) Object() string {
 	switch {
 	case o.Device != nil:
@@ -53,12 +56,16 @@ func (o Op) Object() string {
 		return "fdb"
 	case o.Flood != nil:
 		return "flood"
+	case o.Route != nil:
+		return "route"
 	}
 	return "none"
 }
 
 func (o Op) String() string {
 	switch {
+	case o.Device != nil && o.Device.Routed():
+		return fmt.Sprintf("%s device %s vni %d", o.Kind, o.Device.Bridge, o.Device.VNI)
 	case o.Device != nil:
 		return fmt.Sprintf("%s device %s/%s vni %d", o.Kind, o.Device.Bridge, o.Device.VXLAN, o.Device.VNI)
 	case o.Neigh != nil:
@@ -67,6 +74,8 @@ func (o Op) String() string {
 		return fmt.Sprintf("%s fdb vni %d %s dst %s", o.Kind, o.FDB.VNI, o.FDB.MAC, o.FDB.VTEP)
 	case o.Flood != nil:
 		return fmt.Sprintf("%s flood vni %d dst %s", o.Kind, o.Flood.VNI, o.Flood.VTEP)
+	case o.Route != nil:
+		return fmt.Sprintf("%s %s", o.Kind, o.Route)
 	}
 	return o.Kind.String() + " nothing"
 }

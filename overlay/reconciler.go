@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -18,7 +19,10 @@ import (
 // Until MarkSynced is called it adds and updates but deletes nothing: after a
 // restart the kernel still holds the previous run's entries, and they must
 // stay until every source (BGP peers, the endpoint store) has told us what is
-// still wanted. That is what keeps traffic flowing across a restart.
+// still wanted. That is what keeps traffic flowing across a restart. Note
+// that switching a network's mode is an update: setting a Device without
+// VXLAN device where one exists removes the VXLAN device, and its FDB, at
+// once. The agent chooses when to hand such a state over.
 type Reconciler struct {
 	dp     Dataplane
 	log    *slog.Logger
@@ -132,6 +136,16 @@ func (r *Reconciler) Counts() (devices, fdb, flood, neigh int) {
 	return len(r.cache.Devices), len(r.cache.FDB), len(r.cache.Flood), len(r.cache.Neigh)
 }
 
+// RouteCount returns how many routes the kernel held after the last pass.
+func (r *Reconciler) RouteCount() int {
+	r.cacheMu.Lock()
+	defer r.cacheMu.Unlock()
+	if r.cache == nil {
+		return 0
+	}
+	return len(r.cache.Routes)
+}
+
 // Desired returns the last state handed to Set (a copy).
 func (r *Reconciler) Desired() State {
 	r.mu.Lock()
@@ -237,12 +251,15 @@ func (r *Reconciler) markStale(err error) {
 }
 
 // Apply records op in s, in place, as a Dataplane would carry it out.
-// s must have its maps allocated (NewState or Clone).
+// s must have its maps allocated (NewState or Clone); Routes may be nil.
 func (s *State) Apply(op Op) {
 	switch {
 	case op.Device != nil:
 		if op.Kind == OpSet {
 			s.Devices[op.Device.VNI] = *op.Device
+			if op.Device.Routed() {
+				s.dropTunnelEntries(op.Device.VNI)
+			}
 		} else {
 			delete(s.Devices, op.Device.VNI)
 		}
@@ -263,6 +280,30 @@ func (s *State) Apply(op Op) {
 			s.Flood[*op.Flood] = struct{}{}
 		} else {
 			delete(s.Flood, *op.Flood)
+		}
+	case op.Route != nil:
+		if op.Kind == OpSet {
+			if s.Routes == nil {
+				s.Routes = map[netip.Prefix]Route{}
+			}
+			s.Routes[op.Route.Dst] = op.Route.Clone()
+		} else {
+			delete(s.Routes, op.Route.Dst)
+		}
+	}
+}
+
+// dropTunnelEntries removes a network's FDB and flood entries: they live on
+// its VXLAN device, and go with it.
+func (s *State) dropTunnelEntries(vni uint32) {
+	for k := range s.FDB {
+		if k.VNI == vni {
+			delete(s.FDB, k)
+		}
+	}
+	for f := range s.Flood {
+		if f.VNI == vni {
+			delete(s.Flood, f)
 		}
 	}
 }

@@ -64,6 +64,20 @@ neigh fd00::3:1 lladdr 02:00:00:00:03:01 dev vxbr200 nud noarp extern_learn`},
 	{"first network removed with its entries", state(dev(200), fdb(200, "02:00:00:00:03:01", "10.0.0.4")), `
 fdb 02:00:00:00:03:01 dev vxlan200 dst 10.0.0.4 self master extern_learn
 link vxbr200 type bridge address 02:76:78:62:67:01 gateway 10.244.0.1/16 mtu 1450; link vxlan200 type vxlan id 200 local 10.0.0.1 dev eth0 dstport 4789 mtu 1450 master vxbr200`},
+	{"routed network with a route per remote block", state(routedDev(100),
+		route("10.244.2.0/24", "10.0.0.2"), route("10.244.3.0/24", "10.0.0.3")), `
+link vxbr100 type bridge address 02:76:78:62:67:01 gateway 10.244.0.1/16 mtu 1450 proxy_arp on
+route 10.244.2.0/24 proto vxbgp nexthop via 10.0.0.2
+route 10.244.3.0/24 proto vxbgp nexthop via 10.0.0.3`},
+	{"both modes side by side, a block over two paths", state(routedDev(100), dev(200),
+		flood(200, "10.0.0.3"), fdb(200, "02:00:00:00:03:01", "10.0.0.3"),
+		route("10.244.2.0/24", "10.0.0.4", "10.0.0.2"), route("fd00:3::/64", "fd99::3")), `
+fdb 00:00:00:00:00:00 dev vxlan200 dst 10.0.0.3 self permanent
+fdb 02:00:00:00:03:01 dev vxlan200 dst 10.0.0.3 self master extern_learn
+link vxbr100 type bridge address 02:76:78:62:67:01 gateway 10.244.0.1/16 mtu 1450 proxy_arp on
+link vxbr200 type bridge address 02:76:78:62:67:01 gateway 10.244.0.1/16 mtu 1450; link vxlan200 type vxlan id 200 local 10.0.0.1 dev eth0 dstport 4789 mtu 1450 master vxbr200
+route 10.244.2.0/24 proto vxbgp nexthop via 10.0.0.2 nexthop via 10.0.0.4
+route fd00:3::/64 proto vxbgp nexthop via fd99::3`},
 }
 
 // TestReconcilerStates drives a reconciler through a table of desired
@@ -149,6 +163,49 @@ neigh 10.244.2.2 lladdr 02:00:00:00:02:01 dev vxbr100 nud noarp extern_learn`); 
 	}
 	if !r.Stats().Synced {
 		t.Error("Stats().Synced false after MarkSynced")
+	}
+}
+
+// TestReconcilerModeSwitchBeforeSync starts a reconciler on a kernel in
+// overlay mode and hands it the routed state before MarkSynced, as a
+// restart with the other mode does. Converting the device is a set, so it
+// happens at once, and the FDB and flood entries go with the VXLAN device;
+// the routes are added; the neighbours, a delete, wait for MarkSynced. The
+// agent decides when to hand over the converted device.
+func TestReconcilerModeSwitchBeforeSync(t *testing.T) {
+	old := state(dev(100), flood(100, "10.0.0.2"), fdb(100, "02:00:00:00:02:01", "10.0.0.2"),
+		neigh(100, "10.244.2.2", "02:00:00:00:02:01"))
+	want := state(routedDev(100), route("10.244.2.0/24", "10.0.0.2"))
+	dp := newFake(t, old)
+	r := overlay.NewReconciler(dp, overlay.ReconcilerOptions{})
+	r.Set(want.Clone())
+	if err := r.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := dp.State().String(), text(`
+link vxbr100 type bridge address 02:76:78:62:67:01 gateway 10.244.0.1/16 mtu 1450 proxy_arp on
+neigh 10.244.2.2 lladdr 02:00:00:00:02:01 dev vxbr100 nud noarp extern_learn
+route 10.244.2.0/24 proto vxbgp nexthop via 10.0.0.2`); got != want {
+		t.Fatalf("before MarkSynced:\n%s\nwant:\n%s", got, want)
+	}
+	if n := r.RouteCount(); n != 1 {
+		t.Errorf("RouteCount = %d, want 1", n)
+	}
+	r.MarkSynced()
+	if err := r.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := dp.State().String(); got != want.String() {
+		t.Fatalf("after MarkSynced:\n%s\nwant:\n%s", got, want)
+	}
+	// A second pass from a fresh reading has nothing to do.
+	r.Kick()
+	dp.Ops()
+	if err := r.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if ops := dp.Ops(); len(ops) != 0 {
+		t.Errorf("converged state still applies %d ops, first %s", len(ops), ops[0])
 	}
 }
 

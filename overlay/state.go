@@ -41,12 +41,19 @@ func (m MAC) HardwareAddr() net.HardwareAddr { return net.HardwareAddr(slices.Cl
 // IsZero reports whether m is 00:00:00:00:00:00.
 func (m MAC) IsZero() bool { return m == MAC{} }
 
-// Device is one network's bridge and (in overlay mode) VXLAN device.
+// Device is one network's bridge and, in overlay mode, its VXLAN device.
+//
+// VXLAN "" is a network without VXLAN device (routed mode): only the bridge
+// with the gateway. Its bridge must then be named BridgeName(VNI), which is
+// how it is found again, and VTEP, Underlay and Port are zero (AddDevice
+// clears them). Setting such a Device where the VXLAN device exists deletes
+// the VXLAN device and its FDB and flood entries; the bridge, its
+// neighbours, its gateway and the pods' ports stay.
 type Device struct {
 	VNI     uint32
 	Network string // the network's name from the config; stored as the links' alias
 	Bridge  string // bridge name, e.g. vxbr100
-	VXLAN   string // vxlan device name, e.g. vxlan100
+	VXLAN   string // vxlan device name, e.g. vxlan100; "" for none
 	// VTEP is the local tunnel source address; Underlay the device that holds it.
 	VTEP     netip.Addr
 	Underlay string
@@ -56,7 +63,21 @@ type Device struct {
 	// bridge, identical on every host: the anycast gateway.
 	GatewayMAC MAC
 	Gateway    netip.Prefix
+	// Gateway6 is the IPv6 anycast gateway of a dual-stack network, beside
+	// the IPv4 Gateway (an IPv6-only network has its gateway in Gateway;
+	// AddDevice moves a lone Gateway6 there). Every host holds it, so it is
+	// added without duplicate address detection.
+	Gateway6 netip.Prefix
+	// ProxyARP makes the bridge answer ARP for addresses the host routes
+	// elsewhere (remote pods in routed mode) with its own MAC, at once
+	// (net.ipv4.conf.BRIDGE.proxy_arp=1, net.ipv4.neigh.BRIDGE.proxy_delay=0),
+	// and makes the host forward (net.ipv4.ip_forward=1,
+	// net.ipv4.conf.BRIDGE.forwarding=1; never turned off again).
+	ProxyARP bool
 }
+
+// Routed reports whether d has no VXLAN device.
+func (d Device) Routed() bool { return d.VXLAN == "" }
 
 // FDBKey identifies a remote unicast MAC.
 type FDBKey struct {
@@ -102,6 +123,7 @@ type State struct {
 	FDB     map[FDBKey]FDB
 	Flood   map[Flood]struct{}
 	Neigh   map[NeighKey]Neigh
+	Routes  map[netip.Prefix]Route // tagged RouteProtocol, main table
 }
 
 // NewState returns an empty State with its maps allocated.
@@ -111,14 +133,25 @@ func NewState() State {
 		FDB:     map[FDBKey]FDB{},
 		Flood:   map[Flood]struct{}{},
 		Neigh:   map[NeighKey]Neigh{},
+		Routes:  map[netip.Prefix]Route{},
 	}
 }
 
 // AddDevice, AddFDB, AddFlood and AddNeigh fill a State built with NewState.
-func (s State) AddDevice(d Device) { s.Devices[d.VNI] = d }
-func (s State) AddFDB(f FDB)       { s.FDB[f.Key()] = f }
-func (s State) AddFlood(f Flood)   { s.Flood[f] = struct{}{} }
-func (s State) AddNeigh(n Neigh)   { s.Neigh[n.Key()] = n }
+// AddDevice stores the Device as a Dataplane observes it: without tunnel
+// fields when it has no VXLAN device, with a lone gateway in Gateway.
+func (s State) AddDevice(d Device) {
+	if d.Routed() {
+		d.VTEP, d.Underlay, d.Port = netip.Addr{}, "", 0
+	}
+	if !d.Gateway.IsValid() {
+		d.Gateway, d.Gateway6 = d.Gateway6, netip.Prefix{}
+	}
+	s.Devices[d.VNI] = d
+}
+func (s State) AddFDB(f FDB)     { s.FDB[f.Key()] = f }
+func (s State) AddFlood(f Flood) { s.Flood[f] = struct{}{} }
+func (s State) AddNeigh(n Neigh) { s.Neigh[n.Key()] = n }
 
 // Clone returns a deep copy.
 func (s State) Clone() State {
@@ -127,6 +160,10 @@ func (s State) Clone() State {
 		FDB:     maps.Clone(s.FDB),
 		Flood:   maps.Clone(s.Flood),
 		Neigh:   maps.Clone(s.Neigh),
+		Routes:  make(map[netip.Prefix]Route, len(s.Routes)),
+	}
+	for k, r := range s.Routes {
+		c.Routes[k] = r.Clone()
 	}
 	if c.Devices == nil {
 		c.Devices = map[uint32]Device{}
@@ -146,11 +183,14 @@ func (s State) Clone() State {
 // Equal reports whether two states hold the same entries (nil and empty maps are equal).
 func (s State) Equal(o State) bool {
 	return maps.Equal(s.Devices, o.Devices) && maps.Equal(s.FDB, o.FDB) &&
-		maps.Equal(s.Flood, o.Flood) && maps.Equal(s.Neigh, o.Neigh)
+		maps.Equal(s.Flood, o.Flood) && maps.Equal(s.Neigh, o.Neigh) &&
+		maps.EqualFunc(s.Routes, o.Routes, Route.Equal)
 }
 
 // Len is the number of entries of every kind.
-func (s State) Len() int { return len(s.Devices) + len(s.FDB) + len(s.Flood) + len(s.Neigh) }
+func (s State) Len() int {
+	return len(s.Devices) + len(s.FDB) + len(s.Flood) + len(s.Neigh) + len(s.Routes)
+}
 
 // device returns the device names for a VNI, falling back to the default names
 // so that String works on states whose device is being deleted.
@@ -177,13 +217,27 @@ func (s State) String() string {
 	for f := range s.Flood {
 		lines = append(lines, floodString(f, s.device(f.VNI)))
 	}
+	for _, r := range s.Routes {
+		lines = append(lines, r.String())
+	}
 	slices.Sort(lines)
 	return strings.Join(lines, "\n")
 }
 
 func (d Device) String() string {
-	return fmt.Sprintf("link %s type bridge address %s gateway %s mtu %d; link %s type vxlan id %d local %s dev %s dstport %d mtu %d master %s",
-		d.Bridge, d.GatewayMAC, d.Gateway, d.MTU, d.VXLAN, d.VNI, d.VTEP, d.Underlay, d.Port, d.MTU, d.Bridge)
+	s := fmt.Sprintf("link %s type bridge address %s gateway %s", d.Bridge, d.GatewayMAC, d.Gateway)
+	if d.Gateway6.IsValid() {
+		s += " gateway6 " + d.Gateway6.String()
+	}
+	s += fmt.Sprintf(" mtu %d", d.MTU)
+	if d.ProxyARP {
+		s += " proxy_arp on"
+	}
+	if d.Routed() {
+		return s
+	}
+	return s + fmt.Sprintf("; link %s type vxlan id %d local %s dev %s dstport %d mtu %d master %s",
+		d.VXLAN, d.VNI, d.VTEP, d.Underlay, d.Port, d.MTU, d.Bridge)
 }
 
 func fdbString(f FDB, d Device) string {

@@ -40,13 +40,19 @@ type Dataplane struct {
 	// of a pass do not each look the device up by name. Observe refreshes
 	// it; a device op updates it; ENODEV drops the stale entry.
 	links map[uint32]linkRef
+	// packet is the raw socket gratuitous ARPs go out of, opened in our
+	// namespace on first use.
+	packet     int
+	packetOpen bool
 }
 
 // linkRef is one network's pair of links. bridge is 0 while the vxlan
-// device is not enslaved.
+// device is not enslaved; vxlan is 0 for a network without vxlan device.
 type linkRef struct {
 	vxlan, bridge         int
 	vxlanName, bridgeName string
+	mac                   overlay.MAC // the bridge's: the gateway MAC
+	proxyARP              bool        // the bridge answers ARP for routed addresses
 }
 
 var _ overlay.Dataplane = (*Dataplane)(nil)
@@ -80,10 +86,16 @@ func NewAt(ns netns.NsHandle, log *slog.Logger) (*Dataplane, error) {
 	return &Dataplane{h: h, ns: own, log: log, links: map[uint32]linkRef{}}, nil
 }
 
-// Close releases the netlink socket and the namespace handle. Call it after
-// Watch has returned.
+// Close releases the netlink and packet sockets and the namespace handle.
+// Call it after Watch has returned.
 func (d *Dataplane) Close() error {
 	d.h.Close()
+	d.mu.Lock()
+	if d.packetOpen {
+		unix.Close(d.packet)
+		d.packetOpen = false
+	}
+	d.mu.Unlock()
 	return d.ns.Close()
 }
 
@@ -114,6 +126,10 @@ func (d *Dataplane) Apply(ctx context.Context, op overlay.Op) error {
 		return d.setNeigh(*op.Neigh)
 	case op.Neigh != nil:
 		return d.delNeigh(*op.Neigh)
+	case op.Route != nil && set:
+		return d.setRoute(*op.Route)
+	case op.Route != nil:
+		return d.delRoute(*op.Route)
 	}
 	return fmt.Errorf("%s: empty op", op)
 }
@@ -141,7 +157,9 @@ func (d *Dataplane) managedLink(name string) (netlink.Link, error) {
 	return l, nil
 }
 
-// device returns vni's ifindexes, from the cache or from a link dump.
+// device returns vni's ifindexes, from the cache or from a link dump: its
+// vxlan device and the bridge that is its master, or failing a vxlan
+// device, the bridge named overlay.BridgeName(vni).
 func (d *Dataplane) device(vni uint32) (linkRef, error) {
 	d.mu.Lock()
 	ref, ok := d.links[vni]
@@ -153,6 +171,7 @@ func (d *Dataplane) device(vni uint32) (linkRef, error) {
 	if err != nil {
 		return linkRef{}, err
 	}
+	var br netlink.Link
 	for _, l := range links {
 		vx, ok := l.(*netlink.Vxlan)
 		if !ok || !owned(l) || uint32(vx.VxlanId) != vni {
@@ -161,13 +180,27 @@ func (d *Dataplane) device(vni uint32) (linkRef, error) {
 		ref = linkRef{vxlan: vx.Index, vxlanName: vx.Name}
 		for _, m := range links {
 			if m.Attrs().Index == vx.MasterIndex && m.Type() == "bridge" && owned(m) {
-				ref.bridge, ref.bridgeName = m.Attrs().Index, m.Attrs().Name
+				br = m
 			}
 		}
-		d.remember(vni, ref)
-		return ref, nil
+		break
 	}
-	return linkRef{}, fmt.Errorf("vni %d: %w", vni, ErrNoDevice)
+	if ref.vxlan == 0 {
+		for _, l := range links {
+			if l.Type() == "bridge" && owned(l) && l.Attrs().Name == overlay.BridgeName(vni) {
+				br = l
+			}
+		}
+	}
+	if ref.vxlan == 0 && br == nil {
+		return linkRef{}, fmt.Errorf("vni %d: %w", vni, ErrNoDevice)
+	}
+	if br != nil {
+		ref.bridge, ref.bridgeName, ref.mac = br.Attrs().Index, br.Attrs().Name, linkMAC(br)
+		ref.proxyARP = d.proxyARPOf([]string{ref.bridgeName})[ref.bridgeName]
+	}
+	d.remember(vni, ref)
+	return ref, nil
 }
 
 // withDevice runs f with vni's ifindexes. If the kernel says the device is

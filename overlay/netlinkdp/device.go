@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -22,6 +23,10 @@ import (
 //	bridge link set dev vxlan100 learning off neigh_suppress on
 //	ip addr replace GATEWAY dev vxbr100
 //	ip link set vxlan100 up; ip link set vxbr100 up
+//	sysctl -w net.ipv4.conf.vxbr100.proxy_arp=0|1 ...  (setProxyARP)
+//
+// A device without vxlan device (routed mode) is the bridge alone; a vxlan
+// device of ours with its VNI is deleted (removeVXLAN).
 //
 // Setting a device keeps the entries on it, as the overlay model (and
 // overlaytest) has it. Some changes make the kernel drop entries without
@@ -31,12 +36,21 @@ import (
 // or its carrier. The keeper saves what such a change would drop, and
 // setDevice puts it back at the end.
 func (d *Dataplane) setDevice(dev overlay.Device) error {
-	if dev.Bridge == "" || dev.VXLAN == "" {
-		return fmt.Errorf("device vni %d: bridge and vxlan names are required", dev.VNI)
+	if dev.Bridge == "" {
+		return fmt.Errorf("device vni %d: a bridge name is required", dev.VNI)
+	}
+	if dev.Routed() && dev.Bridge != overlay.BridgeName(dev.VNI) {
+		// Without a vxlan device to carry the VNI, the bridge's name is
+		// what Observe finds the network by.
+		return fmt.Errorf("device vni %d: the bridge of a network without vxlan device must be named %s, not %s",
+			dev.VNI, overlay.BridgeName(dev.VNI), dev.Bridge)
 	}
 	// Refuse before changing anything if either name is taken by a link
 	// that is not ours.
 	for _, name := range []string{dev.Bridge, dev.VXLAN} {
+		if name == "" {
+			continue
+		}
 		if _, err := d.managedLink(name); err != nil {
 			return err
 		}
@@ -45,6 +59,9 @@ func (d *Dataplane) setDevice(dev overlay.Device) error {
 	br, err := d.ensureBridge(dev, keep)
 	if err != nil {
 		return err
+	}
+	if dev.Routed() {
+		return d.setRoutedDevice(dev, br, keep)
 	}
 	vx, err := d.ensureVXLAN(dev, br, keep)
 	if err != nil {
@@ -67,21 +84,109 @@ func (d *Dataplane) setDevice(dev overlay.Device) error {
 	if err := d.h.LinkSetBrNeighSuppress(vx, true); err != nil {
 		return fmt.Errorf("set bridge port %s neigh_suppress on: %w", dev.VXLAN, err)
 	}
-	if err := d.setGateway(br, dev.Gateway, keep); err != nil {
+	if err := d.setGateway(br, gateways(dev), keep); err != nil {
 		return err
 	}
-	for _, l := range []netlink.Link{vx, br} {
+	if err := d.setUp(vx, br); err != nil {
+		return err
+	}
+	if err := d.setProxyARP(dev.Bridge, dev.ProxyARP); err != nil {
+		return err
+	}
+	ref := linkRef{
+		vxlan: vx.Attrs().Index, bridge: br.Attrs().Index, vxlanName: dev.VXLAN, bridgeName: dev.Bridge,
+		mac: linkMAC(br), proxyARP: dev.ProxyARP,
+	}
+	d.remember(dev.VNI, ref)
+	return keep.restore(dev, ref)
+}
+
+// setRoutedDevice completes a network without vxlan device: its bridge,
+// without any vxlan device of ours for the VNI, with its gateway, up, with
+// its proxy ARP.
+func (d *Dataplane) setRoutedDevice(dev overlay.Device, br netlink.Link, keep *keeper) error {
+	removed, err := d.removeVXLAN(dev, br, keep)
+	if err != nil {
+		return err
+	}
+	if removed {
+		// A bridge whose MTU was never set on its own follows its ports'
+		// smallest, and with no port left it went back to 1500.
+		if br, err = d.h.LinkByIndex(br.Attrs().Index); err != nil {
+			return fmt.Errorf("get link %s: %w", dev.Bridge, err)
+		}
+		if err := d.setCommon(br, dev); err != nil {
+			return err
+		}
+	}
+	if err := d.setGateway(br, gateways(dev), keep); err != nil {
+		return err
+	}
+	if err := d.setUp(br); err != nil {
+		return err
+	}
+	// Proxy ARP before the pods are told to use the gateway (below).
+	if err := d.setProxyARP(dev.Bridge, dev.ProxyARP); err != nil {
+		return err
+	}
+	ref := linkRef{bridge: br.Attrs().Index, bridgeName: dev.Bridge, mac: linkMAC(br), proxyARP: dev.ProxyARP}
+	d.remember(dev.VNI, ref)
+	if removed && dev.ProxyARP {
+		// The L2 path to the remote pods is gone: pods that cached their
+		// MACs must use the gateway now, not when the neighbours of the
+		// remote pods are deleted (if ever: they may stay wanted).
+		ips := make([]netip.Addr, 0, len(keep.neighs))
+		for _, n := range keep.neighs {
+			ips = append(ips, addrFrom(n.IP))
+		}
+		d.announce(ref, ips...)
+	}
+	return keep.restore(dev, ref)
+}
+
+// removeVXLAN deletes the vxlan devices of ours that carry the network's
+// VNI or are ports of its bridge, with their FDB, saving the bridge's
+// neighbours first: the bridge loses its carrier with its last port, and
+// its neighbours with it. It reports whether it deleted anything.
+//
+//	ip link del VXLAN
+func (d *Dataplane) removeVXLAN(dev overlay.Device, br netlink.Link, keep *keeper) (bool, error) {
+	links, err := dump("links", d.h.LinkList)
+	if err != nil {
+		return false, err
+	}
+	removed := false
+	for _, l := range links {
+		vx, ok := l.(*netlink.Vxlan)
+		if !ok || !owned(l) || (uint32(vx.VxlanId) != dev.VNI && vx.MasterIndex != br.Attrs().Index) {
+			continue
+		}
+		if err := keep.saveNeighs(br.Attrs().Index); err != nil {
+			return removed, err
+		}
+		if err := d.h.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
+			return removed, fmt.Errorf("del link %s: %w", vx.Name, err)
+		}
+		d.forget(dev.VNI)
+		removed = true
+		d.log.Info("deleted vxlan device: network without vxlan device", "dev", vx.Name, "vni", dev.VNI)
+	}
+	return removed, nil
+}
+
+// setUp sets the links up that are not.
+//
+//	ip link set NAME up
+func (d *Dataplane) setUp(links ...netlink.Link) error {
+	for _, l := range links {
 		if l.Attrs().Flags&net.FlagUp != 0 {
 			continue
 		}
-		// ip link set NAME up
 		if err := d.h.LinkSetUp(l); err != nil {
 			return fmt.Errorf("set link %s up: %w", l.Attrs().Name, err)
 		}
 	}
-	ref := linkRef{vxlan: vx.Attrs().Index, bridge: br.Attrs().Index, vxlanName: dev.VXLAN, bridgeName: dev.Bridge}
-	d.remember(dev.VNI, ref)
-	return keep.restore(dev, ref)
+	return nil
 }
 
 // ensureBridge returns the network's bridge, created if missing, with its
@@ -252,4 +357,9 @@ func (d *Dataplane) delDevice(dev overlay.Device) error {
 		d.log.Info("deleted device", "dev", name, "vni", dev.VNI)
 	}
 	return nil
+}
+
+// gateways returns the device's gateway addresses.
+func gateways(dev overlay.Device) []netip.Prefix {
+	return []netip.Prefix{dev.Gateway, dev.Gateway6}
 }

@@ -10,7 +10,7 @@
 //	ip link set vxbr100 alias vxbgp:NET; ip link set vxlan100 alias vxbgp:NET
 //	ip link set vxlan100 master vxbr100
 //	bridge link set dev vxlan100 learning off neigh_suppress on
-//	ip addr replace GATEWAY/LEN dev vxbr100
+//	ip addr replace GATEWAY/LEN dev vxbr100; ip addr replace GATEWAY6/LEN dev vxbr100 nodad
 //	ip link set vxlan100 up; ip link set vxbr100 up
 //
 // and per entry, exactly the messages FRR's zebra sends, so an FRR host and a
@@ -31,6 +31,39 @@
 // for remote IPs from the NOARP neighbours, so no ARP crosses the tunnel.
 // The bridge carries the anycast gateway (the same MAC and address on every
 // host), so a pod's gateway is always local.
+//
+// Routed mode (Device.VXLAN ""), per network and per remote block:
+//
+//	ip link add vxbr100 address GWMAC mtu MTU type bridge; ... (as above, without vxlan100)
+//	ip link del vxlan100                                 (if it exists: switching from overlay mode)
+//	sysctl -w net.ipv4.ip_forward=1 net.ipv4.conf.vxbr100.forwarding=1
+//	sysctl -w net.ipv4.neigh.vxbr100.proxy_delay=0 net.ipv4.conf.vxbr100.proxy_arp=1
+//	ip route replace BLOCK proto 201 metric 20 nexthop via HOST [nexthop via HOST2]
+//
+// proxy_arp makes the bridge answer a pod's ARP for a remote pod (routed
+// away from the bridge) with the gateway MAC; proxy_delay 0 makes it answer
+// at once rather than after up to 0.8 s; forwarding lets the host route
+// what it attracted. /proc/sys/net belongs to the namespace of the thread
+// that opens it, so sysctls are read and written from a thread switched
+// into the Dataplane's namespace (inNS), as is the packet socket's creation.
+// The bridge without vxlan device is found again by its name
+// (overlay.BridgeName); Observe reports Device.ProxyARP only when
+// proxy_arp, proxy_delay 0 and forwarding are all in place.
+//
+// Routes name only gateways: the kernel resolves them through the
+// underlay's routes, as it would for `ip route replace ... via GW`. The
+// agent's routes are those of the main table with protocol 201 and metric
+// 20 (RouteMetric, which keeps a replace off the host's own route to the
+// same prefix); Observe folds an IPv6 multipath route that the kernel
+// reports as one route per gateway.
+//
+// After deleting a neighbour on a bridge with proxy ARP, and after removing
+// the vxlan device of such a bridge, the pods are sent a gratuitous ARP per
+// remote IP (sender IP = target IP = the remote IP, sender MAC = the
+// gateway MAC), out of each pod port, so that a pod that cached the remote
+// pod's real MAC while the tunnel existed switches to the gateway at once:
+//
+//	arping -U -s GWMAC IP   (AF_PACKET, per bridge port other than our vxlan device)
 //
 // Ownership: every link the agent creates carries the alias "vxbgp:" plus
 // the network's name. Observe returns only such links and the entries on

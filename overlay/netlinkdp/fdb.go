@@ -27,6 +27,9 @@ func (d *Dataplane) replaceFDB(ref linkRef, f overlay.FDB) error {
 	if f.MAC.IsZero() || !f.VTEP.IsValid() {
 		return fmt.Errorf("add fdb %s dst %s vni %d: not a unicast MAC behind a VTEP", f.MAC, f.VTEP, f.VNI)
 	}
+	if ref.vxlan == 0 {
+		return fmt.Errorf("add fdb %s dst %s: vxlan device of vni %d: %w", f.MAC, f.VTEP, f.VNI, ErrNoDevice)
+	}
 	if ref.bridge == 0 {
 		// Without the bridge, NTF_MASTER is silently skipped and only half
 		// of the entry would exist.
@@ -55,6 +58,9 @@ func (d *Dataplane) replaceFDB(ref linkRef, f overlay.FDB) error {
 //	bridge fdb del MAC dev VXLAN self; bridge fdb del MAC dev VXLAN master
 func (d *Dataplane) delFDB(f overlay.FDB) error {
 	err := d.withDevice(f.VNI, func(ref linkRef) error {
+		if ref.vxlan == 0 {
+			return nil // the entries went with the vxlan device
+		}
 		wildcard := netip.IPv4Unspecified()
 		if f.VTEP.Is6() {
 			wildcard = netip.IPv6Unspecified()
@@ -105,6 +111,9 @@ func (d *Dataplane) appendFlood(ref linkRef, f overlay.Flood) error {
 	if !f.VTEP.IsValid() {
 		return fmt.Errorf("append fdb 00:00:00:00:00:00 vni %d: invalid VTEP", f.VNI)
 	}
+	if ref.vxlan == 0 {
+		return fmt.Errorf("append fdb 00:00:00:00:00:00 dst %s: vxlan device of vni %d: %w", f.VTEP, f.VNI, ErrNoDevice)
+	}
 	err := d.h.NeighAppend(&netlink.Neigh{
 		Family:       unix.AF_BRIDGE,
 		LinkIndex:    ref.vxlan,
@@ -125,6 +134,9 @@ func (d *Dataplane) appendFlood(ref linkRef, f overlay.Flood) error {
 //	bridge fdb del 00:00:00:00:00:00 dev VXLAN dst VTEP self
 func (d *Dataplane) delFlood(f overlay.Flood) error {
 	err := d.withDevice(f.VNI, func(ref linkRef) error {
+		if ref.vxlan == 0 {
+			return nil // the entry went with the vxlan device
+		}
 		err := d.h.NeighDel(&netlink.Neigh{
 			Family:       unix.AF_BRIDGE,
 			LinkIndex:    ref.vxlan,

@@ -1,13 +1,18 @@
 package netlinkdp
 
 import (
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"testing"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/vxbgp/vxbgp/overlay"
 )
 
 func TestDumpRetriesInterrupted(t *testing.T) {
@@ -97,5 +102,30 @@ func TestWatchChanged(t *testing.T) {
 				t.Errorf("recorded = %v, want %v", rec, tc.wantRec)
 			}
 		})
+	}
+}
+
+// TestGARPFrame checks the gratuitous ARP byte by byte: Ethernet broadcast
+// from the gateway MAC, an ARP request whose sender and target IP are the
+// announced one and whose target MAC is zero, padded to 60 bytes.
+func TestGARPFrame(t *testing.T) {
+	for _, tc := range []struct {
+		mac, ip, want string
+	}{
+		{"02:76:78:62:67:01", "10.244.2.2",
+			"ffffffffffff" + "027678626701" + "0806" + // Ethernet
+				"0001" + "0800" + "06" + "04" + "0001" + // ARP request, Ethernet/IPv4
+				"027678626701" + "0af40202" + // sender
+				"000000000000" + "0af40202" + // target
+				"000000000000000000000000000000000000"}, // padding
+	} {
+		got := hex.EncodeToString(garpFrame(overlay.MustParseMAC(tc.mac), netip.MustParseAddr(tc.ip)))
+		if got != tc.want {
+			t.Errorf("garpFrame(%s, %s)\n got %s\nwant %s", tc.mac, tc.ip, got, tc.want)
+		}
+	}
+	// In memory, htons's result is the big-endian bytes, whatever the host.
+	if got := binary.NativeEndian.AppendUint16(nil, htons(unix.ETH_P_ARP)); hex.EncodeToString(got) != "0806" {
+		t.Errorf("htons(0x0806) is % x in memory, want 08 06", got)
 	}
 }

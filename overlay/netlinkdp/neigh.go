@@ -37,7 +37,8 @@ func (d *Dataplane) setNeigh(n overlay.Neigh) error {
 }
 
 // delNeigh removes a remote IP from the bridge; a missing entry or device is
-// already gone.
+// already gone. On a bridge with proxy ARP, the pods are then told that the
+// IP is at the gateway (announce), whether or not the entry was there.
 //
 //	ip neigh del IP dev BRIDGE
 func (d *Dataplane) delNeigh(n overlay.Neigh) error {
@@ -52,6 +53,9 @@ func (d *Dataplane) delNeigh(n overlay.Neigh) error {
 		})
 		if err != nil && !errors.Is(err, unix.ENOENT) {
 			return fmt.Errorf("del neigh %s dev %s: %w", n.IP, ref.bridgeName, err)
+		}
+		if ref.proxyARP {
+			d.announce(ref, n.IP)
 		}
 		return nil
 	})

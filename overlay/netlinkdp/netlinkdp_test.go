@@ -23,12 +23,14 @@ func TestContract(t *testing.T) {
 
 // newDP returns a Dataplane in a fresh namespace that holds the contract's
 // underlay: a veth pair (the kernel here has no dummy devices) carrying the
-// VTEP address.
+// VTEP address and an IPv6 address.
 func newDP(t *testing.T) (*netlinkdp.Dataplane, netns.NsHandle, string) {
 	t.Helper()
 	ns, name := nstest.New(t, "vxdp")
 	nstest.IP(t, name, "link", "add", overlaytest.ContractUnderlay, "type", "veth", "peer", "name", overlaytest.ContractUnderlay+"p")
 	nstest.IP(t, name, "addr", "add", overlaytest.ContractVTEP.String()+"/24", "dev", overlaytest.ContractUnderlay)
+	// nodad: the address is usable at once, so routes via fd99::/64 are.
+	nstest.IP(t, name, "addr", "add", overlaytest.ContractVTEP6.String()+"/64", "dev", overlaytest.ContractUnderlay, "nodad")
 	nstest.IP(t, name, "link", "set", overlaytest.ContractUnderlay, "up")
 	nstest.IP(t, name, "link", "set", overlaytest.ContractUnderlay+"p", "up")
 	dp, err := netlinkdp.NewAt(ns, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})))

@@ -15,10 +15,11 @@ import (
 )
 
 // Observe implements overlay.Dataplane: it returns the devices carrying our
-// alias and the entries on them.
+// alias, the entries on them, and our routes.
 //
-//	ip -d link show; ip addr show dev BRIDGE
+//	ip -d link show; ip addr show dev BRIDGE; sysctl net.ipv4.conf.BRIDGE.proxy_arp ...
 //	bridge fdb show; ip neigh show; ip -6 neigh show
+//	ip route show proto 201; ip -6 route show proto 201
 //
 // State cannot express every way a device can drift (a link set down, port
 // learning turned on, neigh_suppress turned off, vxlan learning on, bridge
@@ -56,6 +57,12 @@ func (d *Dataplane) Observe(ctx context.Context) (overlay.State, error) {
 	if err := d.observeNeigh(st, obs); err != nil {
 		return st, err
 	}
+	if err := ctx.Err(); err != nil {
+		return st, err
+	}
+	if err := d.observeRoutes(st); err != nil {
+		return st, err
+	}
 	d.setLinks(obs.refs)
 	return st, nil
 }
@@ -63,9 +70,9 @@ func (d *Dataplane) Observe(ctx context.Context) (overlay.State, error) {
 // observed is what Observe learnt about our links.
 type observed struct {
 	devices   map[uint32]overlay.Device
-	refs      map[uint32]linkRef // only devices with a vxlan link
-	vxlanVNI  map[int]uint32     // vxlan ifindex -> VNI
-	bridgeVNI map[int]uint32     // bridge ifindex -> VNI
+	refs      map[uint32]linkRef
+	vxlanVNI  map[int]uint32 // vxlan ifindex -> VNI
+	bridgeVNI map[int]uint32 // bridge ifindex -> VNI
 }
 
 func (d *Dataplane) observeDevices(links []netlink.Link) (observed, error) {
@@ -104,7 +111,7 @@ func (d *Dataplane) observeDevices(links []netlink.Link) (observed, error) {
 		drift := d.vxlanDrift(vx)
 		ref := linkRef{vxlan: vx.Index, vxlanName: vx.Name}
 		if br, ok := byIndex[vx.MasterIndex]; ok && br.Type() == "bridge" && owned(br) {
-			ref.bridge, ref.bridgeName = br.Attrs().Index, br.Attrs().Name
+			ref.bridge, ref.bridgeName, ref.mac = br.Attrs().Index, br.Attrs().Name, linkMAC(br)
 			if err := d.fillBridge(&dev, br); err != nil {
 				return obs, err
 			}
@@ -127,9 +134,10 @@ func (d *Dataplane) observeDevices(links []netlink.Link) (observed, error) {
 		obs.refs[vni] = ref
 		obs.vxlanVNI[vx.Index] = vni
 	}
-	// A bridge of ours without its vxlan device (a half-built or half-deleted
-	// network) is still reported, so that the reconciler completes or removes
-	// it; its VNI comes from its name, as overlay.BridgeName made it.
+	// A bridge of ours without vxlan device is a network of routed mode, or a
+	// half-built or half-deleted one of overlay mode: it is reported with
+	// VXLAN "", so that the reconciler finds it in sync, or completes or
+	// removes it. Its VNI comes from its name, as overlay.BridgeName made it.
 	for _, l := range links {
 		if l.Type() != "bridge" || !owned(l) {
 			continue
@@ -151,10 +159,39 @@ func (d *Dataplane) observeDevices(links []netlink.Link) (observed, error) {
 		if err := d.fillBridge(&dev, l); err != nil {
 			return obs, err
 		}
+		if l.Attrs().Flags&net.FlagUp == 0 {
+			d.log.Info("device drifted, will re-apply", "vni", vni, "dev", l.Attrs().Name, "drift", "bridge down")
+			dev.MTU = 0
+		}
 		obs.devices[vni] = dev
+		obs.refs[vni] = linkRef{bridge: l.Attrs().Index, bridgeName: l.Attrs().Name, mac: linkMAC(l)}
 		obs.bridgeVNI[l.Attrs().Index] = vni
 	}
+	d.observeProxyARP(obs)
 	return obs, nil
+}
+
+// observeProxyARP reads every observed bridge's proxy ARP sysctls into its
+// device and link reference.
+func (d *Dataplane) observeProxyARP(obs observed) {
+	var bridges []string
+	for _, dev := range obs.devices {
+		if dev.Bridge != "" {
+			bridges = append(bridges, dev.Bridge)
+		}
+	}
+	on := d.proxyARPOf(bridges)
+	for vni, dev := range obs.devices {
+		if dev.Bridge == "" || !on[dev.Bridge] {
+			continue
+		}
+		dev.ProxyARP = true
+		obs.devices[vni] = dev
+		if ref, ok := obs.refs[vni]; ok && ref.bridge != 0 {
+			ref.proxyARP = true
+			obs.refs[vni] = ref
+		}
+	}
 }
 
 // vxlanDrift lists what is wrong with one of our vxlan devices beyond what
@@ -198,27 +235,30 @@ func (d *Dataplane) fillBridge(dev *overlay.Device, br netlink.Link) error {
 	if err != nil {
 		return err
 	}
-	dev.Gateway = gatewayOf(addrs)
+	dev.Gateway, dev.Gateway6 = gatewayOf(addrs)
 	return nil
 }
 
-// gatewayOf picks the bridge's gateway address: its first global IPv4
-// address, or failing that its first global IPv6 one.
-func gatewayOf(addrs []netlink.Addr) netip.Prefix {
-	var v6 netip.Prefix
+// gatewayOf picks the bridge's gateway addresses: its first global IPv4
+// address and its first global IPv6 one, or, without IPv4 address, the
+// IPv6 one alone as gw (as overlay.State.AddDevice has it).
+func gatewayOf(addrs []netlink.Addr) (gw, gw6 netip.Prefix) {
 	for _, a := range addrs {
 		p, ok := prefixOf(a)
 		if !ok || a.Scope != unix.RT_SCOPE_UNIVERSE {
 			continue
 		}
-		if p.Addr().Is4() {
-			return p
+		if p.Addr().Is4() && !gw.IsValid() {
+			gw = p
 		}
-		if !v6.IsValid() {
-			v6 = p
+		if p.Addr().Is6() && !gw6.IsValid() {
+			gw6 = p
 		}
 	}
-	return v6
+	if !gw.IsValid() {
+		return gw6, netip.Prefix{}
+	}
+	return gw, gw6
 }
 
 func prefixOf(a netlink.Addr) (netip.Prefix, bool) {

@@ -137,8 +137,10 @@ func (d *Dataplane) changed(seen map[int]string, u netlink.LinkUpdate) bool {
 func fingerprint(l netlink.Link) string {
 	a := l.Attrs()
 	// The operational state matters too: a bridge that loses its carrier
-	// (its vxlan port went down) loses its neighbours, ours included. It
-	// does not flap with the pods: the vxlan port keeps the carrier up.
+	// (its vxlan port went down) loses its neighbours, ours included. In
+	// overlay mode it does not flap with the pods: the vxlan port keeps the
+	// carrier up. In routed mode the bridge's carrier follows its first and
+	// last pod, which costs one re-read each time.
 	up := a.Flags&net.FlagUp != 0
 	fp := fmt.Sprintf("%s %s %s mtu %d addr %s up %v oper %s master %d", l.Type(), a.Name, a.Alias, a.MTU, a.HardwareAddr, up, a.OperState, a.MasterIndex)
 	if vx, ok := l.(*netlink.Vxlan); ok {

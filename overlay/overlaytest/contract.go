@@ -11,11 +11,17 @@ import (
 
 // ContractUnderlay is the underlay device of the contract's networks, and
 // ContractVTEP the local address they use. A kernel Dataplane's newDP must
-// create ContractUnderlay (MTU 1500) in the Dataplane's namespace.
+// create ContractUnderlay (MTU 1500, up) in the Dataplane's namespace, with
+// ContractVTEP/24 and ContractVTEP6/64 on it, so that the contract's route
+// gateways (10.99.0.2-4, fd99::2-4) are on-link.
 const ContractUnderlay = "vxul0"
 
-// ContractVTEP is the contract's local VTEP address.
-var ContractVTEP = netip.MustParseAddr("10.99.0.1")
+// ContractVTEP is the contract's local VTEP address; ContractVTEP6 its IPv6
+// underlay address.
+var (
+	ContractVTEP  = netip.MustParseAddr("10.99.0.1")
+	ContractVTEP6 = netip.MustParseAddr("fd99::1")
+)
 
 // Contract runs the behaviour every overlay.Dataplane must have as subtests,
 // each on a fresh Dataplane from newDP, comparing Observe's String() with
@@ -37,6 +43,12 @@ func Contract(t *testing.T, newDP func(t *testing.T) overlay.Dataplane) {
 		{"EntryWithoutDevice", contractNoDevice},
 		{"Reconciler", contractReconciler},
 		{"RestartDeletesOnlyAfterSync", contractRestart},
+		{"Routes", contractRoutes},
+		{"RouteReplace", contractRouteReplace},
+		{"BadRoutes", contractBadRoutes},
+		{"RoutedDevice", contractRoutedDevice},
+		{"ProxyARP", contractProxyARP},
+		{"OverlayToRouted", contractOverlayToRouted},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newDP(t)) })
 	}
@@ -135,6 +147,8 @@ func op(k overlay.OpKind, o any) overlay.Op {
 		return overlay.Op{Kind: k, Flood: &v}
 	case overlay.Neigh:
 		return overlay.Op{Kind: k, Neigh: &v}
+	case overlay.Route:
+		return overlay.Op{Kind: k, Route: &v}
 	}
 	panic("op of unknown object")
 }
@@ -249,6 +263,9 @@ func contractDeviceUpdate(t *testing.T, dp overlay.Dataplane) {
 		{"gateway", func(d *overlay.Device) { d.Gateway = netip.MustParsePrefix("10.100.0.254/24") }},
 		{"gateway mac", func(d *overlay.Device) { d.GatewayMAC = overlay.MustParseMAC("02:00:00:00:00:fe") }},
 		{"network name", func(d *overlay.Device) { d.Network = "renamed" }},
+		{"ipv6 gateway added", func(d *overlay.Device) { d.Gateway6 = netip.MustParsePrefix("fd00:100::1/64") }},
+		{"ipv6 gateway changed", func(d *overlay.Device) { d.Gateway6 = netip.MustParsePrefix("fd00:100:1::1/80") }},
+		{"ipv6 gateway removed", func(d *overlay.Device) { d.Gateway6 = netip.Prefix{} }},
 		// What a kernel cannot change in place: its entries must survive.
 		{"vtep", func(d *overlay.Device) { d.VTEP = netip.MustParseAddr("10.99.0.11") }},
 		{"port", func(d *overlay.Device) { d.Port = 4790 }},
@@ -275,8 +292,8 @@ func contractNoDevice(t *testing.T, dp overlay.Dataplane) {
 }
 
 // contractStates is a sequence a reconciler is driven through: growth, a
-// moved MAC, a new and a removed network, a changed device, and back to
-// nothing.
+// moved MAC, a new and a removed network, a changed device, back to
+// nothing, a network switched to routed mode with routes and back.
 func contractStates() []overlay.State {
 	a := contractState()
 
@@ -298,7 +315,29 @@ func contractStates() []overlay.State {
 	c.AddFDB(fdb(300, "02:00:00:00:02:03", "10.99.0.3"))
 	c.AddNeigh(neigh(300, "10.44.2.3", "02:00:00:00:02:03"))
 
-	return []overlay.State{a, b, c, overlay.NewState(), a}
+	// Network 100 in routed mode beside 200 in overlay mode, with routes.
+	r := a.Clone()
+	r.AddDevice(ContractRoutedDevice(100))
+	for k := range r.FDB {
+		if k.VNI == 100 {
+			delete(r.FDB, k)
+		}
+	}
+	for f := range r.Flood {
+		if f.VNI == 100 {
+			delete(r.Flood, f)
+		}
+	}
+	for k := range r.Neigh {
+		if k.VNI == 100 {
+			delete(r.Neigh, k)
+		}
+	}
+	r.AddRoute(route("10.100.2.0/24", "10.99.0.2"))
+	r.AddRoute(route("10.100.3.0/24", "10.99.0.3", "10.99.0.4"))
+	r.AddRoute(route("fd00:100:3::/64", "fd99::3"))
+
+	return []overlay.State{a, b, c, overlay.NewState(), a, r, b, r, overlay.NewState()}
 }
 
 func contractReconciler(t *testing.T, dp overlay.Dataplane) {

@@ -1,7 +1,9 @@
 // Package overlaytest is an in-memory overlay.Dataplane for unit tests. It
-// enforces the kernel's invariants (an entry needs its device; deleting a
-// device takes its entries with it) and fails the test when the reconciler
-// breaks them, and it can inject failures.
+// enforces the kernel's invariants (an entry needs its device, an FDB or
+// flood entry its VXLAN device; deleting a device takes its entries with
+// it, removing a VXLAN device its FDB and flood entries; a route needs a
+// gateway) and fails the test when the reconciler breaks them, and it can
+// inject failures.
 package overlaytest
 
 import (
@@ -43,7 +45,9 @@ func (d *Dataplane) Observe(ctx context.Context) (overlay.State, error) {
 
 // Apply implements overlay.Dataplane with the kernel's rules: setting an
 // entry on a missing device fails (ENODEV), deletes of missing entries
-// succeed, deleting a device removes its entries.
+// succeed, deleting a device removes its entries, setting a device without
+// VXLAN device removes its FDB and flood entries, a route without a
+// gateway of its own family is refused. Routes need no device.
 func (d *Dataplane) Apply(ctx context.Context, op overlay.Op) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -56,8 +60,22 @@ func (d *Dataplane) Apply(ctx context.Context, op overlay.Op) error {
 	}
 	d.ops = append(d.ops, op)
 	if vni, ok := entryVNI(op); ok && op.Kind == overlay.OpSet {
-		if _, ok := d.state.Devices[vni]; !ok {
+		dev, ok := d.state.Devices[vni]
+		if !ok {
 			return fmt.Errorf("%s: no device for vni %d", op, vni)
+		}
+		if dev.Routed() && op.Neigh == nil {
+			return fmt.Errorf("%s: no vxlan device for vni %d", op, vni)
+		}
+	}
+	if op.Device != nil && op.Kind == overlay.OpSet {
+		if err := d.checkDevice(*op.Device); err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+	}
+	if op.Route != nil && op.Kind == overlay.OpSet {
+		if err := d.checkRoute(*op.Route); err != nil {
+			return fmt.Errorf("%s: %w", op, err)
 		}
 	}
 	if op.Device != nil && op.Kind == overlay.OpDel {
@@ -82,6 +100,44 @@ func (d *Dataplane) Apply(ctx context.Context, op overlay.Op) error {
 		d.violations = append(d.violations, fmt.Sprintf("zero MAC as unicast FDB entry: %s", op))
 	}
 	d.state.Apply(op)
+	return nil
+}
+
+// checkDevice refuses what the kernel Dataplane refuses, and records a
+// violation for a device the reconciler could never see as in sync.
+func (d *Dataplane) checkDevice(dev overlay.Device) error {
+	if dev.Bridge == "" {
+		return errors.New("no bridge name")
+	}
+	if dev.Gateway6.IsValid() && (!dev.Gateway6.Addr().Is6() || !dev.Gateway.Addr().Is4()) {
+		d.violations = append(d.violations, fmt.Sprintf("Gateway6 is the IPv6 gateway beside an IPv4 Gateway (use State.AddDevice): %+v", dev))
+	}
+	if !dev.Routed() {
+		return nil
+	}
+	if dev.Bridge != overlay.BridgeName(dev.VNI) {
+		return fmt.Errorf("bridge of a network without vxlan device must be named %s", overlay.BridgeName(dev.VNI))
+	}
+	if dev.VTEP.IsValid() || dev.Underlay != "" || dev.Port != 0 {
+		d.violations = append(d.violations, fmt.Sprintf("device without vxlan device has tunnel fields (use State.AddDevice): %+v", dev))
+	}
+	return nil
+}
+
+// checkRoute refuses a route the kernel refuses, and records a violation
+// for one that is not normalised.
+func (d *Dataplane) checkRoute(r overlay.Route) error {
+	if !r.Dst.IsValid() || len(r.Via) == 0 {
+		return errors.New("route needs a destination and a gateway")
+	}
+	for _, v := range r.Via {
+		if !v.IsValid() || v.Is4() != r.Dst.Addr().Is4() {
+			return fmt.Errorf("gateway %s not of the family of %s", v, r.Dst)
+		}
+	}
+	if !r.Normal() {
+		d.violations = append(d.violations, fmt.Sprintf("route not normalised (use overlay.NewRoute or State.AddRoute): %s", r))
+	}
 	return nil
 }
 
