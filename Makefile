@@ -28,9 +28,10 @@ test-unit:
 test-e2e: build
 	$(GO) test -count=1 -timeout 40m -v ./e2e/...
 
-# A 3-host lab in network namespaces; KEEP=1 leaves it up.
+# A 3-host lab in network namespaces; KEEP=1 leaves it up; MODE=routed
+# runs it in routed mode.
 demo: build
-	$(BIN)/vxbgp-lab demo
+	$(BIN)/vxbgp-lab demo $(if $(MODE),-mode $(MODE))
 
 demo-clean: build
 	$(BIN)/vxbgp-lab clean

@@ -24,6 +24,7 @@ import (
 	"github.com/vxbgp/vxbgp/control/config"
 	"github.com/vxbgp/vxbgp/control/evpn"
 	"github.com/vxbgp/vxbgp/control/localapi"
+	"github.com/vxbgp/vxbgp/control/routed"
 	"github.com/vxbgp/vxbgp/overlay"
 	"github.com/vxbgp/vxbgp/overlay/netlinkdp"
 )
@@ -45,9 +46,6 @@ const syncTimeout = 30 * time.Second
 // Run runs the agent until ctx ends. On return the kernel state is left in
 // place, so traffic keeps flowing and the next start reconciles it.
 func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
-	if cfg.Mode != config.ModeOverlay {
-		return fmt.Errorf("mode %q: not supported yet (only %q)", cfg.Mode, config.ModeOverlay)
-	}
 	a, err := newAgent(cfg, log)
 	if err != nil {
 		return err
@@ -70,7 +68,9 @@ type agent struct {
 	rec   *overlay.Reconciler
 	store *ipam.Store
 	sp    *bgp.Speaker
-	src   *evpn.Source
+	src   *evpn.Source   // overlay mode only
+	rsrc  *routed.Source // both modes: blocks as unicast routes
+	merge *merger
 
 	mu        sync.Mutex
 	endpoints map[string]localapi.Endpoint // by containerID/ifName
@@ -143,8 +143,13 @@ func (a *agent) buildNetworks() ([]evpn.Network, error) {
 				MTU:        mtu,
 				GatewayMAC: overlay.DefaultGatewayMAC,
 				Gateway:    netip.PrefixFrom(gw, subnet.Bits()),
+				// Both modes: the bridge answers for pods behind routes.
+				ProxyARP: true,
 			},
 		})
+		if a.cfg.Mode == config.ModeRouted {
+			nets[len(nets)-1].Device.VXLAN = "" // no tunnel in routed mode
+		}
 	}
 	return nets, nil
 }
@@ -178,31 +183,54 @@ func (a *agent) run(ctx context.Context) error {
 		return fmt.Errorf("write networks: %w", err)
 	}
 
-	listenAddr := a.ul.Addr.String()
 	a.sp, err = bgp.New(ctx, bgp.Config{
 		ASN:           a.cfg.BGP.ASN,
 		RouterID:      a.routerID.String(),
 		ListenPort:    int32(a.cfg.BGP.ListenPort),
-		ListenAddress: listenAddr,
+		ListenAddress: a.ul.Addr.String(),
 		Logger:        log.With("component", "bgp"),
+		ImportUnicast: a.subnets(),
+		ImportExact:   a.cfg.ImportPrefixes(),
 	})
 	if err != nil {
 		return fmt.Errorf("bgp: %w", err)
 	}
 	defer a.sp.Close()
 
-	a.src = evpn.NewSource(evpn.Config{
-		ASN:      a.cfg.BGP.ASN,
-		RouterID: a.routerID,
-		VTEP:     a.ul.Addr,
-		Networks: a.networks,
-		Logger:   log.With("component", "evpn"),
-		// Stale kernel entries stay until every peer has sent End-of-RIB or
-		// this long has passed. Re-peering after a restart takes about 8 s
-		// (GoBGP's idle hold plus connect retry); the margin keeps a slow
-		// peer's entries from being flushed while traffic still uses them.
-		SyncTimeout: syncTimeout,
-	}, a.sp, a.rec.Set)
+	var devices []overlay.Device
+	for _, n := range a.networks {
+		devices = append(devices, n.Device)
+	}
+	a.merge = newMerger(a.cfg.Mode, devices, a.rec.Set)
+	if a.cfg.Mode == config.ModeRouted {
+		// A host switched from overlay keeps its tunnel until synced.
+		cur, err := a.dp.Observe(ctx)
+		if err != nil {
+			return fmt.Errorf("read kernel state: %w", err)
+		}
+		a.merge.keepVXLAN(cur)
+	} else {
+		a.src = evpn.NewSource(evpn.Config{
+			ASN:      a.cfg.BGP.ASN,
+			RouterID: a.routerID,
+			VTEP:     a.ul.Addr,
+			Networks: a.networks,
+			Logger:   log.With("component", "evpn"),
+			// Stale kernel entries stay until every peer has sent End-of-RIB
+			// or this long has passed. Re-peering after a restart takes
+			// about 8 s (GoBGP's idle hold plus connect retry); the margin
+			// keeps a slow peer's entries while traffic still uses them.
+			SyncTimeout: syncTimeout,
+		}, a.sp, a.merge.setEVPN)
+	}
+	a.rsrc = routed.NewSource(routed.Config{
+		Blocks:         a.blocks(),
+		NextHop4:       a.ul.Addr,
+		Subnets:        a.subnets(),
+		ImportPrefixes: a.cfg.ImportPrefixes(),
+		Logger:         log.With("component", "routed"),
+		SyncTimeout:    syncTimeout,
+	}, a.sp, a.merge.setRoutes)
 
 	// The API socket comes up before BGP converges so the CNI plugin can
 	// announce pods at once.
@@ -225,7 +253,12 @@ func (a *agent) run(ctx context.Context) error {
 		}()
 	}
 	goRun("reconciler", a.rec.Run)
-	goRun("evpn", a.src.Run)
+	if a.src != nil {
+		goRun("evpn", a.src.Run)
+	} else {
+		a.merge.publish() // routed mode: the devices need no source
+	}
+	goRun("routed", a.rsrc.Run)
 	goRun("netlink watch", func(ctx context.Context) error { return a.dp.Watch(ctx, a.rec.Kick) })
 	goRun("api", func(ctx context.Context) error { return localapi.Serve(ctx, l, localapi.Handler(a)) })
 	if a.cfg.Metrics.Listen != "" {
@@ -240,15 +273,17 @@ func (a *agent) run(ctx context.Context) error {
 	// Our routes must be back in the speaker before any session comes up:
 	// the first End-of-RIB we send makes GR peers drop every route of ours
 	// they still hold as stale and we have not re-sent.
-	select {
-	case <-a.src.Ready():
-	case <-ctx.Done():
-		wg.Wait()
-		return nil
-	case err := <-errc:
-		cancel()
-		wg.Wait()
-		return err
+	for _, ready := range a.readyChans() {
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			wg.Wait()
+			return nil
+		case err := <-errc:
+			cancel()
+			wg.Wait()
+			return err
+		}
 	}
 	if err := a.sp.SetPeers(ctx, a.peerConfigs()); err != nil {
 		cancel()
@@ -257,12 +292,16 @@ func (a *agent) run(ctx context.Context) error {
 	}
 	goRun("endpoint store", a.resyncStore)
 	goRun("sync gate", func(ctx context.Context) error {
-		select {
-		case <-a.src.Synced():
-			log.Info("initial BGP table complete: removing stale kernel entries")
-			a.rec.MarkSynced()
-		case <-ctx.Done():
+		for _, synced := range a.syncedChans() {
+			select {
+			case <-synced:
+			case <-ctx.Done():
+				return nil
+			}
 		}
+		log.Info("initial BGP table complete: removing stale kernel entries")
+		a.merge.markSynced()
+		a.rec.MarkSynced()
 		return nil
 	})
 	log.Info("vxbgpd running", "mode", a.cfg.Mode, "vtep", a.ul.Addr, "dev", a.ul.Dev,
@@ -291,7 +330,10 @@ func (a *agent) peerConfigs() []bgp.PeerConfig {
 			LocalAddress: a.ul.Addr.String(),
 			HoldTime:     a.cfg.BGP.HoldTime,
 			GRTime:       a.cfg.BGP.GracefulRestartTime,
-			Families:     []string{"evpn"},
+			// The same families in both modes: switching mode then never
+			// changes the OPEN, and an overlay peer's EVPN routes simply go
+			// unused by a routed host.
+			Families: []string{"evpn", "ipv4"},
 			// Between two agents exactly one side dials: after a session
 			// drops GoBGP idles 5 s and refuses connections, so two dialling
 			// sides keep missing each other. The higher address waits.
@@ -323,6 +365,9 @@ func (a *agent) loadEndpoints() error {
 }
 
 func (a *agent) publishEndpoints() {
+	if a.src == nil {
+		return // routed mode advertises blocks, not endpoints
+	}
 	a.mu.Lock()
 	eps := make([]localapi.Endpoint, 0, len(a.endpoints))
 	for _, ep := range a.endpoints {
@@ -345,4 +390,38 @@ func (a *agent) resyncStore(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+func (a *agent) readyChans() []<-chan struct{} {
+	var cs []<-chan struct{}
+	if a.src != nil {
+		cs = append(cs, a.src.Ready())
+	}
+	return append(cs, a.rsrc.Ready())
+}
+
+func (a *agent) syncedChans() []<-chan struct{} {
+	var cs []<-chan struct{}
+	if a.src != nil {
+		cs = append(cs, a.src.Synced())
+	}
+	return append(cs, a.rsrc.Synced())
+}
+
+func (a *agent) subnets() []netip.Prefix {
+	var ps []netip.Prefix
+	for _, n := range a.cfg.Networks {
+		subnet, _, _ := n.Prefixes()
+		ps = append(ps, subnet)
+	}
+	return ps
+}
+
+func (a *agent) blocks() []netip.Prefix {
+	var ps []netip.Prefix
+	for _, n := range a.cfg.Networks {
+		_, block, _ := n.Prefixes()
+		ps = append(ps, block)
+	}
+	return ps
 }

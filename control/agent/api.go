@@ -42,7 +42,8 @@ func (a *agent) Status(ctx context.Context) localapi.Status {
 			}
 		}
 	}
-	for _, r := range a.src.Routes() {
+	rs, _ := a.Routes(ctx)
+	for _, r := range rs {
 		if r.Source == "local" {
 			st.RoutesAdvertised++
 		} else {
@@ -68,7 +69,11 @@ func (a *agent) Members(ctx context.Context) ([]localapi.Member, error) {
 }
 
 func (a *agent) Routes(ctx context.Context) ([]localapi.Route, error) {
-	return a.src.Routes(), nil
+	var rs []localapi.Route
+	if a.src != nil {
+		rs = a.src.Routes()
+	}
+	return append(rs, a.rsrc.Routes()...), nil
 }
 
 func (a *agent) Endpoints(ctx context.Context) ([]localapi.Endpoint, error) {

@@ -6,9 +6,39 @@
 // # Policies
 //
 // Installed in New before any peer exists (policy.go): import accepts our
-// own paths, every l2vpn-evpn path and the configured unicast prefixes,
-// default reject; export sends local paths only, default reject — a host
-// is a stub and never re-advertises what it learned.
+// own paths, every l2vpn-evpn path and the configured unicast prefixes
+// (Config.ImportUnicast: that prefix or longer; Config.ImportExact: that
+// prefix only), default reject; export sends local paths only, default
+// reject — a host is a stub and never re-advertises what it learned.
+//
+// # Unicast and ECMP (routed mode)
+//
+// AddUnicast and DeleteUnicast originate a prefix with a next hop; peers
+// carry ipv4/ipv6 unicast when PeerConfig.Families says so. A peer whose
+// ASN differs from ours is eBGP (GoBGP derives it): single hop (TTL 1),
+// our AS prepended, and our explicit next hop kept
+// (internal/pkg/table/path.go UpdatePathAttrs keeps a local path's next
+// hop unless it is unspecified).
+//
+// ECMP comes from GoBGP's multipath mode, Global.UseMultiplePaths, which
+// New always sets. Best-path selection and what we advertise are
+// unchanged; only the BEST watch differs: for each changed destination it
+// reports the multipath set — the best path and every path p with
+// best.Compare(p) == 0, i.e. same local preference, AS-path length, origin
+// and MED, where a local path beats all and eBGP beats iBGP
+// (internal/pkg/table/destination.go getMultiBestPath, path.go Compare) —
+// whenever that set changes (destination.go GetChanges), all in one event
+// (server.go notifyBestWatcher and WatchEvent flatten MultiPathList), or a
+// single withdrawal once no path is left. Paths from different
+// neighbouring ASes tie (FRR's "bestpath as-path multipath-relax"); MEDs
+// are compared even across ASes, so differing MEDs break a tie. The
+// alternative, a ListPath per changed prefix with our own tie rule, would
+// read the table outside the event order and race with the next change.
+// Watch reports the first path of each set only: the best one, as before.
+//
+// The option is a package variable in GoBGP (table.UseMultiplePaths,
+// written by StartBgp), shared by every speaker of a process; New sets it
+// identically each time.
 //
 // # Graceful restart and shutdown
 //

@@ -66,24 +66,30 @@ func freePort(t testing.TB, ip string) int32 {
 // process may grab the port between freePort and the bind: retry then.
 func startSpeaker(t testing.TB, ip, routerID string, imp ...netip.Prefix) (*Speaker, int32) {
 	t.Helper()
+	return startSpeakerConfig(t, ip, Config{ASN: testASN, RouterID: routerID, ImportUnicast: imp})
+}
+
+// startSpeakerConfig is startSpeaker with the rest of the Config given;
+// its listen address, port and logger are filled in.
+func startSpeakerConfig(t testing.TB, ip string, c Config) (*Speaker, int32) {
+	t.Helper()
 	for attempt := 0; ; attempt++ {
 		port := freePort(t, ip)
-		s, err := New(context.Background(), Config{
-			ASN: testASN, RouterID: routerID, ListenPort: port, ListenAddress: ip,
-			Logger: testLogger(t).With("speaker", routerID), ImportUnicast: imp,
-		})
+		c.ListenPort, c.ListenAddress = port, ip
+		c.Logger = testLogger(t).With("speaker", c.RouterID)
+		s, err := New(context.Background(), c)
 		if err == nil {
 			t.Cleanup(func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
 				if err := s.Stop(ctx); err != nil {
-					t.Errorf("stop %s: %v", routerID, err)
+					t.Errorf("stop %s: %v", c.RouterID, err)
 				}
 			})
 			return s, port
 		}
 		if !errors.Is(err, syscall.EADDRINUSE) || attempt == 5 {
-			t.Fatalf("start speaker %s on %s:%d: %v", routerID, ip, port, err)
+			t.Fatalf("start speaker %s on %s:%d: %v", c.RouterID, ip, port, err)
 		}
 	}
 }

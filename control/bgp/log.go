@@ -61,8 +61,21 @@ func (a *slogAdapter) Error(msg string, f gobgplog.Fields) {
 	a.emit(slog.LevelError, gobgplog.ErrorLevel, msg, f)
 }
 func (a *slogAdapter) Warn(msg string, f gobgplog.Fields) {
+	if msg == msgUnknownWithdraw {
+		a.emit(slog.LevelDebug, gobgplog.DebugLevel, msg, f)
+		return
+	}
 	a.emit(slog.LevelWarn, gobgplog.WarnLevel, msg, f)
 }
+
+// msgUnknownWithdraw is GoBGP's warning for a peer withdrawing a route it
+// never sent us (internal/pkg/table/destination.go:302). FRR 8.4 sends
+// one for each route of ours it learns over eBGP (seen in control/routed's
+// TestFRRTopOfRack): it keeps the route from us, our AS being in its path,
+// with a withdrawal whether or not it had advertised it. Harmless, one per
+// route and session, so it is logged at debug level.
+const msgUnknownWithdraw = "No matching path for withdraw found, may be path was not installed into table"
+
 func (a *slogAdapter) Info(msg string, f gobgplog.Fields) {
 	a.emit(slog.LevelInfo, gobgplog.InfoLevel, msg, f)
 }

@@ -33,6 +33,12 @@ func TestSlogAdapter(t *testing.T) {
 			want: `level=WARN msg=failed err=boom key=l2vpn-evpn topic=Table`,
 		},
 		{
+			name: "unknown withdrawal demoted", handler: slog.LevelInfo,
+			call: func(l gobgplog.Logger) {
+				l.Warn("No matching path for withdraw found, may be path was not installed into table", gobgplog.Fields{"Topic": "Table", "Key": "10.244.1.0/24"})
+			},
+		},
+		{
 			name: "debug dropped at info", handler: slog.LevelInfo,
 			call: func(l gobgplog.Logger) { l.Debug("noise", nil) },
 		},

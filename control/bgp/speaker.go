@@ -23,9 +23,14 @@ type Config struct {
 	// ListenAddress: "" => all addresses (0.0.0.0 and ::).
 	ListenAddress string
 	Logger        *slog.Logger
-	// ImportUnicast: prefixes accepted from peers for ipv4/ipv6 unicast
-	// (routed mode); nil => none. EVPN is always accepted.
+	// ImportUnicast: ipv4/ipv6 unicast routes accepted from peers when
+	// inside one of these prefixes, at any length (routed mode: the
+	// networks' subnets). EVPN is always accepted.
 	ImportUnicast []netip.Prefix
+	// ImportExact: unicast routes accepted from peers when equal to one of
+	// these prefixes (bgp.importPrefixes, e.g. 0.0.0.0/0). Nothing else is
+	// accepted: with both nil, no unicast route from a peer is.
+	ImportExact []netip.Prefix
 }
 
 // ErrClosed is returned by calls on a speaker after Close or Stop.
@@ -74,7 +79,9 @@ func New(ctx context.Context, c Config) (*Speaker, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	g := &api.Global{Asn: c.ASN, RouterId: rid.String(), ListenPort: c.ListenPort}
+	// UseMultiplePaths makes the BEST watch report every path that ties
+	// with the best one (ECMP); see WatchUnicast.
+	g := &api.Global{Asn: c.ASN, RouterId: rid.String(), ListenPort: c.ListenPort, UseMultiplePaths: true}
 	if c.ListenAddress != "" {
 		la, err := netip.ParseAddr(c.ListenAddress)
 		if err != nil {
@@ -88,7 +95,7 @@ func New(ctx context.Context, c Config) (*Speaker, error) {
 	if err := srv.StartBgp(ctx, &api.StartBgpRequest{Global: g}); err != nil {
 		return nil, fmt.Errorf("start bgp as %d router-id %s port %d: %w", c.ASN, c.RouterID, c.ListenPort, err)
 	}
-	if err := installPolicies(ctx, srv, c.ImportUnicast); err != nil {
+	if err := installPolicies(ctx, srv, c.ImportUnicast, c.ImportExact); err != nil {
 		_ = srv.StopBgp(context.Background(), &api.StopBgpRequest{}) // no peers yet: nothing is sent
 		return nil, err
 	}

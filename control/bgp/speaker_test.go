@@ -20,17 +20,24 @@ const sessionTimeout = 20 * time.Second
 type node struct {
 	*Speaker
 	ip, rid string
+	asn     uint32
 	port    int32
 }
 
 func newNode(t *testing.T, ip, rid string, imp ...netip.Prefix) node {
 	s, port := startSpeaker(t, ip, rid, imp...)
-	return node{Speaker: s, ip: ip, rid: rid, port: port}
+	return node{Speaker: s, ip: ip, rid: rid, asn: testASN, port: port}
+}
+
+// newNodeConfig starts a node from c (RouterID and ASN set).
+func newNodeConfig(t *testing.T, ip string, c Config) node {
+	s, port := startSpeakerConfig(t, ip, c)
+	return node{Speaker: s, ip: ip, rid: c.RouterID, asn: c.ASN, port: port}
 }
 
 // peerOf is how others configure n.
 func (n node) peerOf(from node, families ...string) PeerConfig {
-	return PeerConfig{Address: n.ip, ASN: testASN, Port: uint16(n.port), LocalAddress: from.ip, Families: families}
+	return PeerConfig{Address: n.ip, ASN: n.asn, Port: uint16(n.port), LocalAddress: from.ip, Families: families}
 }
 
 // passive is how a passive n configures from.

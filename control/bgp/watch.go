@@ -1,8 +1,10 @@
 package bgp
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"net/netip"
 	"sync"
 
 	api "github.com/osrg/gobgp/v3/api"
@@ -14,7 +16,8 @@ import (
 //   - onPath: every Loc-RIB best-path change, our own paths included (their
 //     NeighborIp is "<nil>"); a withdrawal has IsWithdraw set and carries
 //     the old path. The current table comes first (Init), so nothing is
-//     missed between a snapshot and the changes.
+//     missed between a snapshot and the changes. A path may be reported
+//     again unchanged (when a path that tied with it came or went).
 //   - onEOR(family, peer): an End-of-RIB marker received from peer; the
 //     ones already received come first. family is FamilyEVPN etc.
 //   - onPeer(peer, established): a neighbour's session became established
@@ -32,6 +35,50 @@ import (
 // without bound, so a stuck callback costs memory, not BGP progress. Any
 // callback may be nil.
 func (s *Speaker) Watch(ctx context.Context, onPath func(p *api.Path), onEOR func(family string, peer string), onPeer func(peer string, established bool)) error {
+	return s.watch(ctx, func(paths []*api.Path) {
+		if onPath == nil {
+			return
+		}
+		// With UseMultiplePaths an event lists a destination's whole tie
+		// set, best first: report the best one only.
+		var prev *api.Path
+		for _, p := range paths {
+			if !sameNLRI(prev, p) {
+				onPath(p)
+			}
+			prev = p
+		}
+	}, onEOR, onPeer)
+}
+
+// WatchUnicast is Watch for ipv4/ipv6 unicast with ECMP: onRoute receives,
+// for every prefix whose set of best paths changed, the whole new set —
+// the best path and every path that ties with it (GoBGP's multipath set:
+// same local preference, AS-path length, origin and MED; eBGP beats iBGP;
+// a local path beats all). An empty set means the prefix is gone. Our own
+// paths are included, with Peer "". The current table comes first. EVPN
+// paths are not reported; onEOR and onPeer are as for Watch.
+func (s *Speaker) WatchUnicast(ctx context.Context, onRoute func(prefix netip.Prefix, paths []UnicastPath), onEOR func(family string, peer string), onPeer func(peer string, established bool)) error {
+	return s.watch(ctx, func(paths []*api.Path) {
+		if onRoute != nil {
+			s.unicastRoutes(paths, onRoute)
+		}
+	}, onEOR, onPeer)
+}
+
+// sameNLRI reports whether two paths of one event are for one destination.
+func sameNLRI(a, b *api.Path) bool {
+	if a == nil || b == nil || a.Nlri == nil || b.Nlri == nil {
+		return false
+	}
+	return FamilyName(a.Family) == FamilyName(b.Family) && a.Nlri.TypeUrl == b.Nlri.TypeUrl &&
+		bytes.Equal(a.Nlri.Value, b.Nlri.Value)
+}
+
+// watch runs one GoBGP watcher: the paths of each table event go to
+// onPaths together (End-of-RIB markers, which come in events of their own,
+// to onEOR).
+func (s *Speaker) watch(ctx context.Context, onPaths func([]*api.Path), onEOR func(family string, peer string), onPeer func(peer string, established bool)) error {
 	s.wmu.Lock()
 	if s.life.Err() != nil {
 		s.wmu.Unlock()
@@ -58,6 +105,7 @@ func (s *Speaker) Watch(ctx context.Context, onPath func(p *api.Path), onEOR fun
 			return
 		}
 		if t := r.GetTable(); t != nil {
+			paths := make([]*api.Path, 0, len(t.GetPaths()))
 			for _, p := range t.GetPaths() {
 				if p == nil {
 					continue
@@ -68,9 +116,10 @@ func (s *Speaker) Watch(ctx context.Context, onPath func(p *api.Path), onEOR fun
 					}
 					continue
 				}
-				if onPath != nil {
-					onPath(p)
-				}
+				paths = append(paths, p)
+			}
+			if len(paths) > 0 {
+				onPaths(paths)
 			}
 			return
 		}

@@ -43,6 +43,13 @@ type BGP struct {
 	// GracefulRestartTime in seconds (default 120): how long peers keep our
 	// routes while the agent restarts.
 	GracefulRestartTime uint32 `yaml:"gracefulRestartTime" json:"gracefulRestartTime"`
+	// ImportPrefixes are the unicast routes (routed mode) accepted from peers
+	// besides the networks' subnets, e.g. [0.0.0.0/0, "::/0"] for default
+	// routes from the fabric. Each entry matches exactly that prefix, not
+	// the prefixes inside it: 0.0.0.0/0 admits the default route and nothing
+	// else. Routes inside a network's subnet (any length) are always
+	// accepted; everything else is dropped.
+	ImportPrefixes []string `yaml:"importPrefixes" json:"importPrefixes,omitempty"`
 }
 
 // Peer is one static BGP neighbour.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/netip"
 	"os"
 	"reflect"
 	"strings"
@@ -94,6 +95,7 @@ bgp:
   peers:
     - {address: 10.0.0.9, asn: 1, port: 1179}
     - {address: 10.0.0.8, asn: 1}
+  importPrefixes: [0.0.0.0/0, "::/0"]
 api:
   socket:
 metrics:
@@ -118,6 +120,10 @@ logLevel: debug
 		if tc.got != tc.want {
 			t.Errorf("%s = %#v, want %#v", tc.key, tc.got, tc.want)
 		}
+	}
+	want := []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
+	if got := c.ImportPrefixes(); !reflect.DeepEqual(got, want) {
+		t.Errorf("ImportPrefixes() = %v, want %v", got, want)
 	}
 }
 

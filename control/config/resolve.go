@@ -55,6 +55,17 @@ func (c *Config) RouterID() netip.Addr { return parseAddr(c.BGP.RouterID) }
 // Addr is the peer's address.
 func (p Peer) Addr() netip.Addr { return parseAddr(p.Address) }
 
+// ImportPrefixes is bgp.importPrefixes, parsed.
+func (c *Config) ImportPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range c.BGP.ImportPrefixes {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // Prefixes returns the network's cluster-wide subnet, this host's block of
 // it and the anycast gateway.
 func (n Network) Prefixes() (subnet, block netip.Prefix, gw netip.Addr) {

@@ -140,6 +140,35 @@ func (p *problems) bgp(b *BGP, own netip.Addr, ownOK bool) {
 		p.add("bgp.gracefulRestartTime", "must be 0..%d seconds, got %d", MaxGRTime, b.GracefulRestartTime)
 	}
 	p.peers(b.Peers, own, ownOK)
+	p.importPrefixes(b.ImportPrefixes)
+}
+
+// importPrefixes checks bgp.importPrefixes: IPv4 or IPv6 CIDR prefixes
+// without host bits, each once. An entry matches exactly itself, so a
+// prefix with host bits would match nothing a peer can send.
+func (p *problems) importPrefixes(list []string) {
+	first := map[netip.Prefix]int{}
+	for i, s := range list {
+		path := fmt.Sprintf("bgp.importPrefixes[%d]", i)
+		pfx, err := netip.ParsePrefix(s)
+		if err != nil || pfx.Addr().Zone() != "" {
+			p.add(path, "must be a CIDR prefix like 0.0.0.0/0 or 2001:db8::/32, got %q", s)
+			continue
+		}
+		if pfx.Addr().Is4In6() {
+			p.add(path, "%s: write IPv4 prefixes in dotted form", pfx)
+			continue
+		}
+		if m := pfx.Masked(); m != pfx {
+			p.add(path, "%s has host bits set (did you mean %s?)", pfx, m)
+			continue
+		}
+		if j, dup := first[pfx]; dup {
+			p.add(path, "%s is a duplicate of bgp.importPrefixes[%d]", pfx, j)
+			continue
+		}
+		first[pfx] = i
+	}
 }
 
 func (p *problems) discovery(d *Discovery) {

@@ -55,6 +55,10 @@ func TestValidateOK(t *testing.T) {
 		{"upper-case log level", func(c *Config) { c.LogLevel = "DEBUG" }},
 		{"log level warn", func(c *Config) { c.LogLevel = "warn" }},
 		{"absolute secret key file", func(c *Config) { c.Discovery.SecretKeyFile = "/etc/vxbgp/key" }},
+		{"import prefixes", func(c *Config) {
+			c.Mode = ModeRouted
+			c.BGP.ImportPrefixes = []string{"0.0.0.0/0", "::/0", "192.0.2.0/24", "2001:db8::/32", "10.244.0.0/16", "10.1.2.3/32"}
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := valid()
@@ -102,6 +106,23 @@ func TestValidate(t *testing.T) {
 		{"peer duplicate, mapped", func(c *Config) { c.BGP.Peers[1].Address = "::ffff:10.0.0.254" }, []string{"bgp.peers[1].address: 10.0.0.254 is a duplicate of bgp.peers[0]"}},
 		{"peer is this host", func(c *Config) { c.BGP.Peers[0].Address = "10.0.0.1" }, []string{"bgp.peers[0].address: 10.0.0.1 is this host's own underlay.address"}},
 		{"peer without ASN", func(c *Config) { c.BGP.Peers[1].ASN = 0 }, []string{"bgp.peers[1].asn: must be set"}},
+
+		{"import prefix not a CIDR", func(c *Config) { c.BGP.ImportPrefixes = []string{"0.0.0.0/0", "default"} },
+			[]string{`bgp.importPrefixes[1]: must be a CIDR prefix like 0.0.0.0/0 or 2001:db8::/32, got "default"`}},
+		{"import prefix without length", func(c *Config) { c.BGP.ImportPrefixes = []string{"192.0.2.1"} },
+			[]string{`bgp.importPrefixes[0]: must be a CIDR prefix like 0.0.0.0/0 or 2001:db8::/32, got "192.0.2.1"`}},
+		{"import prefix empty", func(c *Config) { c.BGP.ImportPrefixes = []string{""} },
+			[]string{`bgp.importPrefixes[0]: must be a CIDR prefix like 0.0.0.0/0 or 2001:db8::/32, got ""`}},
+		{"import prefix with a zone", func(c *Config) { c.BGP.ImportPrefixes = []string{"fe80::%eth0/64"} },
+			[]string{`bgp.importPrefixes[0]: must be a CIDR prefix like 0.0.0.0/0 or 2001:db8::/32, got "fe80::%eth0/64"`}},
+		{"import prefix with host bits", func(c *Config) { c.BGP.ImportPrefixes = []string{"::/0", "192.0.2.1/24"} },
+			[]string{"bgp.importPrefixes[1]: 192.0.2.1/24 has host bits set (did you mean 192.0.2.0/24?)"}},
+		{"import prefix IPv6 with host bits", func(c *Config) { c.BGP.ImportPrefixes = []string{"2001:db8::1/32"} },
+			[]string{"bgp.importPrefixes[0]: 2001:db8::1/32 has host bits set (did you mean 2001:db8::/32?)"}},
+		{"import prefix IPv4-mapped", func(c *Config) { c.BGP.ImportPrefixes = []string{"::ffff:10.0.0.0/104"} },
+			[]string{"bgp.importPrefixes[0]: ::ffff:10.0.0.0/104: write IPv4 prefixes in dotted form"}},
+		{"import prefix duplicate", func(c *Config) { c.BGP.ImportPrefixes = []string{"0.0.0.0/0", "::/0", "0.0.0.0/0"} },
+			[]string{"bgp.importPrefixes[2]: 0.0.0.0/0 is a duplicate of bgp.importPrefixes[0]"}},
 
 		{"bind port", func(c *Config) { c.Discovery.BindPort = 70000 }, []string{"discovery.bindPort: must be 0..65535, got 70000"}},
 		{"empty join", func(c *Config) { c.Discovery.Join[1] = "" }, []string{`discovery.join[1]: must be a host or host:port, got ""`}},

@@ -1,0 +1,130 @@
+package agent
+
+import (
+	"net/netip"
+	"slices"
+	"sync"
+
+	"github.com/vxbgp/vxbgp/control/config"
+	"github.com/vxbgp/vxbgp/overlay"
+)
+
+// merger combines the sources' snapshots into the one desired State the
+// reconciler gets. Both modes run the routed plane (each host advertises its
+// blocks and installs the others' as routes, bridges answer ARP by proxy);
+// overlay mode adds the EVPN plane on top. That is what keeps pods talking
+// during a rolling mode switch:
+//
+//   - an overlay host does not install a block route whose next hop is an
+//     EVPN VTEP (that peer's pods are reached at L2 over VXLAN), but installs
+//     the blocks of routed-mode peers, and answers its pods' ARP for them
+//     with the gateway MAC (proxy ARP), so they are routed;
+//   - a routed host installs every peer's block;
+//   - when a peer leaves the EVPN plane, the route to it goes in before its
+//     MACs go out (sets before deletes), and the data plane announces the
+//     gateway MAC for each removed IP (gratuitous ARP), so pods that cached
+//     the old MAC move to the routed path at once.
+//
+// A host switched to routed mode keeps its VXLAN device and the entries on
+// it until its sources are synced: until then the peers may still send it
+// traffic over VXLAN, and its pods may still use the L2 path.
+type merger struct {
+	mode string
+	set  func(overlay.State)
+
+	mu       sync.Mutex
+	devices  map[uint32]overlay.Device // routed mode: the devices to keep
+	evpn     overlay.State             // overlay mode: the EVPN source's snapshot
+	hasEVPN  bool
+	routes   map[netip.Prefix]overlay.Route
+	synced   bool
+	keepVXLN map[uint32]overlay.Device // routed mode before sync: devices found with a VXLAN
+}
+
+func newMerger(mode string, devices []overlay.Device, set func(overlay.State)) *merger {
+	m := &merger{mode: mode, set: set, devices: map[uint32]overlay.Device{}, keepVXLN: map[uint32]overlay.Device{}}
+	for _, d := range devices {
+		m.devices[d.VNI] = d
+	}
+	return m
+}
+
+// keepVXLAN records, in routed mode, the devices the kernel holds with a
+// VXLAN from an earlier overlay run: they keep it until MarkSynced.
+func (m *merger) keepVXLAN(cur overlay.State) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for vni, d := range cur.Devices {
+		if want, ok := m.devices[vni]; ok && d.VXLAN != "" && want.VXLAN == "" {
+			keep := want
+			keep.VXLAN, keep.Port, keep.VTEP, keep.Underlay = d.VXLAN, d.Port, d.VTEP, d.Underlay
+			m.keepVXLN[vni] = keep
+		}
+	}
+}
+
+func (m *merger) setEVPN(s overlay.State) {
+	m.mu.Lock()
+	m.evpn, m.hasEVPN = s, true
+	m.mu.Unlock()
+	m.publish()
+}
+
+func (m *merger) setRoutes(r map[netip.Prefix]overlay.Route) {
+	m.mu.Lock()
+	m.routes = r
+	m.mu.Unlock()
+	m.publish()
+}
+
+func (m *merger) markSynced() {
+	m.mu.Lock()
+	m.synced = true
+	m.mu.Unlock()
+	m.publish()
+}
+
+func (m *merger) publish() {
+	m.mu.Lock()
+	s, ok := m.build()
+	m.mu.Unlock()
+	if ok {
+		m.set(s)
+	}
+}
+
+// build returns the merged state; ok is false while the overlay mode's
+// EVPN source has not reported (its snapshot carries the devices).
+func (m *merger) build() (overlay.State, bool) {
+	var s overlay.State
+	vteps := map[netip.Addr]bool{}
+	if m.mode == config.ModeOverlay {
+		if !m.hasEVPN {
+			return s, false
+		}
+		s = m.evpn.Clone()
+		for f := range s.Flood {
+			vteps[f.VTEP] = true
+		}
+		for _, f := range s.FDB {
+			vteps[f.VTEP] = true
+		}
+	} else {
+		s = overlay.NewState()
+		for vni, d := range m.devices {
+			if k, ok := m.keepVXLN[vni]; ok && !m.synced {
+				d = k
+			}
+			s.AddDevice(d)
+		}
+	}
+	for _, r := range m.routes {
+		via := slices.DeleteFunc(slices.Clone(r.Via), func(a netip.Addr) bool { return vteps[a] })
+		if len(via) == 0 {
+			continue
+		}
+		r.Via = via
+		s.AddRoute(r)
+	}
+	return s, true
+}

@@ -1,0 +1,44 @@
+// Package routed is the routed-mode (pure L3) control plane: the host's
+// blocks become IPv4/IPv6 unicast routes with the host's underlay address
+// as next hop, sent through the embedded speaker of control/bgp, and the
+// unicast routes received from peers become the kernel routes the
+// reconciler installs (overlay.Route, tagged overlay.RouteProtocol). It
+// never touches the kernel, imports no netlink and no GoBGP type: the
+// speaker hands over prefixes and next hops (bgp.WatchUnicast).
+//
+// # What we send
+//
+// One route per block, next hop NextHop4 or NextHop6. The speaker's export
+// policy sends local routes only, so a host never re-advertises what one
+// peer sent to another. Peers may be iBGP or eBGP (a ToR in its own AS).
+//
+// # What we install (translate.go)
+//
+// The speaker's import policy already admits only prefixes inside a
+// network's subnet (any length) and the import prefixes (exactly). For
+// each received prefix the speaker reports the whole multipath set (the
+// best path and every path that ties with it); it becomes one route via
+// the set's next hops, sorted — an ECMP route when there are several.
+// Dropped, and logged:
+//
+//   - our own blocks, and prefixes inside them: our pods are local;
+//   - a network's whole subnet: the anycast gateway's address on the
+//     bridge already gives the kernel a connected route for it;
+//   - prefixes outside the subnets and import prefixes (defence in depth);
+//   - next hops that are ours (a route via ourselves loops), link-local
+//     (they need a device), unspecified or of the other address family.
+//
+// # Snapshots and start-up
+//
+// Every change yields the full route set (remote prefix -> route),
+// coalesced like control/evpn's: a lone change goes out about a
+// millisecond after it arrived, bursts are spaced by 5 ms or two build
+// times. An unchanged set is not published. The first, empty set goes out
+// at once.
+//
+// Start-up order (what vxbgpd does): NewSource; go Run; wait for Ready
+// (the blocks are in the speaker); then Speaker.SetPeers with the unicast
+// families. Synced then tells the agent when the received table is
+// complete (End-of-RIB from every configured peer of our families, or
+// SyncTimeout) and stale kernel routes may go.
+package routed

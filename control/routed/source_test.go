@@ -1,0 +1,202 @@
+package routed
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vxbgp/vxbgp/control/localapi"
+	"github.com/vxbgp/vxbgp/overlay"
+)
+
+func hostConfig(n int) Config {
+	return Config{
+		Blocks: []netip.Prefix{
+			netip.MustParsePrefix(fmt.Sprintf("10.244.%d.0/24", n)),
+			netip.MustParsePrefix(fmt.Sprintf("fd00:10:244:%d::/64", n)),
+		},
+		NextHop4:       netip.MustParseAddr(fmt.Sprintf("192.0.2.%d", n)),
+		NextHop6:       netip.MustParseAddr(fmt.Sprintf("2001:db8::%d", n)),
+		Subnets:        []netip.Prefix{subnet4, subnet6},
+		ImportPrefixes: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")},
+		SyncTimeout:    time.Minute, // only End-of-RIB may close Synced
+	}
+}
+
+// Two dual-stack hosts and a router, iBGP full mesh: each host installs
+// the other's blocks via its next hop, the router's default route
+// (importPrefixes) and nothing outside the allowed ranges, nothing inside
+// its own block, nothing via itself; Synced closes on End-of-RIB; a
+// withdrawal removes the route.
+func TestRouted(t *testing.T) {
+	a := newHost(t, "A", "127.0.0.121", "10.0.0.121", testASN, hostConfig(1))
+	b := newHost(t, "B", "127.0.0.122", "10.0.0.122", testASN, hostConfig(2))
+	r := newSpeaker(t, "R", "127.0.0.123", "10.0.0.123", testASN, nil, nil)
+	a.run(t)
+	b.run(t)
+	// The first snapshot is empty, and comes at once.
+	if got := a.routes(); got != "" {
+		t.Fatalf("A's first snapshot: %q", got)
+	}
+	r.add(t, "0.0.0.0/0", "192.0.2.3")
+	r.add(t, "10.0.0.0/8", "192.0.2.3")         // outside: only 0.0.0.0/0 is imported exactly
+	r.add(t, "192.168.99.0/24", "192.0.2.3")    // outside
+	r.add(t, "2001:db8:99::/48", "2001:db8::3") // outside
+	r.add(t, "10.244.1.5/32", "192.0.2.3")      // inside A's block: A ignores it, B installs it
+	r.add(t, "10.244.9.0/24", "192.0.2.2")      // via B: B ignores it, A installs it
+	r.add(t, "10.244.0.0/16", "192.0.2.3")      // the whole subnet: nobody installs it
+
+	start := time.Now()
+	a.peer(t, b.speaker, r)
+	b.peer(t, a.speaker, r)
+	r.peer(t, a.speaker, b.speaker)
+
+	waitRoutes(t, a, "A after the mesh",
+		"10.244.2.0/24 192.0.2.2", "fd00:10:244:2::/64 2001:db8::2", "0.0.0.0/0 192.0.2.3", "10.244.9.0/24 192.0.2.2")
+	waitRoutes(t, b, "B after the mesh",
+		"10.244.1.0/24 192.0.2.1", "fd00:10:244:1::/64 2001:db8::1", "0.0.0.0/0 192.0.2.3", "10.244.1.5/32 192.0.2.3")
+	for _, h := range []*host{a, b} {
+		select {
+		case <-h.src.Synced():
+		case <-time.After(sessionTimeout):
+			t.Fatalf("%s: Synced did not close after End-of-RIB from its peers", h.name)
+		}
+	}
+	t.Logf("synced by End-of-RIB %v after the peers were configured", time.Since(start).Round(time.Millisecond))
+
+	// Routes: ours, and every received path; Best where installed.
+	want := []localapi.Route{
+		{Type: "ipv4", IP: "0.0.0.0/0", NextHop: "192.0.2.3", Source: r.ip, Best: true},
+		{Type: "ipv4", IP: "10.244.0.0/16", NextHop: "192.0.2.3", Source: r.ip},
+		{Type: "ipv4", IP: "10.244.1.0/24", NextHop: "192.0.2.1", Source: a.ip, Best: true},
+		{Type: "ipv4", IP: "10.244.1.5/32", NextHop: "192.0.2.3", Source: r.ip, Best: true},
+		{Type: "ipv4", IP: "10.244.2.0/24", NextHop: "192.0.2.2", Source: "local", Best: true},
+		{Type: "ipv4", IP: "10.244.9.0/24", NextHop: "192.0.2.2", Source: r.ip},
+		{Type: "ipv6", IP: "fd00:10:244:1::/64", NextHop: "2001:db8::1", Source: a.ip, Best: true},
+		{Type: "ipv6", IP: "fd00:10:244:2::/64", NextHop: "2001:db8::2", Source: "local", Best: true},
+	}
+	if got := b.src.Routes(); !slices.Equal(got, want) {
+		t.Fatalf("B's Routes:\n%s\nwant\n%s", routesText(got), routesText(want))
+	}
+
+	// A withdraws its IPv4 block: B removes the route.
+	if err := a.sp.DeleteUnicast(context.Background(), netip.MustParsePrefix("10.244.1.0/24")); err != nil {
+		t.Fatal(err)
+	}
+	waitRoutes(t, b, "B after A's withdrawal",
+		"fd00:10:244:1::/64 2001:db8::1", "0.0.0.0/0 192.0.2.3", "10.244.1.5/32 192.0.2.3")
+	// A hard stop takes the rest of A's routes away.
+	a.stop()
+	if err := a.sp.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitRoutes(t, b, "B after A stopped", "0.0.0.0/0 192.0.2.3", "10.244.1.5/32 192.0.2.3")
+}
+
+func routesText(rs []localapi.Route) string {
+	var b strings.Builder
+	for _, r := range rs {
+		fmt.Fprintf(&b, "%+v\n", r)
+	}
+	return b.String()
+}
+
+// ECMP: a host between two upstream routers in their own ASes (eBGP), both
+// announcing a default route and another rack's block, installs multipath
+// routes; losing one upstream leaves single-path ones. The host sends the
+// upstreams its own block only: what it learned from one never reaches
+// the other.
+func TestRoutedECMP(t *testing.T) {
+	h := newHost(t, "H", "127.0.0.131", "10.0.0.131", testASN, hostConfig(1))
+	u1 := newSpeaker(t, "U1", "127.0.0.132", "10.0.0.132", 65001, []netip.Prefix{subnet4, subnet6}, nil)
+	u2 := newSpeaker(t, "U2", "127.0.0.133", "10.0.0.133", 65002, []netip.Prefix{subnet4, subnet6}, nil)
+	h.run(t)
+	ru2 := watchRIB(t, u2)
+	for _, u := range []struct {
+		s   *speaker
+		nh4 string
+		nh6 string
+	}{{u1, "192.0.2.11", "2001:db8::11"}, {u2, "192.0.2.12", "2001:db8::12"}} {
+		u.s.add(t, "0.0.0.0/0", u.nh4)
+		u.s.add(t, "10.244.50.0/24", u.nh4)
+		u.s.add(t, "fd00:10:244:50::/64", u.nh6)
+	}
+	u1.add(t, "10.244.60.0/24", "192.0.2.11") // U1 only: must not reach U2 through H
+	h.peer(t, u1, u2)
+	u1.peer(t, h.speaker)
+	u2.peer(t, h.speaker)
+
+	waitRoutes(t, h, "H's ECMP routes",
+		"0.0.0.0/0 192.0.2.11,192.0.2.12",
+		"10.244.50.0/24 192.0.2.11,192.0.2.12",
+		"fd00:10:244:50::/64 2001:db8::11,2001:db8::12",
+		"10.244.60.0/24 192.0.2.11")
+	select {
+	case <-h.src.Synced():
+	case <-time.After(sessionTimeout):
+		t.Fatal("H: Synced did not close")
+	}
+	// U2 has H's full table once H's End-of-RIBs are in.
+	waitFor(t, "End-of-RIB from H at U2", sessionTimeout, func() bool {
+		return ru2.eor("ipv4", h.ip) && ru2.eor("ipv6", h.ip)
+	})
+	wantU2 := strings.Join([]string{
+		"0.0.0.0/0 192.0.2.12@local",
+		"10.244.1.0/24 192.0.2.1@" + h.ip,
+		"10.244.50.0/24 192.0.2.12@local",
+		"fd00:10:244:1::/64 2001:db8::1@" + h.ip,
+		"fd00:10:244:50::/64 2001:db8::12@local",
+	}, "\n")
+	if got := ru2.text(); got != wantU2 {
+		t.Fatalf("U2's table:\n%s\nwant\n%s", got, wantU2)
+	}
+
+	// U1 goes away (hard stop): single-path routes via U2.
+	if err := u1.sp.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitRoutes(t, h, "H after U1 stopped",
+		"0.0.0.0/0 192.0.2.12", "10.244.50.0/24 192.0.2.12", "fd00:10:244:50::/64 2001:db8::12")
+}
+
+// Without peers only SyncTimeout closes Synced; Ready closes once the
+// blocks are in the speaker, which then holds them as local routes.
+func TestRoutedAlone(t *testing.T) {
+	c := hostConfig(1)
+	c.SyncTimeout = 50 * time.Millisecond
+	h := newHost(t, "H", "127.0.0.141", "10.0.0.141", testASN, c).run(t)
+	select {
+	case <-h.src.Synced():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Synced did not close after SyncTimeout")
+	}
+	want := []localapi.Route{
+		{Type: "ipv4", IP: "10.244.1.0/24", NextHop: "192.0.2.1", Source: "local", Best: true},
+		{Type: "ipv6", IP: "fd00:10:244:1::/64", NextHop: "2001:db8::1", Source: "local", Best: true},
+	}
+	if got := h.src.Routes(); !slices.Equal(got, want) {
+		t.Fatalf("Routes:\n%s\nwant\n%s", routesText(got), routesText(want))
+	}
+	for _, fam := range []string{"ipv4", "ipv6"} {
+		paths, err := h.sp.ListPaths(context.Background(), fam)
+		if err != nil || len(paths) != 1 {
+			t.Fatalf("%s loc-rib: %d paths, %v", fam, len(paths), err)
+		}
+	}
+	if got := h.routes(); got != "" {
+		t.Fatalf("snapshot with our own blocks only: %q", got)
+	}
+}
+
+// A bad configuration fails Run at once.
+func TestRoutedBadConfig(t *testing.T) {
+	s := newSpeaker(t, "S", "127.0.0.151", "10.0.0.151", testASN, nil, nil)
+	src := NewSource(Config{Blocks: []netip.Prefix{netip.MustParsePrefix("10.244.1.0/24")}}, s.sp, func(map[netip.Prefix]overlay.Route) {})
+	if err := src.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "next hop (IPv4)") {
+		t.Fatalf("Run: %v", err)
+	}
+}
