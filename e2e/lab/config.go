@@ -36,6 +36,9 @@ type HostConfig struct {
 		RouterID   string       `yaml:"routerID"`
 		ListenPort int          `yaml:"listenPort"`
 		Peers      []PeerConfig `yaml:"peers"`
+		// ImportPrefixes: unicast prefixes accepted besides the subnets
+		// (routed mode); omitted when empty.
+		ImportPrefixes []string `yaml:"importPrefixes,omitempty"`
 	} `yaml:"bgp"`
 	Networks []NetworkConfig `yaml:"networks"`
 	StateDir string          `yaml:"stateDir"`
@@ -63,30 +66,48 @@ type NetworkConfig struct {
 	Block   string `yaml:"block"`
 }
 
-// hostConfig builds host h's config: full iBGP mesh with every other vxbgp
-// host and every FRR host, one overlay network with h's own /24 block.
+// hostConfig builds host h's config: full mesh with every other vxbgp host
+// (unless Options.NoMesh; iBGP unless Options.HostASN differs per host),
+// iBGP with every FRR host, a session with every router that serves h, and
+// one network with h's own /24 block.
 func (l *Lab) hostConfig(h *Host) *HostConfig {
 	c := &HostConfig{NodeName: h.Name, Mode: l.opts.Mode, StateDir: h.StateDir, LogLevel: l.opts.LogLevel}
 	c.Underlay.Address = h.Addr
-	c.BGP.ASN = ASN
+	c.BGP.ASN = l.hostASN(h.Index)
 	c.BGP.RouterID = h.Addr
 	c.BGP.ListenPort = bgpPort
 	for _, o := range l.Hosts {
-		if o != h {
-			c.BGP.Peers = append(c.BGP.Peers, PeerConfig{Address: o.Addr, ASN: ASN})
+		if o != h && !l.opts.NoMesh {
+			c.BGP.Peers = append(c.BGP.Peers, PeerConfig{Address: o.Addr, ASN: l.hostASN(o.Index)})
 		}
 	}
 	for _, f := range l.FRR {
 		c.BGP.Peers = append(c.BGP.Peers, PeerConfig{Address: f.Addr, ASN: ASN})
 	}
+	for _, r := range l.Routers {
+		if r.serves(h) {
+			c.BGP.Peers = append(c.BGP.Peers, PeerConfig{Address: r.Addr, ASN: r.ASN})
+		}
+	}
 	c.Networks = []NetworkConfig{{
 		Name: NetworkName, VNI: VNI, Subnet: PodSubnet, Gateway: PodGateway,
-		Block: fmt.Sprintf("10.244.%d.0/24", h.Index),
+		Block: h.Block(),
 	}}
 	c.API.Socket = h.Socket
 	c.Metrics.Listen = metricsAddr
 	return c
 }
+
+// hostASN is host i's ASN: Options.HostASN's, or ASN.
+func (l *Lab) hostASN(i int) uint32 {
+	if l.opts.HostASN != nil {
+		return l.opts.HostASN(i)
+	}
+	return ASN
+}
+
+// Block is the host's pod block, 10.244.<Index>.0/24.
+func (h *Host) Block() string { return fmt.Sprintf("10.244.%d.0/24", h.Index) }
 
 // WriteConfig writes c as YAML to path.
 func WriteConfig(path string, c *HostConfig) error {

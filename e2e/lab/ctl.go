@@ -93,6 +93,9 @@ func (h *Host) AgentFDB(ctx context.Context) ([]localapi.FDBEntry, error) {
 // WaitPeers waits until every configured peer of h is established.
 func (h *Host) WaitPeers(ctx context.Context) error {
 	want := len(h.lab.Hosts) - 1 + len(h.lab.FRR)
+	if h.Config != nil {
+		want = len(h.Config.BGP.Peers)
+	}
 	return Eventually(ctx, h.Name+" BGP sessions", pollSlow, func(ctx context.Context) (bool, error) {
 		if err := h.checkAlive(); err != nil {
 			return false, err
@@ -128,6 +131,11 @@ func (l *Lab) WaitAllPeers(ctx context.Context) (time.Duration, error) {
 	}
 	for _, f := range l.FRR {
 		if err := f.WaitEstablished(ctx); err != nil {
+			return 0, err
+		}
+	}
+	for _, r := range l.Routers {
+		if err := r.WaitEstablished(ctx); err != nil {
 			return 0, err
 		}
 	}

@@ -35,10 +35,13 @@ type Host struct {
 	Socket     string // the agent's API socket
 	StateDir   string
 	LogPath    string // vxbgpd's stdout and stderr, across restarts
+	// Config is what the lab wrote to ConfigPath (after Options.Configure).
+	Config *HostConfig
 
 	lab   *Lab
 	mu    sync.Mutex
 	agent *daemon
+	args  []string // extra vxbgpd arguments, e.g. --mode routed
 }
 
 func (h *Host) prepare() error {
@@ -64,7 +67,8 @@ func (h *Host) spawn() error {
 			return fmt.Errorf("start vxbgpd on %s: already running (pid %d)", h.Name, h.agent.pid())
 		}
 	}
-	d, err := startDaemon(h.lab.run, h.Name+"-vxbgpd", h.NS, h.LogPath, h.bin(BinAgent), "--config", h.ConfigPath)
+	argv := append([]string{h.bin(BinAgent), "--config", h.ConfigPath}, h.args...)
+	d, err := startDaemon(h.lab.run, h.Name+"-vxbgpd", h.NS, h.LogPath, argv...)
 	if err != nil {
 		return err
 	}
@@ -108,6 +112,24 @@ func (h *Host) Restart(ctx context.Context) error {
 	if err := h.Stop(ctx); err != nil {
 		return err
 	}
+	return h.Start(ctx)
+}
+
+// SetArgs sets extra vxbgpd arguments (after --config) for every later
+// start, e.g. SetArgs("--mode", "routed"); no arguments clears them.
+func (h *Host) SetArgs(args ...string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.args = append([]string(nil), args...)
+}
+
+// RestartWith stops vxbgpd and starts it again with extra arguments args
+// (see SetArgs), e.g. to switch its mode.
+func (h *Host) RestartWith(ctx context.Context, args ...string) error {
+	if err := h.Stop(ctx); err != nil {
+		return err
+	}
+	h.SetArgs(args...)
 	return h.Start(ctx)
 }
 
@@ -197,7 +219,11 @@ func (l *Lab) LogTail(n int) string {
 	for _, h := range l.Hosts {
 		fmt.Fprintf(&b, "----- %s vxbgpd (%s)\n%s\n", h.Name, h.LogPath, tail(h.LogPath, n))
 	}
-	for _, f := range l.FRR {
+	frrs := append([]*FRRHost(nil), l.FRR...)
+	for _, r := range l.Routers {
+		frrs = append(frrs, r.FRRHost)
+	}
+	for _, f := range frrs {
 		for _, d := range []string{"zebra", "bgpd"} {
 			p := filepath.Join(f.Dir, d+".log")
 			fmt.Fprintf(&b, "----- %s %s (%s)\n%s\n", f.Name, d, p, tail(p, n))
@@ -218,6 +244,9 @@ func (l *Lab) SaveLogs(dir string) error {
 	}
 	for _, f := range l.FRR {
 		paths = append(paths, filepath.Join(f.Dir, "zebra.log"), filepath.Join(f.Dir, "bgpd.log"))
+	}
+	for _, r := range l.Routers {
+		paths = append(paths, filepath.Join(r.Dir, "zebra.log"), filepath.Join(r.Dir, "bgpd.log"))
 	}
 	for _, p := range paths {
 		b, err := os.ReadFile(p)

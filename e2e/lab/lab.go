@@ -26,6 +26,15 @@ type Options struct {
 	Configure func(h *Host, c *HostConfig)
 	// Logf receives progress lines; default: discard.
 	Logf func(format string, args ...any)
+	// Routers are FRR routers r1..rK on the underlay (top-of-rack style):
+	// IPv4 unicast eBGP/iBGP with the hosts each spec names. Hosts get them
+	// as peers automatically.
+	Routers []RouterSpec
+	// NoMesh leaves out the host-to-host peerings: hosts peer only with
+	// routers and FRR hosts.
+	NoMesh bool
+	// HostASN gives host i (1-based) its own ASN; default ASN for all.
+	HostASN func(i int) uint32
 }
 
 // Lab is one run: an underlay, vxbgp hosts, FRR hosts and pods.
@@ -35,6 +44,7 @@ type Lab struct {
 	Underlay string // namespace of the underlay bridge
 	Hosts    []*Host
 	FRR      []*FRRHost
+	Routers  []*Router
 
 	opts Options
 	run  *runDir
@@ -124,6 +134,13 @@ func (l *Lab) build(ctx context.Context) error {
 		}
 		l.FRR = append(l.FRR, f)
 	}
+	for k, spec := range l.opts.Routers {
+		r := newRouter(l, k+1, spec)
+		if err := l.addHostNS(ctx, r.NS, r.Name, r.Addr); err != nil {
+			return err
+		}
+		l.Routers = append(l.Routers, r)
+	}
 	for _, h := range l.Hosts {
 		c := l.hostConfig(h)
 		if l.opts.Configure != nil {
@@ -132,14 +149,20 @@ func (l *Lab) build(ctx context.Context) error {
 		if err := WriteConfig(h.ConfigPath, c); err != nil {
 			return err
 		}
+		h.Config = c
 	}
 	for _, f := range l.FRR {
 		if err := f.setup(ctx); err != nil {
 			return err
 		}
 	}
-	l.logf("lab %s: %d hosts, %d FRR hosts wired in %v (work dir %s)",
-		l.ID, len(l.Hosts), len(l.FRR), time.Since(start).Round(time.Millisecond), l.Dir)
+	for _, r := range l.Routers {
+		if err := r.setup(ctx); err != nil {
+			return err
+		}
+	}
+	l.logf("lab %s: %d hosts, %d FRR hosts, %d routers wired in %v (work dir %s)",
+		l.ID, len(l.Hosts), len(l.FRR), len(l.Routers), time.Since(start).Round(time.Millisecond), l.Dir)
 	if l.opts.NoStart {
 		return nil
 	}
@@ -240,6 +263,11 @@ func (l *Lab) Close(ctx context.Context) error {
 	}
 	for _, f := range l.FRR {
 		if err := f.Stop(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, r := range l.Routers {
+		if err := r.Stop(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}

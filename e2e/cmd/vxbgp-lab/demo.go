@@ -17,6 +17,7 @@ type demoFlags struct {
 	keep        bool
 	bin, root   string
 	logLevel    string
+	mode        string
 }
 
 // demo builds hosts × pods, waits for BGP, pings every ordered pod pair and
@@ -30,7 +31,12 @@ func demo(ctx context.Context, args []string) int {
 	fs.StringVar(&f.bin, "bin", "bin", "directory with vxbgpd, vxbgpctl, vxbgp-cni")
 	fs.StringVar(&f.root, "root", lab.DefaultRoot(), "lab root directory")
 	fs.StringVar(&f.logLevel, "log-level", "info", "vxbgpd logLevel")
+	fs.StringVar(&f.mode, "mode", "overlay", "vxbgpd mode: overlay or routed")
 	_ = fs.Parse(args)
+	if f.mode != "overlay" && f.mode != "routed" {
+		fmt.Fprintf(os.Stderr, "demo: -mode must be overlay or routed, got %q\n", f.mode)
+		return 2
+	}
 	if f.hosts < 2 || f.pods < 1 {
 		fmt.Fprintln(os.Stderr, "demo: need -hosts >= 2 and -pods >= 1")
 		return 2
@@ -47,7 +53,7 @@ func demo(ctx context.Context, args []string) int {
 	// The whole demo must fit in 2 minutes; leave time for cleanup.
 	rctx, cancel := context.WithTimeout(ctx, 100*time.Second)
 	defer cancel()
-	l, err := lab.New(rctx, lab.Options{Hosts: f.hosts, BinDir: bin, Root: f.root, LogLevel: f.logLevel, Logf: logf})
+	l, err := lab.New(rctx, lab.Options{Hosts: f.hosts, BinDir: bin, Root: f.root, Mode: f.mode, LogLevel: f.logLevel, Logf: logf})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
 		return 1
@@ -85,6 +91,9 @@ func runDemo(ctx context.Context, l *lab.Lab, f demoFlags, logf func(string, ...
 	if _, err := l.WaitAllPeers(ctx); err != nil {
 		return fail(err)
 	}
+	if f.mode == "routed" {
+		return runRouted(ctx, l, f, fail)
+	}
 	// Every pod is timed from its CNI ADD until the next host (h1's pods on
 	// h2, ...) has its FDB entry.
 	fromStart, afterAdd, err := l.PodsWithLatency(ctx, f.pods)
@@ -105,6 +114,41 @@ func runDemo(ctx context.Context, l *lab.Lab, f demoFlags, logf func(string, ...
 	fmt.Printf("\nCNI ADD start  -> FDB entry on the next host: %s\n", lab.Summary(fromStart))
 	fmt.Printf("CNI ADD return -> FDB entry on the next host: %s\n", lab.Summary(afterAdd))
 	fmt.Printf("all FDBs converged %v after the last pod\n", conv.Round(time.Millisecond))
+	if failed := m.Failed(); len(failed) > 0 {
+		fmt.Printf("FAILED pairs: %v\n", failed)
+		return false
+	}
+	return true
+}
+
+// runRouted is runDemo's routed-mode part: no FDB to time, so it creates
+// the pods, waits until every host routes every other host's block, pings
+// every pair and prints h1's routes as the agent and the kernel see them.
+func runRouted(ctx context.Context, l *lab.Lab, f demoFlags, fail func(error) bool) bool {
+	for _, h := range l.Hosts {
+		for j := 1; j <= f.pods; j++ {
+			if _, err := l.Pod(ctx, h, fmt.Sprintf("%sp%d", h.Name, j)); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	conv, err := l.WaitRouted(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	m := lab.PingMatrix(ctx, lab.PodEndpoints(l.Pods()))
+	fmt.Printf("\nping matrix (routed, %d hosts x %d pods, rows ping columns):\n%s", f.hosts, f.pods, m)
+	routes, err := l.Host(1).Ctl(ctx, "routes")
+	if err != nil {
+		return fail(err)
+	}
+	fmt.Printf("\nh1: vxbgpctl routes\n%s", routes)
+	kernel, err := lab.IP(ctx, l.Host(1).NS, "route", "show", "proto", fmt.Sprint(lab.RouteProto))
+	if err != nil {
+		return fail(err)
+	}
+	fmt.Printf("\nh1: ip route show proto %d\n%s", lab.RouteProto, kernel)
+	fmt.Printf("block routes converged %v after the sessions\n", conv.Round(time.Millisecond))
 	if failed := m.Failed(); len(failed) > 0 {
 		fmt.Printf("FAILED pairs: %v\n", failed)
 		return false

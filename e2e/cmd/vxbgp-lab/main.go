@@ -1,6 +1,6 @@
 // Command vxbgp-lab runs the vxbgp multi-host lab outside the test suite:
 //
-//	vxbgp-lab demo [-hosts 3] [-pods 2] [-keep] [-bin bin]   build, converge, ping every pair, clean up
+//	vxbgp-lab demo [-hosts 3] [-pods 2] [-mode overlay|routed] [-keep] [-bin bin]   build, converge, ping every pair, clean up
 //	vxbgp-lab clean                                          remove every lab run's namespaces and daemons
 //
 // KEEP=1 in the environment is the same as -keep.
@@ -39,7 +39,7 @@ func main() {
 
 func usage() {
 	fmt.Fprintf(os.Stderr, `usage:
-  vxbgp-lab demo [-hosts N] [-pods N] [-keep] [-bin DIR] [-root DIR]
+  vxbgp-lab demo [-hosts N] [-pods N] [-mode overlay|routed] [-keep] [-bin DIR] [-root DIR]
   vxbgp-lab clean [-root DIR]
 `)
 }
