@@ -69,7 +69,7 @@ type agent struct {
 	store *ipam.Store
 	sp    *bgp.Speaker
 	src   *evpn.Source   // overlay mode only
-	rsrc  *routed.Source // both modes: blocks as unicast routes
+	rsrc  *routed.Source // both modes: blocks and chained endpoints as unicast routes
 	merge *merger
 
 	mu        sync.Mutex
@@ -364,17 +364,38 @@ func (a *agent) loadEndpoints() error {
 	return nil
 }
 
+// publishEndpoints hands the endpoints to the sources: in overlay mode
+// every endpoint to the EVPN source (which originates type-2 routes for
+// those behind our bridge), and in both modes the addresses of chained
+// endpoints to the routed source as /32 and /128 host routes. A chained
+// endpoint (made by another plugin, e.g. ptp) lies outside every block
+// and its MAC is not behind the bridge, so only a host route reaches it.
 func (a *agent) publishEndpoints() {
-	if a.src == nil {
-		return // routed mode advertises blocks, not endpoints
-	}
 	a.mu.Lock()
 	eps := make([]localapi.Endpoint, 0, len(a.endpoints))
 	for _, ep := range a.endpoints {
 		eps = append(eps, ep)
 	}
 	a.mu.Unlock()
-	a.src.SetEndpoints(eps)
+	if a.src != nil {
+		a.src.SetEndpoints(eps)
+	}
+	var hosts []netip.Prefix
+	for _, ep := range eps {
+		if !ep.Chained {
+			continue
+		}
+		for _, text := range ep.IPs {
+			ip, err := netip.ParseAddr(text)
+			if err != nil {
+				a.log.Warn("chained endpoint address not advertised", "container", ep.ContainerID, "ip", text, "err", err)
+				continue
+			}
+			ip = ip.Unmap()
+			hosts = append(hosts, netip.PrefixFrom(ip, ip.BitLen()))
+		}
+	}
+	a.rsrc.SetHostRoutes(hosts)
 }
 
 func (a *agent) resyncStore(ctx context.Context) error {

@@ -19,6 +19,8 @@ import (
 //     EVPN VTEP (that peer's pods are reached at L2 over VXLAN), but installs
 //     the blocks of routed-mode peers, and answers its pods' ARP for them
 //     with the gateway MAC (proxy ARP), so they are routed;
+//   - host routes (/32, /128: a peer's chained endpoints) are installed via
+//     any next hop, EVPN VTEPs included: they have no L2 path;
 //   - a routed host installs every peer's block;
 //   - when a peer leaves the EVPN plane, the route to it goes in before its
 //     MACs go out (sets before deletes), and the data plane announces the
@@ -119,6 +121,15 @@ func (m *merger) build() (overlay.State, bool) {
 		}
 	}
 	for _, r := range m.routes {
+		if r.Dst.IsSingleIP() {
+			// A host route (/32, /128) is a chained endpoint of the peer
+			// (made by another plugin, e.g. ptp): its MAC is not behind the
+			// peer's bridge and it has no type-2, so it is never reachable
+			// at L2 and is installed even via an EVPN VTEP. Our bridge
+			// answers ARP for it by proxy, and the peer routes it on.
+			s.AddRoute(r)
+			continue
+		}
 		via := slices.DeleteFunc(slices.Clone(r.Via), func(a netip.Addr) bool { return vteps[a] })
 		if len(via) == 0 {
 			continue

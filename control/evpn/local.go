@@ -46,10 +46,18 @@ func (s *Source) imetRoutes() (map[string]localRoute, error) {
 // A MAC that a remote VTEP also announces in the network is a move to us:
 // the route carries the next MAC mobility sequence (see WithMobility), so
 // every host lets it win.
+//
+// Chained endpoints (made by another plugin, e.g. ptp) get no route: their
+// MAC is not behind the network's bridge, so no host could deliver to it at
+// L2. The agent advertises their addresses as host routes instead
+// (routed.Source.SetHostRoutes).
 func (s *Source) macRoutes(eps []localapi.Endpoint) map[string]localRoute {
 	out := make(map[string]localRoute, len(eps))
 	seqs := s.remoteSeqs()
 	for _, ep := range eps {
+		if ep.Chained {
+			continue
+		}
 		n, ok := s.byName[ep.Network]
 		if !ok {
 			s.warn.warn("ep-network:"+ep.Network, "endpoint of unknown network ignored",

@@ -232,6 +232,8 @@ func TestMacRoutes(t *testing.T) {
 		{ContainerID: "d", Network: "nope", MAC: "02:00:00:00:00:04", IPs: []string{"10.244.1.8"}},           // unknown network
 		{ContainerID: "e", Network: "pods", MAC: "zz", IPs: []string{"10.244.1.9"}},                          // bad MAC
 		{ContainerID: "f", Network: "pods", MAC: "02:00:00:00:00:01", IPs: []string{"10.244.1.5"}},           // duplicate of a
+		// Chained (e.g. after ptp): its MAC is not behind the bridge, no type-2.
+		{ContainerID: "g", Network: "pods", MAC: "02:00:00:00:00:07", IPs: []string{"10.244.200.10"}, Chained: true},
 	})
 	want := []string{
 		"l2vpn-evpn|[type:macadv][rd:10.0.0.1:1][etag:0][mac:02:00:00:00:00:01][ip:10.244.1.5]",

@@ -8,7 +8,9 @@
 //
 // # What we send
 //
-// One route per block, next hop NextHop4 or NextHop6. The speaker's export
+// One route per block, next hop NextHop4 or NextHop6, and one per host
+// route the agent hands over (SetHostRoutes: the /32 and /128 of chained
+// endpoints, whose addresses lie outside every block). The speaker's export
 // policy sends local routes only, so a host never re-advertises what one
 // peer sent to another. Peers may be iBGP or eBGP (a ToR in its own AS).
 //

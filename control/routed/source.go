@@ -59,6 +59,9 @@ type Source struct {
 	advertised bool                               // every block is in the speaker
 	eor        map[string]map[string]bool         // family -> peers that sent End-of-RIB
 	rxKick     chan struct{}                      // rx changed what we install
+	hosts      []netip.Prefix                     // latest SetHostRoutes, validated
+	hostAdv    map[netip.Prefix]netip.Addr        // host routes in the speaker -> next hop
+	hostKick   chan struct{}                      // SetHostRoutes was called
 	evKick     chan struct{}                      // an EOR or a peer came up: check Synced
 
 	synced, ready       chan struct{}
@@ -78,13 +81,15 @@ func NewSource(c Config, sp *bgp.Speaker, publish func(map[netip.Prefix]overlay.
 	c.Blocks = masked(c.Blocks)
 	return &Source{
 		cfg: c, rules: newRules(c), sp: sp, publish: publish, log: c.Logger,
-		warn:   newThrottle(c.Logger, 30*time.Second),
-		rx:     map[netip.Prefix][]bgp.UnicastPath{},
-		eor:    map[string]map[string]bool{},
-		rxKick: make(chan struct{}, 1),
-		evKick: make(chan struct{}, 1),
-		synced: make(chan struct{}),
-		ready:  make(chan struct{}),
+		warn:     newThrottle(c.Logger, 30*time.Second),
+		rx:       map[netip.Prefix][]bgp.UnicastPath{},
+		eor:      map[string]map[string]bool{},
+		rxKick:   make(chan struct{}, 1),
+		evKick:   make(chan struct{}, 1),
+		hostKick: make(chan struct{}, 1),
+		hostAdv:  map[netip.Prefix]netip.Addr{},
+		synced:   make(chan struct{}),
+		ready:    make(chan struct{}),
 	}
 }
 
@@ -142,6 +147,35 @@ func (c Config) families() []string {
 	return out
 }
 
+// SetHostRoutes hands over the full set of host routes to advertise
+// besides the blocks (latest wins) and returns at once; Run adds and
+// withdraws unicast routes to match, with NextHop4 or NextHop6 as next
+// hop. Only /32 and /128 prefixes are taken (others, and those of a family
+// without a next hop, are logged and skipped). The agent advertises the
+// addresses of chained endpoints this way: they are outside every block,
+// and their MAC is not behind the bridge. Ready does not wait for them.
+func (s *Source) SetHostRoutes(ps []netip.Prefix) {
+	var hosts []netip.Prefix
+	for _, p := range ps {
+		nh := s.cfg.NextHop4
+		if p.Addr().Is6() {
+			nh = s.cfg.NextHop6
+		}
+		switch {
+		case !p.IsValid() || !p.IsSingleIP() || p.Addr().Is4In6() || p.Addr().Zone() != "":
+			s.warn.warn("host:"+p.String(), "host route ignored: not a /32 or /128", "prefix", p)
+		case !nh.IsValid():
+			s.warn.warn("host:"+p.String(), "host route ignored: no next hop of its family", "prefix", p)
+		default:
+			hosts = append(hosts, p)
+		}
+	}
+	s.mu.Lock()
+	s.hosts = hosts
+	s.mu.Unlock()
+	kick(s.hostKick)
+}
+
 // Ready is closed once Run has put every block into the speaker. Call
 // SetPeers after it: the first End-of-RIB we send tells graceful-restart
 // peers to drop every stale route of ours we have not sent again.
@@ -197,13 +231,19 @@ func (s *Source) Run(ctx context.Context) error {
 	defer retry.Stop()
 
 	pending := false // a publish is scheduled
-	advertise := true
+	advertise, syncHosts := true, true
 	for {
 		if advertise {
 			advertise = false
 			if s.advertise(ctx) {
 				s.readyOnce.Do(func() { close(s.ready) })
 			} else {
+				retry.Reset(retryDelay)
+			}
+		}
+		if syncHosts {
+			syncHosts = false
+			if !s.advertiseHosts(ctx) {
 				retry.Reset(retryDelay)
 			}
 		}
@@ -220,7 +260,12 @@ func (s *Source) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("routed: bgp watch: %w", err)
 		case <-retry.C:
-			advertise = true
+			s.mu.Lock()
+			advertise = !s.advertised
+			s.mu.Unlock()
+			syncHosts = true
+		case <-s.hostKick:
+			syncHosts = true
 		case <-s.rxKick:
 			if !pending {
 				pending = true
@@ -270,6 +315,57 @@ func (s *Source) advertise(ctx context.Context) bool {
 		s.advertised = true
 		s.mu.Unlock()
 		s.log.Info("blocks advertised", "blocks", s.cfg.Blocks)
+	}
+	return ok
+}
+
+// advertiseHosts makes the host routes in the speaker match the latest
+// SetHostRoutes: adds first, then withdrawals. It reports success; what
+// failed is retried.
+func (s *Source) advertiseHosts(ctx context.Context) bool {
+	s.mu.Lock()
+	want := make(map[netip.Prefix]netip.Addr, len(s.hosts))
+	for _, p := range s.hosts {
+		nh := s.cfg.NextHop4
+		if p.Addr().Is6() {
+			nh = s.cfg.NextHop6
+		}
+		want[p] = nh
+	}
+	have := maps.Clone(s.hostAdv)
+	s.mu.Unlock()
+	ok := true
+	for _, p := range slices.SortedFunc(maps.Keys(want), netip.Prefix.Compare) {
+		if have[p] == want[p] {
+			continue
+		}
+		if err := s.sp.AddUnicast(ctx, p, want[p]); err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("host route not advertised, retrying", "prefix", p, "err", err)
+			}
+			ok = false
+			continue
+		}
+		s.mu.Lock()
+		s.hostAdv[p] = want[p]
+		s.mu.Unlock()
+		s.log.Debug("host route advertised", "prefix", p, "nexthop", want[p])
+	}
+	for _, p := range slices.SortedFunc(maps.Keys(have), netip.Prefix.Compare) {
+		if _, keep := want[p]; keep {
+			continue
+		}
+		if err := s.sp.DeleteUnicast(ctx, p); err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("host route not withdrawn, retrying", "prefix", p, "err", err)
+			}
+			ok = false
+			continue
+		}
+		s.mu.Lock()
+		delete(s.hostAdv, p)
+		s.mu.Unlock()
+		s.log.Debug("host route withdrawn", "prefix", p)
 	}
 	return ok
 }
@@ -377,12 +473,14 @@ func (s *Source) onPeer(peer string, up bool) {
 	}
 }
 
-// Routes lists our advertised blocks and the received unicast paths, for
+// Routes lists our advertised blocks and host routes and the received
+// unicast paths, for
 // `vxbgpctl routes`: Type ipv4 or ipv6, IP the prefix, Source "local" or
 // the peer. Best marks the paths whose next hop is installed.
 func (s *Source) Routes() []localapi.Route {
 	s.mu.Lock()
 	advertised := s.advertised
+	hosts := maps.Clone(s.hostAdv)
 	rx := make(map[netip.Prefix][]bgp.UnicastPath, len(s.rx))
 	maps.Copy(rx, s.rx) // the path slices are replaced, never modified
 	s.mu.Unlock()
@@ -396,11 +494,14 @@ func (s *Source) Routes() []localapi.Route {
 			out = append(out, localapi.Route{Type: familyOf(b), IP: b.String(), NextHop: nh.String(), Source: "local", Best: true})
 		}
 	}
+	for p, nh := range hosts {
+		out = append(out, localapi.Route{Type: familyOf(p), IP: p.String(), NextHop: nh.String(), Source: "local", Best: true})
+	}
 	for p, paths := range rx {
 		rt, v := s.rules.route(p, paths)
 		for _, u := range paths {
 			if u.Peer == "" {
-				continue // our block, listed above
+				continue // our block or host route, listed above
 			}
 			r := localapi.Route{Type: familyOf(p), IP: p.String(), Source: u.Peer,
 				Best: v == install && slices.Contains(rt.Via, u.NextHop)}

@@ -200,3 +200,57 @@ func TestRoutedBadConfig(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 }
+
+// Host routes (the agent's chained endpoints): SetHostRoutes, before or
+// after Run, advertises /32 and /128 routes via our next hops besides the
+// blocks; the peer installs them and each new set replaces the last one,
+// withdrawing what it no longer holds. Other lengths are ignored.
+func TestRoutedHostRoutes(t *testing.T) {
+	a := newHost(t, "A", "127.0.0.161", "10.0.0.161", testASN, hostConfig(1))
+	b := newHost(t, "B", "127.0.0.162", "10.0.0.162", testASN, hostConfig(2))
+	pfx := func(ss ...string) []netip.Prefix {
+		var ps []netip.Prefix
+		for _, s := range ss {
+			ps = append(ps, netip.MustParsePrefix(s))
+		}
+		return ps
+	}
+	// Before Run: taken once Run starts.
+	a.src.SetHostRoutes(pfx("10.244.200.10/32", "fd00:10:244:200::10/128", "10.244.200.0/24"))
+	a.run(t)
+	b.run(t)
+	a.peer(t, b.speaker)
+	b.peer(t, a.speaker)
+	blocksOfA := []string{"10.244.1.0/24 192.0.2.1", "fd00:10:244:1::/64 2001:db8::1"}
+	waitRoutes(t, b, "B with A's host routes",
+		append(blocksOfA, "10.244.200.10/32 192.0.2.1", "fd00:10:244:200::10/128 2001:db8::1")...)
+	// A never installs its own host routes.
+	waitRoutes(t, a, "A", "10.244.2.0/24 192.0.2.2", "fd00:10:244:2::/64 2001:db8::2")
+	want := []localapi.Route{
+		{Type: "ipv4", IP: "10.244.1.0/24", NextHop: "192.0.2.1", Source: "local", Best: true},
+		{Type: "ipv4", IP: "10.244.2.0/24", NextHop: "192.0.2.2", Source: b.ip, Best: true},
+		{Type: "ipv4", IP: "10.244.200.10/32", NextHop: "192.0.2.1", Source: "local", Best: true},
+		{Type: "ipv6", IP: "fd00:10:244:1::/64", NextHop: "2001:db8::1", Source: "local", Best: true},
+		{Type: "ipv6", IP: "fd00:10:244:2::/64", NextHop: "2001:db8::2", Source: b.ip, Best: true},
+		{Type: "ipv6", IP: "fd00:10:244:200::10/128", NextHop: "2001:db8::1", Source: "local", Best: true},
+	}
+	if got := a.src.Routes(); !slices.Equal(got, want) {
+		t.Fatalf("A's Routes:\n%s\nwant\n%s", routesText(got), routesText(want))
+	}
+
+	// After Run: the latest set wins.
+	a.src.SetHostRoutes(pfx("10.244.200.10/32", "10.244.200.11/32"))
+	a.src.SetHostRoutes(pfx("10.244.200.11/32"))
+	waitRoutes(t, b, "B after A's second set", append(blocksOfA, "10.244.200.11/32 192.0.2.1")...)
+	a.src.SetHostRoutes(nil)
+	waitRoutes(t, b, "B after A withdrew every host route", blocksOfA...)
+	for _, fam := range []string{"ipv4", "ipv6"} {
+		paths, err := a.sp.ListPaths(context.Background(), fam)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(paths) != 2 { // the two blocks
+			t.Errorf("%s loc-rib of A: %d paths, want the 2 blocks", fam, len(paths))
+		}
+	}
+}
