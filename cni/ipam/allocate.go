@@ -77,6 +77,54 @@ func (s *Store) Allocate(network string, block netip.Prefix, reserved []netip.Ad
 	return ip, err
 }
 
+// Allocate6 gives owner's pod interface, which must already hold an
+// address in network (Allocate), an IPv6 address from block6 as well: the
+// dual-stack half of an attachment. It is idempotent like Allocate, never
+// hands out block6's subnet-router anycast address or reserved (the IPv6
+// gateway), and keeps its own round-robin position. Release frees both.
+func (s *Store) Allocate6(network string, block6 netip.Prefix, reserved []netip.Addr, owner Owner) (netip.Addr, error) {
+	containerID, ifName := owner.ContainerID, owner.IfName
+	if !block6.IsValid() || !block6.Addr().Is6() || block6.Addr().Is4In6() {
+		return netip.Addr{}, fmt.Errorf("allocate IPv6 in network %s: invalid block %s", network, block6)
+	}
+	block6 = block6.Masked()
+	var ip netip.Addr
+	err := s.withLock(unix.LOCK_EX, func() error {
+		all, err := s.readAll()
+		if err != nil {
+			return err
+		}
+		r, ok := find(all, containerID, ifName)
+		if !ok || r.Network != network {
+			return fmt.Errorf("allocate IPv6 in network %s: container %s interface %s has no address in it: %w", network, containerID, ifName, ErrNotFound)
+		}
+		if r.IP6.IsValid() {
+			if !block6.Contains(r.IP6) {
+				return fmt.Errorf("allocate IPv6 in block %s of network %s: container %s interface %s already has %s",
+					block6, network, containerID, ifName, r.IP6)
+			}
+			ip = r.IP6
+			return nil
+		}
+		dir := filepath.Join(s.dir, network)
+		used, err := takenIn(dir, block6)
+		if err != nil {
+			return err
+		}
+		var free bool
+		ip, free = pick(block6, reserved, used, readLast(dir, lastReserved6Name))
+		if !free {
+			return &ExhaustedError{Network: network, Block: block6, InUse: len(used)}
+		}
+		r.IP6 = ip
+		if err := s.write(r); err != nil {
+			return err
+		}
+		return writeFileAtomic(dir, lastReserved6Name, []byte(ip.String()+"\n"), filePerm)
+	})
+	return ip, err
+}
+
 // ExhaustedError is Allocate's error for a full block; it matches
 // ErrExhausted.
 type ExhaustedError struct {
@@ -123,6 +171,13 @@ func (s *Store) Release(containerID, ifName string) error {
 		}
 		for _, r := range all {
 			if r.ContainerID == containerID && r.IfName == ifName {
+				// The IPv6 holder first: should the second removal fail,
+				// the record proper still names it for the next Release.
+				if r.IP6.IsValid() {
+					if err := removeFile(filepath.Join(s.dir, r.Network), r.IP6.String()); err != nil {
+						return fmt.Errorf("release %s of container %s interface %s: %w", r.IP6, containerID, ifName, err)
+					}
+				}
 				if err := removeFile(filepath.Join(s.dir, r.Network), r.IP.String()); err != nil {
 					return fmt.Errorf("release %s of container %s interface %s: %w", r.IP, containerID, ifName, err)
 				}
@@ -132,13 +187,23 @@ func (s *Store) Release(containerID, ifName string) error {
 	})
 }
 
-// write stores r atomically; the caller holds the exclusive lock.
+// write stores r atomically; the caller holds the exclusive lock. A
+// dual-stack record is written to its IPv6 file first (which only holds
+// that address: readers go by the file named by IP), so that a crash in
+// between never leaves a record naming an IPv6 address without its file.
 func (s *Store) write(r Record) error {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode record %s: %w", r.IP, err)
 	}
-	return writeFileAtomic(filepath.Join(s.dir, r.Network), r.IP.String(), append(b, '\n'), filePerm)
+	b = append(b, '\n')
+	dir := filepath.Join(s.dir, r.Network)
+	if r.IP6.IsValid() {
+		if err := writeFileAtomic(dir, r.IP6.String(), b, filePerm); err != nil {
+			return err
+		}
+	}
+	return writeFileAtomic(dir, r.IP.String(), b, filePerm)
 }
 
 // takenIn returns the addresses of block that have a record file in dir,
@@ -166,7 +231,12 @@ func takenIn(dir string, block netip.Prefix) (map[netip.Addr]bool, error) {
 // lastReserved reads the network's round-robin position; anything
 // unreadable means "start at the beginning".
 func (s *Store) lastReserved(dir string) netip.Addr {
-	b, err := os.ReadFile(filepath.Join(dir, lastReservedName))
+	return readLast(dir, lastReservedName)
+}
+
+// readLast reads a round-robin position file of dir.
+func readLast(dir, name string) netip.Addr {
+	b, err := os.ReadFile(filepath.Join(dir, name))
 	if err != nil {
 		return netip.Addr{}
 	}

@@ -23,7 +23,15 @@ type NetworkInfo struct {
 	Block   netip.Prefix `json:"block"`   // this host's share, pods' addresses come from here
 	Gateway netip.Addr   `json:"gateway"` // anycast gateway, the pods' default route
 	MTU     int          `json:"mtu"`     // of the pods' interfaces; 0: the bridge's
+	// Dual-stack networks: the IPv6 subnet, this host's IPv6 block and the
+	// IPv6 anycast gateway; all zero (and absent from the file) otherwise.
+	Subnet6  netip.Prefix `json:"subnet6,omitzero"`
+	Block6   netip.Prefix `json:"block6,omitzero"`
+	Gateway6 netip.Addr   `json:"gateway6,omitzero"`
 }
+
+// DualStack reports whether the network has IPv6 too.
+func (n NetworkInfo) DualStack() bool { return n.Subnet6.IsValid() }
 
 // networksDoc is the file's top level: an object, so fields can be added
 // without breaking older plugins.
@@ -57,6 +65,9 @@ func (n NetworkInfo) Validate() error {
 	case n.Subnet.IsValid() && !n.Subnet.Contains(n.Gateway):
 		errs = append(errs, fmt.Errorf("gateway %s: not inside subnet %s", n.Gateway, n.Subnet))
 	}
+	if n.Subnet6.IsValid() || n.Block6.IsValid() || n.Gateway6.IsValid() {
+		errs = append(errs, n.validate6()...)
+	}
 	if n.MTU != 0 && (n.MTU < 68 || n.MTU > 65535) {
 		errs = append(errs, fmt.Errorf("mtu %d: must be 68..65535, or 0 for the bridge's", n.MTU))
 	}
@@ -64,6 +75,32 @@ func (n NetworkInfo) Validate() error {
 		return fmt.Errorf("network %q: %w", n.Name, err)
 	}
 	return nil
+}
+
+// validate6 checks the IPv6 fields of a dual-stack network.
+func (n NetworkInfo) validate6() []error {
+	var errs []error
+	switch {
+	case !n.Subnet6.IsValid():
+		errs = append(errs, errors.New("subnet6: missing or invalid"))
+	case !n.Subnet6.Addr().Is6() || n.Subnet6.Addr().Is4In6():
+		errs = append(errs, fmt.Errorf("subnet6 %s: not IPv6", n.Subnet6))
+	}
+	switch {
+	case !n.Block6.IsValid():
+		errs = append(errs, errors.New("block6: missing or invalid"))
+	case n.Block6 != n.Block6.Masked():
+		errs = append(errs, fmt.Errorf("block6 %s: has host bits set (%s)", n.Block6, n.Block6.Masked()))
+	case n.Subnet6.IsValid() && (n.Block6.Bits() < n.Subnet6.Bits() || !n.Subnet6.Contains(n.Block6.Addr())):
+		errs = append(errs, fmt.Errorf("block6 %s: not inside subnet6 %s", n.Block6, n.Subnet6))
+	}
+	switch {
+	case !n.Gateway6.IsValid():
+		errs = append(errs, errors.New("gateway6: missing or invalid"))
+	case n.Subnet6.IsValid() && !n.Subnet6.Contains(n.Gateway6):
+		errs = append(errs, fmt.Errorf("gateway6 %s: not inside subnet6 %s", n.Gateway6, n.Subnet6))
+	}
+	return errs
 }
 
 // WriteNetworks atomically replaces <stateDir>/networks.json with nets,

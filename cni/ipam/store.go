@@ -32,9 +32,14 @@ type Record struct {
 	CNINetwork  string     `json:"cniNetwork,omitempty"` // the CNI config's "name"; GC goes by it
 	Network     string     `json:"network"`
 	IP          netip.Addr `json:"ip"`
-	MAC         string     `json:"mac,omitempty"`    // pod interface MAC
-	HostIf      string     `json:"hostIf,omitempty"` // host side of the veth
-	Netns       string     `json:"netns,omitempty"`  // path of the pod's netns
+	// IP6 is the IPv6 address of a dual-stack pod interface (Allocate6).
+	// It has a file of its own, ipam/<network>/<ip6>, holding a copy of
+	// the record, so that it is never handed out twice; the record proper
+	// is the file named by IP.
+	IP6    netip.Addr `json:"ip6,omitzero"`
+	MAC    string     `json:"mac,omitempty"`    // pod interface MAC
+	HostIf string     `json:"hostIf,omitempty"` // host side of the veth
+	Netns  string     `json:"netns,omitempty"`  // path of the pod's netns
 	// Chained: another plugin made the interface and address (vxbgp-cni
 	// ran with "chained": true); HostIf is that plugin's, not ours to delete.
 	Chained bool      `json:"chained,omitempty"`
@@ -49,10 +54,19 @@ func (r Record) Endpoint() localapi.Endpoint {
 		Network:     r.Network,
 		HostIf:      r.HostIf,
 		MAC:         r.MAC,
-		IPs:         []string{r.IP.String()},
+		IPs:         r.ips(),
 		Netns:       r.Netns,
 		Chained:     r.Chained,
 	}
+}
+
+// ips is the record's addresses as text: IP, then IP6 if any.
+func (r Record) ips() []string {
+	out := []string{r.IP.String()}
+	if r.IP6.IsValid() {
+		out = append(out, r.IP6.String())
+	}
+	return out
 }
 
 // Store is the allocation store under one state directory. It holds no
@@ -65,8 +79,10 @@ type Store struct {
 const (
 	lockName         = ".lock" // a dot: no network can be named like it
 	lastReservedName = "last_reserved"
-	dirPerm          = 0o755
-	filePerm         = 0o644
+	// lastReserved6Name is the IPv6 round-robin position of a network.
+	lastReserved6Name = "last_reserved6"
+	dirPerm           = 0o755
+	filePerm          = 0o644
 )
 
 // Open creates <stateDir>/ipam if needed and returns the store in it.

@@ -39,7 +39,8 @@ func Add(ctx context.Context, d Deps, at Attachment, n ipam.NetworkInfo, mtu int
 	}
 	defer pod.Close()
 
-	ip, err := d.Store.Allocate(n.Name, n.Block, []netip.Addr{n.Gateway}, ipam.Owner{ContainerID: at.ContainerID, IfName: at.IfName, CNINetwork: at.CNINetwork})
+	owner := ipam.Owner{ContainerID: at.ContainerID, IfName: at.IfName, CNINetwork: at.CNINetwork}
+	ip, err := d.Store.Allocate(n.Name, n.Block, []netip.Addr{n.Gateway}, owner)
 	if err != nil {
 		return nil, fmt.Errorf("allocate address for container %s interface %s: %w", at.ContainerID, at.IfName, err)
 	}
@@ -52,6 +53,12 @@ func Add(ctx context.Context, d Deps, at Attachment, n ipam.NetworkInfo, mtu int
 			d.log().Warn("roll back address", "ip", ip, "err", err)
 		}
 	}()
+	var ip6 netip.Addr
+	if n.DualStack() {
+		if ip6, err = d.Store.Allocate6(n.Name, n.Block6, []netip.Addr{n.Gateway6}, owner); err != nil {
+			return nil, fmt.Errorf("allocate IPv6 address for container %s interface %s: %w", at.ContainerID, at.IfName, err)
+		}
+	}
 
 	hostIf := HostVethName(at.ContainerID, at.IfName)
 	defer func() {
@@ -72,8 +79,26 @@ func Add(ctx context.Context, d Deps, at Attachment, n ipam.NetworkInfo, mtu int
 	}
 	addr := &net.IPNet{IP: ip.AsSlice(), Mask: net.CIDRMask(n.Subnet.Bits(), ip.BitLen())}
 	gw := net.IP(n.Gateway.AsSlice())
+	if ip6.IsValid() {
+		// Before the link goes up, so that it comes up with IPv6.
+		if err := enableIPv6(podNS, at.IfName); err != nil {
+			return nil, err
+		}
+	}
 	if err := configurePod(pod, podLink, addr, gw); err != nil {
 		return nil, err
+	}
+	podIdx := 1
+	ips := []*types100.IPConfig{{Interface: &podIdx, Address: *addr, Gateway: gw}}
+	routes := []*types.Route{{Dst: *defaultDst(gw), GW: gw}}
+	if ip6.IsValid() {
+		addr6 := &net.IPNet{IP: ip6.AsSlice(), Mask: net.CIDRMask(n.Subnet6.Bits(), 128)}
+		gw6 := net.IP(n.Gateway6.AsSlice())
+		if err := configurePod6(pod, podLink, addr6, gw6); err != nil {
+			return nil, err
+		}
+		ips = append(ips, &types100.IPConfig{Interface: &podIdx, Address: *addr6, Gateway: gw6})
+		routes = append(routes, &types.Route{Dst: *defaultDst(gw6), GW: gw6})
 	}
 
 	rec := ipam.Record{
@@ -82,6 +107,7 @@ func Add(ctx context.Context, d Deps, at Attachment, n ipam.NetworkInfo, mtu int
 		CNINetwork:  at.CNINetwork,
 		Network:     n.Name,
 		IP:          ip,
+		IP6:         ip6,
 		MAC:         podLink.Attrs().HardwareAddr.String(),
 		HostIf:      hostIf,
 		Netns:       at.Netns,
@@ -96,18 +122,17 @@ func Add(ctx context.Context, d Deps, at Attachment, n ipam.NetworkInfo, mtu int
 	if err := d.Agent.AddEndpoint(actx, rec.Endpoint()); err != nil {
 		// Not fatal: the agent reads the store when it (re)starts and
 		// periodically, so it learns of this endpoint anyway.
-		d.log().Warn("announce endpoint to vxbgpd; it will pick it up from the store", "ip", ip, "mac", rec.MAC, "err", err)
+		d.log().Warn("announce endpoint to vxbgpd; it will pick it up from the store", "ips", rec.Endpoint().IPs, "mac", rec.MAC, "err", err)
 	}
 
-	podIdx := 1
 	return &types100.Result{
 		CNIVersion: types100.ImplementedSpecVersion,
 		Interfaces: []*types100.Interface{
 			{Name: hostIf, Mac: hostLink.Attrs().HardwareAddr.String()},
 			{Name: at.IfName, Mac: rec.MAC, Sandbox: at.Netns},
 		},
-		IPs:    []*types100.IPConfig{{Interface: &podIdx, Address: *addr, Gateway: gw}},
-		Routes: []*types.Route{{Dst: *defaultDst(gw), GW: gw}},
+		IPs:    ips,
+		Routes: routes,
 	}, nil
 }
 

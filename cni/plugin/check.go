@@ -16,8 +16,9 @@ import (
 // Check verifies that the pod interface at is still attached as Add left
 // it: the store has its address; the host veth exists, is up and on the
 // network's bridge; the pod interface is its peer, is up, has the address
-// and a default route via the gateway; prev (the runtime's prevResult, may
-// be nil) lists the address. The error names everything that is missing.
+// and a default route via the gateway — on a dual-stack network the IPv6
+// address and default route too; prev (the runtime's prevResult, may be
+// nil) lists the addresses. The error names everything that is missing.
 func Check(d Deps, at Attachment, n ipam.NetworkInfo, prev *types100.Result) error {
 	rec, ok, err := d.Store.Get(at.ContainerID, at.IfName)
 	if err != nil {
@@ -34,11 +35,24 @@ func Check(d Deps, at Attachment, n ipam.NetworkInfo, prev *types100.Result) err
 	if rec.Network != n.Name {
 		bad("address %s is in network %s, not %s", rec.IP, rec.Network, n.Name)
 	}
-	if prev != nil && !resultHas(prev, addr) {
-		bad("prevResult does not list %s", addr)
+	want := []addrGW{{addr, gw}}
+	if n.DualStack() {
+		if !rec.IP6.IsValid() || !n.Block6.Contains(rec.IP6) {
+			bad("no IPv6 address allocated in block6 %s (recorded %q)", n.Block6, rec.IP6)
+		} else {
+			want = append(want, addrGW{
+				&net.IPNet{IP: rec.IP6.AsSlice(), Mask: net.CIDRMask(n.Subnet6.Bits(), 128)},
+				net.IP(n.Gateway6.AsSlice()),
+			})
+		}
+	}
+	for _, w := range want {
+		if prev != nil && !resultHas(prev, w.addr) {
+			bad("prevResult does not list %s", w.addr)
+		}
 	}
 	hostLink := checkHost(d, n, rec, bad)
-	checkPod(at, rec, addr, gw, hostLink, bad)
+	checkPod(at, rec, want, hostLink, bad)
 	if len(problems) > 0 {
 		return fmt.Errorf("check container %s interface %s: %s", at.ContainerID, at.IfName, strings.Join(problems, "; "))
 	}
@@ -72,8 +86,15 @@ func checkHost(d Deps, n ipam.NetworkInfo, rec ipam.Record, bad func(string, ...
 	return link
 }
 
-// checkPod checks the pod side of the veth.
-func checkPod(at Attachment, rec ipam.Record, addr *net.IPNet, gw net.IP, hostLink netlink.Link, bad func(string, ...any)) {
+// addrGW is one address of a pod interface and the gateway of its family.
+type addrGW struct {
+	addr *net.IPNet
+	gw   net.IP
+}
+
+// checkPod checks the pod side of the veth: up, and for each of want the
+// address and a default route via the gateway.
+func checkPod(at Attachment, rec ipam.Record, want []addrGW, hostLink netlink.Link, bad func(string, ...any)) {
 	podNS, err := netns.GetFromPath(at.Netns)
 	if err != nil {
 		bad("netns %q: %v", at.Netns, err)
@@ -100,21 +121,24 @@ func checkPod(at Attachment, rec ipam.Record, addr *net.IPNet, gw net.IP, hostLi
 	if link.Attrs().Flags&net.FlagUp == 0 {
 		bad("interface %s is down", at.IfName)
 	}
-	family := netlink.FAMILY_V4
-	if addr.IP.To4() == nil {
-		family = netlink.FAMILY_V6
-	}
-	addrs, err := retryDump(func() ([]netlink.Addr, error) { return pod.AddrList(link, family) })
-	if err != nil {
-		bad("list addresses of %s: %v", at.IfName, err)
-	} else if !hasAddr(addrs, addr) {
-		bad("address %s missing on %s", addr, at.IfName)
-	}
-	routes, err := retryDump(func() ([]netlink.Route, error) { return pod.RouteList(link, family) })
-	if err != nil {
-		bad("list routes of %s: %v", at.IfName, err)
-	} else if !hasDefaultVia(routes, gw) {
-		bad("default route via %s missing on %s", gw, at.IfName)
+	for _, w := range want {
+		addr, gw := w.addr, w.gw
+		family := netlink.FAMILY_V4
+		if addr.IP.To4() == nil {
+			family = netlink.FAMILY_V6
+		}
+		addrs, err := retryDump(func() ([]netlink.Addr, error) { return pod.AddrList(link, family) })
+		if err != nil {
+			bad("list addresses of %s: %v", at.IfName, err)
+		} else if !hasAddr(addrs, addr) {
+			bad("address %s missing on %s", addr, at.IfName)
+		}
+		routes, err := retryDump(func() ([]netlink.Route, error) { return pod.RouteList(link, family) })
+		if err != nil {
+			bad("list routes of %s: %v", at.IfName, err)
+		} else if !hasDefaultVia(routes, gw) {
+			bad("default route via %s missing on %s", gw, at.IfName)
+		}
 	}
 }
 

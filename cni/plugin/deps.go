@@ -15,6 +15,7 @@ import (
 // Store is the part of the ipam store the verbs use (*ipam.Store).
 type Store interface {
 	Allocate(network string, block netip.Prefix, reserved []netip.Addr, owner ipam.Owner) (netip.Addr, error)
+	Allocate6(network string, block6 netip.Prefix, reserved []netip.Addr, owner ipam.Owner) (netip.Addr, error)
 	Claim(r ipam.Record) error
 	Update(r ipam.Record) error
 	Release(containerID, ifName string) error

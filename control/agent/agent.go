@@ -147,6 +147,13 @@ func (a *agent) buildNetworks() ([]evpn.Network, error) {
 				ProxyARP: true,
 			},
 		})
+		if subnet6, _, gw6, ok := n.Prefixes6(); ok {
+			// Dual-stack: the bridge holds the IPv6 anycast gateway too,
+			// and received IPv6 type-2 IPs inside subnet6 become IPv6
+			// neighbours.
+			nets[len(nets)-1].Subnet6 = subnet6
+			nets[len(nets)-1].Device.Gateway6 = netip.PrefixFrom(gw6, subnet6.Bits())
+		}
 		if a.cfg.Mode == config.ModeRouted {
 			nets[len(nets)-1].Device.VXLAN = "" // no tunnel in routed mode
 		}
@@ -160,10 +167,14 @@ func (a *agent) networkInfo() []ipam.NetworkInfo {
 	var out []ipam.NetworkInfo
 	for i, n := range a.networks {
 		_, block, gw := a.cfg.Networks[i].Prefixes()
-		out = append(out, ipam.NetworkInfo{
+		info := ipam.NetworkInfo{
 			Name: n.Name, VNI: n.VNI, Bridge: n.Device.Bridge,
 			Subnet: n.Subnet, Block: block, Gateway: gw, MTU: n.Device.MTU,
-		})
+		}
+		if subnet6, block6, gw6, ok := a.cfg.Networks[i].Prefixes6(); ok {
+			info.Subnet6, info.Block6, info.Gateway6 = subnet6, block6, gw6
+		}
+		out = append(out, info)
 	}
 	return out
 }

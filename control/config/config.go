@@ -75,6 +75,11 @@ type Network struct {
 	Gateway string `yaml:"gateway" json:"gateway"`   // anycast gateway, inside subnet
 	Block   string `yaml:"block" json:"block"`       // this host's share of subnet
 	MTU     int    `yaml:"mtu" json:"mtu,omitempty"` // default: underlay MTU - 50
+	// Dual-stack (overlay mode): the IPv6 counterparts of subnet, gateway
+	// and block. All three or none.
+	Subnet6  string `yaml:"subnet6" json:"subnet6,omitempty"`   // e.g. fd00:10:244::/48
+	Gateway6 string `yaml:"gateway6" json:"gateway6,omitempty"` // inside subnet6
+	Block6   string `yaml:"block6" json:"block6,omitempty"`     // this host's share of subnet6
 }
 
 // API is the local control socket.

@@ -13,7 +13,8 @@ var networkName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
 // parsedNet is a network's prefixes, kept when valid for the checks that
 // compare networks with each other.
 type parsedNet struct {
-	subnet, block netip.Prefix
+	subnet, block   netip.Prefix
+	subnet6, block6 netip.Prefix
 }
 
 func (p *problems) networks(nets []Network, mode string) {
@@ -38,6 +39,7 @@ func (p *problems) networks(nets []Network, mode string) {
 		}
 		p.vni(path+".vni", n.VNI, mode, vnis, i)
 		parsed[i] = p.network(path, n)
+		parsed[i].subnet6, parsed[i].block6 = p.network6(path, n, mode)
 		p.overlaps(path, i, parsed)
 		if n.MTU != 0 && (n.MTU < MinMTU || n.MTU > MaxMTU) {
 			p.add(path+".mtu", "must be %d..%d, got %d", MinMTU, MaxMTU, n.MTU)
@@ -99,6 +101,70 @@ func (p *problems) network(path string, n Network) parsedNet {
 	return out
 }
 
+// network6 checks a network's optional IPv6 subnet6, gateway6 and block6
+// (all three or none) and returns the valid prefixes. Dual-stack is
+// supported in overlay mode only.
+func (p *problems) network6(path string, n Network, mode string) (subnet, block netip.Prefix) {
+	if n.Subnet6 == "" && n.Gateway6 == "" && n.Block6 == "" {
+		return netip.Prefix{}, netip.Prefix{}
+	}
+	if mode == ModeRouted {
+		p.add(path+".subnet6", "dual-stack is supported in overlay mode only")
+		return netip.Prefix{}, netip.Prefix{}
+	}
+	subnet, ok := p.prefix6(path+".subnet6", n.Subnet6)
+	if ok && subnet.Bits() > 126 {
+		p.add(path+".subnet6", "%s is too small for a gateway and pods (at most /126)", subnet)
+		ok = false
+	}
+	if !ok {
+		subnet = netip.Prefix{}
+	}
+	if gw, gwOK := p.unicast(path+".gateway6", n.Gateway6); gwOK {
+		switch {
+		case !gw.Is6():
+			p.add(path+".gateway6", "%s is not an IPv6 address", gw)
+		case ok && !subnet.Contains(gw):
+			p.add(path+".gateway6", "%s is outside subnet6 %s", gw, subnet)
+		case ok && gw == subnet.Addr():
+			p.add(path+".gateway6", "%s is the subnet-router anycast address of subnet6 %s", gw, subnet)
+		case gw.IsLinkLocalUnicast():
+			p.add(path+".gateway6", "%s is link-local", gw)
+		}
+	}
+	block, bOK := p.prefix6(path+".block6", n.Block6)
+	if bOK && ok && !(block.Bits() >= subnet.Bits() && subnet.Contains(block.Addr())) {
+		p.add(path+".block6", "%s is outside subnet6 %s", block, subnet)
+		bOK = false
+	}
+	if !bOK {
+		block = netip.Prefix{}
+	}
+	return subnet, block
+}
+
+// prefix6 parses an IPv6 CIDR prefix that is its own network address.
+func (p *problems) prefix6(path, s string) (netip.Prefix, bool) {
+	if s == "" {
+		p.add(path, "must be set (subnet6, gateway6 and block6 go together)")
+		return netip.Prefix{}, false
+	}
+	pfx, err := netip.ParsePrefix(s)
+	if err != nil || pfx.Addr().Zone() != "" {
+		p.add(path, "must be an IPv6 CIDR prefix like fd00:10:244::/48, got %q", s)
+		return netip.Prefix{}, false
+	}
+	if !pfx.Addr().Is6() || pfx.Addr().Is4In6() {
+		p.add(path, "%s is not an IPv6 prefix", pfx)
+		return netip.Prefix{}, false
+	}
+	if m := pfx.Masked(); m != pfx {
+		p.add(path, "%s has host bits set (did you mean %s?)", pfx, m)
+		return netip.Prefix{}, false
+	}
+	return pfx, true
+}
+
 // overlaps compares network i with the ones before it: two blocks must
 // never hand out the same address, and two subnets would both route the
 // same addresses to different bridges.
@@ -109,6 +175,12 @@ func (p *problems) overlaps(path string, i int, nets []parsedNet) {
 		}
 		if a, b := nets[i].block, nets[j].block; a.IsValid() && b.IsValid() && a.Overlaps(b) {
 			p.add(path+".block", "%s overlaps networks[%d].block %s", a, j, b)
+		}
+		if a, b := nets[i].subnet6, nets[j].subnet6; a.IsValid() && b.IsValid() && a.Overlaps(b) {
+			p.add(path+".subnet6", "%s overlaps networks[%d].subnet6 %s", a, j, b)
+		}
+		if a, b := nets[i].block6, nets[j].block6; a.IsValid() && b.IsValid() && a.Overlaps(b) {
+			p.add(path+".block6", "%s overlaps networks[%d].block6 %s", a, j, b)
 		}
 	}
 }

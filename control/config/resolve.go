@@ -74,6 +74,18 @@ func (n Network) Prefixes() (subnet, block netip.Prefix, gw netip.Addr) {
 	return subnet, block, parseAddr(n.Gateway)
 }
 
+// Prefixes6 returns the network's IPv6 subnet, this host's IPv6 block and
+// the IPv6 anycast gateway; ok is false when the network is IPv4 only.
+func (n Network) Prefixes6() (subnet, block netip.Prefix, gw netip.Addr, ok bool) {
+	if n.Subnet6 == "" {
+		return netip.Prefix{}, netip.Prefix{}, netip.Addr{}, false
+	}
+	subnet, _ = netip.ParsePrefix(n.Subnet6)
+	block, _ = netip.ParsePrefix(n.Block6)
+	gw = parseAddr(n.Gateway6)
+	return subnet, block, gw, subnet.IsValid() && block.IsValid() && gw.IsValid()
+}
+
 // Network returns the network called name; "" is the first one, the
 // default of the CNI plugin's "network" key.
 func (c *Config) Network(name string) (Network, bool) {

@@ -23,7 +23,8 @@ import (
 type Network struct {
 	Name    string
 	VNI     uint32
-	Subnet  netip.Prefix   // remote IPs outside it get no neighbour entry
+	Subnet  netip.Prefix   // remote IPs outside it (and Subnet6) get no neighbour entry
+	Subnet6 netip.Prefix   // the IPv6 subnet of a dual-stack network; zero: IPv4 only
 	RDIndex uint16         // our RD is RouterID:RDIndex; unique per network
 	Device  overlay.Device // template built by the agent, published as is
 }

@@ -9,10 +9,14 @@ import (
 
 // The lab's fixed numbers. They only exist inside the lab's namespaces.
 const (
-	ASN         = 64512
-	VNI         = 100
-	PodSubnet   = "10.244.0.0/16"
-	PodGateway  = "10.244.0.1"
+	ASN        = 64512
+	VNI        = 100
+	PodSubnet  = "10.244.0.0/16"
+	PodGateway = "10.244.0.1"
+	// Dual-stack labs (Options.DualStack) add these; host i's block6 is
+	// fd00:10:244:<i>::/64.
+	PodSubnet6  = "fd00:10:244::/48"
+	PodGateway6 = "fd00:10:244::1"
 	NetworkName = "pods"
 	underlayPfx = "10.250.0." // host i: .i, FRR host j: .100+j
 	underlayLen = 24
@@ -64,6 +68,10 @@ type NetworkConfig struct {
 	Subnet  string `yaml:"subnet"`
 	Gateway string `yaml:"gateway"`
 	Block   string `yaml:"block"`
+	// Dual-stack only; left out of the file otherwise.
+	Subnet6  string `yaml:"subnet6,omitempty"`
+	Gateway6 string `yaml:"gateway6,omitempty"`
+	Block6   string `yaml:"block6,omitempty"`
 }
 
 // hostConfig builds host h's config: full mesh with every other vxbgp host
@@ -93,6 +101,10 @@ func (l *Lab) hostConfig(h *Host) *HostConfig {
 		Name: NetworkName, VNI: VNI, Subnet: PodSubnet, Gateway: PodGateway,
 		Block: h.Block(),
 	}}
+	if l.opts.DualStack {
+		n := &c.Networks[0]
+		n.Subnet6, n.Gateway6, n.Block6 = PodSubnet6, PodGateway6, h.Block6()
+	}
 	c.API.Socket = h.Socket
 	c.Metrics.Listen = metricsAddr
 	return c
@@ -108,6 +120,10 @@ func (l *Lab) hostASN(i int) uint32 {
 
 // Block is the host's pod block, 10.244.<Index>.0/24.
 func (h *Host) Block() string { return fmt.Sprintf("10.244.%d.0/24", h.Index) }
+
+// Block6 is the host's IPv6 pod block in dual-stack labs,
+// fd00:10:244:<Index>::/64.
+func (h *Host) Block6() string { return fmt.Sprintf("fd00:10:244:%x::/64", h.Index) }
 
 // WriteConfig writes c as YAML to path.
 func WriteConfig(path string, c *HostConfig) error {

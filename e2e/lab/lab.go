@@ -35,6 +35,10 @@ type Options struct {
 	NoMesh bool
 	// HostASN gives host i (1-based) its own ASN; default ASN for all.
 	HostASN func(i int) uint32
+	// DualStack gives the pod network an IPv6 subnet6/gateway6/block6
+	// (PodSubnet6, PodGateway6, Host.Block6) and turns IPv6 on in the host
+	// namespaces; pods then get an IPv4 and an IPv6 address (Pod.IP6).
+	DualStack bool
 }
 
 // Lab is one run: an underlay, vxbgp hosts, FRR hosts and pods.
@@ -220,7 +224,15 @@ func (l *Lab) addHostNS(ctx context.Context, ns, port, addr string) error {
 		return err
 	}
 	// Hosts route between their pods and the gateway.
-	return sysctl(ctx, ns, "net.ipv4.ip_forward=1")
+	if err := sysctl(ctx, ns, "net.ipv4.ip_forward=1"); err != nil {
+		return err
+	}
+	if l.opts.DualStack {
+		// The bridge must hold the IPv6 gateway and neighbours; pods'
+		// interfaces are the CNI plugin's to enable.
+		return sysctl(ctx, ns, "net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.disable_ipv6=0")
+	}
+	return nil
 }
 
 // sysctl sets kernel parameters inside ns.

@@ -171,3 +171,20 @@ func PodEndpoints(pods []*Pod) []Endpoint {
 	}
 	return out
 }
+
+// pod6 is a pod as an Endpoint by its IPv6 address.
+type pod6 struct{ *Pod }
+
+func (p pod6) Addr() string { return p.IP6.String() }
+
+// PodEndpoints6 makes dual-stack pods Endpoints by their IPv6 addresses;
+// pods without one are left out.
+func PodEndpoints6(pods []*Pod) []Endpoint {
+	var eps []Endpoint
+	for _, p := range pods {
+		if p.IP6.IsValid() {
+			eps = append(eps, pod6{p})
+		}
+	}
+	return eps
+}

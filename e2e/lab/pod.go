@@ -22,6 +22,8 @@ type Pod struct {
 	IfName      string       // eth0
 	IP          netip.Addr   // from the CNI result
 	Prefix      netip.Prefix // IP with its prefix length
+	IP6         netip.Addr   // dual-stack labs: the IPv6 address from the CNI result
+	Prefix6     netip.Prefix // IP6 with its prefix length
 	Gateway     string
 	MAC         string          // of eth0, lowercase
 	Result      json.RawMessage // the plugin's stdout
@@ -150,6 +152,11 @@ func (p *Pod) parseResult(out []byte) error {
 	var r cniResult
 	if err := json.Unmarshal(out, &r); err != nil {
 		return fmt.Errorf("decode cni result of %s %q: %w", p.Name, abbrev(string(out)), err)
+	}
+	for _, ip := range r.IPs {
+		if pfx, err := netip.ParsePrefix(ip.Address); err == nil && pfx.Addr().Is6() && !p.IP6.IsValid() {
+			p.Prefix6, p.IP6 = pfx, pfx.Addr()
+		}
 	}
 	for _, ip := range r.IPs {
 		pfx, err := netip.ParsePrefix(ip.Address)
