@@ -60,20 +60,20 @@ func (s *Source) macRoutes(eps []localapi.Endpoint) map[string]localRoute {
 		}
 		n, ok := s.byName[ep.Network]
 		if !ok {
-			s.warn.warn("ep-network:"+ep.Network, "endpoint of unknown network ignored",
+			s.warn.Warn("ep-network:"+ep.Network, "endpoint of unknown network ignored",
 				"network", ep.Network, "container", ep.ContainerID, "mac", ep.MAC)
 			continue
 		}
 		mac, err := overlay.ParseMAC(ep.MAC)
 		if err != nil {
-			s.warn.warn("ep-mac", "endpoint with a bad mac ignored", "container", ep.ContainerID, "mac", ep.MAC, "err", err)
+			s.warn.Warn("ep-mac", "endpoint with a bad mac ignored", "container", ep.ContainerID, "mac", ep.MAC, "err", err)
 			continue
 		}
 		ips := make([]netip.Addr, 0, len(ep.IPs))
 		for _, text := range ep.IPs {
 			ip, err := parseIP(text)
 			if err != nil {
-				s.warn.warn("ep-ip", "endpoint ip ignored", "container", ep.ContainerID, "ip", text, "err", err)
+				s.warn.Warn("ep-ip", "endpoint ip ignored", "container", ep.ContainerID, "ip", text, "err", err)
 				continue
 			}
 			ips = append(ips, ip)
@@ -84,18 +84,18 @@ func (s *Source) macRoutes(eps []localapi.Endpoint) map[string]localRoute {
 		for _, ip := range ips {
 			p, err := Type2(s.cfg.ASN, s.cfg.RouterID, n.RDIndex, n.VNI, s.cfg.VTEP, mac, ip)
 			if err != nil {
-				s.warn.warn("ep-route", "endpoint not advertised", "container", ep.ContainerID, "mac", mac, "ip", ip, "err", err)
+				s.warn.Warn("ep-route", "endpoint not advertised", "container", ep.ContainerID, "mac", mac, "ip", ip, "err", err)
 				continue
 			}
 			lr := localRoute{path: p, withdraw: p}
 			if seq, moved := seqs[overlay.FDBKey{VNI: n.VNI, MAC: mac}]; moved {
 				if lr.path, err = WithMobility(p, seq+1, false); err != nil {
-					s.warn.warn("ep-route", "endpoint not advertised", "container", ep.ContainerID, "mac", mac, "ip", ip, "err", err)
+					s.warn.Warn("ep-route", "endpoint not advertised", "container", ep.ContainerID, "mac", mac, "ip", ip, "err", err)
 					continue
 				}
 			}
 			if lr.route, err = Decode(lr.path); err != nil {
-				s.warn.warn("ep-route", "endpoint not advertised", "container", ep.ContainerID, "mac", mac, "ip", ip, "err", err)
+				s.warn.Warn("ep-route", "endpoint not advertised", "container", ep.ContainerID, "mac", mac, "ip", ip, "err", err)
 				continue
 			}
 			out[lr.route.Key] = lr

@@ -16,6 +16,7 @@ import (
 
 	"github.com/vxbgp/vxbgp/control/bgp"
 	"github.com/vxbgp/vxbgp/control/localapi"
+	"github.com/vxbgp/vxbgp/internal/lograte"
 	"github.com/vxbgp/vxbgp/overlay"
 )
 
@@ -60,7 +61,7 @@ type Source struct {
 	sp      *bgp.Speaker
 	publish func(overlay.State)
 	log     *slog.Logger
-	warn    *throttle
+	warn    *lograte.Throttle
 	byVNI   map[uint32]*Network
 	byName  map[string]*Network
 
@@ -93,7 +94,7 @@ func NewSource(c Config, sp *bgp.Speaker, publish func(overlay.State)) *Source {
 	}
 	s := &Source{
 		cfg: c, sp: sp, publish: publish, log: c.Logger,
-		warn:   newThrottle(c.Logger, 30*time.Second),
+		warn:   lograte.New(c.Logger, 30*time.Second),
 		byVNI:  map[uint32]*Network{},
 		byName: map[string]*Network{},
 		epKick: make(chan struct{}, 1),
@@ -319,7 +320,7 @@ func (s *Source) onPath(p *api.Path) {
 		if errors.Is(err, ErrUnsupported) {
 			s.log.Debug("route ignored", "peer", p.GetNeighborIp(), "err", err)
 		} else {
-			s.warn.warn("malformed", "malformed route ignored", "peer", p.GetNeighborIp(), "err", err)
+			s.warn.Warn("malformed", "malformed route ignored", "peer", p.GetNeighborIp(), "err", err)
 		}
 		return
 	}
@@ -346,14 +347,14 @@ func (s *Source) ingest(r Route) bool {
 	if old == nil || !sameRoute(old.r, r) { // judge and log once per route version
 		switch j {
 		case noVTEP:
-			s.warn.warn("novtep", "route without vtep ignored", "peer", r.Peer, "route", r.Key)
+			s.warn.Warn("novtep", "route without vtep ignored", "peer", r.Peer, "route", r.Key)
 		case ownVTEP:
 			s.log.Debug("route to our own vtep ignored", "peer", r.Peer, "route", r.Key)
 		case unknownVNI:
 			s.log.Debug("route for no local vni ignored", "peer", r.Peer, "vni", r.VNIs, "route", r.Key)
 		}
 		for _, vni := range outside {
-			s.warn.warn(fmt.Sprintf("outside:%d", vni), "remote ip outside the network's subnet: no neighbour entry",
+			s.warn.Warn(fmt.Sprintf("outside:%d", vni), "remote ip outside the network's subnet: no neighbour entry",
 				"peer", r.Peer, "vni", vni, "mac", r.MAC, "ip", r.IP, "vtep", r.NextHop)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vxbgp/vxbgp/control/bgp"
 	"github.com/vxbgp/vxbgp/control/localapi"
+	"github.com/vxbgp/vxbgp/internal/lograte"
 	"github.com/vxbgp/vxbgp/overlay"
 )
 
@@ -51,7 +52,7 @@ type Source struct {
 	sp      *bgp.Speaker
 	publish func(map[netip.Prefix]overlay.Route)
 	log     *slog.Logger
-	warn    *throttle
+	warn    *lograte.Throttle
 
 	// mu guards what the watch callback and Routes share with Run.
 	mu         sync.Mutex
@@ -81,7 +82,7 @@ func NewSource(c Config, sp *bgp.Speaker, publish func(map[netip.Prefix]overlay.
 	c.Blocks = masked(c.Blocks)
 	return &Source{
 		cfg: c, rules: newRules(c), sp: sp, publish: publish, log: c.Logger,
-		warn:     newThrottle(c.Logger, 30*time.Second),
+		warn:     lograte.New(c.Logger, 30*time.Second),
 		rx:       map[netip.Prefix][]bgp.UnicastPath{},
 		eor:      map[string]map[string]bool{},
 		rxKick:   make(chan struct{}, 1),
@@ -163,9 +164,9 @@ func (s *Source) SetHostRoutes(ps []netip.Prefix) {
 		}
 		switch {
 		case !p.IsValid() || !p.IsSingleIP() || p.Addr().Is4In6() || p.Addr().Zone() != "":
-			s.warn.warn("host:"+p.String(), "host route ignored: not a /32 or /128", "prefix", p)
+			s.warn.Warn("host:"+p.String(), "host route ignored: not a /32 or /128", "prefix", p)
 		case !nh.IsValid():
-			s.warn.warn("host:"+p.String(), "host route ignored: no next hop of its family", "prefix", p)
+			s.warn.Warn("host:"+p.String(), "host route ignored: no next hop of its family", "prefix", p)
 		default:
 			hosts = append(hosts, p)
 		}
@@ -424,14 +425,14 @@ func (s *Source) onRoute(p netip.Prefix, paths []bgp.UnicastPath) {
 		}
 		switch newV {
 		case outside:
-			s.warn.warn("outside", "route outside the subnets and import prefixes ignored (the import policy should have dropped it)",
+			s.warn.Warn("outside", "route outside the subnets and import prefixes ignored (the import policy should have dropped it)",
 				"prefix", p, "peer", from)
 		case ownBlock:
-			s.warn.warn("block:"+p.String(), "route for our own block ignored", "prefix", p, "peer", from)
+			s.warn.Warn("block:"+p.String(), "route for our own block ignored", "prefix", p, "peer", from)
 		case isSubnet:
 			s.log.Debug("route for a whole subnet ignored: the bridge's connected route holds it", "prefix", p, "peer", from)
 		case noNextHop:
-			s.warn.warn("nexthop:"+p.String(), "route without a usable next hop ignored (ours, link-local or of the other family)",
+			s.warn.Warn("nexthop:"+p.String(), "route without a usable next hop ignored (ours, link-local or of the other family)",
 				"prefix", p, "peer", from, "nexthops", nextHops(paths))
 		case install:
 			if len(newRoute.Via) < len(paths) {
