@@ -6,9 +6,9 @@ BIN      ?= bin
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X github.com/vxbgp/vxbgp/control/agent.Version=$(VERSION)
 # Unit and privileged package tests: everything but the multi-host lab.
-UNIT_PKGS = $(shell $(GO) list ./... | grep -v /e2e)
+UNIT_PKGS = $(shell $(GO) list ./... | grep -v -e /e2e -e /bench)
 
-.PHONY: all build test test-unit test-e2e demo demo-clean lint clean
+.PHONY: all build test test-unit test-e2e demo demo-clean bench lint clean
 
 all: build
 
@@ -19,7 +19,7 @@ build:
 # All three layers: unit (with -race), privileged (netns, as root) and e2e.
 test: build
 	$(GO) test -race -count=1 -timeout 20m $(UNIT_PKGS)
-	$(GO) test -count=1 -timeout 40m -v ./e2e/... 2>&1 | tee $(BIN)/e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|TIMING|_test.go:' ; exit $${PIPESTATUS[0]}
+	$(GO) test -count=1 -timeout 40m -v ./e2e/... ./bench/... 2>&1 | tee $(BIN)/e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|TIMING|_test.go:' ; exit $${PIPESTATUS[0]}
 
 # The quick loop: no lab.
 test-unit:
@@ -32,6 +32,12 @@ test-e2e: build
 # runs it in routed mode.
 demo: build
 	$(BIN)/vxbgp-lab demo $(if $(MODE),-mode $(MODE))
+
+# Benchmarks next to same-run references (root, FRR 8.4, iperf3); QUICK=1
+# for the short run. Results: bench/results/latest.{md,json}.
+bench: build
+	$(GO) build -o $(BIN)/ ./bench/cmd/vxbgp-bench
+	$(BIN)/vxbgp-bench $(if $(QUICK),-quick) -bin $(BIN) -out bench/results
 
 demo-clean: build
 	$(BIN)/vxbgp-lab clean

@@ -1,0 +1,108 @@
+package bench_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vxbgp/vxbgp/bench"
+)
+
+// require skips loudly when the machine cannot run the lab, and fails
+// instead under CI=true, where a skip would hide a missing piece.
+func require(t *testing.T) {
+	t.Helper()
+	var missing []string
+	if os.Geteuid() != 0 {
+		missing = append(missing, "root")
+	}
+	for _, p := range []string{"/usr/lib/frr/zebra", "/usr/lib/frr/bgpd"} {
+		if _, err := os.Stat(p); err != nil {
+			missing = append(missing, p)
+		}
+	}
+	for _, b := range []string{"vtysh", "iperf3", "ss", "ip", "bridge", "go"} {
+		if _, err := exec.LookPath(b); err != nil {
+			missing = append(missing, b)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	msg := "SKIPPING the bench smoke test: needs " + strings.Join(missing, ", ")
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg + " (CI=true)")
+	}
+	t.Skip(msg)
+}
+
+// TestQuickRun builds the binaries and runs `vxbgp-bench -quick`; it checks
+// that every row and the offload notes are printed, that no row failed and
+// that the Markdown and JSON results are written. It does not judge the
+// figures.
+func TestQuickRun(t *testing.T) {
+	require(t)
+	if testing.Short() {
+		t.Skip("SKIPPING the bench smoke test in -short mode")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	// The lab's namespaces exec these binaries; FRR's user is not involved.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, pkg := range []string{"./cmd/vxbgpd", "./cmd/vxbgpctl", "./cmd/vxbgp-cni", "./bench/cmd/vxbgp-bench"} {
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", dir+"/", pkg)
+		cmd.Dir = ".."
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+		}
+	}
+	outDir := filepath.Join(dir, "results")
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, filepath.Join(dir, "vxbgp-bench"), "-quick", "-bin", dir, "-out", outDir)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	t.Logf("vxbgp-bench -quick took %v:\n%s", time.Since(start).Round(time.Second), out)
+	if err != nil {
+		t.Errorf("vxbgp-bench -quick: %v\nstderr: %s", err, stderr.String())
+	}
+	text := string(out)
+	for _, want := range bench.Expected {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks a line for %q", want)
+		}
+	}
+	for _, line := range strings.Split(text, "\n") {
+		if strings.Contains(line, "ERROR") {
+			t.Errorf("failed row: %s", line)
+		}
+	}
+	md, err := os.ReadFile(filepath.Join(outDir, "latest.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := os.ReadFile(filepath.Join(outDir, "latest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(js, &rep); err != nil {
+		t.Fatalf("decode latest.json: %v", err)
+	}
+	for _, want := range bench.Expected {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("latest.md lacks %q", want)
+		}
+	}
+	if len(rep.Rows) < len(bench.Expected)-1 || !rep.Quick {
+		t.Errorf("latest.json: %d rows, quick=%v", len(rep.Rows), rep.Quick)
+	}
+}

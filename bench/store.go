@@ -1,0 +1,45 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/vxbgp/vxbgp/cni/ipam"
+	"github.com/vxbgp/vxbgp/control/localapi"
+	"github.com/vxbgp/vxbgp/e2e/lab"
+)
+
+// announce does what vxbgp-cni does for a wired pod, minus the veth:
+// record the endpoint in h's IPAM store (the agent's truth, resynced every
+// few seconds: an endpoint only PUT would be dropped), then PUT it to the
+// agent. Records are written with a temporary name and renamed, as the
+// store does, so the agent never reads half a file.
+func announce(ctx context.Context, h *lab.Host, c *localapi.Client, ep localapi.Endpoint) error {
+	ip, err := netip.ParseAddr(ep.IPs[0])
+	if err != nil {
+		return err
+	}
+	r := ipam.Record{ContainerID: ep.ContainerID, IfName: ep.IfName, CNINetwork: "vxbgp", Network: ep.Network,
+		IP: ip, MAC: ep.MAC, Created: time.Now().UTC().Truncate(time.Second)}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(h.StateDir, "ipam", ep.Network)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, ".tmp-"+ip.String()+"-bench")
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, ip.String())); err != nil {
+		return fmt.Errorf("record endpoint %s: %w", ep.ContainerID, err)
+	}
+	return c.AddEndpoint(ctx, ep)
+}
