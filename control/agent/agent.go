@@ -95,6 +95,13 @@ func newAgent(cfg *config.Config, log *slog.Logger) (*agent, error) {
 		h.Close()
 		return nil, err
 	}
+	if cfg.DualStack() {
+		a.ul.Addr6, err = underlayAddr6(h, a.ul.Dev)
+		if err != nil && cfg.Mode == config.ModeRouted {
+			h.Close()
+			return nil, err
+		}
+	}
 	if a.routerID, err = netip.ParseAddr(cfg.BGP.RouterID); err != nil {
 		h.Close()
 		return nil, fmt.Errorf("bgp.routerID %q: %w", cfg.BGP.RouterID, err)
@@ -237,6 +244,7 @@ func (a *agent) run(ctx context.Context) error {
 	a.rsrc = routed.NewSource(routed.Config{
 		Blocks:         a.blocks(),
 		NextHop4:       a.ul.Addr,
+		NextHop6:       a.nextHop6(),
 		Subnets:        a.subnets(),
 		ImportPrefixes: a.cfg.ImportPrefixes(),
 		Logger:         log.With("component", "routed"),
@@ -270,6 +278,18 @@ func (a *agent) run(ctx context.Context) error {
 		a.merge.publish() // routed mode: the devices need no source
 	}
 	goRun("routed", a.rsrc.Run)
+	if nets := a.ndNets(); len(nets) > 0 {
+		wrote, err := enableIPv6Forwarding()
+		if err != nil {
+			cancel()
+			wg.Wait()
+			return err
+		}
+		if wrote {
+			log.Info("set sysctl", "sysctl", "net.ipv6.conf.all.forwarding", "value", 1)
+		}
+		goRun("nd proxy", newNDProxy(nets, log.With("component", "ndproxy")).Run)
+	}
 	goRun("netlink watch", func(ctx context.Context) error { return a.dp.Watch(ctx, a.rec.Kick) })
 	goRun("api", func(ctx context.Context) error { return localapi.Serve(ctx, l, localapi.Handler(a)) })
 	if a.cfg.Metrics.Listen != "" {
@@ -343,8 +363,9 @@ func (a *agent) peerConfigs() []bgp.PeerConfig {
 			GRTime:       a.cfg.BGP.GracefulRestartTime,
 			// The same families in both modes: switching mode then never
 			// changes the OPEN, and an overlay peer's EVPN routes simply go
-			// unused by a routed host.
-			Families: []string{"evpn", "ipv4"},
+			// unused by a routed host. ipv6 only with dual-stack networks,
+			// so an IPv4-only host's OPEN stays as it was.
+			Families: a.families(),
 			// Between two agents exactly one side dials: after a session
 			// drops GoBGP idles 5 s and refuses connections, so two dialling
 			// sides keep missing each other. The higher address waits.
@@ -440,20 +461,77 @@ func (a *agent) syncedChans() []<-chan struct{} {
 	return append(cs, a.rsrc.Synced())
 }
 
+// ndNets are the bridges whose IPv6 neighbour solicitations for remote
+// pods the agent answers: routed mode's dual-stack bridges.
+func (a *agent) ndNets() map[string]ndNet {
+	if !a.routed6() {
+		return nil
+	}
+	nets := map[string]ndNet{}
+	for i, n := range a.networks {
+		if subnet6, block6, gw6, ok := a.cfg.Networks[i].Prefixes6(); ok {
+			nets[n.Device.Bridge] = ndNet{Subnet6: subnet6, Block6: block6, Gateway6: gw6}
+		}
+	}
+	return nets
+}
+
+// families are the BGP families of every peer session.
+func (a *agent) families() []string {
+	if a.cfg.DualStack() {
+		return []string{"evpn", "ipv4", "ipv6"}
+	}
+	return []string{"evpn", "ipv4"}
+}
+
+// routed6 reports whether the routed plane carries IPv6 blocks: in routed
+// mode with dual-stack networks. An overlay host reaches its peers' IPv6
+// pods over EVPN, and installs no IPv6 block routes.
+func (a *agent) routed6() bool {
+	return a.cfg.Mode == config.ModeRouted && a.ul.Addr6.IsValid()
+}
+
+// nextHop6 is the next hop of the IPv6 blocks: none unless the routed
+// plane carries IPv6.
+func (a *agent) nextHop6() netip.Addr {
+	if a.routed6() {
+		return a.ul.Addr6
+	}
+	return netip.Addr{}
+}
+
+// subnets are the networks' subnets, plus their IPv6 subnets when the
+// routed plane carries IPv6.
 func (a *agent) subnets() []netip.Prefix {
 	var ps []netip.Prefix
 	for _, n := range a.cfg.Networks {
 		subnet, _, _ := n.Prefixes()
 		ps = append(ps, subnet)
 	}
+	if a.routed6() {
+		for _, n := range a.cfg.Networks {
+			if subnet6, _, _, ok := n.Prefixes6(); ok {
+				ps = append(ps, subnet6)
+			}
+		}
+	}
 	return ps
 }
 
+// blocks are this host's blocks, plus its IPv6 blocks when the routed
+// plane carries IPv6 (next hop ul.Addr6).
 func (a *agent) blocks() []netip.Prefix {
 	var ps []netip.Prefix
 	for _, n := range a.cfg.Networks {
 		_, block, _ := n.Prefixes()
 		ps = append(ps, block)
+	}
+	if a.routed6() {
+		for _, n := range a.cfg.Networks {
+			if _, block6, _, ok := n.Prefixes6(); ok {
+				ps = append(ps, block6)
+			}
+		}
 	}
 	return ps
 }

@@ -6,13 +6,18 @@ import (
 	"net/netip"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // underlay is the host's fabric-facing interface.
 type underlay struct {
 	Addr netip.Addr
-	Dev  string
-	MTU  int
+	// Addr6 is the first global IPv6 address of Dev, looked up only when
+	// some network has subnet6 (invalid otherwise, or when Dev has none
+	// in overlay mode, which does not need it).
+	Addr6 netip.Addr
+	Dev   string
+	MTU   int
 }
 
 // defaultRouteAddr returns the first IPv4 address of the interface that
@@ -62,4 +67,27 @@ func findUnderlay(h *netlink.Handle, addr netip.Addr) (underlay, error) {
 		}
 	}
 	return underlay{}, fmt.Errorf("underlay.address %s is not assigned to any interface", addr)
+}
+
+// underlayAddr6 returns the first global IPv6 address of the underlay
+// device dev (link-local, tentative and DAD-failed addresses skipped): the
+// next hop of this host's IPv6 blocks in routed mode.
+func underlayAddr6(h *netlink.Handle, dev string) (netip.Addr, error) {
+	link, err := h.LinkByName(dev)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("underlay %s: %w", dev, err)
+	}
+	addrs, err := h.AddrList(link, netlink.FAMILY_V6)
+	if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
+		return netip.Addr{}, fmt.Errorf("addresses of %s: %w", dev, err)
+	}
+	for _, a := range addrs {
+		if a.Flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED) != 0 {
+			continue
+		}
+		if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Is6() && !ip.Is4In6() && ip.IsGlobalUnicast() {
+			return ip, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("underlay %s has no global IPv6 address: routed mode with subnet6 needs one as the next hop of the IPv6 blocks", dev)
 }

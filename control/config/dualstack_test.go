@@ -24,6 +24,7 @@ func TestValidateDualStackOK(t *testing.T) {
 		}},
 		{"gateway inside the block", func(c *Config) { dual(c); c.Networks[0].Block6 = "fd00:10:244::/64" }},
 		{"block is the whole subnet", func(c *Config) { dual(c); c.Networks[0].Block6 = "fd00:10:244::/48" }},
+		{"routed mode", func(c *Config) { dual(c); c.Mode = ModeRouted }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := valid()
@@ -41,8 +42,10 @@ func TestValidateDualStack(t *testing.T) {
 		edit func(c *Config)
 		want []string
 	}{
-		{"routed mode", func(c *Config) { c.Mode = ModeRouted; c.Networks[0].Subnet6 = "fd00::/48" },
-			[]string{"networks[0].subnet6: dual-stack is supported in overlay mode only"}},
+		{"routed mode checks subnet6 like overlay", func(c *Config) { c.Mode = ModeRouted; c.Networks[0].Subnet6 = "fd00:10:244::/48" }, []string{
+			"networks[0].gateway6: must be set",
+			"networks[0].block6: must be set (subnet6, gateway6 and block6 go together)",
+		}},
 		{"only subnet6", func(c *Config) { c.Networks[0].Subnet6 = "fd00:10:244::/48" }, []string{
 			"networks[0].gateway6: must be set",
 			"networks[0].block6: must be set (subnet6, gateway6 and block6 go together)",

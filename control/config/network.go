@@ -39,7 +39,7 @@ func (p *problems) networks(nets []Network, mode string) {
 		}
 		p.vni(path+".vni", n.VNI, mode, vnis, i)
 		parsed[i] = p.network(path, n)
-		parsed[i].subnet6, parsed[i].block6 = p.network6(path, n, mode)
+		parsed[i].subnet6, parsed[i].block6 = p.network6(path, n)
 		p.overlaps(path, i, parsed)
 		if n.MTU != 0 && (n.MTU < MinMTU || n.MTU > MaxMTU) {
 			p.add(path+".mtu", "must be %d..%d, got %d", MinMTU, MaxMTU, n.MTU)
@@ -102,14 +102,11 @@ func (p *problems) network(path string, n Network) parsedNet {
 }
 
 // network6 checks a network's optional IPv6 subnet6, gateway6 and block6
-// (all three or none) and returns the valid prefixes. Dual-stack is
-// supported in overlay mode only.
-func (p *problems) network6(path string, n Network, mode string) (subnet, block netip.Prefix) {
+// (all three or none) and returns the valid prefixes. Both modes support
+// dual-stack; routed mode also needs an IPv6 underlay address (the agent
+// checks that at start, not here).
+func (p *problems) network6(path string, n Network) (subnet, block netip.Prefix) {
 	if n.Subnet6 == "" && n.Gateway6 == "" && n.Block6 == "" {
-		return netip.Prefix{}, netip.Prefix{}
-	}
-	if mode == ModeRouted {
-		p.add(path+".subnet6", "dual-stack is supported in overlay mode only")
 		return netip.Prefix{}, netip.Prefix{}
 	}
 	subnet, ok := p.prefix6(path+".subnet6", n.Subnet6)

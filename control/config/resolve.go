@@ -86,8 +86,19 @@ func (n Network) Prefixes6() (subnet, block netip.Prefix, gw netip.Addr, ok bool
 	return subnet, block, gw, subnet.IsValid() && block.IsValid() && gw.IsValid()
 }
 
+// DualStack reports whether some network has subnet6.
+func (c *Config) DualStack() bool {
+	for _, n := range c.Networks {
+		if n.Subnet6 != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // Network returns the network called name; "" is the first one, the
 // default of the CNI plugin's "network" key.
+
 func (c *Config) Network(name string) (Network, bool) {
 	for _, n := range c.Networks {
 		if name == "" || n.Name == name {

@@ -20,8 +20,11 @@ const (
 	NetworkName = "pods"
 	underlayPfx = "10.250.0." // host i: .i, FRR host j: .100+j
 	underlayLen = 24
-	bgpPort     = 179
-	metricsAddr = "127.0.0.1:9642" // per host namespace, so the same on every host
+	// Dual-stack labs: host i's IPv6 underlay address is fd00:250::<i>/64.
+	underlayPfx6 = "fd00:250::"
+	underlayLen6 = 64
+	bgpPort      = 179
+	metricsAddr  = "127.0.0.1:9642" // per host namespace, so the same on every host
 )
 
 // HostConfig is the vxbgpd config file the lab writes for a host. It mirrors

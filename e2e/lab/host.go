@@ -30,6 +30,7 @@ type Host struct {
 	Index      int    // 1-based; the pod block is 10.244.<Index>.0/24
 	NS         string // namespace
 	Addr       string // underlay address: VTEP, BGP source, router ID
+	Addr6      string // IPv6 underlay address in dual-stack labs, else ""
 	Dir        string // the host's part of the work dir
 	ConfigPath string
 	Socket     string // the agent's API socket

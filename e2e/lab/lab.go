@@ -38,6 +38,8 @@ type Options struct {
 	// DualStack gives the pod network an IPv6 subnet6/gateway6/block6
 	// (PodSubnet6, PodGateway6, Host.Block6) and turns IPv6 on in the host
 	// namespaces; pods then get an IPv4 and an IPv6 address (Pod.IP6).
+	// Each host's eth0 also gets an IPv6 underlay address (Host.Addr6,
+	// fd00:250::<Index>/64), which routed mode needs.
 	DualStack bool
 }
 
@@ -125,6 +127,16 @@ func (l *Lab) build(ctx context.Context) error {
 		h.NS = l.ID + "-" + h.Name
 		if err := l.addHostNS(ctx, h.NS, h.Name, h.Addr); err != nil {
 			return err
+		}
+		if l.opts.DualStack {
+			// An IPv6 underlay address too: routed mode's next hop for
+			// the IPv6 blocks (overlay mode does not use it).
+			h.Addr6 = fmt.Sprintf("%s%x", underlayPfx6, i)
+			if err := ipBatch(ctx, h.NS, []string{
+				fmt.Sprintf("addr add %s/%d dev eth0 nodad", h.Addr6, underlayLen6),
+			}); err != nil {
+				return err
+			}
 		}
 		if err := h.prepare(); err != nil {
 			return err

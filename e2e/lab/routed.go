@@ -75,6 +75,20 @@ func AgentRoutes(ctx context.Context, ns string) ([]KernelRoute, error) {
 	return list, nil
 }
 
+// AgentRoutes6 is AgentRoutes for IPv6: the main-table IPv6 routes with
+// vxbgpd's protocol number in namespace ns.
+func AgentRoutes6(ctx context.Context, ns string) ([]KernelRoute, error) {
+	out, err := IP(ctx, ns, "-j", "-6", "route", "show", "proto", strconv.Itoa(RouteProto))
+	if err != nil {
+		return nil, fmt.Errorf("read IPv6 routes in %s: %w", ns, err)
+	}
+	list, err := decodeRoutes(out)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ns, err)
+	}
+	return list, nil
+}
+
 func decodeRoutes(out string) ([]KernelRoute, error) {
 	var list []KernelRoute
 	if s := strings.TrimSpace(out); s != "" {
@@ -166,6 +180,18 @@ func (l *Lab) RemoteBlocks(h *Host) map[string]string {
 	for _, o := range l.Hosts {
 		if o != h {
 			out[o.Block()] = o.Addr
+		}
+	}
+	return out
+}
+
+// RemoteBlocks6 maps every other host's block6 to that host's IPv6
+// underlay address (dual-stack labs).
+func (l *Lab) RemoteBlocks6(h *Host) map[string]string {
+	out := map[string]string{}
+	for _, o := range l.Hosts {
+		if o != h {
+			out[o.Block6()] = o.Addr6
 		}
 	}
 	return out
