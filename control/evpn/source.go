@@ -72,11 +72,12 @@ type Source struct {
 
 	// mu guards what the watch callback and Routes share with Run.
 	mu     sync.Mutex
-	rx     map[string]*entry     // received routes by key
-	local  map[string]localRoute // advertised routes by key (written by Run)
-	eor    map[string]bool       // peers that sent End-of-RIB for evpn
-	rxKick chan struct{}         // rx changed
-	evKick chan struct{}         // an EOR or a peer came up: check Synced
+	rx     map[string]*entry       // received routes by key
+	local  map[string]localRoute   // advertised routes by key (written by Run)
+	built  map[buildKey]localRoute // local type-2 paths by what they are built from (Run only)
+	eor    map[string]bool         // peers that sent End-of-RIB for evpn
+	rxKick chan struct{}           // rx changed
+	evKick chan struct{}           // an EOR or a peer came up: check Synced
 
 	synced, ready       chan struct{}
 	syncOnce, readyOnce sync.Once
