@@ -72,8 +72,17 @@ type agent struct {
 	rsrc  *routed.Source // both modes: blocks and chained endpoints as unicast routes
 	merge *merger
 
+	// mu guards the endpoints and orders their hand-over to the sources:
+	// both happen under it, so a resync and an API call never overtake
+	// each other on the way.
 	mu        sync.Mutex
-	endpoints map[string]localapi.Endpoint // by containerID/ifName
+	endpoints map[string]localapi.Endpoint // by Endpoint.Key
+	chained   map[string]localapi.Endpoint // the chained subset: host routes
+	// apiSeq counts API changes; touched is the count at each endpoint's
+	// last one. A store resync keeps the API's word for endpoints touched
+	// after it began reading (the store may not show them yet).
+	apiSeq  uint64
+	touched map[string]uint64
 }
 
 func newAgent(cfg *config.Config, log *slog.Logger) (*agent, error) {
@@ -81,7 +90,8 @@ func newAgent(cfg *config.Config, log *slog.Logger) (*agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netlink handle: %w", err)
 	}
-	a := &agent{cfg: cfg, log: log, started: time.Now(), h: h, endpoints: map[string]localapi.Endpoint{}}
+	a := &agent{cfg: cfg, log: log, started: time.Now(), h: h, endpoints: map[string]localapi.Endpoint{},
+		chained: map[string]localapi.Endpoint{}, touched: map[string]uint64{}}
 	if err := cfg.Resolve(func() (netip.Addr, error) { return defaultRouteAddr(h) }); err != nil {
 		h.Close()
 		return nil, err
@@ -376,47 +386,95 @@ func (a *agent) peerConfigs() []bgp.PeerConfig {
 	return ps
 }
 
-func epKey(containerID, ifName string) string { return containerID + "/" + ifName }
-
 // loadEndpoints replaces the in-memory endpoints with the store's: the
-// store on disk is the truth (the CNI plugin writes it before it calls us).
+// store on disk is the truth (the CNI plugin writes it before it calls
+// us), except for endpoints the API changed while it was being read.
 func (a *agent) loadEndpoints() error {
+	a.mu.Lock()
+	seq0 := a.apiSeq
+	a.mu.Unlock()
 	eps, err := a.store.Endpoints()
 	if err != nil {
 		return fmt.Errorf("read endpoint store: %w", err)
 	}
 	m := make(map[string]localapi.Endpoint, len(eps))
 	for _, ep := range eps {
-		m[epKey(ep.ContainerID, ep.IfName)] = ep
+		m[ep.Key()] = ep
 	}
 	a.mu.Lock()
+	defer a.mu.Unlock()
+	for k, seq := range a.touched {
+		if seq <= seq0 {
+			delete(a.touched, k) // the store had it when we read
+			continue
+		}
+		if ep, ok := a.endpoints[k]; ok {
+			m[k] = ep
+		} else {
+			delete(m, k)
+		}
+	}
 	a.endpoints = m
-	a.mu.Unlock()
-	a.publishEndpoints()
+	clear(a.chained)
+	list := make([]localapi.Endpoint, 0, len(m))
+	for k, ep := range m {
+		list = append(list, ep)
+		if ep.Chained {
+			a.chained[k] = ep
+		}
+	}
+	if a.src != nil {
+		a.src.SetEndpoints(list) // costs work only for what changed
+	}
+	a.publishHostRoutes()
 	return nil
 }
 
-// publishEndpoints hands the endpoints to the sources: in overlay mode
-// every endpoint to the EVPN source (which originates type-2 routes for
-// those behind our bridge), and in both modes the addresses of chained
-// endpoints to the routed source as /32 and /128 host routes. A chained
-// endpoint (made by another plugin, e.g. ptp) lies outside every block
-// and its MAC is not behind the bridge, so only a host route reaches it.
-func (a *agent) publishEndpoints() {
+// putEndpoint and delEndpoint are one API change each: O(1) for the EVPN
+// source, host routes re-published only when a chained endpoint changed.
+func (a *agent) putEndpoint(ep localapi.Endpoint) {
+	k := ep.Key()
 	a.mu.Lock()
-	eps := make([]localapi.Endpoint, 0, len(a.endpoints))
-	for _, ep := range a.endpoints {
-		eps = append(eps, ep)
-	}
-	a.mu.Unlock()
+	defer a.mu.Unlock()
+	a.apiSeq++
+	a.touched[k] = a.apiSeq
+	old, had := a.endpoints[k]
+	a.endpoints[k] = ep
 	if a.src != nil {
-		a.src.SetEndpoints(eps)
+		a.src.PutEndpoint(ep)
 	}
-	var hosts []netip.Prefix
-	for _, ep := range eps {
-		if !ep.Chained {
-			continue
+	if ep.Chained || (had && old.Chained) {
+		delete(a.chained, k)
+		if ep.Chained {
+			a.chained[k] = ep
 		}
+		a.publishHostRoutes()
+	}
+}
+
+func (a *agent) delEndpoint(k string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.apiSeq++
+	a.touched[k] = a.apiSeq
+	delete(a.endpoints, k)
+	if a.src != nil {
+		a.src.DeleteEndpoint(k)
+	}
+	if _, ok := a.chained[k]; ok {
+		delete(a.chained, k)
+		a.publishHostRoutes()
+	}
+}
+
+// publishHostRoutes hands the addresses of chained endpoints to the routed
+// source as /32 and /128 host routes (both modes; a.mu held). A chained
+// endpoint (made by another plugin, e.g. ptp) lies outside every block and
+// its MAC is not behind the bridge, so only a host route reaches it. The
+// EVPN source skips chained endpoints itself.
+func (a *agent) publishHostRoutes() {
+	var hosts []netip.Prefix
+	for _, ep := range a.chained {
 		for _, text := range ep.IPs {
 			ip, err := netip.ParseAddr(text)
 			if err != nil {

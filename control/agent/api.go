@@ -84,7 +84,7 @@ func (a *agent) Endpoints(ctx context.Context) ([]localapi.Endpoint, error) {
 	}
 	a.mu.Unlock()
 	slices.SortFunc(eps, func(x, y localapi.Endpoint) int {
-		return strings.Compare(epKey(x.ContainerID, x.IfName), epKey(y.ContainerID, y.IfName))
+		return strings.Compare(x.Key(), y.Key())
 	})
 	return eps, nil
 }
@@ -132,17 +132,11 @@ func (a *agent) AddEndpoint(ctx context.Context, ep localapi.Endpoint) error {
 	if !slices.ContainsFunc(a.networks, func(n evpn.Network) bool { return n.Name == ep.Network }) {
 		return fmt.Errorf("endpoint network %q: %w", ep.Network, localapi.ErrInvalid)
 	}
-	a.mu.Lock()
-	a.endpoints[epKey(ep.ContainerID, ep.IfName)] = ep
-	a.mu.Unlock()
-	a.publishEndpoints()
+	a.putEndpoint(ep)
 	return nil
 }
 
 func (a *agent) DelEndpoint(ctx context.Context, containerID, ifName string) error {
-	a.mu.Lock()
-	delete(a.endpoints, epKey(containerID, ifName))
-	a.mu.Unlock()
-	a.publishEndpoints()
+	a.delEndpoint(localapi.EndpointKey(containerID, ifName))
 	return nil
 }

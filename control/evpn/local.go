@@ -3,6 +3,7 @@ package evpn
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"strings"
 
 	api "github.com/osrg/gobgp/v3/api"
@@ -15,17 +16,17 @@ import (
 // for the key it is tracked by. withdraw is the path without its MAC
 // mobility community: GoBGP checks the sequence of a path given to
 // DeletePath too, and refuses one lower than a remote claim's (our MAC may
-// have moved away since), which would make the withdrawal impossible.
+// have moved away since), which would make the withdrawal impossible. bk
+// is what it was built from: an equal bk means the same path.
 type localRoute struct {
 	path     *api.Path
 	withdraw *api.Path
 	route    Route
+	bk       buildKey
 }
 
-// buildKey is everything a local type-2 path is built from: macRoutes
-// reuses the path of an unchanged endpoint instead of marshalling and
-// decoding it again on every pass (with 10,000 endpoints arriving one at a
-// time, rebuilding them all per pass was quadratic).
+// buildKey is everything a local type-2 path is built from (zero for the
+// type-3 routes).
 type buildKey struct {
 	vni   uint32
 	mac   overlay.MAC
@@ -34,9 +35,20 @@ type buildKey struct {
 	moved bool
 }
 
+// wanted is a route some endpoints (or the network, for a type-3) want
+// advertised; refs counts them, so that two endpoints claiming one MAC
+// and IP keep it until the last one goes.
+type wanted struct {
+	lr   localRoute
+	refs int
+}
+
+// imetKey is the pseudo endpoint that wants the type-3 routes.
+const imetKey = "\x00imet"
+
 // imetRoutes are the type-3 routes: one per network, for the life of Run.
-func (s *Source) imetRoutes() (map[string]localRoute, error) {
-	out := make(map[string]localRoute, len(s.cfg.Networks))
+func (s *Source) imetRoutes() ([]localRoute, error) {
+	out := make([]localRoute, 0, len(s.cfg.Networks))
 	for _, n := range s.cfg.Networks {
 		p, err := Type3(s.cfg.ASN, s.cfg.RouterID, n.RDIndex, n.VNI, s.cfg.VTEP)
 		if err != nil {
@@ -46,68 +58,66 @@ func (s *Source) imetRoutes() (map[string]localRoute, error) {
 		if err != nil {
 			return nil, err
 		}
-		out[r.Key] = localRoute{path: p, withdraw: p, route: r}
+		out = append(out, localRoute{path: p, withdraw: p, route: r})
 	}
 	return out, nil
 }
 
-// macRoutes are the type-2 routes for eps: one per IP, a MAC-only one for
-// an endpoint without IP. Endpoints that cannot be advertised are logged
-// and skipped; the agent re-sends the full set, so the log is throttled.
+// sameEndpoint reports whether b would be advertised exactly as a.
+func sameEndpoint(a, b localapi.Endpoint) bool {
+	return a.Network == b.Network && a.MAC == b.MAC && a.Chained == b.Chained && slices.Equal(a.IPs, b.IPs)
+}
+
+// endpointRoutes are the type-2 routes of one endpoint: one per IP, a
+// MAC-only one for an endpoint without IP. What cannot be advertised is
+// logged (throttled: the agent re-sends endpoints) and skipped.
 //
 // A MAC that a remote VTEP also announces in the network is a move to us:
 // the route carries the next MAC mobility sequence (see WithMobility), so
-// every host lets it win.
+// every host lets it win. The sequence is looked up when the endpoint
+// changes, not again: a later remote claim is the MAC moving away, and the
+// CNI DEL that follows withdraws ours.
 //
 // Chained endpoints (made by another plugin, e.g. ptp) get no route: their
 // MAC is not behind the network's bridge, so no host could deliver to it at
 // L2. The agent advertises their addresses as host routes instead
 // (routed.Source.SetHostRoutes).
-func (s *Source) macRoutes(eps []localapi.Endpoint) map[string]localRoute {
-	out := make(map[string]localRoute, len(eps))
-	built := make(map[buildKey]localRoute, len(eps))
-	defer func() { s.built = built }() // only what is still wanted stays cached
-	seqs := s.remoteSeqs()
-	for _, ep := range eps {
-		if ep.Chained {
-			continue
-		}
-		n, ok := s.byName[ep.Network]
-		if !ok {
-			s.warn.Warn("ep-network:"+ep.Network, "endpoint of unknown network ignored",
-				"network", ep.Network, "container", ep.ContainerID, "mac", ep.MAC)
-			continue
-		}
-		mac, err := overlay.ParseMAC(ep.MAC)
+func (s *Source) endpointRoutes(ep localapi.Endpoint) []localRoute {
+	if ep.Chained {
+		return nil
+	}
+	n, ok := s.byName[ep.Network]
+	if !ok {
+		s.warn.Warn("ep-network:"+ep.Network, "endpoint of unknown network ignored",
+			"network", ep.Network, "container", ep.ContainerID, "mac", ep.MAC)
+		return nil
+	}
+	mac, err := overlay.ParseMAC(ep.MAC)
+	if err != nil {
+		s.warn.Warn("ep-mac", "endpoint with a bad mac ignored", "container", ep.ContainerID, "mac", ep.MAC, "err", err)
+		return nil
+	}
+	ips := make([]netip.Addr, 0, len(ep.IPs))
+	for _, text := range ep.IPs {
+		ip, err := parseIP(text)
 		if err != nil {
-			s.warn.Warn("ep-mac", "endpoint with a bad mac ignored", "container", ep.ContainerID, "mac", ep.MAC, "err", err)
+			s.warn.Warn("ep-ip", "endpoint ip ignored", "container", ep.ContainerID, "ip", text, "err", err)
 			continue
 		}
-		ips := make([]netip.Addr, 0, len(ep.IPs))
-		for _, text := range ep.IPs {
-			ip, err := parseIP(text)
-			if err != nil {
-				s.warn.Warn("ep-ip", "endpoint ip ignored", "container", ep.ContainerID, "ip", text, "err", err)
-				continue
-			}
-			ips = append(ips, ip)
+		ips = append(ips, ip)
+	}
+	if len(ips) == 0 {
+		ips = append(ips, netip.Addr{}) // MAC-only
+	}
+	seq, moved := s.remoteSeq(overlay.FDBKey{VNI: n.VNI, MAC: mac})
+	out := make([]localRoute, 0, len(ips))
+	for _, ip := range ips {
+		lr, err := s.buildType2(n, mac, ip, seq, moved)
+		if err != nil {
+			s.warn.Warn("ep-route", "endpoint not advertised", "container", ep.ContainerID, "mac", mac, "ip", ip, "err", err)
+			continue
 		}
-		if len(ips) == 0 {
-			ips = append(ips, netip.Addr{}) // MAC-only
-		}
-		for _, ip := range ips {
-			seq, moved := seqs[overlay.FDBKey{VNI: n.VNI, MAC: mac}]
-			bk := buildKey{vni: n.VNI, mac: mac, ip: ip, seq: seq, moved: moved}
-			lr, ok := s.built[bk]
-			if !ok {
-				if lr, err = s.buildType2(n, mac, ip, seq, moved); err != nil {
-					s.warn.Warn("ep-route", "endpoint not advertised", "container", ep.ContainerID, "mac", mac, "ip", ip, "err", err)
-					continue
-				}
-			}
-			built[bk] = lr
-			out[lr.route.Key] = lr
-		}
+		out = append(out, lr)
 	}
 	return out
 }
@@ -119,7 +129,7 @@ func (s *Source) buildType2(n *Network, mac overlay.MAC, ip netip.Addr, seq uint
 	if err != nil {
 		return localRoute{}, err
 	}
-	lr := localRoute{path: p, withdraw: p}
+	lr := localRoute{path: p, withdraw: p, bk: buildKey{vni: n.VNI, mac: mac, ip: ip, seq: seq, moved: moved}}
 	if moved {
 		if lr.path, err = WithMobility(p, seq+1, false); err != nil {
 			return localRoute{}, err
@@ -131,20 +141,43 @@ func (s *Source) buildType2(n *Network, mac overlay.MAC, ip netip.Addr, seq uint
 	return lr, nil
 }
 
-// remoteSeqs is the highest MAC mobility sequence among the received
-// routes for each (VNI, MAC) of our networks.
-func (s *Source) remoteSeqs() map[overlay.FDBKey]uint32 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := map[overlay.FDBKey]uint32{}
-	for _, e := range s.rx {
-		for _, f := range e.fdbs {
-			if cur, ok := out[f.Key()]; !ok || e.r.Seq > cur {
-				out[f.Key()] = e.r.Seq
+// remoteSeq is the highest MAC mobility sequence among the received
+// routes for k, and whether any remote VTEP announces k at all, as of the
+// last snapshot (Run only). The snapshot's FDB holds the winning route
+// for each MAC, and the winner is the highest sequence.
+func (s *Source) remoteSeq(k overlay.FDBKey) (seq uint32, found bool) {
+	_, found = s.last.FDB[k]
+	return s.lastSeq[k], found
+}
+
+// setWant replaces what endpoint k wants advertised with routes, and
+// marks every route key it touched for advertise.
+func (s *Source) setWant(k string, routes []localRoute) {
+	for _, lr := range routes {
+		w := s.want[lr.route.Key]
+		if w == nil {
+			w = &wanted{}
+			s.want[lr.route.Key] = w
+		}
+		w.refs++
+		if w.lr.path == nil || w.lr.bk != lr.bk {
+			w.lr = lr // the latest claim builds the path
+		}
+		s.pending[lr.route.Key] = struct{}{}
+	}
+	for _, lr := range s.epWant[k] {
+		if w := s.want[lr.route.Key]; w != nil {
+			if w.refs--; w.refs <= 0 {
+				delete(s.want, lr.route.Key)
 			}
 		}
+		s.pending[lr.route.Key] = struct{}{}
 	}
-	return out
+	if len(routes) == 0 {
+		delete(s.epWant, k)
+	} else {
+		s.epWant[k] = routes
+	}
 }
 
 // parseIP accepts "10.0.0.5" and, leniently, "10.0.0.5/24".
@@ -160,36 +193,49 @@ func parseIP(s string) (netip.Addr, error) {
 	return a.Unmap(), err
 }
 
-// advertise makes the speaker's local paths match want: adds first, then
+// advertise makes the speaker's local paths match want for the pending
+// route keys (only what changed since the last call): adds first, then
 // withdrawals, so that a changed endpoint (new IP) is never unreachable in
-// between. It returns whether everything succeeded; what failed is retried
-// on the next call.
-func (s *Source) advertise(ctx context.Context, want map[string]localRoute) bool {
+// between. It returns whether everything succeeded; what failed stays
+// pending and is retried on the next call.
+func (s *Source) advertise(ctx context.Context) bool {
 	ok := true
-	for _, k := range sortedKeys(want) {
-		if _, have := s.local[k]; have {
+	keys := sortedKeys(s.pending)
+	for _, k := range keys {
+		w := s.want[k]
+		if w == nil {
 			continue
 		}
-		lr := want[k]
+		if cur, have := s.local[k]; have && cur.bk == w.lr.bk {
+			delete(s.pending, k)
+			continue
+		}
+		lr := w.lr
 		if err := s.sp.AddPath(ctx, lr.path); err != nil {
 			s.log.Warn("advertise route", "op", "add", "mac", lr.route.MAC, "ip", lr.route.IP, "vni", lr.route.VNIs, "err", err)
 			ok = false
 			continue
 		}
 		s.setLocal(k, lr)
+		delete(s.pending, k)
 		s.log.Debug("advertise route", "op", "add", "kind", lr.route.Kind, "mac", lr.route.MAC, "ip", lr.route.IP, "vni", lr.route.VNIs)
 	}
-	for _, k := range sortedKeys(s.local) {
-		if _, keep := want[k]; keep {
+	for _, k := range keys {
+		if _, keep := s.want[k]; keep {
 			continue
 		}
-		lr := s.local[k]
+		lr, have := s.local[k]
+		if !have {
+			delete(s.pending, k)
+			continue
+		}
 		if err := s.sp.DeletePath(ctx, lr.withdraw); err != nil {
 			s.log.Warn("withdraw route", "op", "del", "mac", lr.route.MAC, "ip", lr.route.IP, "vni", lr.route.VNIs, "err", err)
 			ok = false
 			continue
 		}
 		s.setLocal(k, localRoute{})
+		delete(s.pending, k)
 		s.log.Debug("withdraw route", "op", "del", "kind", lr.route.Kind, "mac", lr.route.MAC, "ip", lr.route.IP, "vni", lr.route.VNIs)
 	}
 	return ok

@@ -65,19 +65,32 @@ type Source struct {
 	byVNI   map[uint32]*Network
 	byName  map[string]*Network
 
-	epMu   sync.Mutex
-	eps    []localapi.Endpoint
-	epSet  bool
-	epKick chan struct{}
+	// The endpoints, by Endpoint.Key, and those changed since Run last
+	// looked: a pass handles only what changed, so that 10,000 endpoints
+	// arriving one at a time cost 10,000 small passes, not a quadratic sum.
+	epMu    sync.Mutex
+	eps     map[string]localapi.Endpoint
+	epDirty map[string]struct{}
+	epSet   bool
+	epKick  chan struct{}
+
+	// Run only: what each endpoint wants advertised, the union by route
+	// key, and the route keys whose advertisement may not match yet.
+	epWant  map[string][]localRoute
+	want    map[string]*wanted
+	pending map[string]struct{}
+	// The last snapshot and its FDB entries' mobility sequences (Run
+	// only): a local endpoint's MAC found there has moved to us.
+	last    overlay.State
+	lastSeq map[overlay.FDBKey]uint32
 
 	// mu guards what the watch callback and Routes share with Run.
 	mu     sync.Mutex
-	rx     map[string]*entry       // received routes by key
-	local  map[string]localRoute   // advertised routes by key (written by Run)
-	built  map[buildKey]localRoute // local type-2 paths by what they are built from (Run only)
-	eor    map[string]bool         // peers that sent End-of-RIB for evpn
-	rxKick chan struct{}           // rx changed
-	evKick chan struct{}           // an EOR or a peer came up: check Synced
+	rx     map[string]*entry     // received routes by key
+	local  map[string]localRoute // advertised routes by key (written by Run)
+	eor    map[string]bool       // peers that sent End-of-RIB for evpn
+	rxKick chan struct{}         // rx changed
+	evKick chan struct{}         // an EOR or a peer came up: check Synced
 
 	synced, ready       chan struct{}
 	syncOnce, readyOnce sync.Once
@@ -95,17 +108,22 @@ func NewSource(c Config, sp *bgp.Speaker, publish func(overlay.State)) *Source {
 	}
 	s := &Source{
 		cfg: c, sp: sp, publish: publish, log: c.Logger,
-		warn:   lograte.New(c.Logger, 30*time.Second),
-		byVNI:  map[uint32]*Network{},
-		byName: map[string]*Network{},
-		epKick: make(chan struct{}, 1),
-		rx:     map[string]*entry{},
-		local:  map[string]localRoute{},
-		eor:    map[string]bool{},
-		rxKick: make(chan struct{}, 1),
-		evKick: make(chan struct{}, 1),
-		synced: make(chan struct{}),
-		ready:  make(chan struct{}),
+		warn:    lograte.New(c.Logger, 30*time.Second),
+		byVNI:   map[uint32]*Network{},
+		byName:  map[string]*Network{},
+		epKick:  make(chan struct{}, 1),
+		eps:     map[string]localapi.Endpoint{},
+		epDirty: map[string]struct{}{},
+		epWant:  map[string][]localRoute{},
+		want:    map[string]*wanted{},
+		pending: map[string]struct{}{},
+		rx:      map[string]*entry{},
+		local:   map[string]localRoute{},
+		eor:     map[string]bool{},
+		rxKick:  make(chan struct{}, 1),
+		evKick:  make(chan struct{}, 1),
+		synced:  make(chan struct{}),
+		ready:   make(chan struct{}),
 	}
 	for i := range s.cfg.Networks {
 		n := &s.cfg.Networks[i]
@@ -152,12 +170,58 @@ func (c Config) validate() error {
 
 // SetEndpoints hands over the full set of local endpoints (latest wins)
 // and returns at once; Run advertises and withdraws type-2 routes to match.
+// Only the endpoints that differ from what the Source holds cost work, so
+// the agent can hand over the whole store on every resync.
 func (s *Source) SetEndpoints(eps []localapi.Endpoint) {
-	eps = slices.Clone(eps)
+	next := make(map[string]localapi.Endpoint, len(eps))
+	for _, ep := range eps {
+		next[ep.Key()] = ep
+	}
 	s.epMu.Lock()
-	s.eps, s.epSet = eps, true
+	for k := range s.eps {
+		if _, ok := next[k]; !ok {
+			s.epDirty[k] = struct{}{}
+		}
+	}
+	for k, ep := range next {
+		if old, ok := s.eps[k]; !ok || !sameEndpoint(old, ep) {
+			s.epDirty[k] = struct{}{}
+		}
+	}
+	s.eps, s.epSet = next, true
 	s.epMu.Unlock()
 	kick(s.epKick)
+}
+
+// PutEndpoint adds or replaces one endpoint (a CNI ADD) and returns at once.
+func (s *Source) PutEndpoint(ep localapi.Endpoint) {
+	k := ep.Key()
+	s.epMu.Lock()
+	old, ok := s.eps[k]
+	s.eps[k] = ep
+	changed := !ok || !sameEndpoint(old, ep)
+	if changed {
+		s.epDirty[k] = struct{}{}
+	}
+	s.epMu.Unlock()
+	if changed {
+		kick(s.epKick)
+	}
+}
+
+// DeleteEndpoint removes the endpoint with key k (localapi.EndpointKey) and
+// returns at once.
+func (s *Source) DeleteEndpoint(k string) {
+	s.epMu.Lock()
+	_, ok := s.eps[k]
+	delete(s.eps, k)
+	if ok {
+		s.epDirty[k] = struct{}{}
+	}
+	s.epMu.Unlock()
+	if ok {
+		kick(s.epKick)
+	}
 }
 
 // Ready is closed once Run has originated the type-3 routes and the
@@ -191,12 +255,13 @@ func (s *Source) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("evpn type-3 routes: %w", err)
 	}
+	s.setWant(imetKey, imet)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
 	// Devices first: pods need their bridge before any route arrives.
-	last := buildState(s.cfg.Networks, nil)
-	s.publish(last)
+	s.last = buildState(s.cfg.Networks, nil)
+	s.publish(s.last)
 	lastPublish, buildCost := time.Now(), time.Duration(0)
 
 	watchErr := make(chan error, 1)
@@ -222,7 +287,7 @@ func (s *Source) Run(ctx context.Context) error {
 	for {
 		if localDirty {
 			localDirty = false
-			ok, done := s.syncLocal(ctx, imet)
+			ok, done := s.syncLocal(ctx)
 			if !ok {
 				retry.Reset(retryDelay)
 			}
@@ -256,14 +321,11 @@ func (s *Source) Run(ctx context.Context) error {
 		case <-publishTimer.C:
 			pending = false
 			t0 := time.Now()
-			s.mu.Lock()
-			st := buildState(s.cfg.Networks, s.rx)
-			s.mu.Unlock()
+			changed := s.rebuild()
 			lastPublish = time.Now()
 			buildCost = lastPublish.Sub(t0)
-			if !st.Equal(last) {
-				last = st
-				s.publish(st)
+			if changed {
+				s.publish(s.last)
 			}
 		case <-s.evKick:
 			s.checkSynced()
@@ -275,15 +337,42 @@ func (s *Source) Run(ctx context.Context) error {
 	}
 }
 
-// syncLocal advertises what the endpoints want. done is false until the
-// first SetEndpoints call has been taken into account.
-func (s *Source) syncLocal(ctx context.Context, imet map[string]localRoute) (ok, done bool) {
+// rebuild makes the snapshot from the received routes and reports
+// whether it differs from the last one (Run only).
+func (s *Source) rebuild() bool {
+	s.mu.Lock()
+	st, seqs := buildStateSeqs(s.cfg.Networks, s.rx)
+	s.mu.Unlock()
+	s.lastSeq = seqs
+	if st.Equal(s.last) {
+		return false
+	}
+	s.last = st
+	return true
+}
+
+// syncLocal advertises what the changed endpoints want. done is false
+// until the first SetEndpoints call has been taken into account.
+func (s *Source) syncLocal(ctx context.Context) (ok, done bool) {
 	s.epMu.Lock()
-	eps, set := s.eps, s.epSet
+	dirty := s.epDirty
+	s.epDirty = map[string]struct{}{}
+	eps := make(map[string]localapi.Endpoint, len(dirty))
+	for k := range dirty {
+		if ep, ok := s.eps[k]; ok {
+			eps[k] = ep
+		}
+	}
+	set := s.epSet
 	s.epMu.Unlock()
-	want := s.macRoutes(eps)
-	maps.Copy(want, imet)
-	return s.advertise(ctx, want), set
+	for k := range dirty {
+		var routes []localRoute
+		if ep, ok := eps[k]; ok {
+			routes = s.endpointRoutes(ep)
+		}
+		s.setWant(k, routes)
+	}
+	return s.advertise(ctx), set
 }
 
 func (s *Source) checkSynced() {

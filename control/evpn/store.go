@@ -79,6 +79,13 @@ func contributions(r Route, nets map[uint32]*Network, self netip.Addr) (e *entry
 // kept aside only when non-zero, which is rare: it keeps a 10k-route
 // snapshot to a few milliseconds.
 func buildState(nets []Network, entries map[string]*entry) overlay.State {
+	st, _ := buildStateSeqs(nets, entries)
+	return st
+}
+
+// buildStateSeqs is buildState that also returns the MAC mobility
+// sequence of each FDB entry's winning route (only the non-zero ones).
+func buildStateSeqs(nets []Network, entries map[string]*entry) (overlay.State, map[overlay.FDBKey]uint32) {
 	st := overlay.State{
 		Devices: make(map[uint32]overlay.Device, len(nets)),
 		FDB:     make(map[overlay.FDBKey]overlay.FDB, len(entries)),
@@ -134,7 +141,7 @@ func buildState(nets []Network, entries map[string]*entry) overlay.State {
 			}
 		}
 	}
-	return st
+	return st, fdbSeq
 }
 
 // sameContributions reports whether two entries for one key change

@@ -223,9 +223,90 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
+// macRoutes runs eps through the endpoint half of a Run pass (no speaker)
+// and returns the routes wanted, by key. Endpoints without a container ID
+// get their index.
+func macRoutes(s *Source, eps []localapi.Endpoint) map[string]localRoute {
+	for i, ep := range eps {
+		if ep.ContainerID == "" {
+			ep.ContainerID = fmt.Sprint(i)
+		}
+		s.setWant(ep.Key(), s.endpointRoutes(ep))
+	}
+	out := map[string]localRoute{}
+	for k, w := range s.want {
+		out[k] = w.lr
+	}
+	return out
+}
+
+// Two endpoints claiming one MAC and IP share the route: it stays until
+// the last one goes, and every key touched is pending for advertise.
+func TestWantRefs(t *testing.T) {
+	s := NewSource(Config{ASN: 64512, RouterID: rid1, VTEP: selfVTEP, Networks: testNetworks()}, nil, nil)
+	a := localapi.Endpoint{ContainerID: "a", IfName: "eth0", Network: "pods", MAC: "02:00:00:00:00:01", IPs: []string{"10.244.1.5"}}
+	b := a
+	b.ContainerID = "b"
+	s.setWant(a.Key(), s.endpointRoutes(a))
+	s.setWant(b.Key(), s.endpointRoutes(b))
+	if len(s.want) != 1 || len(s.pending) != 1 {
+		t.Fatalf("want %d pending %d, want 1 and 1", len(s.want), len(s.pending))
+	}
+	clear(s.pending)
+	s.setWant(a.Key(), nil)
+	if len(s.want) != 1 || len(s.pending) != 1 {
+		t.Fatalf("after a went: want %d pending %d, want 1 and 1", len(s.want), len(s.pending))
+	}
+	s.setWant(b.Key(), nil)
+	if len(s.want) != 0 || len(s.epWant) != 0 {
+		t.Fatalf("after both went: want %d epWant %d, want none", len(s.want), len(s.epWant))
+	}
+	// A new IP for an endpoint: the old route goes, the new one comes.
+	s.setWant(a.Key(), s.endpointRoutes(a))
+	a.IPs = []string{"10.244.1.6"}
+	s.setWant(a.Key(), s.endpointRoutes(a))
+	if len(s.want) != 1 || len(s.pending) != 2 {
+		t.Fatalf("changed ip: want %d pending %d, want 1 and 2", len(s.want), len(s.pending))
+	}
+}
+
+// SetEndpoints, PutEndpoint and DeleteEndpoint mark only what changed.
+func TestEndpointDirty(t *testing.T) {
+	s := NewSource(Config{ASN: 64512, RouterID: rid1, VTEP: selfVTEP, Networks: testNetworks()}, nil, nil)
+	ep := func(id, ip string) localapi.Endpoint {
+		return localapi.Endpoint{ContainerID: id, IfName: "eth0", Network: "pods", MAC: "02:00:00:00:00:01", IPs: []string{ip}}
+	}
+	take := func() []string {
+		s.epMu.Lock()
+		defer s.epMu.Unlock()
+		d := sortedKeys(s.epDirty)
+		clear(s.epDirty)
+		return d
+	}
+	s.SetEndpoints([]localapi.Endpoint{ep("a", "10.244.1.1"), ep("b", "10.244.1.2")})
+	if d := take(); strings.Join(d, ",") != "a/eth0,b/eth0" {
+		t.Fatalf("first set: dirty %v", d)
+	}
+	s.SetEndpoints([]localapi.Endpoint{ep("a", "10.244.1.1"), ep("b", "10.244.1.3")})
+	if d := take(); strings.Join(d, ",") != "b/eth0" {
+		t.Fatalf("b changed: dirty %v", d)
+	}
+	s.PutEndpoint(ep("a", "10.244.1.1"))
+	s.PutEndpoint(ep("c", "10.244.1.4"))
+	s.DeleteEndpoint("b/eth0")
+	s.DeleteEndpoint("nope/eth0")
+	if d := take(); strings.Join(d, ",") != "b/eth0,c/eth0" {
+		t.Fatalf("put a (same), put c, del b: dirty %v", d)
+	}
+	s.SetEndpoints([]localapi.Endpoint{ep("c", "10.244.1.4")})
+	if d := take(); strings.Join(d, ",") != "a/eth0" {
+		t.Fatalf("a gone from the set: dirty %v", d)
+	}
+}
+
 func TestMacRoutes(t *testing.T) {
 	s := NewSource(Config{ASN: 64512, RouterID: rid1, VTEP: selfVTEP, Networks: testNetworks(), Logger: slog.New(slog.DiscardHandler)}, nil, nil)
-	got := s.macRoutes([]localapi.Endpoint{
+	got := macRoutes(s, []localapi.Endpoint{
 		{ContainerID: "a", Network: "pods", MAC: "02:00:00:00:00:01", IPs: []string{"10.244.1.5", "fd00::5"}},
 		{ContainerID: "b", Network: "db", MAC: "02:00:00:00:00:02"},                                          // MAC-only
 		{ContainerID: "c", Network: "pods", MAC: "02:00:00:00:00:03", IPs: []string{"bad", "10.244.1.7/16"}}, // bad IP skipped
@@ -256,7 +337,8 @@ func TestMacRoutesMobility(t *testing.T) {
 	s.ingest(rt2(vtepA, "02:00:00:00:00:01", "10.244.1.5", 0, 100)) // no community: sequence 0
 	s.ingest(rt2(vtepC, "02:00:00:00:00:02", "", 4, 100))
 	s.ingest(rt2(vtepC, "02:00:00:00:00:03", "", 9, 999)) // not our VNI
-	got := s.macRoutes([]localapi.Endpoint{
+	s.rebuild()
+	got := macRoutes(s, []localapi.Endpoint{
 		{Network: "pods", MAC: "02:00:00:00:00:01", IPs: []string{"10.244.1.5"}},
 		{Network: "pods", MAC: "02:00:00:00:00:02"},
 		{Network: "pods", MAC: "02:00:00:00:00:03"},
@@ -275,5 +357,27 @@ func TestMacRoutesMobility(t *testing.T) {
 		if w, err := Decode(lr.withdraw); err != nil || w.Seq != 0 || w.Key != lr.route.Key {
 			t.Errorf("%s: withdraw path %+v %v", k, w, err)
 		}
+	}
+	// The sequences follow replacements and withdrawals.
+	k := overlay.FDBKey{VNI: 100, MAC: overlay.MustParseMAC("02:00:00:00:00:02")}
+	s.ingest(rt2(vtepC, "02:00:00:00:00:02", "", 7, 100)) // the same route, a newer sequence
+	s.ingest(rt2(vtepA, "02:00:00:00:00:02", "", 3, 100)) // a second claim
+	s.rebuild()
+	if seq, ok := s.remoteSeq(k); !ok || seq != 7 {
+		t.Fatalf("after replace: seq %d %v, want 7 true", seq, ok)
+	}
+	w := rt2(vtepC, "02:00:00:00:00:02", "", 0, 100)
+	w.Withdraw = true
+	s.ingest(w)
+	s.rebuild()
+	if seq, ok := s.remoteSeq(k); !ok || seq != 3 {
+		t.Fatalf("after withdrawing the newest: seq %d %v, want 3 true", seq, ok)
+	}
+	w = rt2(vtepA, "02:00:00:00:00:02", "", 0, 100)
+	w.Withdraw = true
+	s.ingest(w)
+	s.rebuild()
+	if _, ok := s.remoteSeq(k); ok {
+		t.Fatal("after withdrawing all: still claimed")
 	}
 }

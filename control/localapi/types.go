@@ -74,3 +74,10 @@ type FDBEntry struct {
 type Error struct {
 	Error string `json:"error"`
 }
+
+// Key identifies an endpoint: one pod interface. The CNI runtime's
+// (containerID, ifName) pair is unique per attachment.
+func (e Endpoint) Key() string { return e.ContainerID + "/" + e.IfName }
+
+// EndpointKey is Key for a DELETE, which carries no Endpoint.
+func EndpointKey(containerID, ifName string) string { return containerID + "/" + ifName }
