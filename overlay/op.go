@@ -9,7 +9,7 @@ import (
 type Dataplane interface {
 	// Observe returns only what the agent owns: its devices, the FDB,
 	// flood and neighbour entries on them, and the routes tagged
-	// RouteProtocol.
+	// RouteProtocol. The caller owns the State (fresh maps every call).
 	Observe(ctx context.Context) (State, error)
 	// Apply performs one operation. It is idempotent: setting what exists
 	// and deleting what is gone both succeed.

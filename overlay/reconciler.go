@@ -204,8 +204,7 @@ func (r *Reconciler) Sync(ctx context.Context) error {
 			r.markStale(err)
 			return fmt.Errorf("observe: %w", err)
 		}
-		cur = cur.Clone() // own the maps: the cache is mutated in place
-		r.cache = &cur
+		r.cache = &cur // ours (see Observe): mutated in place from here on
 	}
 	ops := Diff(*r.cache, want)
 	var errs []error

@@ -104,7 +104,12 @@ func (m *merger) build() (overlay.State, bool) {
 		if !m.hasEVPN {
 			return s, false
 		}
-		s = m.evpn.Clone()
+		// The EVPN snapshot's maps are shared, not copied (100,000 MACs
+		// make a copy cost 50 MB): snapshots are never modified once
+		// published, by the source, by us or by the reconciler. Only
+		// Routes is ours to fill.
+		s = m.evpn
+		s.Routes = make(map[netip.Prefix]overlay.Route, len(m.routes))
 		for f := range s.Flood {
 			vteps[f.VTEP] = true
 		}
