@@ -16,9 +16,11 @@
 // released address is reused as late as possible (a peer may still have it
 // in its ARP cache or FDB).
 //
-// Every file is written whole to a temporary file in the same directory,
-// fsynced, renamed over the target and the directory fsynced: after a crash
-// a file is either the old or the new version, never torn. Temporary files
+// Every file is written whole to a temporary file in the same directory and
+// renamed over the target: after a process crash a file is either the old or
+// the new version, never torn. Nothing is fsynced: no pod survives a power
+// loss, the runtime re-creates them all with fresh ADDs, and CNI GC drops
+// the records of the dead ones (see writeFileAtomic). Temporary files
 // start with a dot and are ignored by readers; since every writer holds the
 // exclusive lock, one found by a writer is a crashed writer's leftover and
 // is removed.

@@ -1,7 +1,6 @@
 package ipam
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,10 +9,18 @@ import (
 // tempPrefix starts every temporary file; readers skip such names.
 const tempPrefix = ".tmp-"
 
-// writeFileAtomic replaces dir/name with data so that after a crash the file
-// is either the old or the new version: write a temporary file in the same
-// directory (rename is only atomic within a file system), fsync it, rename
-// it over the target, fsync the directory so the rename itself is durable.
+// writeFileAtomic replaces dir/name with data so that a reader, or the next
+// writer after a crashed process, sees either the old or the new version:
+// write a temporary file in the same directory (rename is only atomic within
+// a file system) and rename it over the target.
+//
+// There is no fsync (it cost 0.6 ms per file here, 1.2 ms per ADD): the
+// records describe pods, and no pod survives the power loss or kernel crash
+// that an fsync would guard against. After one, the runtime re-creates every
+// pod with a fresh ADD, CNI GC drops the records of the dead ones, and a
+// record torn by the crash is skipped by readers (invalid JSON) and
+// collected the same way. A process crash loses nothing: the page cache
+// holds the write. host-local makes the same choice.
 //
 // The errors of os already name the file and the operation, so they are
 // returned as they are.
@@ -36,9 +43,6 @@ func writeFileAtomic(dir, name string, data []byte, perm os.FileMode) error {
 	if err := f.Chmod(perm); err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
 	if err := f.Close(); err != nil {
 		return err
 	}
@@ -46,26 +50,13 @@ func writeFileAtomic(dir, name string, data []byte, perm os.FileMode) error {
 		return err
 	}
 	success = true
-	return syncDir(dir)
+	return nil
 }
 
-// removeFile deletes dir/name durably; a file already gone is not an error.
+// removeFile deletes dir/name; a file already gone is not an error.
 func removeFile(dir, name string) error {
 	if err := os.Remove(filepath.Join(dir, name)); err != nil && !os.IsNotExist(err) {
 		return err
-	}
-	return syncDir(dir)
-}
-
-// syncDir makes renames and removals in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync dir %s: %w", dir, err)
 	}
 	return nil
 }

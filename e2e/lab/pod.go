@@ -27,6 +27,7 @@ type Pod struct {
 	Gateway     string
 	MAC         string          // of eth0, lowercase
 	Result      json.RawMessage // the plugin's stdout
+	AddStart    time.Time       // when CNI ADD was exec'd (the netns existed)
 	AddTime     time.Duration   // how long CNI ADD took
 }
 
@@ -90,9 +91,9 @@ func (l *Lab) Pod(ctx context.Context, h *Host, name string) (*Pod, error) {
 	if err := l.addNetns(ctx, p.NS); err != nil {
 		return nil, err
 	}
-	start := time.Now()
+	p.AddStart = time.Now()
 	out, err := h.CNI(ctx, "ADD", p.ContainerID, netnsDir+"/"+p.NS, p.IfName, h.NetConf())
-	p.AddTime = time.Since(start)
+	p.AddTime = time.Since(p.AddStart)
 	if err != nil {
 		_ = delNetns(context.WithoutCancel(ctx), p.NS, l.Dir)
 		return nil, err
