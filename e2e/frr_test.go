@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"os"
+	"regexp"
 	"slices"
 	"testing"
 	"time"
@@ -70,6 +72,22 @@ func TestFRRInterop(t *testing.T) {
 		must(t, err)
 		if !lab.HasType2(routes, f.ServerMAC, "") {
 			t.Errorf("%s: vxbgpctl routes lacks FRR's type-2 for %s", h.Name, f.ServerMAC)
+		}
+	}
+
+	// FRR peers EVPN only: it never sends an IPv4 End-of-RIB, and each
+	// host's initial table must still complete on End-of-RIBs (FRR's for
+	// EVPN, the other agents' for both), not on the 30 s timeout that
+	// holds back deletes of stale kernel entries.
+	for _, h := range l.Hosts {
+		must(t, h.WaitSynced(ctx, "overlay"))
+		b, err := os.ReadFile(h.LogPath)
+		must(t, err)
+		for _, c := range []string{"evpn", "routed"} {
+			re := regexp.MustCompile(`table complete" component=` + c + ` reason=(\S+)`)
+			if m := re.FindSubmatch(b); m == nil || string(m[1]) != "end-of-rib" {
+				t.Errorf("%s: %s table completed by %q, want end-of-rib", h.Name, c, m)
+			}
 		}
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	api "github.com/osrg/gobgp/v3/api"
+	"github.com/osrg/gobgp/v3/pkg/apiutil"
+	bgppkt "github.com/osrg/gobgp/v3/pkg/packet/bgp"
 
 	"github.com/vxbgp/vxbgp/control/localapi"
 )
@@ -241,6 +243,70 @@ func (s *Speaker) ConfiguredPeers(family string) []string {
 		}
 	}
 	return out
+}
+
+// EORPeers returns, of the configured neighbours that carry family, those
+// whose End-of-RIB for it the initial table must wait for: all of them
+// but the ones whose session is up without the family, because the peer
+// did not offer it in its OPEN (e.g. an FRR switch peering EVPN only):
+// no End-of-RIB for it will ever come from them. configured counts all of
+// them, so that a caller can tell "nobody to wait for" from "no peers".
+func (s *Speaker) EORPeers(ctx context.Context, family string) (wait []string, configured int, err error) {
+	peers := s.ConfiguredPeers(family)
+	if len(peers) == 0 {
+		return nil, 0, nil
+	}
+	rf, ok := routeFamilies[family]
+	if !ok {
+		return nil, 0, fmt.Errorf("address family %q: unknown", family)
+	}
+	without := map[string]bool{}
+	err = s.srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
+		st := p.GetState()
+		if st.GetSessionState() != api.PeerState_ESTABLISHED {
+			return
+		}
+		caps, err := apiutil.UnmarshalCapabilities(st.GetRemoteCap())
+		if err != nil {
+			return // cannot tell: keep waiting for it
+		}
+		addr := st.GetNeighborAddress()
+		if addr == "" {
+			addr = p.GetConf().GetNeighborAddress()
+		}
+		without[addr] = !offers(caps, rf)
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("list peers: %w", err)
+	}
+	for _, p := range peers {
+		if !without[p] {
+			wait = append(wait, p)
+		}
+	}
+	return wait, len(peers), nil
+}
+
+// routeFamilies maps our family names to GoBGP's wire values.
+var routeFamilies = map[string]bgppkt.RouteFamily{
+	FamilyEVPN: bgppkt.RF_EVPN,
+	FamilyIPv4: bgppkt.RF_IPv4_UC,
+	FamilyIPv6: bgppkt.RF_IPv6_UC,
+}
+
+// offers reports whether an OPEN's capabilities include family rf. An OPEN
+// without multiprotocol capabilities carries IPv4 unicast only (RFC 4760).
+func offers(caps []bgppkt.ParameterCapabilityInterface, rf bgppkt.RouteFamily) bool {
+	mp := false
+	for _, c := range caps {
+		if m, ok := c.(*bgppkt.CapMultiProtocol); ok {
+			mp = true
+			if m.CapValue == rf {
+				return true
+			}
+		}
+	}
+	return !mp && rf == bgppkt.RF_IPv4_UC
 }
 
 // Peers reports every neighbour's session, for `vxbgpctl peers`. Source is

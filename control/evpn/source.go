@@ -381,9 +381,11 @@ func (s *Source) checkSynced() {
 		return
 	default:
 	}
-	peers := s.sp.ConfiguredPeers(bgp.FamilyEVPN)
-	if len(peers) == 0 {
-		return
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	peers, configured, err := s.sp.EORPeers(ctx, bgp.FamilyEVPN)
+	if err != nil || configured == 0 {
+		return // only the timeout then
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -392,7 +394,7 @@ func (s *Source) checkSynced() {
 			return
 		}
 	}
-	s.markSynced("end-of-rib", "peers", len(peers))
+	s.markSynced("end-of-rib", "peers", len(peers), "without-evpn", configured-len(peers))
 }
 
 func (s *Source) markSynced(why string, args ...any) {

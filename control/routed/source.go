@@ -377,10 +377,21 @@ func (s *Source) checkSynced() {
 		return
 	default:
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
 	fams := s.cfg.families()
 	peers := make([][]string, len(fams))
+	configured := 0
 	for i, f := range fams {
-		peers[i] = s.sp.ConfiguredPeers(f)
+		var n int
+		var err error
+		if peers[i], n, err = s.sp.EORPeers(ctx, f); err != nil {
+			return
+		}
+		configured += n
+	}
+	if configured == 0 {
+		return // only the timeout then
 	}
 	n := 0
 	s.mu.Lock()
@@ -393,9 +404,7 @@ func (s *Source) checkSynced() {
 			n++
 		}
 	}
-	if n > 0 {
-		s.markSynced("end-of-rib", "peers", n)
-	}
+	s.markSynced("end-of-rib", "peers", n, "without-family", configured-n)
 }
 
 func (s *Source) markSynced(why string, args ...any) {
