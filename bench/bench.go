@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -18,30 +19,41 @@ import (
 
 // Config selects what a run measures and how long.
 type Config struct {
-	Quick  bool
-	Bulk   int    // endpoints in the bulk convergence row; 0: 1,000 quick, 10,000 full
-	Self   string // this program, run again in a namespace as the BGP speaker
-	BinDir string // vxbgpd, vxbgpctl, vxbgp-cni
-	RefCNI string // directory with the reference bridge and host-local plugins
-	Logf   func(format string, args ...any)
+	Quick bool
+	// Bulk are the sizes of the bulk convergence rows, one row each, run
+	// in turn in the same lab; nil: DefaultBulk.
+	Bulk    []int
+	Only    []string // parts to run (see Parts); nil: all
+	Self    string   // this program, run again in a namespace as the BGP speaker
+	BinDir  string   // vxbgpd, vxbgpctl, vxbgp-cni
+	RefCNI  string   // directory with the reference bridge and host-local plugins
+	RepoDir string   // root of the vxbgp module, for the Go micro-benchmarks; "": they fail
+	Logf    func(format string, args ...any)
 }
+
+// DefaultBulk are the bulk sizes of both the quick and the full run.
+var DefaultBulk = []int{1000, 10000}
 
 // Sizes per mode.
 type sizes struct {
 	convN, cniN int
 	iperf       time.Duration
-	bulk        int
+	bulk        []int
 	type2       int
 	blocks      int
 	idle        time.Duration
+	goCount     int    // go test -count
+	goTime      string // go test -benchtime
 }
 
 func (c Config) sizes() sizes {
-	s := sizes{convN: 50, cniN: 100, iperf: 10 * time.Second, bulk: 10000, type2: 100000, blocks: 1000, idle: 20 * time.Second}
+	s := sizes{convN: 50, cniN: 100, iperf: 10 * time.Second, bulk: DefaultBulk, type2: 100000, blocks: 1000,
+		idle: 20 * time.Second, goCount: 5, goTime: "1s"}
 	if c.Quick {
-		s = sizes{convN: 10, cniN: 20, iperf: 3 * time.Second, bulk: 1000, type2: 10000, blocks: 1000, idle: 5 * time.Second}
+		s = sizes{convN: 10, cniN: 20, iperf: 3 * time.Second, bulk: DefaultBulk, type2: 10000, blocks: 1000,
+			idle: 5 * time.Second, goCount: 1, goTime: "100ms"}
 	}
-	if c.Bulk > 0 {
+	if len(c.Bulk) > 0 {
 		s.bulk = c.Bulk
 	}
 	return s
@@ -49,27 +61,63 @@ func (c Config) sizes() sizes {
 
 // Row names, in table order; the test checks each is printed.
 const (
-	WhatConv      = "convergence, 1 endpoint (CNI ADD on h1 -> FDB+neigh on h2)"
-	WhatCNIAdd    = "CNI ADD"
-	WhatCNIDel    = "CNI DEL"
-	WhatBulk      = "convergence, bulk endpoints (all programmed on h2)"
-	WhatOverlay   = "iperf3 TCP 1 stream, overlay pod -> pod"
-	WhatRouted    = "iperf3 TCP 1 stream, routed pod -> pod"
-	WhatBlocks    = "routed: blocks announced by a BGP peer until kernel routes"
-	WhatRSS       = "agent idle RSS"
-	WhatType2     = "type-2 routes from a peer until all in the kernel"
-	WhatCPU       = "agent idle CPU"
-	refFRRDaemons = "FRR zebra+bgpd"
-	refFRRRouter  = "FRR 8.4 router"
-	NoteOffloads  = "vxlan100 offloads"
-	refFRR        = "FRR 8.4"
-	refCNIName    = "bridge+host-local v1.10.0"
-	refHandVXLAN  = "hand-built bridge+VXLAN"
-	refRawUnderly = "raw underlay h1->h2"
+	WhatConv    = "convergence, 1 endpoint (CNI ADD on h1 -> FDB+neigh on h2)"
+	WhatCNIAdd  = "CNI ADD"
+	WhatCNIDel  = "CNI DEL"
+	WhatOverlay = "iperf3 TCP 1 stream, overlay pod -> pod"
+	WhatRouted  = "iperf3 TCP 1 stream, routed pod -> pod"
+	WhatBlocks  = "routed: blocks announced by a BGP peer until kernel routes"
+	WhatRSS     = "agent idle RSS (100 local endpoints, 2 BGP peers)"
+	WhatType2   = "type-2 routes from a peer until all in the kernel"
+	WhatCPU     = "agent idle CPU (100 local endpoints, 2 BGP peers)"
+	// Go micro-benchmarks (gobench.go).
+	WhatGoDiff       = "Go: overlay.Diff, 100k FDB entries, 1% changed"
+	WhatGoDecode     = "Go: decode one received type-2 path"
+	WhatGoFromPaths  = "Go: 10k received paths -> overlay.State"
+	WhatGoBuildState = "Go: State snapshot from a 10k-route store"
+	refFRRDaemons    = "FRR zebra+bgpd"
+	refFRRRouter     = "FRR 8.4 router"
+	NoteOffloads     = "vxlan100 offloads"
+	refFRR           = "FRR 8.4"
+	refCNIName       = "bridge+host-local v1.10.0"
+	refHandVXLAN     = "hand-built bridge+VXLAN"
+	refRawUnderly    = "raw underlay h1->h2"
 )
 
-// Expected lists every row a complete run prints.
-var Expected = []string{WhatConv, WhatCNIAdd, WhatCNIDel, WhatBulk, WhatType2, WhatOverlay, WhatRSS, WhatCPU, WhatRouted, WhatBlocks, NoteOffloads}
+// WhatBulk is the name of the bulk convergence row for n endpoints; no
+// name is a substring of another's.
+func WhatBulk(n int) string {
+	return fmt.Sprintf("convergence, bulk n=%d (endpoints on h1 until all programmed on h2)", n)
+}
+
+// Expected lists every row (and note) a complete run with the default
+// sizes prints.
+var Expected = []string{WhatConv, WhatCNIAdd, WhatCNIDel, WhatBulk(1000), WhatBulk(10000), WhatType2, WhatOverlay,
+	WhatRSS, WhatCPU, WhatRouted, WhatBlocks, WhatGoDiff, WhatGoDecode, WhatGoFromPaths, WhatGoBuildState, NoteOffloads}
+
+// MaxBulk is the largest bulk size: the endpoints' IPs are
+// 10.244.128.1-10.244.199.250, 250 per /24.
+const MaxBulk = 72 * 250
+
+// ParseBulk parses -bulk, a comma list of sizes (at most 8, each 1..MaxBulk).
+func ParseBulk(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(strings.ReplaceAll(f, "_", ""))
+		if f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 || n > MaxBulk {
+			return nil, fmt.Errorf("bulk size %q: want 1..%d", f, MaxBulk)
+		}
+		out = append(out, n)
+	}
+	if len(out) == 0 || len(out) > 8 {
+		return nil, fmt.Errorf("bulk sizes %q: want 1 to 8 sizes", s)
+	}
+	return out, nil
+}
 
 // Run measures everything; a failing part becomes a row with its error so
 // the rest still runs.
@@ -80,12 +128,20 @@ func Run(ctx context.Context, c Config) *Report {
 	host, _ := os.Hostname()
 	rep := &Report{Start: time.Now(), Quick: c.Quick, Host: host}
 	sz := c.sizes()
-	rows, notes := overlaySuite(ctx, c, sz)
-	rep.Rows = append(rep.Rows, rows...)
-	rep.Notes = append(rep.Notes, notes...)
-	rows, notes = routedSuite(ctx, c, sz)
-	rep.Rows = append(rep.Rows, rows...)
-	rep.Notes = append(rep.Notes, notes...)
+	if c.hasAny(PartConv, PartCNI, PartBulk, PartType2, PartOverlay, PartFootprint) {
+		rows, notes := overlaySuite(ctx, c, sz)
+		rep.Rows = append(rep.Rows, rows...)
+		rep.Notes = append(rep.Notes, notes...)
+	}
+	if c.hasAny(PartRouted, PartBlocks) {
+		rows, notes := routedSuite(ctx, c, sz)
+		rep.Rows = append(rep.Rows, rows...)
+		rep.Notes = append(rep.Notes, notes...)
+	}
+	// Last: compiling and running Go benchmarks would disturb the labs.
+	if c.has(PartGoBench) {
+		rep.Rows = append(rep.Rows, goBenchRows(ctx, c, sz)...)
+	}
 	rep.Duration = time.Since(rep.Start).Round(time.Second).String()
 	return rep
 }
@@ -109,65 +165,174 @@ func newLab(ctx context.Context, c Config, o lab.Options) (*lab.Lab, func(), err
 	}, nil
 }
 
+// frrAddr is FRR host fj's underlay address in e2e/lab's scheme (checked
+// once the lab is built).
+func frrAddr(j int) string { return fmt.Sprintf("10.250.0.%d", 100+j) }
+
 // overlaySuite: one lab with 2 vxbgp hosts and 2 FRR hosts for
-// convergence, CNI and the overlay data plane.
+// convergence, CNI, bulk, type-2, the overlay data plane and the idle
+// footprint. Sessions are trimmed so that h1 and f1, whose footprints are
+// compared, have exactly 2 peers each: h1 peers with h2 and f1, h2 with
+// h1 and f2 (and the type-2 speaker); f1 with h1 and f2, f2 with h2 and
+// f1 (and the speaker). Every measured path (h1 -> h2, f1 -> f2, speaker
+// -> h2 and f2) keeps its session.
 func overlaySuite(ctx context.Context, c Config, sz sizes) ([]Row, []string) {
-	all := []string{WhatConv, WhatCNIAdd, WhatCNIDel, WhatBulk, WhatType2, WhatOverlay, WhatRSS, WhatCPU}
-	l, closeLab, err := newLab(ctx, c, lab.Options{Hosts: 2, FRRHosts: 2,
-		Configure: func(h *lab.Host, hc *lab.HostConfig) {
-			if h.Index == 2 {
-				hc.BGP.Peers = append(hc.BGP.Peers, lab.PeerConfig{Address: evpnSpeaker, ASN: lab.ASN})
-			}
-		}})
-	if err != nil {
+	var all []string
+	for _, pw := range []struct {
+		part string
+		what []string
+	}{{PartConv, []string{WhatConv}}, {PartCNI, []string{WhatCNIAdd, WhatCNIDel}}, {PartBulk, bulkNames(sz.bulk)},
+		{PartType2, []string{WhatType2}}, {PartOverlay, []string{WhatOverlay}}, {PartFootprint, []string{WhatRSS, WhatCPU}}} {
+		if c.has(pw.part) {
+			all = append(all, pw.what...)
+		}
+	}
+	failAll := func(err error) ([]Row, []string) {
 		var rows []Row
 		for _, w := range all {
 			rows = append(rows, errRow(w, "", err))
 		}
 		return rows, nil
 	}
+	l, closeLab, err := newLab(ctx, c, lab.Options{Hosts: 2, FRRHosts: 2,
+		Configure: func(h *lab.Host, hc *lab.HostConfig) {
+			// Host i keeps the other host and FRR host fi.
+			var keep []lab.PeerConfig
+			for _, p := range hc.BGP.Peers {
+				if p.Address == frrAddr(3-h.Index) {
+					continue
+				}
+				keep = append(keep, p)
+			}
+			hc.BGP.Peers = keep
+			if h.Index == 2 && c.has(PartType2) {
+				hc.BGP.Peers = append(hc.BGP.Peers, lab.PeerConfig{Address: evpnSpeaker, ASN: lab.ASN})
+			}
+		}})
+	if err != nil {
+		return failAll(err)
+	}
 	defer closeLab()
+	// FRR host fj drops the other vxbgp host.
+	for j, f := range l.FRR {
+		if f.Addr != frrAddr(j+1) {
+			return failAll(fmt.Errorf("lab put %s at %s, the bench expects %s", f.Name, f.Addr, frrAddr(j+1)))
+		}
+		if _, err := lab.RunEnv(ctx, nil, nil, "vtysh", "--vty_socket", f.Dir, "-c", "configure terminal",
+			"-c", fmt.Sprintf("router bgp %d", lab.ASN), "-c", "no neighbor "+l.Host(2-j).Addr); err != nil {
+			return failAll(fmt.Errorf("%s: drop neighbour %s: %w", f.Name, l.Host(2-j).Addr, err))
+		}
+	}
 	var rows []Row
 	var notes []string
-	sp, spErr := startEVPNSpeaker(ctx, c, l, sz.type2)
-	if spErr == nil {
-		defer sp.stop()
-	}
-	if err := waitSessions(ctx, l); err != nil {
-		for _, w := range all {
-			rows = append(rows, errRow(w, "", err))
+	var sp *speakerProc
+	var spErr error
+	if c.has(PartType2) {
+		if sp, spErr = startEVPNSpeaker(ctx, c, l, sz.type2); spErr == nil {
+			defer sp.stop()
 		}
-		return rows, nil
 	}
-	rows = append(rows, convergence(ctx, l, sz.convN))
-	rows = append(rows, cniLatency(ctx, c, l, sz.cniN)...)
-	// The data plane runs before the bulk endpoints exist; its row goes last.
-	r, n := overlayDataplane(ctx, l, sz.iperf)
-	fp := footprint(ctx, l, sz.idle)
-	rows = append(rows, bulk(ctx, l, sz.bulk))
-	if spErr != nil {
-		rows = append(rows, errRow(WhatType2, refFRR, spErr))
-	} else {
-		rows = append(rows, type2(ctx, l, sp, sz.type2))
+	if err := waitSessions(ctx, l, c.has(PartType2) && spErr == nil); err != nil {
+		return failAll(err)
 	}
-	rows = append(rows, r)
-	rows = append(rows, fp...)
-	notes = append(notes, n...)
+	if c.has(PartConv) {
+		rows = append(rows, convergence(ctx, l, sz.convN))
+	}
+	if c.has(PartCNI) {
+		rows = append(rows, cniLatency(ctx, c, l, sz.cniN)...)
+	}
+	// The data plane and the footprint run before the bulk endpoints
+	// exist; their rows go last.
+	var dp []Row
+	if c.has(PartOverlay) {
+		r, n := overlayDataplane(ctx, l, sz.iperf)
+		dp = append(dp, r)
+		notes = append(notes, n...)
+	}
+	if c.has(PartFootprint) {
+		dp = append(dp, footprint(ctx, l, sz.idle)...)
+	}
+	if c.has(PartBulk) {
+		rows = append(rows, bulkAll(ctx, l, sz.bulk, c.Logf)...)
+	}
+	if c.has(PartType2) {
+		if spErr != nil {
+			rows = append(rows, errRow(WhatType2, refFRR, spErr))
+		} else {
+			rows = append(rows, type2(ctx, l, sp, sz.type2))
+		}
+	}
+	rows = append(rows, dp...)
 	return rows, notes
 }
 
-func waitSessions(ctx context.Context, l *lab.Lab) error {
+// waitSessions waits until every host's configured peers and every FRR
+// host's remaining neighbours (the speaker's too, if speaker) are
+// established.
+func waitSessions(ctx context.Context, l *lab.Lab, speaker bool) error {
 	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
-	if _, err := l.WaitAllPeers(ctx); err != nil {
-		return err
+	for _, h := range l.Hosts {
+		if err := h.WaitPeers(ctx); err != nil {
+			return err
+		}
 	}
-	for _, f := range l.FRR {
-		if err := f.WaitEstablished(ctx); err != nil {
+	for j, f := range l.FRR {
+		want := frrPeers(l, j)
+		if speaker && j == 1 {
+			want = append(want, evpnSpeaker)
+		}
+		if err := waitFRR(ctx, f, want); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// frrPeers are the neighbours FRR host l.FRR[j] keeps: host j+1 and the
+// other FRR hosts.
+func frrPeers(l *lab.Lab, j int) []string {
+	out := []string{l.Host(j + 1).Addr}
+	for k, o := range l.FRR {
+		if k != j {
+			out = append(out, o.Addr)
+		}
+	}
+	return out
+}
+
+// frrNeighbours is `show bgp neighbors json`: each neighbour's state.
+func frrNeighbours(ctx context.Context, f *lab.FRRHost) (map[string]string, error) {
+	var nbrs map[string]struct {
+		State string `json:"bgpState"`
+	}
+	if err := f.VtyshJSON(ctx, "show bgp neighbors json", &nbrs); err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for a, n := range nbrs {
+		out[a] = n.State
+	}
+	return out, nil
+}
+
+func waitFRR(ctx context.Context, f *lab.FRRHost, want []string) error {
+	return lab.Eventually(ctx, f.Name+" BGP sessions", 200*time.Millisecond, func(ctx context.Context) (bool, error) {
+		nbrs, err := frrNeighbours(ctx, f)
+		if err != nil {
+			return false, err
+		}
+		var down []string
+		for _, p := range want {
+			if s := nbrs[p]; s != "Established" {
+				down = append(down, p+"="+s)
+			}
+		}
+		if len(down) > 0 {
+			return false, fmt.Errorf("not established: %v", down)
+		}
+		return true, nil
+	})
 }
 
 // convergence: pod c<i> on h1 until h2 has its FDB and neighbour entries,
@@ -313,7 +478,7 @@ func overlayDataplane(ctx context.Context, l *lab.Lab, dur time.Duration) (Row, 
 	if err == nil {
 		var p2 *lab.Pod
 		if p2, err = l.Pod(ctx, l.Host(2), "tp2"); err == nil {
-			if _, err = l.WaitConverged(ctx); err == nil {
+			if err = waitPair(ctx, p1, p2); err == nil {
 				row.Ours, err = iperf(ctx, p1.NS, p2.NS, p2.IP.String(), dur)
 			}
 		}
@@ -334,6 +499,28 @@ func overlayDataplane(ctx context.Context, l *lab.Lab, dur time.Duration) (Row, 
 	}
 	row.Note = fmt.Sprintf("%v per run, pod MTU 1450 both", dur)
 	return row, notes
+}
+
+// waitPair waits until each pod's host has the other pod's remote FDB
+// entry (the lab is not a full mesh, so WaitConverged does not apply).
+func waitPair(ctx context.Context, a, b *lab.Pod) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for _, x := range [][2]*lab.Pod{{a, b}, {b, a}} {
+		at, remote := x[0].Host, x[1]
+		err := lab.Eventually(ctx, at.Name+" FDB entry of "+remote.Name, 20*time.Millisecond, func(ctx context.Context) (bool, error) {
+			fdb, err := lab.ReadFDB(ctx, at.NS, lab.VXLANDev)
+			if err != nil {
+				return false, err
+			}
+			_, ok := lab.RemoteEntry(fdb, remote.MAC, remote.Host.Addr)
+			return ok, nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // handVXLAN builds the overlay path of shared/notes/lab/dataplane-proto.sh
@@ -488,53 +675,73 @@ func iperf(ctx context.Context, srcNS, dstNS, dstIP string, dur time.Duration) (
 // underlay peering with h1 and with an FRR router r1: pod -> pod vs. h1 ->
 // h2 on the underlay, then the speaker announces sz.blocks /28s inside the
 // pod subnet and we time until they are kernel routes on h1 and on r1.
+// Without the blocks part there is no speaker and no router.
 func routedSuite(ctx context.Context, c Config, sz sizes) ([]Row, []string) {
 	row := Row{What: WhatRouted, Unit: "Gbit/s", RefName: refRawUnderly}
 	blk := Row{What: fmt.Sprintf("%s, n=%d", WhatBlocks, sz.blocks), Unit: "ms", RefName: refFRRRouter, N: 1}
+	doRouted, doBlocks := c.has(PartRouted), c.has(PartBlocks)
+	result := func() []Row {
+		var out []Row
+		if doRouted {
+			out = append(out, row)
+		}
+		if doBlocks {
+			out = append(out, blk)
+		}
+		return out
+	}
 	const spAddr, spASN = "10.250.0.150", 64999
 	const within = "10.244.64.0/18"
-	l, closeLab, err := newLab(ctx, c, lab.Options{
-		Hosts: 2, Mode: "routed",
+	o := lab.Options{Hosts: 2, Mode: "routed"}
+	if doBlocks {
 		// r1 peers with no host, only with the speaker.
-		Routers: []lab.RouterSpec{{Hosts: []int{99}}},
-		Configure: func(h *lab.Host, hc *lab.HostConfig) {
+		o.Routers = []lab.RouterSpec{{Hosts: []int{99}}}
+		o.Configure = func(h *lab.Host, hc *lab.HostConfig) {
 			if h.Index == 1 {
 				hc.BGP.Peers = append(hc.BGP.Peers, lab.PeerConfig{Address: spAddr, ASN: spASN})
 			}
-		},
-	})
+		}
+	}
+	l, closeLab, err := newLab(ctx, c, o)
 	if err != nil {
 		row.Err, blk.Err = err.Error(), err.Error()
-		return []Row{row, blk}, nil
+		return result(), nil
 	}
 	defer closeLab()
-	h1, h2, r1 := l.Host(1), l.Host(2), l.Routers[0]
+	h1, h2 := l.Host(1), l.Host(2)
+	var r1 *lab.Router
 	var sp *speakerProc
-	err = func() error {
-		ns, err := l.AddUnderlayNS(ctx, "sp", "sp", spAddr)
-		if err != nil {
+	if doBlocks {
+		r1 = l.Routers[0]
+		err = func() error {
+			ns, err := l.AddUnderlayNS(ctx, "sp", "sp", spAddr)
+			if err != nil {
+				return err
+			}
+			sp, err = startSpeaker(ctx, c.Self, ns, "-id", spAddr, "-asn", fmt.Sprint(spASN), "-n", fmt.Sprint(sz.blocks),
+				"-within", within, "-peers", fmt.Sprintf("%s:%d,%s:%d", h1.Addr, lab.ASN, r1.Addr, r1.ASN))
+			if err != nil {
+				return err
+			}
+			_, err = lab.RunEnv(ctx, nil, nil, "vtysh", "--vty_socket", r1.Dir, "-c", "configure terminal",
+				"-c", fmt.Sprintf("router bgp %d", r1.ASN),
+				"-c", fmt.Sprintf("neighbor %s remote-as %d", spAddr, spASN),
+				"-c", fmt.Sprintf("neighbor %s timers connect 1", spAddr),
+				"-c", "address-family ipv4 unicast", "-c", fmt.Sprintf("neighbor %s activate", spAddr))
 			return err
-		}
-		sp, err = startSpeaker(ctx, c.Self, ns, "-id", spAddr, "-asn", fmt.Sprint(spASN), "-n", fmt.Sprint(sz.blocks),
-			"-within", within, "-peers", fmt.Sprintf("%s:%d,%s:%d", h1.Addr, lab.ASN, r1.Addr, r1.ASN))
+		}()
 		if err != nil {
-			return err
+			blk.Err = err.Error()
 		}
-		_, err = lab.RunEnv(ctx, nil, nil, "vtysh", "--vty_socket", r1.Dir, "-c", "configure terminal",
-			"-c", fmt.Sprintf("router bgp %d", r1.ASN),
-			"-c", fmt.Sprintf("neighbor %s remote-as %d", spAddr, spASN),
-			"-c", fmt.Sprintf("neighbor %s timers connect 1", spAddr),
-			"-c", "address-family ipv4 unicast", "-c", fmt.Sprintf("neighbor %s activate", spAddr))
-		return err
-	}()
-	if err != nil {
-		blk.Err = err.Error()
 	}
 	err = func() error {
 		wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 		defer cancel()
 		if _, err := l.WaitAllPeers(wctx); err != nil {
 			return err
+		}
+		if !doRouted {
+			return nil
 		}
 		p1, err := l.Pod(ctx, h1, "tp1")
 		if err != nil {
@@ -555,6 +762,9 @@ func routedSuite(ctx context.Context, c Config, sz sizes) ([]Row, []string) {
 	}()
 	if err != nil {
 		row.Err = err.Error()
+		if !doRouted && blk.Err == "" {
+			blk.Err = err.Error()
+		}
 	}
 	if row.Ref > 0 {
 		row.Ratio = row.Ours / row.Ref
@@ -568,7 +778,7 @@ func routedSuite(ctx context.Context, c Config, sz sizes) ([]Row, []string) {
 			}
 		}
 	}
-	return []Row{row, blk}, nil
+	return result(), nil
 }
 
 func blocks(ctx context.Context, sp *speakerProc, ours, ref, within string, n int, row *Row) error {

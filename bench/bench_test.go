@@ -41,10 +41,10 @@ func require(t *testing.T) {
 	t.Skip(msg)
 }
 
-// TestQuickRun builds the binaries and runs `vxbgp-bench -quick`; it checks
-// that every row and the offload notes are printed, that no row failed and
-// that the Markdown and JSON results are written. It does not judge the
-// figures.
+// TestQuickRun builds the binaries and runs `vxbgp-bench -quick` (all
+// parts, both bulk sizes, the Go micro-benchmarks once); it checks that
+// every row and the offload notes are printed, that no row failed and that
+// the Markdown and JSON results are written. It does not judge the figures.
 func TestQuickRun(t *testing.T) {
 	require(t)
 	if testing.Short() {
@@ -104,5 +104,23 @@ func TestQuickRun(t *testing.T) {
 	}
 	if len(rep.Rows) < len(bench.Expected)-1 || !rep.Quick {
 		t.Errorf("latest.json: %d rows, quick=%v", len(rep.Rows), rep.Quick)
+	}
+	// Each expected row exactly once (the bulk sizes are distinct rows).
+	for _, want := range bench.Expected {
+		if want == bench.NoteOffloads {
+			continue
+		}
+		n := 0
+		for _, r := range rep.Rows {
+			if strings.HasPrefix(r.What, want) {
+				n++
+				if r.Err != "" {
+					t.Errorf("latest.json: %q failed: %s", r.What, r.Err)
+				}
+			}
+		}
+		if n != 1 {
+			t.Errorf("latest.json: %d rows named %q, want 1", n, want)
+		}
 	}
 }

@@ -2,8 +2,10 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,23 +15,26 @@ import (
 )
 
 // footprint tops h1 up to 100 local endpoints (pods left from the
-// convergence run plus local-API endpoints), lets it settle, and samples
-// vxbgpd's RSS and CPU over a window; the reference is f1's zebra + bgpd
-// over the same window.
+// convergence and data-plane runs plus local-API endpoints) and f1 up to
+// 100 local MACs (its server, the convergence MACs plus static MACs on its
+// server port), checks that each has exactly 2 established BGP peers, lets
+// them settle, and samples vxbgpd's RSS and CPU over a window; the
+// reference is f1's zebra + bgpd over the same window.
 func footprint(ctx context.Context, l *lab.Lab, window time.Duration) []Row {
+	const endpoints, wantPeers = 100, 2
 	rss := Row{What: WhatRSS, Unit: "MB", RefName: refFRRDaemons, N: 1}
 	cpu := Row{What: WhatCPU, Unit: "% of a core", RefName: refFRRDaemons, N: 1}
 	fail := func(err error) []Row {
 		rss.Err, cpu.Err = err.Error(), err.Error()
 		return []Row{rss, cpu}
 	}
-	h1 := l.Host(1)
+	h1, f1 := l.Host(1), l.FRR[0]
 	eps, err := h1.Endpoints(ctx)
 	if err != nil {
 		return fail(err)
 	}
 	c := localapi.NewClient(h1.Socket)
-	for i := len(eps); i < 100; i++ {
+	for i := len(eps); i < endpoints; i++ {
 		ep := localapi.Endpoint{
 			ContainerID: fmt.Sprintf("idle%04d", i), IfName: "eth0", Network: lab.NetworkName,
 			MAC: fmt.Sprintf("02:1d:00:00:00:%02x", i), IPs: []string{fmt.Sprintf("10.244.100.%d", 1+i)},
@@ -38,15 +43,60 @@ func footprint(ctx context.Context, l *lab.Lab, window time.Duration) []Row {
 			return fail(err)
 		}
 	}
-	peers, _ := h1.Peers(ctx)
+	macs, err := frrLocalMACs(ctx, f1)
+	if err != nil {
+		return fail(err)
+	}
+	var lines []string
+	for i := macs; i < endpoints; i++ {
+		lines = append(lines, fmt.Sprintf("fdb add 02:1f:00:00:00:%02x dev s1 master static", i))
+	}
+	if len(lines) > 0 {
+		if err := lab.BridgeBatch(ctx, f1.NS, lines); err != nil {
+			return fail(fmt.Errorf("f1: %w", err))
+		}
+	}
 	select {
 	case <-ctx.Done():
 		return fail(ctx.Err())
 	case <-time.After(2 * time.Second):
 	}
+	// What each side holds now, as it says itself.
+	if eps, err = h1.Endpoints(ctx); err != nil {
+		return fail(err)
+	}
+	peers, err := h1.Peers(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	var up []string
+	for _, p := range peers {
+		if p.State == "established" {
+			up = append(up, p.Address)
+		}
+	}
+	if macs, err = frrLocalMACs(ctx, f1); err != nil {
+		return fail(err)
+	}
+	nbrs, err := frrNeighbours(ctx, f1)
+	if err != nil {
+		return fail(err)
+	}
+	var refUp []string
+	for a, s := range nbrs {
+		if s == "Established" {
+			refUp = append(refUp, a)
+		}
+	}
+	slices.Sort(refUp)
+	rss.Note = fmt.Sprintf("h1 vxbgpd: %d local endpoints, %d established BGP peers %v of %d configured (local API: endpoints, peers); ref: f1 zebra+bgpd: %d local MACs (static on its server port), %d established BGP peers %v of %d neighbours (show bgp neighbors); counted just before the window",
+		len(eps), len(up), up, len(peers), macs, len(refUp), refUp, len(nbrs))
+	if len(up) != wantPeers || len(eps) < endpoints || len(refUp) != wantPeers || macs < endpoints {
+		return fail(fmt.Errorf("not the setup the rows name (want %d peers and %d endpoints on each side): %s", wantPeers, endpoints, rss.Note))
+	}
 	ours := []int{h1.PID()}
 	var ref []int
-	for _, p := range l.FRR[0].PIDs() {
+	for _, p := range f1.PIDs() {
 		ref = append(ref, p)
 	}
 	t0o, t0r := ticks(ours), ticks(ref)
@@ -67,9 +117,30 @@ func footprint(ctx context.Context, l *lab.Lab, window time.Duration) []Row {
 			r.Ratio = r.Ours / r.Ref
 		}
 	}
-	rss.Note = fmt.Sprintf("h1 vxbgpd with 100 endpoints, %d peers; ref: f1 zebra+bgpd (1 local MAC, its own peers)", len(peers))
-	cpu.Note = fmt.Sprintf("over %v idle", window)
+	cpu.Note = fmt.Sprintf("over %v idle, same setup as the RSS row", window)
 	return []Row{rss, cpu}
+}
+
+// frrLocalMACs counts the static (not permanent) FDB entries on f's
+// server port s1: the local MACs zebra advertises.
+func frrLocalMACs(ctx context.Context, f *lab.FRRHost) (int, error) {
+	out, err := lab.Bridge(ctx, f.NS, "-j", "fdb", "show", "dev", "s1")
+	if err != nil {
+		return 0, err
+	}
+	var list []lab.FDBEntry
+	if s := strings.TrimSpace(out); s != "" {
+		if err := json.Unmarshal([]byte(s), &list); err != nil {
+			return 0, fmt.Errorf("decode fdb of s1 on %s: %w", f.Name, err)
+		}
+	}
+	n := 0
+	for _, e := range list {
+		if e.State == "static" && e.Master != "" {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // ticks sums utime+stime of pids from /proc/PID/stat.

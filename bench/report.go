@@ -19,9 +19,11 @@ import (
 // Row is one line of the result table.
 type Row struct {
 	What string `json:"what"`
-	Unit string `json:"unit"` // "ms" (lower is better) or "Gbit/s" (higher is better)
+	// "ms", "µs", "ns" (times, lower is better), "Gbit/s" (higher is
+	// better), "MB" or "% of a core".
+	Unit string `json:"unit"`
 	// Ours and Ref are the medians (or throughputs); P99s are set for
-	// latency rows.
+	// latency rows (the Go micro-benchmarks put their maximum there).
 	Ours    float64 `json:"ours"`
 	OursP99 float64 `json:"ours_p99,omitempty"`
 	Ref     float64 `json:"ref"`
@@ -67,13 +69,27 @@ func medianP99(ds []time.Duration) (float64, float64) {
 	return ms(s[(len(s)-1)/2]), ms(s[i])
 }
 
+// fmtTime prints about 3 significant digits.
+func fmtTime(v float64) string {
+	switch {
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	}
+	return fmt.Sprintf("%.2f", v)
+}
+
 func (r Row) cells() []string {
 	f := func(v, p99 float64) string {
 		if r.Err != "" && v == 0 {
 			return "n/a"
 		}
-		if r.Unit == "ms" {
+		switch r.Unit {
+		case "ms":
 			return fmt.Sprintf("%.1f / %.1f ms", v, p99)
+		case "µs", "ns":
+			return fmt.Sprintf("%s / %s %s", fmtTime(v), fmtTime(p99), r.Unit)
 		}
 		return fmt.Sprintf("%.2f %s", v, r.Unit)
 	}
@@ -83,7 +99,7 @@ func (r Row) cells() []string {
 	}
 	note := r.Note
 	if r.Err != "" {
-		note = strings.TrimSpace("ERROR: " + r.Err + "; " + note)
+		note = strings.TrimSuffix("ERROR: "+r.Err+"; "+note, "; ")
 	}
 	return []string{r.What, f(r.Ours, r.OursP99), r.RefName + ": " + f(r.Ref, r.RefP99), ratio, note}
 }

@@ -43,3 +43,17 @@ func announce(ctx context.Context, h *lab.Host, c *localapi.Client, ep localapi.
 	}
 	return c.AddEndpoint(ctx, ep)
 }
+
+// withdraw undoes announce, in the order that keeps the agent from
+// re-adding the endpoint: remove its store record, then DELETE it on the
+// agent.
+func withdraw(ctx context.Context, h *lab.Host, c *localapi.Client, ep localapi.Endpoint) error {
+	p := filepath.Join(h.StateDir, "ipam", ep.Network, ep.IPs[0])
+	if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("remove record of %s: %w", ep.ContainerID, err)
+	}
+	if err := c.DelEndpoint(ctx, ep.ContainerID, ep.IfName); err != nil {
+		return fmt.Errorf("delete endpoint %s: %w", ep.ContainerID, err)
+	}
+	return nil
+}

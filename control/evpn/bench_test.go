@@ -1,13 +1,19 @@
 package evpn
 
 import (
+	"maps"
 	"net/netip"
 	"testing"
 
 	api "github.com/osrg/gobgp/v3/api"
+	"github.com/osrg/gobgp/v3/pkg/apiutil"
 
 	"github.com/vxbgp/vxbgp/overlay"
 )
+
+// The benchmarks here are run by vxbgp-bench (bench/gobench.go), which
+// reads each one's "vxbgp" sub-benchmark next to its reference
+// sub-benchmark ("gobgp" or "clone"); keep the names in step.
 
 // received10k is 10k received paths as the watcher delivers them: 9,990
 // MAC+IP type-2 routes and 10 type-3 routes from 10 VTEPs, over two VNIs.
@@ -32,37 +38,95 @@ func received10k(b *testing.B) []*api.Path {
 	return out
 }
 
-// BenchmarkStateFromPaths10k: 10k received paths to a full State (decode,
-// store, build), what a restarting agent does with a full table.
-func BenchmarkStateFromPaths10k(b *testing.B) {
-	paths := received10k(b)
-	nets := testNetworks()
-	b.ReportAllocs()
-	for b.Loop() {
-		s := NewSource(Config{ASN: testASN, RouterID: rid1, VTEP: selfVTEP, Networks: nets}, nil, nil)
-		for _, p := range paths {
-			s.onPath(p)
-		}
-		st := buildState(s.cfg.Networks, s.rx)
-		if len(st.FDB) != 9990 || len(st.Neigh) != 9990 || len(st.Flood) != 10 {
-			b.Fatalf("state: %d fdb, %d neigh, %d flood", len(st.FDB), len(st.Neigh), len(st.Flood))
-		}
+// gobgpParse is what GoBGP itself pays to turn an API path into its native
+// form: the NLRI and every path attribute.
+func gobgpParse(b *testing.B, p *api.Path) {
+	if _, err := apiutil.GetNativeNlri(p); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := apiutil.GetNativePathAttributes(p); err != nil {
+		b.Fatal(err)
 	}
 }
 
+// BenchmarkDecodeType2: one received MAC+IP type-2 path to a Route
+// (vxbgp), next to GoBGP's own apiutil parse of the same *api.Path
+// (gobgp).
+func BenchmarkDecodeType2(b *testing.B) {
+	p := viaGoBGP(b, must(Type2(64512, rid1, 1, 100, vtep1, mac1, ip1)), "10.0.0.9")
+	b.Run("vxbgp", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := Decode(p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("gobgp", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			gobgpParse(b, p)
+		}
+	})
+}
+
+// BenchmarkStateFromPaths10k: 10k received paths to a full State (decode,
+// store, build), what a restarting agent does with a full table (vxbgp);
+// the reference is GoBGP's own apiutil parse of the same 10k paths, with
+// nothing stored or built (gobgp).
+func BenchmarkStateFromPaths10k(b *testing.B) {
+	paths := received10k(b)
+	nets := testNetworks()
+	b.Run("vxbgp", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			s := NewSource(Config{ASN: testASN, RouterID: rid1, VTEP: selfVTEP, Networks: nets}, nil, nil)
+			for _, p := range paths {
+				s.onPath(p)
+			}
+			st := buildState(s.cfg.Networks, s.rx)
+			if len(st.FDB) != 9990 || len(st.Neigh) != 9990 || len(st.Flood) != 10 {
+				b.Fatalf("state: %d fdb, %d neigh, %d flood", len(st.FDB), len(st.Neigh), len(st.Flood))
+			}
+		}
+	})
+	b.Run("gobgp", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, p := range paths {
+				gobgpParse(b, p)
+			}
+		}
+	})
+}
+
 // BenchmarkBuildState10k: one snapshot from a store of 10k routes, the
-// cost paid per publish.
+// cost paid per publish (vxbgp); the floor is copying the finished
+// snapshot, maps.Clone of each of its maps (clone).
 func BenchmarkBuildState10k(b *testing.B) {
 	paths := received10k(b)
 	s := NewSource(Config{ASN: testASN, RouterID: rid1, VTEP: selfVTEP, Networks: testNetworks()}, nil, nil)
 	for _, p := range paths {
 		s.onPath(p)
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		st := buildState(s.cfg.Networks, s.rx)
-		if len(st.FDB) != 9990 {
-			b.Fatal(len(st.FDB))
+	b.Run("vxbgp", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			st := buildState(s.cfg.Networks, s.rx)
+			if len(st.FDB) != 9990 {
+				b.Fatal(len(st.FDB))
+			}
 		}
-	}
+	})
+	want := buildState(s.cfg.Networks, s.rx)
+	b.Run("clone", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			st := overlay.State{Devices: maps.Clone(want.Devices), FDB: maps.Clone(want.FDB), Flood: maps.Clone(want.Flood),
+				Neigh: maps.Clone(want.Neigh), Routes: maps.Clone(want.Routes)}
+			if len(st.FDB) != 9990 {
+				b.Fatal(len(st.FDB))
+			}
+		}
+	})
 }

@@ -272,16 +272,6 @@ func TestDecodeMalformedAndUnsupported(t *testing.T) {
 	}
 }
 
-func BenchmarkDecodeType2(b *testing.B) {
-	p := viaGoBGP(b, must(Type2(64512, rid1, 1, 100, vtep1, mac1, ip1)), "10.0.0.9")
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := Decode(p); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 func must(p *api.Path, err error) *api.Path {
 	if err != nil {
 		panic(err)

@@ -36,6 +36,9 @@ func NewClient(socket string) *Client {
 			return d.DialContext(ctx, "unix", socket)
 		},
 		DisableCompression: true,
+		// Callers that announce many endpoints at once (a resync, the
+		// bench) keep their connections instead of re-dialling all but 2.
+		MaxIdleConnsPerHost: 16,
 	}
 	return &Client{socket: socket, hc: &http.Client{Transport: tr}}
 }

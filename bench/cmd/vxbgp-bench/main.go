@@ -12,6 +12,8 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -29,13 +31,31 @@ func main() {
 		}
 		return
 	}
-	quick := flag.Bool("quick", false, "short run (10 convergence samples, 20 pods, 3 s iperf)")
+	quick := flag.Bool("quick", false, "short run (10 convergence samples, 20 pods, 3 s iperf, Go benchmarks once)")
 	out := flag.String("out", "bench/results", "directory for the Markdown and JSON results")
 	binDir := flag.String("bin", "", "directory with vxbgpd, vxbgpctl, vxbgp-cni (default: this binary's directory, else ./bin)")
 	refDir := flag.String("ref-cni", "", "directory with the reference bridge and host-local plugins (default: built with go install into a cache dir)")
-	bulk := flag.Int("bulk", 0, "endpoints in the bulk convergence row (default 1000 with -quick, else 10000)")
+	bulk := flag.String("bulk", "1000,10000", "comma list of sizes of the bulk convergence rows, one row each, measured in turn in the same lab")
+	repo := flag.String("repo", "", "root of the vxbgp module for the Go micro-benchmarks (default: found upwards from the working directory, else from this binary's)")
+	only := flag.String("only", "", "comma list of parts to run (default all): "+strings.Join(bench.Parts, ","))
 	verbose := flag.Bool("v", false, "log lab progress")
 	flag.Parse()
+	parts, err := bench.ParseParts(*only)
+	if err != nil {
+		log.Fatal(err)
+	}
+	sizes, err := bench.ParseBulk(*bulk)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if *repo == "" {
+		wd, _ := os.Getwd()
+		exeDir := ""
+		if exe, err := os.Executable(); err == nil {
+			exeDir = filepath.Dir(exe)
+		}
+		*repo = bench.FindRepo(wd, exeDir)
+	}
 	log.SetFlags(log.Ltime | log.Lmicroseconds)
 	if os.Geteuid() != 0 {
 		log.Fatal("vxbgp-bench needs root (network namespaces)")
@@ -49,7 +69,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if *refDir == "" {
+	if *refDir == "" && (len(parts) == 0 || slices.Contains(parts, bench.PartCNI)) {
 		if *refDir, err = installRefCNI(ctx); err != nil {
 			log.Fatal(err)
 		}
@@ -64,11 +84,12 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	c := bench.Config{Quick: *quick, Bulk: *bulk, Self: self, BinDir: abs, RefCNI: *refDir, Logf: func(string, ...any) {}}
+	c := bench.Config{Quick: *quick, Bulk: sizes, Only: parts, Self: self, BinDir: abs, RefCNI: *refDir, RepoDir: *repo,
+		Logf: func(string, ...any) {}}
 	if *verbose {
 		c.Logf = log.Printf
 	}
-	log.Printf("vxbgp-bench: quick=%v bin=%s ref-cni=%s", *quick, abs, *refDir)
+	log.Printf("vxbgp-bench: quick=%v bin=%s ref-cni=%s repo=%s bulk=%v only=%v", *quick, abs, *refDir, *repo, sizes, parts)
 	rep := bench.Run(ctx, c)
 	rep.WriteText(os.Stdout)
 	files, err := rep.Save(*out)

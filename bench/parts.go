@@ -1,0 +1,63 @@
+package bench
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Parts of a run, for Config.Only (vxbgp-bench -only): each names one or
+// two rows. The overlay lab serves conv, cni, bulk, type2, overlay and
+// footprint; the routed lab serves routed and blocks; gobench needs no lab.
+const (
+	PartConv      = "conv"      // convergence, 1 endpoint
+	PartCNI       = "cni"       // CNI ADD and DEL
+	PartBulk      = "bulk"      // bulk convergence
+	PartType2     = "type2"     // type-2 routes from a peer
+	PartOverlay   = "overlay"   // iperf3, overlay
+	PartFootprint = "footprint" // agent idle RSS and CPU
+	PartRouted    = "routed"    // iperf3, routed
+	PartBlocks    = "blocks"    // routed blocks from a peer
+	PartGoBench   = "gobench"   // Go micro-benchmarks
+)
+
+// Parts lists every part, in table order.
+var Parts = []string{PartConv, PartCNI, PartBulk, PartType2, PartOverlay, PartFootprint, PartRouted, PartBlocks, PartGoBench}
+
+// ParseParts parses a comma list of parts; "" and "all" select all (nil).
+func ParseParts(s string) ([]string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "all" {
+		return nil, nil
+	}
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if !slices.Contains(Parts, p) {
+			return nil, fmt.Errorf("unknown part %q (parts: %s)", p, strings.Join(Parts, ","))
+		}
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no part in %q", s)
+	}
+	return out, nil
+}
+
+// has reports whether the run includes part p.
+func (c Config) has(p string) bool { return len(c.Only) == 0 || slices.Contains(c.Only, p) }
+
+// hasAny reports whether the run includes any of ps.
+func (c Config) hasAny(ps ...string) bool {
+	for _, p := range ps {
+		if c.has(p) {
+			return true
+		}
+	}
+	return false
+}
