@@ -16,8 +16,6 @@ import (
 	"time"
 
 	"github.com/vxbgp/vxbgp/control/bgp"
-	"github.com/vxbgp/vxbgp/control/evpn"
-	"github.com/vxbgp/vxbgp/overlay"
 )
 
 // SpeakerFlag, as the first argument of the bench binary, runs it as the
@@ -29,7 +27,8 @@ const SpeakerFlag = "-bgp-speaker"
 // RunSpeaker is the speaker process: it peers (passively) with every
 // -peers address:asn for IPv4 unicast, prints "established" once all
 // sessions are up, announces the -n prefixes when it reads "go" on stdin,
-// prints "added <duration>", and exits when stdin closes.
+// prints "added <duration>", and exits when stdin closes. With -evpn N it
+// is the EVPN speaker of runEVPNSpeaker instead.
 func RunSpeaker(args []string, stdin io.Reader, stdout io.Writer) error {
 	fs := flag.NewFlagSet("speaker", flag.ContinueOnError)
 	asn := fs.Uint("asn", 64999, "our ASN")
@@ -55,6 +54,7 @@ func RunSpeaker(args []string, stdin io.Reader, stdout io.Writer) error {
 		return err
 	}
 	var pcs []bgp.PeerConfig
+	var pas []peerArg
 	for _, p := range strings.Split(*peers, ",") {
 		a, s, ok := strings.Cut(p, ":")
 		asn, err := strconv.ParseUint(s, 10, 32)
@@ -62,8 +62,12 @@ func RunSpeaker(args []string, stdin io.Reader, stdout io.Writer) error {
 			return fmt.Errorf("peer %q: want address:asn", p)
 		}
 		pcs = append(pcs, bgp.PeerConfig{Address: a, ASN: uint32(asn), Families: []string{family}, Passive: true})
+		pas = append(pas, peerArg{addr: a, asn: uint32(asn)})
 	}
 	ctx := context.Background()
+	if *evpnN > 0 {
+		return runEVPNSpeaker(ctx, uint32(*asn), nh, pas, uint32(*vni), *evpnN, stdin, stdout)
+	}
 	sp, err := bgp.New(ctx, bgp.Config{ASN: uint32(*asn), RouterID: *id})
 	if err != nil {
 		return err
@@ -95,15 +99,9 @@ func RunSpeaker(args []string, stdin io.Reader, stdout io.Writer) error {
 			continue
 		}
 		start := time.Now()
-		if *evpnN > 0 {
-			if err := addType2(ctx, sp, uint32(*asn), nh, uint32(*vni), *evpnN); err != nil {
+		for _, p := range pfxs {
+			if err := sp.AddUnicast(ctx, p, nh); err != nil {
 				return err
-			}
-		} else {
-			for _, p := range pfxs {
-				if err := sp.AddUnicast(ctx, p, nh); err != nil {
-					return err
-				}
 			}
 		}
 		fmt.Fprintln(stdout, "added", time.Since(start))
@@ -111,27 +109,9 @@ func RunSpeaker(args []string, stdin io.Reader, stdout io.Writer) error {
 	return nil
 }
 
-// addType2 originates a type-3 for vtep and n MAC-only type-2 routes
-// behind it.
-func addType2(ctx context.Context, sp *bgp.Speaker, asn uint32, vtep netip.Addr, vni uint32, n int) error {
-	p, err := evpn.Type3(asn, vtep, 1, vni, vtep)
-	if err != nil {
-		return err
-	}
-	if err := sp.AddPath(ctx, p); err != nil {
-		return err
-	}
-	for i := range n {
-		mac := overlay.MAC{0x02, 0xe0, 0, byte(i >> 16), byte(i >> 8), byte(i)}
-		p, err := evpn.Type2(asn, vtep, 1, vni, vtep, mac, netip.Addr{})
-		if err != nil {
-			return err
-		}
-		if err := sp.AddPath(ctx, p); err != nil {
-			return err
-		}
-	}
-	return nil
+// warnf reports on the speaker's stderr, which the bench passes through.
+func warnf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "vxbgp-bench speaker: "+format+"\n", args...)
 }
 
 // cut returns the first n subnets of length bits of within.

@@ -86,11 +86,18 @@ func buildState(nets []Network, entries map[string]*entry) overlay.State {
 // buildStateSeqs is buildState that also returns the MAC mobility
 // sequence of each FDB entry's winning route (only the non-zero ones).
 func buildStateSeqs(nets []Network, entries map[string]*entry) (overlay.State, map[overlay.FDBKey]uint32) {
+	// Sized by a first pass: presizing Neigh by the route count cost 9 MB
+	// per snapshot at 100,000 MAC-only routes, which have no neighbour.
+	nf, nn := 0, 0
+	for _, e := range entries {
+		nf += len(e.fdbs)
+		nn += len(e.neighs)
+	}
 	st := overlay.State{
 		Devices: make(map[uint32]overlay.Device, len(nets)),
-		FDB:     make(map[overlay.FDBKey]overlay.FDB, len(entries)),
+		FDB:     make(map[overlay.FDBKey]overlay.FDB, nf),
 		Flood:   map[overlay.Flood]struct{}{},
-		Neigh:   make(map[overlay.NeighKey]overlay.Neigh, len(entries)),
+		Neigh:   make(map[overlay.NeighKey]overlay.Neigh, nn),
 	}
 	for _, n := range nets {
 		d := n.Device

@@ -105,7 +105,10 @@ func watchKernel(ns, macPrefix string) (*KernelWatch, error) {
 	ch := make(chan netlink.NeighUpdate, 65536)
 	err = netlink.NeighSubscribeWithOptions(ch, w.done, netlink.NeighSubscribeOptions{
 		Namespace:         &h,
-		ReceiveBufferSize: 32 << 20,
+		ReceiveBufferSize: 64 << 20,
+		// Without force the kernel caps it at net.core.rmem_max (208 KiB
+		// here): 100,000 entries installed in a burst overflowed it.
+		ReceiveBufferForceSize: true,
 		ErrorCallback: func(err error) {
 			w.mu.Lock()
 			w.err = err
@@ -256,7 +259,10 @@ func WatchRoutes(ns string, within netip.Prefix) (*RouteWatch, error) {
 	ch := make(chan netlink.RouteUpdate, 65536)
 	err = netlink.RouteSubscribeWithOptions(ch, w.done, netlink.RouteSubscribeOptions{
 		Namespace:         &h,
-		ReceiveBufferSize: 32 << 20,
+		ReceiveBufferSize: 64 << 20,
+		// Without force the kernel caps it at net.core.rmem_max (208 KiB
+		// here): 100,000 entries installed in a burst overflowed it.
+		ReceiveBufferForceSize: true,
 		ErrorCallback: func(err error) {
 			w.mu.Lock()
 			w.err = err
