@@ -407,6 +407,9 @@ func (s *Source) markSynced(why string, args ...any) {
 // onPath runs on the speaker's watch goroutine: decode, update the store,
 // poke Run. It never blocks on Run.
 func (s *Source) onPath(p *api.Path) {
+	if p.GetNeighborIp() == "<nil>" {
+		return // our own path (see bgp.Speaker.Watch): nothing to decode
+	}
 	r, err := Decode(p)
 	if err != nil {
 		if errors.Is(err, ErrUnsupported) {
