@@ -142,12 +142,36 @@ func (s *Source) buildType2(n *Network, mac overlay.MAC, ip netip.Addr, seq uint
 }
 
 // remoteSeq is the highest MAC mobility sequence among the received
-// routes for k, and whether any remote VTEP announces k at all, as of the
-// last snapshot (Run only). The snapshot's FDB holds the winning route
-// for each MAC, and the winner is the highest sequence.
+// routes for k, and whether any remote VTEP announces k at all. claims
+// counts the received routes per (VNI, MAC), so the common answer (nobody
+// else has it) costs a map lookup; only a MAC that moved to us pays a scan
+// of the received routes.
 func (s *Source) remoteSeq(k overlay.FDBKey) (seq uint32, found bool) {
-	_, found = s.last.FDB[k]
-	return s.lastSeq[k], found
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.claims[k] == 0 {
+		return 0, false
+	}
+	for _, e := range s.rx {
+		for _, f := range e.fdbs {
+			if f.Key() == k && (!found || e.r.Seq > seq) {
+				seq, found = e.r.Seq, true
+			}
+		}
+	}
+	return seq, found
+}
+
+// claim adds (n=1) or removes (n=-1) e's FDB keys in claims; s.mu is held.
+func (s *Source) claim(e *entry, n int32) {
+	for _, f := range e.fdbs {
+		k := f.Key()
+		if c := s.claims[k] + n; c > 0 {
+			s.claims[k] = c
+		} else {
+			delete(s.claims, k)
+		}
+	}
 }
 
 // setWant replaces what endpoint k wants advertised with routes, and

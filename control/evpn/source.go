@@ -79,18 +79,16 @@ type Source struct {
 	epWant  map[string][]localRoute
 	want    map[string]*wanted
 	pending map[string]struct{}
-	// The last snapshot and its FDB entries' mobility sequences (Run
-	// only): a local endpoint's MAC found there has moved to us.
-	last    overlay.State
-	lastSeq map[overlay.FDBKey]uint32
+	last    overlay.State // the last snapshot published (Run only)
 
 	// mu guards what the watch callback and Routes share with Run.
 	mu     sync.Mutex
-	rx     map[string]*entry     // received routes by key
-	local  map[string]localRoute // advertised routes by key (written by Run)
-	eor    map[string]bool       // peers that sent End-of-RIB for evpn
-	rxKick chan struct{}         // rx changed
-	evKick chan struct{}         // an EOR or a peer came up: check Synced
+	rx     map[string]*entry        // received routes by key
+	claims map[overlay.FDBKey]int32 // received routes per (VNI, MAC), for MAC mobility
+	local  map[string]localRoute    // advertised routes by key (written by Run)
+	eor    map[string]bool          // peers that sent End-of-RIB for evpn
+	rxKick chan struct{}            // rx changed
+	evKick chan struct{}            // an EOR or a peer came up: check Synced
 
 	synced, ready       chan struct{}
 	syncOnce, readyOnce sync.Once
@@ -118,6 +116,7 @@ func NewSource(c Config, sp *bgp.Speaker, publish func(overlay.State)) *Source {
 		want:    map[string]*wanted{},
 		pending: map[string]struct{}{},
 		rx:      map[string]*entry{},
+		claims:  map[overlay.FDBKey]int32{},
 		local:   map[string]localRoute{},
 		eor:     map[string]bool{},
 		rxKick:  make(chan struct{}, 1),
@@ -341,9 +340,8 @@ func (s *Source) Run(ctx context.Context) error {
 // whether it differs from the last one (Run only).
 func (s *Source) rebuild() bool {
 	s.mu.Lock()
-	st, seqs := buildStateSeqs(s.cfg.Networks, s.rx)
+	st := buildState(s.cfg.Networks, s.rx)
 	s.mu.Unlock()
-	s.lastSeq = seqs
 	if st.Equal(s.last) {
 		return false
 	}
@@ -434,6 +432,9 @@ func (s *Source) ingest(r Route) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.rx[r.Key]
+	if old != nil {
+		s.claim(old, -1)
+	}
 	if r.Withdraw {
 		delete(s.rx, r.Key)
 		return old != nil && (len(old.floods)+len(old.fdbs)+len(old.neighs) > 0)
@@ -454,6 +455,7 @@ func (s *Source) ingest(r Route) bool {
 		}
 	}
 	s.rx[r.Key] = e
+	s.claim(e, 1)
 	if old == nil {
 		return j == applies
 	}

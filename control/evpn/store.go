@@ -79,13 +79,6 @@ func contributions(r Route, nets map[uint32]*Network, self netip.Addr) (e *entry
 // kept aside only when non-zero, which is rare: it keeps a 10k-route
 // snapshot to a few milliseconds.
 func buildState(nets []Network, entries map[string]*entry) overlay.State {
-	st, _ := buildStateSeqs(nets, entries)
-	return st
-}
-
-// buildStateSeqs is buildState that also returns the MAC mobility
-// sequence of each FDB entry's winning route (only the non-zero ones).
-func buildStateSeqs(nets []Network, entries map[string]*entry) (overlay.State, map[overlay.FDBKey]uint32) {
 	// Sized by a first pass: presizing Neigh by the route count cost 9 MB
 	// per snapshot at 100,000 MAC-only routes, which have no neighbour.
 	nf, nn := 0, 0
@@ -148,7 +141,7 @@ func buildStateSeqs(nets []Network, entries map[string]*entry) (overlay.State, m
 			}
 		}
 	}
-	return st, fdbSeq
+	return st
 }
 
 // sameContributions reports whether two entries for one key change

@@ -337,7 +337,6 @@ func TestMacRoutesMobility(t *testing.T) {
 	s.ingest(rt2(vtepA, "02:00:00:00:00:01", "10.244.1.5", 0, 100)) // no community: sequence 0
 	s.ingest(rt2(vtepC, "02:00:00:00:00:02", "", 4, 100))
 	s.ingest(rt2(vtepC, "02:00:00:00:00:03", "", 9, 999)) // not our VNI
-	s.rebuild()
 	got := macRoutes(s, []localapi.Endpoint{
 		{Network: "pods", MAC: "02:00:00:00:00:01", IPs: []string{"10.244.1.5"}},
 		{Network: "pods", MAC: "02:00:00:00:00:02"},
@@ -362,22 +361,19 @@ func TestMacRoutesMobility(t *testing.T) {
 	k := overlay.FDBKey{VNI: 100, MAC: overlay.MustParseMAC("02:00:00:00:00:02")}
 	s.ingest(rt2(vtepC, "02:00:00:00:00:02", "", 7, 100)) // the same route, a newer sequence
 	s.ingest(rt2(vtepA, "02:00:00:00:00:02", "", 3, 100)) // a second claim
-	s.rebuild()
 	if seq, ok := s.remoteSeq(k); !ok || seq != 7 {
 		t.Fatalf("after replace: seq %d %v, want 7 true", seq, ok)
 	}
 	w := rt2(vtepC, "02:00:00:00:00:02", "", 0, 100)
 	w.Withdraw = true
 	s.ingest(w)
-	s.rebuild()
 	if seq, ok := s.remoteSeq(k); !ok || seq != 3 {
 		t.Fatalf("after withdrawing the newest: seq %d %v, want 3 true", seq, ok)
 	}
 	w = rt2(vtepA, "02:00:00:00:00:02", "", 0, 100)
 	w.Withdraw = true
 	s.ingest(w)
-	s.rebuild()
-	if _, ok := s.remoteSeq(k); ok {
-		t.Fatal("after withdrawing all: still claimed")
+	if _, ok := s.remoteSeq(k); ok || len(s.claims) != 1 {
+		t.Fatalf("after withdrawing all: still claimed, or claims %v (want only 02:00:00:00:00:01; 03 is in no VNI of ours)", s.claims)
 	}
 }
