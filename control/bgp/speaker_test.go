@@ -1,4 +1,4 @@
-package bgp
+package bgp_test
 
 import (
 	"context"
@@ -12,65 +12,24 @@ import (
 	api "github.com/osrg/gobgp/v3/api"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	apb "google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/vxbgp/vxbgp/control/bgp"
+	"github.com/vxbgp/vxbgp/control/bgp/bgptest"
 )
-
-const sessionTimeout = 20 * time.Second
-
-// node is a speaker under test with the address its peers dial.
-type node struct {
-	*Speaker
-	ip, rid string
-	asn     uint32
-	port    int32
-}
-
-func newNode(t *testing.T, ip, rid string, imp ...netip.Prefix) node {
-	s, port := startSpeaker(t, ip, rid, imp...)
-	return node{Speaker: s, ip: ip, rid: rid, asn: testASN, port: port}
-}
-
-// newNodeConfig starts a node from c (RouterID and ASN set).
-func newNodeConfig(t *testing.T, ip string, c Config) node {
-	s, port := startSpeakerConfig(t, ip, c)
-	return node{Speaker: s, ip: ip, rid: c.RouterID, asn: c.ASN, port: port}
-}
-
-// peerOf is how others configure n.
-func (n node) peerOf(from node, families ...string) PeerConfig {
-	return PeerConfig{Address: n.ip, ASN: n.asn, Port: uint16(n.port), LocalAddress: from.ip, Families: families}
-}
-
-// passive is how a passive n configures from.
-func (n node) passive(from node, families ...string) PeerConfig {
-	p := from.peerOf(n, families...)
-	p.Passive = true
-	return p
-}
-
-// connect peers a and b; a dials, b is passive (see PeerConfig.Passive).
-func connect(t *testing.T, a, b node, families ...string) {
-	t.Helper()
-	if err := a.SetPeers(context.Background(), []PeerConfig{b.peerOf(a, families...)}); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.SetPeers(context.Background(), []PeerConfig{b.passive(a, families...)}); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func TestNewRejectsBadConfig(t *testing.T) {
 	for _, tt := range []struct {
 		name string
-		c    Config
+		c    bgp.Config
 		want string
 	}{
-		{"zero asn", Config{RouterID: "10.0.0.1"}, "asn"},
-		{"router id not ipv4", Config{ASN: 1, RouterID: "2001:db8::1"}, "router id"},
-		{"router id garbage", Config{ASN: 1, RouterID: "a"}, "router id"},
-		{"listen address", Config{ASN: 1, RouterID: "10.0.0.1", ListenPort: -1, ListenAddress: "x"}, "listen address"},
+		{"zero asn", bgp.Config{RouterID: "10.0.0.1"}, "asn"},
+		{"router id not ipv4", bgp.Config{ASN: 1, RouterID: "2001:db8::1"}, "router id"},
+		{"router id garbage", bgp.Config{ASN: 1, RouterID: "a"}, "router id"},
+		{"listen address", bgp.Config{ASN: 1, RouterID: "10.0.0.1", ListenPort: -1, ListenAddress: "x"}, "listen address"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := New(context.Background(), tt.c)
+			s, err := bgp.New(context.Background(), tt.c)
 			if err == nil {
 				_ = s.Stop(context.Background())
 				t.Fatal("New succeeded")
@@ -88,11 +47,11 @@ func TestSessionWatchAndPaths(t *testing.T) {
 	ctx := context.Background()
 	a := newNode(t, "127.0.0.11", "10.0.0.11")
 	b := newNode(t, "127.0.0.12", "10.0.0.12")
-	rb := watch(t, b.Speaker)
-	ra := watch(t, a.Speaker)
+	rb := bgptest.Watch(t, b.Speaker)
+	ra := bgptest.Watch(t, a.Speaker)
 
-	pa := imet(t, a.rid, 1, 100, "192.0.2.11")
-	pb := imet(t, b.rid, 1, 100, "192.0.2.12")
+	pa := imet(t, a.RouterID, 1, 100, "192.0.2.11")
+	pb := imet(t, b.RouterID, 1, 100, "192.0.2.12")
 	if err := a.AddPath(ctx, pa); err != nil {
 		t.Fatal(err)
 	}
@@ -101,27 +60,27 @@ func TestSessionWatchAndPaths(t *testing.T) {
 	}
 	da, db := prefixOf(t, pa), prefixOf(t, pb)
 	// Our own paths come through Watch too, marked "<nil>".
-	waitFor(t, "local path in A's watch", time.Second, func() bool { _, ok := ra.bestFrom(da); return ok })
-	if from, _ := ra.bestFrom(da); from != "<nil>" {
+	bgptest.WaitFor(t, "local path in A's watch", time.Second, func() bool { _, ok := ra.BestFrom(da); return ok })
+	if from, _ := ra.BestFrom(da); from != "<nil>" {
 		t.Fatalf("local path from %q, want <nil>", from)
 	}
 
-	connect(t, a, b)
-	waitFor(t, "A's path at B", sessionTimeout, func() bool { from, _ := rb.bestFrom(da); return from == a.ip })
-	waitFor(t, "B's path at A", sessionTimeout, func() bool { from, _ := ra.bestFrom(db); return from == b.ip })
-	waitFor(t, "EOR from A", sessionTimeout, func() bool { return rb.has("eor evpn " + a.ip) })
-	if !rb.has("peer " + a.ip + " up") {
-		t.Fatalf("no peer-up event at B:\n%s", rb.dump())
+	bgptest.Connect(t, a, b)
+	bgptest.WaitFor(t, "A's path at B", bgptest.SessionTimeout, func() bool { from, _ := rb.BestFrom(da); return from == a.IP })
+	bgptest.WaitFor(t, "B's path at A", bgptest.SessionTimeout, func() bool { from, _ := ra.BestFrom(db); return from == b.IP })
+	bgptest.WaitFor(t, "EOR from A", bgptest.SessionTimeout, func() bool { return rb.Has("eor evpn " + a.IP) })
+	if !rb.Has("peer " + a.IP + " up") {
+		t.Fatalf("no peer-up event at B:\n%s", rb.Dump())
 	}
 
 	ps, err := b.Peers(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ps) != 1 || ps[0].Address != a.ip || ps[0].State != "established" || ps[0].ASN != testASN || ps[0].Received < 1 || ps[0].Accepted < 1 {
+	if len(ps) != 1 || ps[0].Address != a.IP || ps[0].State != "established" || ps[0].ASN != bgptest.ASN || ps[0].Received < 1 || ps[0].Accepted < 1 {
 		t.Fatalf("B peers: %+v", ps)
 	}
-	paths, err := b.ListPaths(ctx, FamilyEVPN)
+	paths, err := b.ListPaths(ctx, bgp.FamilyEVPN)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +89,7 @@ func TestSessionWatchAndPaths(t *testing.T) {
 		got = append(got, prefixOf(t, p)+" from "+p.NeighborIp)
 	}
 	slices.Sort(got)
-	want := []string{da + " from " + a.ip, db + " from <nil>"}
+	want := []string{da + " from " + a.IP, db + " from <nil>"}
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Fatalf("B loc-rib:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -140,29 +99,29 @@ func TestSessionWatchAndPaths(t *testing.T) {
 	}
 
 	// Level-triggered: the same peers again change nothing.
-	if err := a.SetPeers(ctx, []PeerConfig{b.peerOf(a)}); err != nil {
+	if err := a.SetPeers(ctx, []bgp.PeerConfig{a.PeerConfig(b)}); err != nil {
 		t.Fatal(err)
 	}
-	if peerState(t, a.Speaker, b.ip) != "established" || rb.has("peer "+a.ip+" down") {
-		t.Fatalf("re-applying the same peers reset the session:\n%s", rb.dump())
+	if peerState(t, a.Speaker, b.IP) != "established" || rb.Has("peer "+a.IP+" down") {
+		t.Fatalf("re-applying the same peers reset the session:\n%s", rb.Dump())
 	}
 
 	if err := a.DeletePath(ctx, pa); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "withdrawal at B", 5*time.Second, func() bool { return rb.has("del " + da + " " + a.ip) })
+	bgptest.WaitFor(t, "withdrawal at B", 5*time.Second, func() bool { return rb.Has("del " + da + " " + a.IP) })
 
 	// Stop is a hard reset: B drops A's routes at once (no stale phase).
 	if err := a.AddPath(ctx, pa); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "A's path back at B", 5*time.Second, func() bool { _, ok := rb.bestFrom(da); return ok })
+	bgptest.WaitFor(t, "A's path back at B", 5*time.Second, func() bool { _, ok := rb.BestFrom(da); return ok })
 	if err := a.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "hard reset withdraws at B", 5*time.Second, func() bool { _, ok := rb.bestFrom(da); return !ok })
-	waitFor(t, "peer down at B", 5*time.Second, func() bool { return rb.has("peer " + a.ip + " down") })
-	if err := a.AddPath(ctx, pa); !errors.Is(err, ErrClosed) {
+	bgptest.WaitFor(t, "hard reset withdraws at B", 5*time.Second, func() bool { _, ok := rb.BestFrom(da); return !ok })
+	bgptest.WaitFor(t, "peer down at B", 5*time.Second, func() bool { return rb.Has("peer " + a.IP + " down") })
+	if err := a.AddPath(ctx, pa); !errors.Is(err, bgp.ErrClosed) {
 		t.Fatalf("AddPath after Stop: %v, want ErrClosed", err)
 	}
 }
@@ -175,10 +134,10 @@ func TestPolicies(t *testing.T) {
 	b := newNode(t, "127.0.0.22", "10.0.0.22", netip.MustParsePrefix("10.244.0.0/16"), netip.MustParsePrefix("fd00:10:244::/48"))
 	// C would accept A's unicast prefix: if it lacks it, B did not send it.
 	c := newNode(t, "127.0.0.23", "10.0.0.23", netip.MustParsePrefix("10.244.0.0/16"), netip.MustParsePrefix("172.16.0.0/12"))
-	rb := watch(t, b.Speaker)
-	rc := watch(t, c.Speaker)
+	rb := bgptest.Watch(t, b.Speaker)
+	rc := bgptest.Watch(t, c.Speaker)
 
-	evpnA := imet(t, a.rid, 1, 100, "192.0.2.21")
+	evpnA := imet(t, a.RouterID, 1, 100, "192.0.2.21")
 	inside := unicast(t, "10.244.1.0/24", "192.0.2.21")
 	outside := unicast(t, "192.168.99.0/24", "192.0.2.21")
 	for _, p := range []*api.Path{evpnA, inside, outside} {
@@ -191,37 +150,37 @@ func TestPolicies(t *testing.T) {
 	if err := b.AddPath(ctx, localB); err != nil {
 		t.Fatal(err)
 	}
-	if paths, err := b.ListPaths(ctx, FamilyIPv4); err != nil || len(paths) != 1 {
+	if paths, err := b.ListPaths(ctx, bgp.FamilyIPv4); err != nil || len(paths) != 1 {
 		t.Fatalf("B's own route not in its loc-rib: %v %v", paths, err)
 	}
 
-	connect(t, a, b, FamilyEVPN, FamilyIPv4)
-	waitFor(t, "EOR ipv4 from A at B", sessionTimeout, func() bool { return rb.has("eor ipv4 " + a.ip) })
-	waitFor(t, "EOR evpn from A at B", sessionTimeout, func() bool { return rb.has("eor evpn " + a.ip) })
+	bgptest.Connect(t, a, b, bgp.FamilyEVPN, bgp.FamilyIPv4)
+	bgptest.WaitFor(t, "EOR ipv4 from A at B", bgptest.SessionTimeout, func() bool { return rb.Has("eor ipv4 " + a.IP) })
+	bgptest.WaitFor(t, "EOR evpn from A at B", bgptest.SessionTimeout, func() bool { return rb.Has("eor evpn " + a.IP) })
 	for _, tt := range []struct {
 		p    *api.Path
 		want bool
 	}{{evpnA, true}, {inside, true}, {outside, false}} {
-		if _, ok := rb.bestFrom(prefixOf(t, tt.p)); ok != tt.want {
+		if _, ok := rb.BestFrom(prefixOf(t, tt.p)); ok != tt.want {
 			t.Errorf("%s imported at B: %v, want %v", prefixOf(t, tt.p), ok, tt.want)
 		}
 	}
 
 	// C peers with B only. Once C has B's EOR it has everything B exports.
-	if err := b.SetPeers(ctx, []PeerConfig{b.passive(a, FamilyEVPN, FamilyIPv4), c.peerOf(b, FamilyEVPN, FamilyIPv4)}); err != nil {
+	if err := b.SetPeers(ctx, []bgp.PeerConfig{b.PassivePeerConfig(a, bgp.FamilyEVPN, bgp.FamilyIPv4), b.PeerConfig(c, bgp.FamilyEVPN, bgp.FamilyIPv4)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.SetPeers(ctx, []PeerConfig{c.passive(b, FamilyEVPN, FamilyIPv4)}); err != nil {
+	if err := c.SetPeers(ctx, []bgp.PeerConfig{c.PassivePeerConfig(b, bgp.FamilyEVPN, bgp.FamilyIPv4)}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "EOR from B at C", sessionTimeout, func() bool {
-		return rc.has("eor ipv4 "+b.ip) && rc.has("eor evpn "+b.ip)
+	bgptest.WaitFor(t, "EOR from B at C", bgptest.SessionTimeout, func() bool {
+		return rc.Has("eor ipv4 "+b.IP) && rc.Has("eor evpn "+b.IP)
 	})
-	if _, ok := rc.bestFrom(prefixOf(t, localB)); !ok {
-		t.Errorf("C lacks B's own route:\n%s", rc.dump())
+	if _, ok := rc.BestFrom(prefixOf(t, localB)); !ok {
+		t.Errorf("C lacks B's own route:\n%s", rc.Dump())
 	}
 	for _, p := range []*api.Path{evpnA, inside} {
-		if _, ok := rc.bestFrom(prefixOf(t, p)); ok {
+		if _, ok := rc.BestFrom(prefixOf(t, p)); ok {
 			t.Errorf("B re-advertised A's %s to C", prefixOf(t, p))
 		}
 	}
@@ -231,12 +190,12 @@ func TestPolicies(t *testing.T) {
 // are refused before they reach GoBGP's server goroutine.
 func TestPathSafety(t *testing.T) {
 	ctx := context.Background()
-	s, _ := startSpeaker(t, "127.0.0.1", "10.0.0.31")
+	s := newNode(t, "127.0.0.1", "10.0.0.31")
 	keep := imet(t, "10.0.0.31", 1, 100, "192.0.2.31")
 	if err := s.AddPath(ctx, keep); err != nil {
 		t.Fatal(err)
 	}
-	evpn, _ := apiFamily(FamilyEVPN)
+	evpn, _ := bgp.APIFamily(bgp.FamilyEVPN)
 	// A type-2 with a nil ESI panics inside apiutil (GOBGP.md 2.5).
 	nilESI, err := apb.New(&api.EVPNMACIPAdvertisementRoute{
 		Rd:         mustAny(t, &api.RouteDistinguisherIPAddress{Admin: "10.0.0.31", Assigned: 1}),
@@ -262,7 +221,7 @@ func TestPathSafety(t *testing.T) {
 			t.Errorf("AddPath(%s) succeeded", tt.name)
 		}
 	}
-	paths, err := s.ListPaths(ctx, FamilyEVPN)
+	paths, err := s.ListPaths(ctx, bgp.FamilyEVPN)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,23 +247,23 @@ func TestSetPeersLevelTriggered(t *testing.T) {
 	ctx := context.Background()
 	a := newNode(t, "127.0.0.41", "10.0.0.41")
 	b := newNode(t, "127.0.0.42", "10.0.0.42")
-	rb := watch(t, b.Speaker)
-	p := imet(t, a.rid, 1, 100, "192.0.2.41")
+	rb := bgptest.Watch(t, b.Speaker)
+	p := imet(t, a.RouterID, 1, 100, "192.0.2.41")
 	if err := a.AddPath(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.SetPeers(ctx, []PeerConfig{b.passive(a)}); err != nil {
+	if err := b.SetPeers(ctx, []bgp.PeerConfig{b.PassivePeerConfig(a)}); err != nil {
 		t.Fatal(err)
 	}
-	err := a.SetPeers(ctx, []PeerConfig{b.peerOf(a), {Address: "not-an-ip", ASN: 1}})
+	err := a.SetPeers(ctx, []bgp.PeerConfig{a.PeerConfig(b), {Address: "not-an-ip", ASN: 1}})
 	if err == nil || !strings.Contains(err.Error(), "not-an-ip") {
 		t.Fatalf("SetPeers with an invalid peer: %v", err)
 	}
-	waitFor(t, "session", sessionTimeout, func() bool { _, ok := rb.bestFrom(prefixOf(t, p)); return ok })
-	if got := a.ConfiguredPeers(FamilyEVPN); !slices.Equal(got, []string{b.ip}) {
+	bgptest.WaitFor(t, "session", bgptest.SessionTimeout, func() bool { _, ok := rb.BestFrom(prefixOf(t, p)); return ok })
+	if got := a.ConfiguredPeers(bgp.FamilyEVPN); !slices.Equal(got, []string{b.IP}) {
 		t.Fatalf("ConfiguredPeers: %v", got)
 	}
-	if got := a.ConfiguredPeers(FamilyIPv4); len(got) != 0 {
+	if got := a.ConfiguredPeers(bgp.FamilyIPv4); len(got) != 0 {
 		t.Fatalf("ConfiguredPeers(ipv4): %v", got)
 	}
 
@@ -316,19 +275,19 @@ func TestSetPeersLevelTriggered(t *testing.T) {
 	if _, err := b.Peers(ctx); err != nil {
 		t.Fatal(err)
 	}
-	changed := b.peerOf(a)
+	changed := a.PeerConfig(b)
 	changed.HoldTime = 30
-	if err := a.SetPeers(ctx, []PeerConfig{changed}); err != nil {
+	if err := a.SetPeers(ctx, []bgp.PeerConfig{changed}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "reset after hold-time change", sessionTimeout, func() bool { return rb.has("peer " + a.ip + " down") })
-	waitFor(t, "re-established", sessionTimeout, func() bool { return rb.count("peer "+a.ip+" up") == 2 })
+	bgptest.WaitFor(t, "reset after hold-time change", bgptest.SessionTimeout, func() bool { return rb.Has("peer " + a.IP + " down") })
+	bgptest.WaitFor(t, "re-established", bgptest.SessionTimeout, func() bool { return rb.Count("peer "+a.IP+" up") == 2 })
 
 	// Removing the peer deconfigures it: a Cease, so B withdraws at once.
 	if err := a.SetPeers(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "withdrawal after removal", 5*time.Second, func() bool { _, ok := rb.bestFrom(prefixOf(t, p)); return !ok })
+	bgptest.WaitFor(t, "withdrawal after removal", 5*time.Second, func() bool { _, ok := rb.BestFrom(prefixOf(t, p)); return !ok })
 	if ps, err := a.Peers(ctx); err != nil || len(ps) != 0 {
 		t.Fatalf("A still has peers %v (%v)", ps, err)
 	}
@@ -340,36 +299,36 @@ func TestCloseLeavesSessionsUp(t *testing.T) {
 	ctx := context.Background()
 	a := newNode(t, "127.0.0.51", "10.0.0.51")
 	b := newNode(t, "127.0.0.52", "10.0.0.52")
-	rb := watch(t, b.Speaker)
-	p := imet(t, a.rid, 1, 100, "192.0.2.51")
+	rb := bgptest.Watch(t, b.Speaker)
+	p := imet(t, a.RouterID, 1, 100, "192.0.2.51")
 	if err := a.AddPath(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	connect(t, a, b)
-	waitFor(t, "session", sessionTimeout, func() bool { return rb.has("eor evpn " + a.ip) })
+	bgptest.Connect(t, a, b)
+	bgptest.WaitFor(t, "session", bgptest.SessionTimeout, func() bool { return rb.Has("eor evpn " + a.IP) })
 
 	watchDone := make(chan error, 1)
 	go func() { watchDone <- a.Watch(ctx, nil, nil, nil) }()
 	a.Close()
 	select {
 	case err := <-watchDone:
-		if !errors.Is(err, ErrClosed) {
+		if !errors.Is(err, bgp.ErrClosed) {
 			t.Fatalf("Watch ended by Close: %v, want ErrClosed", err)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Watch did not return after Close")
 	}
 	a.Close() // idempotent
-	if err := a.AddPath(ctx, p); !errors.Is(err, ErrClosed) {
+	if err := a.AddPath(ctx, p); !errors.Is(err, bgp.ErrClosed) {
 		t.Fatalf("AddPath after Close: %v", err)
 	}
-	if err := a.Watch(ctx, nil, nil, nil); !errors.Is(err, ErrClosed) {
+	if err := a.Watch(ctx, nil, nil, nil); !errors.Is(err, bgp.ErrClosed) {
 		t.Fatalf("Watch after Close: %v", err)
 	}
-	if st := peerState(t, b.Speaker, a.ip); st != "established" {
+	if st := peerState(t, b.Speaker, a.IP); st != "established" {
 		t.Fatalf("B's session after A.Close: %s", st)
 	}
-	if _, ok := rb.bestFrom(prefixOf(t, p)); !ok || rb.count("peer "+a.ip+" down") != 0 {
-		t.Fatalf("B lost A after Close:\n%s", rb.dump())
+	if _, ok := rb.BestFrom(prefixOf(t, p)); !ok || rb.Count("peer "+a.IP+" down") != 0 {
+		t.Fatalf("B lost A after Close:\n%s", rb.Dump())
 	}
 }

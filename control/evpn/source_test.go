@@ -8,10 +8,9 @@ import (
 	"time"
 
 	"github.com/vxbgp/vxbgp/control/bgp"
+	"github.com/vxbgp/vxbgp/control/bgp/bgptest"
 	"github.com/vxbgp/vxbgp/control/localapi"
 )
-
-const sessionTimeout = 20 * time.Second
 
 // Three hosts in a full mesh: endpoints on A show up in B's published
 // state and go away with them; a MAC moving from A to C follows the
@@ -26,9 +25,9 @@ func TestOverlay(t *testing.T) {
 	)
 	long := hostOpts{syncTimeout: time.Minute} // only End-of-RIB may close Synced
 	oa := hostOpts{syncTimeout: time.Minute, vnis: []uint32{100, 200, 300}}
-	a := newHost(t, "A", "127.0.0.101", "10.0.0.101", vA, oa)
-	b := newHost(t, "B", "127.0.0.102", "10.0.0.102", vB, long)
-	c := newHost(t, "C", "127.0.0.103", "10.0.0.103", vC, long)
+	a := newHost(t, "A", "127.0.0.101", "10.0.0.101", vA)
+	b := newHost(t, "B", "127.0.0.102", "10.0.0.102", vB)
+	c := newHost(t, "C", "127.0.0.103", "10.0.0.103", vC)
 	a.run(t, oa)
 	b.run(t, long)
 	c.run(t, long)
@@ -79,18 +78,18 @@ func TestOverlay(t *testing.T) {
 
 	// m5 moves to C while A still announces it. C's speaker knows A's
 	// route, so it stamps sequence 1: C wins although A's VTEP is lower.
-	waitFor(t, "C knows A's m5", 5*time.Second, func() bool { return hasRoute(c.src.Routes(), m5, a.ip) })
+	bgptest.WaitFor(t, "C knows A's m5", 5*time.Second, func() bool { return hasRoute(c.src.Routes(), m5, a.IP) })
 	c.src.SetEndpoints([]localapi.Endpoint{ep("e5", "net100", m5, "10.244.1.5")})
 	moved := slices.Clone(wantB)
 	moved[slices.Index(moved, fdbLine(m5, 100, vA))] = fdbLine(m5, 100, vC)
 	moved = sorted(moved...)
 	waitRemote(t, b, moved, 5*time.Second)
 	// ... and A, which sees C's claim too, points the MAC at C.
-	waitFor(t, "A follows the move", 5*time.Second, func() bool { return strings.Contains(a.remote(), fdbLine(m5, 100, vC)) })
+	bgptest.WaitFor(t, "A follows the move", 5*time.Second, func() bool { return strings.Contains(a.remote(), fdbLine(m5, 100, vC)) })
 	// A's withdrawal then changes nothing for the MAC.
 	epsA = slices.DeleteFunc(slices.Clone(epsA), func(e localapi.Endpoint) bool { return e.ContainerID == "e5" })
 	a.src.SetEndpoints(epsA)
-	waitFor(t, "A's m5 withdrawn at B", 5*time.Second, func() bool { return !hasRoute(b.src.Routes(), m5, a.ip) })
+	bgptest.WaitFor(t, "A's m5 withdrawn at B", 5*time.Second, func() bool { return !hasRoute(b.src.Routes(), m5, a.IP) })
 	if got := b.remote(); got != strings.Join(moved, "\n") {
 		t.Fatalf("B after A's withdrawal:\n%s\nwant\n%s", got, strings.Join(moved, "\n"))
 	}
@@ -101,7 +100,7 @@ func TestOverlay(t *testing.T) {
 		return r.Type == "type-3" && r.Source == "local" && r.VNI == 100 && r.IP == vB
 	}) ||
 		!slices.ContainsFunc(rs, func(r localapi.Route) bool {
-			return r.Type == "type-2" && r.Source == a.ip && r.MAC == m4 && r.VNI == 300
+			return r.Type == "type-2" && r.Source == a.IP && r.MAC == m4 && r.VNI == 300
 		}) ||
 		!slices.ContainsFunc(rs, func(r localapi.Route) bool { return r.Type == "type-2" && r.MAC == m2 && r.IP == "" && r.NextHop == vA }) {
 		t.Fatalf("B routes: %+v", rs)
@@ -109,7 +108,7 @@ func TestOverlay(t *testing.T) {
 
 	// A hard stop (no graceful restart) withdraws everything of A's.
 	a.stop()
-	if err := a.sp.Stop(context.Background()); err != nil {
+	if err := a.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	waitRemote(t, b, sorted(floodLine(100, vC), floodLine(200, vC), fdbLine(m5, 100, vC), neighLine("10.244.1.5", m5, 100)), 5*time.Second)
@@ -128,11 +127,11 @@ func TestSyncedTimeout(t *testing.T) {
 	}{{"no peers", false}, {"peer down", true}} {
 		t.Run(tt.name, func(t *testing.T) {
 			o := hostOpts{syncTimeout: 300 * time.Millisecond}
-			h := newHost(t, "S", "127.0.0.104", "10.0.0.104", "192.0.2.4", o).run(t, o)
+			h := newHost(t, "S", "127.0.0.104", "10.0.0.104", "192.0.2.4").run(t, o)
 			h.src.SetEndpoints(nil)
 			<-h.src.Ready()
 			if tt.peers {
-				if err := h.sp.SetPeers(context.Background(), []bgp.PeerConfig{{Address: "127.0.0.105", ASN: testASN, Port: uint16(freePort(t, "127.0.0.105"))}}); err != nil {
+				if err := h.SetPeers(context.Background(), []bgp.PeerConfig{{Address: "127.0.0.105", ASN: testASN, Port: uint16(bgptest.FreePort(t, "127.0.0.105"))}}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -152,8 +151,8 @@ func TestSyncedTimeout(t *testing.T) {
 // Ready waits for the first SetEndpoints, and the routes are in the
 // speaker's table when it closes.
 func TestReady(t *testing.T) {
-	h := newHost(t, "R", "127.0.0.106", "10.0.0.106", "192.0.2.6", hostOpts{}).run(t, hostOpts{})
-	waitFor(t, "first snapshot (devices)", 5*time.Second, func() bool { return h.published() > 0 })
+	h := newHost(t, "R", "127.0.0.106", "10.0.0.106", "192.0.2.6").run(t, hostOpts{})
+	bgptest.WaitFor(t, "first snapshot (devices)", 5*time.Second, func() bool { return h.published() > 0 })
 	if len(h.state().Devices) != 2 {
 		t.Fatalf("devices %v", h.state().Devices)
 	}
@@ -168,7 +167,7 @@ func TestReady(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("not ready")
 	}
-	paths, err := h.sp.ListPaths(context.Background(), bgp.FamilyEVPN)
+	paths, err := h.ListPaths(context.Background(), bgp.FamilyEVPN)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/vxbgp/vxbgp/control/bgp"
+	"github.com/vxbgp/vxbgp/control/bgp/bgptest"
 	"github.com/vxbgp/vxbgp/internal/nstest"
 )
 
@@ -144,7 +145,7 @@ func (fb *fabric) startFRR(t *testing.T, name string, asn uint32, networks ...st
 		nstest.Run(t, "ip", "netns", "exec", ns, filepath.Join(frrDir, d), "-d", "-A", "127.0.0.1", "-P", "0",
 			"-f", filepath.Join(dir, d+".conf"), "-i", pidFile, "-z", filepath.Join(dir, "zserv.api"), "--vty_socket", dir)
 		var pid int
-		waitFor(t, name+" "+d+" pid file", 10*time.Second, func() bool {
+		bgptest.WaitFor(t, name+" "+d+" pid file", 10*time.Second, func() bool {
 			b, err := os.ReadFile(pidFile)
 			pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 			return err == nil && pid > 0
@@ -257,38 +258,12 @@ func TestFRRTopOfRack(t *testing.T) {
 		NextHop4:       fb.host,
 		Subnets:        []netip.Prefix{subnet4},
 		ImportPrefixes: []netip.Prefix{p("0.0.0.0/0")},
-		Logger:         testLogger(t).With("host", "H"),
 		SyncTimeout:    time.Minute,
 	}
 	// No listener: the host dials both routers (FRR's own dials are refused).
-	sp, err := bgp.New(context.Background(), bgp.Config{ASN: testASN, RouterID: "10.0.0.161", ListenPort: -1,
-		Logger: testLogger(t).With("speaker", "H"), ImportUnicast: c.Subnets, ImportExact: c.ImportPrefixes})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := sp.Stop(ctx); err != nil {
-			t.Errorf("stop: %v", err)
-		}
-	})
-	h := &host{speaker: &speaker{name: "H", sp: sp}}
-	h.src = NewSource(c, sp, h.record)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.src.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	select {
-	case <-h.src.Ready():
-	case <-time.After(10 * time.Second):
-		t.Fatal("Source not ready")
-	}
+	sp := bgptest.Start(t, "H", "", bgp.Config{ASN: testASN, RouterID: "10.0.0.161", ListenPort: -1,
+		ImportUnicast: c.Subnets, ImportExact: c.ImportPrefixes})
+	h := hostOn(t, sp, c).run(t)
 	var peers []bgp.PeerConfig
 	for _, f := range []*frr{f1, f2} {
 		peers = append(peers, bgp.PeerConfig{Address: f.addr.String(), ASN: f.asn, LocalAddress: fb.host.String(),
@@ -317,7 +292,7 @@ func TestFRRTopOfRack(t *testing.T) {
 	}
 	want := []string{"10.244.1.0/24 64512", "10.244.3.0/24 64512"}
 	for _, f := range []*frr{f1, f2} {
-		waitFor(t, f.name+" learns the marker", sessionTimeout, func() bool { return slices.Contains(f.learned(t), want[1]) })
+		bgptest.WaitFor(t, f.name+" learns the marker", sessionTimeout, func() bool { return slices.Contains(f.learned(t), want[1]) })
 		if got := f.learned(t); !slices.Equal(got, want) {
 			t.Fatalf("%s learned %q from the host, want %q only", f.name, got, want)
 		}

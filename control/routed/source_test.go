@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vxbgp/vxbgp/control/bgp/bgptest"
 	"github.com/vxbgp/vxbgp/control/localapi"
 	"github.com/vxbgp/vxbgp/overlay"
 )
@@ -42,18 +43,18 @@ func TestRouted(t *testing.T) {
 	if got := a.routes(); got != "" {
 		t.Fatalf("A's first snapshot: %q", got)
 	}
-	r.add(t, "0.0.0.0/0", "192.0.2.3")
-	r.add(t, "10.0.0.0/8", "192.0.2.3")         // outside: only 0.0.0.0/0 is imported exactly
-	r.add(t, "192.168.99.0/24", "192.0.2.3")    // outside
-	r.add(t, "2001:db8:99::/48", "2001:db8::3") // outside
-	r.add(t, "10.244.1.5/32", "192.0.2.3")      // inside A's block: A ignores it, B installs it
-	r.add(t, "10.244.9.0/24", "192.0.2.2")      // via B: B ignores it, A installs it
-	r.add(t, "10.244.0.0/16", "192.0.2.3")      // the whole subnet: nobody installs it
+	r.Originate(t, "0.0.0.0/0", "192.0.2.3")
+	r.Originate(t, "10.0.0.0/8", "192.0.2.3")         // outside: only 0.0.0.0/0 is imported exactly
+	r.Originate(t, "192.168.99.0/24", "192.0.2.3")    // outside
+	r.Originate(t, "2001:db8:99::/48", "2001:db8::3") // outside
+	r.Originate(t, "10.244.1.5/32", "192.0.2.3")      // inside A's block: A ignores it, B installs it
+	r.Originate(t, "10.244.9.0/24", "192.0.2.2")      // via B: B ignores it, A installs it
+	r.Originate(t, "10.244.0.0/16", "192.0.2.3")      // the whole subnet: nobody installs it
 
 	start := time.Now()
-	a.peer(t, b.speaker, r)
-	b.peer(t, a.speaker, r)
-	r.peer(t, a.speaker, b.speaker)
+	a.Peer(t, dualStack, b.Speaker, r)
+	b.Peer(t, dualStack, a.Speaker, r)
+	r.Peer(t, dualStack, a.Speaker, b.Speaker)
 
 	waitRoutes(t, a, "A after the mesh",
 		"10.244.2.0/24 192.0.2.2", "fd00:10:244:2::/64 2001:db8::2", "0.0.0.0/0 192.0.2.3", "10.244.9.0/24 192.0.2.2")
@@ -63,20 +64,20 @@ func TestRouted(t *testing.T) {
 		select {
 		case <-h.src.Synced():
 		case <-time.After(sessionTimeout):
-			t.Fatalf("%s: Synced did not close after End-of-RIB from its peers", h.name)
+			t.Fatalf("%s: Synced did not close after End-of-RIB from its peers", h.Name)
 		}
 	}
 	t.Logf("synced by End-of-RIB %v after the peers were configured", time.Since(start).Round(time.Millisecond))
 
 	// Routes: ours, and every received path; Best where installed.
 	want := []localapi.Route{
-		{Type: "ipv4", IP: "0.0.0.0/0", NextHop: "192.0.2.3", Source: r.ip, Best: true},
-		{Type: "ipv4", IP: "10.244.0.0/16", NextHop: "192.0.2.3", Source: r.ip},
-		{Type: "ipv4", IP: "10.244.1.0/24", NextHop: "192.0.2.1", Source: a.ip, Best: true},
-		{Type: "ipv4", IP: "10.244.1.5/32", NextHop: "192.0.2.3", Source: r.ip, Best: true},
+		{Type: "ipv4", IP: "0.0.0.0/0", NextHop: "192.0.2.3", Source: r.IP, Best: true},
+		{Type: "ipv4", IP: "10.244.0.0/16", NextHop: "192.0.2.3", Source: r.IP},
+		{Type: "ipv4", IP: "10.244.1.0/24", NextHop: "192.0.2.1", Source: a.IP, Best: true},
+		{Type: "ipv4", IP: "10.244.1.5/32", NextHop: "192.0.2.3", Source: r.IP, Best: true},
 		{Type: "ipv4", IP: "10.244.2.0/24", NextHop: "192.0.2.2", Source: "local", Best: true},
-		{Type: "ipv4", IP: "10.244.9.0/24", NextHop: "192.0.2.2", Source: r.ip},
-		{Type: "ipv6", IP: "fd00:10:244:1::/64", NextHop: "2001:db8::1", Source: a.ip, Best: true},
+		{Type: "ipv4", IP: "10.244.9.0/24", NextHop: "192.0.2.2", Source: r.IP},
+		{Type: "ipv6", IP: "fd00:10:244:1::/64", NextHop: "2001:db8::1", Source: a.IP, Best: true},
 		{Type: "ipv6", IP: "fd00:10:244:2::/64", NextHop: "2001:db8::2", Source: "local", Best: true},
 	}
 	if got := b.src.Routes(); !slices.Equal(got, want) {
@@ -84,14 +85,14 @@ func TestRouted(t *testing.T) {
 	}
 
 	// A withdraws its IPv4 block: B removes the route.
-	if err := a.sp.DeleteUnicast(context.Background(), netip.MustParsePrefix("10.244.1.0/24")); err != nil {
+	if err := a.DeleteUnicast(context.Background(), netip.MustParsePrefix("10.244.1.0/24")); err != nil {
 		t.Fatal(err)
 	}
 	waitRoutes(t, b, "B after A's withdrawal",
 		"fd00:10:244:1::/64 2001:db8::1", "0.0.0.0/0 192.0.2.3", "10.244.1.5/32 192.0.2.3")
 	// A hard stop takes the rest of A's routes away.
 	a.stop()
-	if err := a.sp.Stop(context.Background()); err != nil {
+	if err := a.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	waitRoutes(t, b, "B after A stopped", "0.0.0.0/0 192.0.2.3", "10.244.1.5/32 192.0.2.3")
@@ -115,20 +116,20 @@ func TestRoutedECMP(t *testing.T) {
 	u1 := newSpeaker(t, "U1", "127.0.0.132", "10.0.0.132", 65001, []netip.Prefix{subnet4, subnet6}, nil)
 	u2 := newSpeaker(t, "U2", "127.0.0.133", "10.0.0.133", 65002, []netip.Prefix{subnet4, subnet6}, nil)
 	h.run(t)
-	ru2 := watchRIB(t, u2)
+	ru2 := bgptest.WatchUnicast(t, u2.Speaker)
 	for _, u := range []struct {
-		s   *speaker
+		s   *bgptest.Speaker
 		nh4 string
 		nh6 string
 	}{{u1, "192.0.2.11", "2001:db8::11"}, {u2, "192.0.2.12", "2001:db8::12"}} {
-		u.s.add(t, "0.0.0.0/0", u.nh4)
-		u.s.add(t, "10.244.50.0/24", u.nh4)
-		u.s.add(t, "fd00:10:244:50::/64", u.nh6)
+		u.s.Originate(t, "0.0.0.0/0", u.nh4)
+		u.s.Originate(t, "10.244.50.0/24", u.nh4)
+		u.s.Originate(t, "fd00:10:244:50::/64", u.nh6)
 	}
-	u1.add(t, "10.244.60.0/24", "192.0.2.11") // U1 only: must not reach U2 through H
-	h.peer(t, u1, u2)
-	u1.peer(t, h.speaker)
-	u2.peer(t, h.speaker)
+	u1.Originate(t, "10.244.60.0/24", "192.0.2.11") // U1 only: must not reach U2 through H
+	h.Peer(t, dualStack, u1, u2)
+	u1.Peer(t, dualStack, h.Speaker)
+	u2.Peer(t, dualStack, h.Speaker)
 
 	waitRoutes(t, h, "H's ECMP routes",
 		"0.0.0.0/0 192.0.2.11,192.0.2.12",
@@ -141,22 +142,22 @@ func TestRoutedECMP(t *testing.T) {
 		t.Fatal("H: Synced did not close")
 	}
 	// U2 has H's full table once H's End-of-RIBs are in.
-	waitFor(t, "End-of-RIB from H at U2", sessionTimeout, func() bool {
-		return ru2.eor("ipv4", h.ip) && ru2.eor("ipv6", h.ip)
+	bgptest.WaitFor(t, "End-of-RIB from H at U2", sessionTimeout, func() bool {
+		return ru2.Has("eor ipv4 "+h.IP) && ru2.Has("eor ipv6 "+h.IP)
 	})
 	wantU2 := strings.Join([]string{
 		"0.0.0.0/0 192.0.2.12@local",
-		"10.244.1.0/24 192.0.2.1@" + h.ip,
+		"10.244.1.0/24 192.0.2.1@" + h.IP,
 		"10.244.50.0/24 192.0.2.12@local",
-		"fd00:10:244:1::/64 2001:db8::1@" + h.ip,
+		"fd00:10:244:1::/64 2001:db8::1@" + h.IP,
 		"fd00:10:244:50::/64 2001:db8::12@local",
 	}, "\n")
-	if got := ru2.text(); got != wantU2 {
+	if got := ru2.Text(); got != wantU2 {
 		t.Fatalf("U2's table:\n%s\nwant\n%s", got, wantU2)
 	}
 
 	// U1 goes away (hard stop): single-path routes via U2.
-	if err := u1.sp.Stop(context.Background()); err != nil {
+	if err := u1.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	waitRoutes(t, h, "H after U1 stopped",
@@ -182,7 +183,7 @@ func TestRoutedAlone(t *testing.T) {
 		t.Fatalf("Routes:\n%s\nwant\n%s", routesText(got), routesText(want))
 	}
 	for _, fam := range []string{"ipv4", "ipv6"} {
-		paths, err := h.sp.ListPaths(context.Background(), fam)
+		paths, err := h.ListPaths(context.Background(), fam)
 		if err != nil || len(paths) != 1 {
 			t.Fatalf("%s loc-rib: %d paths, %v", fam, len(paths), err)
 		}
@@ -195,7 +196,7 @@ func TestRoutedAlone(t *testing.T) {
 // A bad configuration fails Run at once.
 func TestRoutedBadConfig(t *testing.T) {
 	s := newSpeaker(t, "S", "127.0.0.151", "10.0.0.151", testASN, nil, nil)
-	src := NewSource(Config{Blocks: []netip.Prefix{netip.MustParsePrefix("10.244.1.0/24")}}, s.sp, func(map[netip.Prefix]overlay.Route) {})
+	src := NewSource(Config{Blocks: []netip.Prefix{netip.MustParsePrefix("10.244.1.0/24")}}, s.Speaker, func(map[netip.Prefix]overlay.Route) {})
 	if err := src.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "next hop (IPv4)") {
 		t.Fatalf("Run: %v", err)
 	}
@@ -219,8 +220,8 @@ func TestRoutedHostRoutes(t *testing.T) {
 	a.src.SetHostRoutes(pfx("10.244.200.10/32", "fd00:10:244:200::10/128", "10.244.200.0/24"))
 	a.run(t)
 	b.run(t)
-	a.peer(t, b.speaker)
-	b.peer(t, a.speaker)
+	a.Peer(t, dualStack, b.Speaker)
+	b.Peer(t, dualStack, a.Speaker)
 	blocksOfA := []string{"10.244.1.0/24 192.0.2.1", "fd00:10:244:1::/64 2001:db8::1"}
 	waitRoutes(t, b, "B with A's host routes",
 		append(blocksOfA, "10.244.200.10/32 192.0.2.1", "fd00:10:244:200::10/128 2001:db8::1")...)
@@ -228,10 +229,10 @@ func TestRoutedHostRoutes(t *testing.T) {
 	waitRoutes(t, a, "A", "10.244.2.0/24 192.0.2.2", "fd00:10:244:2::/64 2001:db8::2")
 	want := []localapi.Route{
 		{Type: "ipv4", IP: "10.244.1.0/24", NextHop: "192.0.2.1", Source: "local", Best: true},
-		{Type: "ipv4", IP: "10.244.2.0/24", NextHop: "192.0.2.2", Source: b.ip, Best: true},
+		{Type: "ipv4", IP: "10.244.2.0/24", NextHop: "192.0.2.2", Source: b.IP, Best: true},
 		{Type: "ipv4", IP: "10.244.200.10/32", NextHop: "192.0.2.1", Source: "local", Best: true},
 		{Type: "ipv6", IP: "fd00:10:244:1::/64", NextHop: "2001:db8::1", Source: "local", Best: true},
-		{Type: "ipv6", IP: "fd00:10:244:2::/64", NextHop: "2001:db8::2", Source: b.ip, Best: true},
+		{Type: "ipv6", IP: "fd00:10:244:2::/64", NextHop: "2001:db8::2", Source: b.IP, Best: true},
 		{Type: "ipv6", IP: "fd00:10:244:200::10/128", NextHop: "2001:db8::1", Source: "local", Best: true},
 	}
 	if got := a.src.Routes(); !slices.Equal(got, want) {
@@ -245,7 +246,7 @@ func TestRoutedHostRoutes(t *testing.T) {
 	a.src.SetHostRoutes(nil)
 	waitRoutes(t, b, "B after A withdrew every host route", blocksOfA...)
 	for _, fam := range []string{"ipv4", "ipv6"} {
-		paths, err := a.sp.ListPaths(context.Background(), fam)
+		paths, err := a.ListPaths(context.Background(), fam)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,0 +1,46 @@
+package bgp
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"testing"
+
+	api "github.com/osrg/gobgp/v3/api"
+)
+
+// Internals for the external tests (package bgp_test). Those tests are
+// external because they use control/bgp/bgptest, which imports this
+// package.
+
+var (
+	APIFamily      = apiFamily
+	CheckPath      = checkPath
+	DecodeUnicast  = decodeUnicast
+	ErrNoNextHop   = errNoNextHop
+	NewUnicastPath = unicastPath
+)
+
+// UnicastRoutes is unicastRoutes on a speaker that logs nowhere.
+func UnicastRoutes(paths []*api.Path, onRoute func(netip.Prefix, []UnicastPath)) {
+	s := &Speaker{log: slog.New(slog.DiscardHandler)}
+	s.unicastRoutes(paths, onRoute)
+}
+
+// GRCapability is the graceful-restart capability s received from addr.
+func GRCapability(t testing.TB, s *Speaker, addr string) *api.GracefulRestartCapability {
+	t.Helper()
+	var gr *api.GracefulRestartCapability
+	err := s.srv.ListPeer(context.Background(), &api.ListPeerRequest{Address: addr}, func(p *api.Peer) {
+		for _, c := range p.GetState().GetRemoteCap() {
+			m := &api.GracefulRestartCapability{}
+			if c.UnmarshalTo(m) == nil {
+				gr = m
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gr
+}
