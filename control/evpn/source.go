@@ -15,6 +15,7 @@ import (
 	api "github.com/osrg/gobgp/v3/api"
 
 	"github.com/vxbgp/vxbgp/control/bgp"
+	"github.com/vxbgp/vxbgp/control/internal/srcloop"
 	"github.com/vxbgp/vxbgp/control/localapi"
 	"github.com/vxbgp/vxbgp/internal/lograte"
 	"github.com/vxbgp/vxbgp/overlay"
@@ -40,15 +41,8 @@ type Config struct {
 	SyncTimeout time.Duration // default 10s
 }
 
-// Publishing: a lone change waits gatherDelay for the rest of its UPDATE
-// (GoBGP hands over one path per event); during a burst snapshots go out
-// at most every publishGap, or every two build times if that is longer
-// (a 10k-route snapshot takes a few milliseconds), so that a burst never
-// turns into back-to-back rebuilds while a single change still reaches the
-// reconciler within about a millisecond.
+// Retries and sync checks; snapshots are paced by srcloop.Pacer.
 const (
-	gatherDelay    = time.Millisecond
-	publishGap     = 5 * time.Millisecond
 	retryDelay     = time.Second // after a failed AddPath/DeletePath
 	syncCheckEvery = 500 * time.Millisecond
 )
@@ -90,8 +84,7 @@ type Source struct {
 	rxKick chan struct{}            // rx changed
 	evKick chan struct{}            // an EOR or a peer came up: check Synced
 
-	synced, ready       chan struct{}
-	syncOnce, readyOnce sync.Once
+	gate *srcloop.Gate
 }
 
 // NewSource returns a Source; nothing happens until Run. publish receives
@@ -105,7 +98,7 @@ func NewSource(c Config, sp *bgp.Speaker, publish func(overlay.State)) *Source {
 		c.SyncTimeout = 10 * time.Second
 	}
 	s := &Source{
-		cfg: c, sp: sp, publish: publish, log: c.Logger,
+		cfg: c, sp: sp, publish: publish, log: c.Logger, gate: srcloop.NewGate("evpn", c.Logger),
 		warn:    lograte.New(c.Logger, 30*time.Second),
 		byVNI:   map[uint32]*Network{},
 		byName:  map[string]*Network{},
@@ -121,8 +114,6 @@ func NewSource(c Config, sp *bgp.Speaker, publish func(overlay.State)) *Source {
 		eor:     map[string]bool{},
 		rxKick:  make(chan struct{}, 1),
 		evKick:  make(chan struct{}, 1),
-		synced:  make(chan struct{}),
-		ready:   make(chan struct{}),
 	}
 	for i := range s.cfg.Networks {
 		n := &s.cfg.Networks[i]
@@ -189,7 +180,7 @@ func (s *Source) SetEndpoints(eps []localapi.Endpoint) {
 	}
 	s.eps, s.epSet = next, true
 	s.epMu.Unlock()
-	kick(s.epKick)
+	srcloop.Kick(s.epKick)
 }
 
 // PutEndpoint adds or replaces one endpoint (a CNI ADD) and returns at once.
@@ -204,7 +195,7 @@ func (s *Source) PutEndpoint(ep localapi.Endpoint) {
 	}
 	s.epMu.Unlock()
 	if changed {
-		kick(s.epKick)
+		srcloop.Kick(s.epKick)
 	}
 }
 
@@ -219,7 +210,7 @@ func (s *Source) DeleteEndpoint(k string) {
 	}
 	s.epMu.Unlock()
 	if ok {
-		kick(s.epKick)
+		srcloop.Kick(s.epKick)
 	}
 }
 
@@ -227,20 +218,13 @@ func (s *Source) DeleteEndpoint(k string) {
 // type-2 routes of the first SetEndpoints call. Call SetPeers after it:
 // the first End-of-RIB we send tells graceful-restart peers to drop every
 // stale route of ours that we have not sent again.
-func (s *Source) Ready() <-chan struct{} { return s.ready }
+func (s *Source) Ready() <-chan struct{} { return s.gate.Ready() }
 
 // Synced is closed once the initial table is complete: every configured
 // EVPN peer has sent its End-of-RIB, or SyncTimeout has passed since Run
 // started (with no peer configured, only the timeout closes it). Until
 // then the agent must not delete kernel state.
-func (s *Source) Synced() <-chan struct{} { return s.synced }
-
-func kick(c chan struct{}) {
-	select {
-	case c <- struct{}{}:
-	default:
-	}
-}
+func (s *Source) Synced() <-chan struct{} { return s.gate.Synced() }
 
 // Run originates our routes, watches the speaker and publishes snapshots
 // until ctx ends; call it once. It leaves our routes in the speaker on
@@ -261,7 +245,6 @@ func (s *Source) Run(ctx context.Context) error {
 	// Devices first: pods need their bridge before any route arrives.
 	s.last = buildState(s.cfg.Networks, nil)
 	s.publish(s.last)
-	lastPublish, buildCost := time.Now(), time.Duration(0)
 
 	watchErr := make(chan error, 1)
 	go func() { watchErr <- s.sp.Watch(ctx, s.onPath, s.onEOR, s.onPeer) }()
@@ -274,14 +257,12 @@ func (s *Source) Run(ctx context.Context) error {
 	defer syncTimer.Stop()
 	syncTick := time.NewTicker(syncCheckEvery)
 	defer syncTick.Stop()
-	publishTimer := time.NewTimer(time.Hour)
-	publishTimer.Stop()
-	defer publishTimer.Stop()
+	pace := srcloop.NewPacer()
+	defer pace.Stop()
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	defer retry.Stop()
 
-	pending := false // a publish is scheduled
 	localDirty := true
 	for {
 		if localDirty {
@@ -291,7 +272,7 @@ func (s *Source) Run(ctx context.Context) error {
 				retry.Reset(retryDelay)
 			}
 			if done {
-				s.readyOnce.Do(func() { close(s.ready) })
+				s.gate.MarkReady()
 			}
 		}
 		select {
@@ -311,27 +292,19 @@ func (s *Source) Run(ctx context.Context) error {
 		case <-retry.C:
 			localDirty = true
 		case <-s.rxKick:
-			if !pending {
-				pending = true
-				now := time.Now()
-				due := max(gatherDelay, lastPublish.Add(max(publishGap, 2*buildCost)).Sub(now))
-				publishTimer.Reset(due)
-			}
-		case <-publishTimer.C:
-			pending = false
-			t0 := time.Now()
-			changed := s.rebuild()
-			lastPublish = time.Now()
-			buildCost = lastPublish.Sub(t0)
-			if changed {
-				s.publish(s.last)
-			}
+			pace.Changed()
+		case <-pace.C():
+			pace.Build(func() {
+				if s.rebuild() {
+					s.publish(s.last)
+				}
+			})
 		case <-s.evKick:
 			s.checkSynced()
 		case <-syncTick.C:
 			s.checkSynced()
 		case <-syncTimer.C:
-			s.markSynced("timeout")
+			s.gate.MarkSynced("timeout")
 		}
 	}
 }
@@ -374,10 +347,8 @@ func (s *Source) syncLocal(ctx context.Context) (ok, done bool) {
 }
 
 func (s *Source) checkSynced() {
-	select {
-	case <-s.synced:
+	if s.gate.IsSynced() {
 		return
-	default:
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -392,14 +363,7 @@ func (s *Source) checkSynced() {
 			return
 		}
 	}
-	s.markSynced("end-of-rib", "peers", len(peers), "without-evpn", configured-len(peers))
-}
-
-func (s *Source) markSynced(why string, args ...any) {
-	s.syncOnce.Do(func() {
-		s.log.Info("initial evpn table complete", append([]any{"reason", why}, args...)...)
-		close(s.synced)
-	})
+	s.gate.MarkSynced("end-of-rib", "peers", len(peers), "without-evpn", configured-len(peers))
 }
 
 // onPath runs on the speaker's watch goroutine: decode, update the store,
@@ -421,7 +385,7 @@ func (s *Source) onPath(p *api.Path) {
 		return // our own path
 	}
 	if s.ingest(r) {
-		kick(s.rxKick)
+		srcloop.Kick(s.rxKick)
 	}
 }
 
@@ -475,13 +439,13 @@ func (s *Source) onEOR(family, peer string) {
 	s.eor[peer] = true
 	s.mu.Unlock()
 	s.log.Debug("end-of-rib", "peer", peer)
-	kick(s.evKick)
+	srcloop.Kick(s.evKick)
 }
 
 func (s *Source) onPeer(peer string, up bool) {
 	s.log.Debug("bgp peer", "peer", peer, "established", up)
 	if up {
-		kick(s.evKick)
+		srcloop.Kick(s.evKick)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vxbgp/vxbgp/control/bgp"
+	"github.com/vxbgp/vxbgp/control/internal/srcloop"
 	"github.com/vxbgp/vxbgp/control/localapi"
 	"github.com/vxbgp/vxbgp/internal/lograte"
 	"github.com/vxbgp/vxbgp/overlay"
@@ -34,12 +35,8 @@ type Config struct {
 	SyncTimeout    time.Duration // default 10s
 }
 
-// Publishing and retries, as in control/evpn: a lone change waits
-// gatherDelay for the rest of its UPDATE; during a burst snapshots go out
-// at most every publishGap, or every two build times if that is longer.
+// Retries and sync checks; snapshots are paced by srcloop.Pacer.
 const (
-	gatherDelay    = time.Millisecond
-	publishGap     = 5 * time.Millisecond
 	retryDelay     = time.Second // after a failed AddUnicast
 	syncCheckEvery = 500 * time.Millisecond
 )
@@ -65,8 +62,7 @@ type Source struct {
 	hostKick   chan struct{}                      // SetHostRoutes was called
 	evKick     chan struct{}                      // an EOR or a peer came up: check Synced
 
-	synced, ready       chan struct{}
-	syncOnce, readyOnce sync.Once
+	gate *srcloop.Gate
 }
 
 // NewSource returns a Source; nothing happens until Run. publish receives
@@ -81,7 +77,7 @@ func NewSource(c Config, sp *bgp.Speaker, publish func(map[netip.Prefix]overlay.
 	}
 	c.Blocks = masked(c.Blocks)
 	return &Source{
-		cfg: c, rules: newRules(c), sp: sp, publish: publish, log: c.Logger,
+		cfg: c, rules: newRules(c), sp: sp, publish: publish, log: c.Logger, gate: srcloop.NewGate("unicast", c.Logger),
 		warn:     lograte.New(c.Logger, 30*time.Second),
 		rx:       map[netip.Prefix][]bgp.UnicastPath{},
 		eor:      map[string]map[string]bool{},
@@ -89,8 +85,6 @@ func NewSource(c Config, sp *bgp.Speaker, publish func(map[netip.Prefix]overlay.
 		evKick:   make(chan struct{}, 1),
 		hostKick: make(chan struct{}, 1),
 		hostAdv:  map[netip.Prefix]netip.Addr{},
-		synced:   make(chan struct{}),
-		ready:    make(chan struct{}),
 	}
 }
 
@@ -174,13 +168,13 @@ func (s *Source) SetHostRoutes(ps []netip.Prefix) {
 	s.mu.Lock()
 	s.hosts = hosts
 	s.mu.Unlock()
-	kick(s.hostKick)
+	srcloop.Kick(s.hostKick)
 }
 
 // Ready is closed once Run has put every block into the speaker. Call
 // SetPeers after it: the first End-of-RIB we send tells graceful-restart
 // peers to drop every stale route of ours we have not sent again.
-func (s *Source) Ready() <-chan struct{} { return s.ready }
+func (s *Source) Ready() <-chan struct{} { return s.gate.Ready() }
 
 // Synced is closed once the initial table is complete: every configured
 // peer of each of our unicast families (ipv4, and ipv6 when a block,
@@ -188,14 +182,7 @@ func (s *Source) Ready() <-chan struct{} { return s.ready }
 // SyncTimeout has passed since Run started (with no such peer configured,
 // only the timeout closes it). Until then the agent must not delete
 // kernel routes.
-func (s *Source) Synced() <-chan struct{} { return s.synced }
-
-func kick(c chan struct{}) {
-	select {
-	case c <- struct{}{}:
-	default:
-	}
-}
+func (s *Source) Synced() <-chan struct{} { return s.gate.Synced() }
 
 // Run advertises the blocks, watches the speaker's unicast routes and
 // publishes the routes to install until ctx ends; call it once. The first
@@ -211,7 +198,6 @@ func (s *Source) Run(ctx context.Context) error {
 
 	last := map[netip.Prefix]overlay.Route{}
 	s.publish(last)
-	lastPublish, buildCost := time.Now(), time.Duration(0)
 
 	watchErr := make(chan error, 1)
 	go func() { watchErr <- s.sp.WatchUnicast(ctx, s.onRoute, s.onEOR, s.onPeer) }()
@@ -224,20 +210,18 @@ func (s *Source) Run(ctx context.Context) error {
 	defer syncTimer.Stop()
 	syncTick := time.NewTicker(syncCheckEvery)
 	defer syncTick.Stop()
-	publishTimer := time.NewTimer(time.Hour)
-	publishTimer.Stop()
-	defer publishTimer.Stop()
+	pace := srcloop.NewPacer()
+	defer pace.Stop()
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	defer retry.Stop()
 
-	pending := false // a publish is scheduled
 	advertise, syncHosts := true, true
 	for {
 		if advertise {
 			advertise = false
 			if s.advertise(ctx) {
-				s.readyOnce.Do(func() { close(s.ready) })
+				s.gate.MarkReady()
 			} else {
 				retry.Reset(retryDelay)
 			}
@@ -268,29 +252,23 @@ func (s *Source) Run(ctx context.Context) error {
 		case <-s.hostKick:
 			syncHosts = true
 		case <-s.rxKick:
-			if !pending {
-				pending = true
-				due := max(gatherDelay, time.Until(lastPublish.Add(max(publishGap, 2*buildCost))))
-				publishTimer.Reset(due)
-			}
-		case <-publishTimer.C:
-			pending = false
-			t0 := time.Now()
-			s.mu.Lock()
-			routes := s.rules.build(s.rx)
-			s.mu.Unlock()
-			lastPublish = time.Now()
-			buildCost = lastPublish.Sub(t0)
-			if !maps.EqualFunc(routes, last, overlay.Route.Equal) {
-				last = routes
-				s.publish(routes)
-			}
+			pace.Changed()
+		case <-pace.C():
+			pace.Build(func() {
+				s.mu.Lock()
+				routes := s.rules.build(s.rx)
+				s.mu.Unlock()
+				if !maps.EqualFunc(routes, last, overlay.Route.Equal) {
+					last = routes
+					s.publish(routes)
+				}
+			})
 		case <-s.evKick:
 			s.checkSynced()
 		case <-syncTick.C:
 			s.checkSynced()
 		case <-syncTimer.C:
-			s.markSynced("timeout")
+			s.gate.MarkSynced("timeout")
 		}
 	}
 }
@@ -372,10 +350,8 @@ func (s *Source) advertiseHosts(ctx context.Context) bool {
 }
 
 func (s *Source) checkSynced() {
-	select {
-	case <-s.synced:
+	if s.gate.IsSynced() {
 		return
-	default:
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -404,14 +380,7 @@ func (s *Source) checkSynced() {
 			n++
 		}
 	}
-	s.markSynced("end-of-rib", "peers", n, "without-family", configured-n)
-}
-
-func (s *Source) markSynced(why string, args ...any) {
-	s.syncOnce.Do(func() {
-		s.log.Info("initial unicast table complete", append([]any{"reason", why}, args...)...)
-		close(s.synced)
-	})
+	s.gate.MarkSynced("end-of-rib", "peers", n, "without-family", configured-n)
 }
 
 // onRoute runs on the speaker's watch goroutine: store the prefix's new
@@ -450,7 +419,7 @@ func (s *Source) onRoute(p netip.Prefix, paths []bgp.UnicastPath) {
 		}
 	}
 	if oldV != newV || !oldRoute.Equal(newRoute) {
-		kick(s.rxKick)
+		srcloop.Kick(s.rxKick)
 	}
 }
 
@@ -473,13 +442,13 @@ func (s *Source) onEOR(family, peer string) {
 	s.eor[family][peer] = true
 	s.mu.Unlock()
 	s.log.Debug("end-of-rib", "family", family, "peer", peer)
-	kick(s.evKick)
+	srcloop.Kick(s.evKick)
 }
 
 func (s *Source) onPeer(peer string, up bool) {
 	s.log.Debug("bgp peer", "peer", peer, "established", up)
 	if up {
-		kick(s.evKick)
+		srcloop.Kick(s.evKick)
 	}
 }
 
