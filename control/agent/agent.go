@@ -219,6 +219,7 @@ func (a *agent) run(ctx context.Context) error {
 		Logger:        log.With("component", "bgp"),
 		ImportUnicast: a.subnets(),
 		ImportExact:   a.cfg.ImportPrefixes(),
+		Watchers:      a.watchers(),
 	})
 	if err != nil {
 		return fmt.Errorf("bgp: %w", err)
@@ -501,6 +502,15 @@ func (a *agent) resyncStore(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// watchers is how many sources watch the speaker: the routed one in both
+// modes, the EVPN one in overlay mode. They share one GoBGP watcher.
+func (a *agent) watchers() int {
+	if a.cfg.Mode == config.ModeOverlay {
+		return 2
+	}
+	return 1
 }
 
 func (a *agent) readyChans() []<-chan struct{} {

@@ -44,3 +44,6 @@ func GRCapability(t testing.TB, s *Speaker, addr string) *api.GracefulRestartCap
 	}
 	return gr
 }
+
+// GoBGPWatchers is how many GoBGP watchers s has started.
+func GoBGPWatchers(s *Speaker) int { return int(s.gobgpWatchers.Load()) }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	api "github.com/osrg/gobgp/v3/api"
@@ -31,6 +32,14 @@ type Config struct {
 	// these prefixes (bgp.importPrefixes, e.g. 0.0.0.0/0). Nothing else is
 	// accepted: with both nil, no unicast route from a peer is.
 	ImportExact []netip.Prefix
+	// Watchers is how many Watch and WatchUnicast calls share one GoBGP
+	// watcher. GoBGP encodes every path change into an *api.Path for every
+	// watcher it has, so the agent's two sources (EVPN and unicast) each
+	// watching on their own made it do that work twice per route. The
+	// shared watcher starts when that many calls have joined, or
+	// watchJoinWait after the first; later calls get a watcher of their
+	// own. 0 or 1: every call has its own.
+	Watchers int
 }
 
 // ErrClosed is returned by calls on a speaker after Close or Stop.
@@ -49,6 +58,9 @@ type Speaker struct {
 	cancel  context.CancelFunc
 	wmu     sync.Mutex
 	watches sync.WaitGroup
+	shared  sharedWatch
+	// gobgpWatchers counts GoBGP watchers started, for tests.
+	gobgpWatchers atomic.Int32
 
 	mu      sync.Mutex // serialises SetPeers and Stop
 	peers   map[string]PeerConfig
@@ -104,6 +116,7 @@ func New(ctx context.Context, c Config) (*Speaker, error) {
 	return &Speaker{
 		log: log, srv: srv, started: time.Now(),
 		life: life, cancel: cancel, peers: map[string]PeerConfig{},
+		shared: sharedWatch{want: c.Watchers},
 	}, nil
 }
 

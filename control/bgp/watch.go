@@ -5,7 +5,9 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
+	"time"
 
 	api "github.com/osrg/gobgp/v3/api"
 )
@@ -140,15 +142,10 @@ func (s *Speaker) watch(ctx context.Context, onPaths func([]*api.Path), onEOR fu
 			onPeer(addr, est)
 		}
 	}
-	err := s.srv.WatchEvent(wctx, &api.WatchEventRequest{
-		Peer: &api.WatchEventRequest_Peer{},
-		Table: &api.WatchEventRequest_Table{Filters: []*api.WatchEventRequest_Table_Filter{
-			{Type: api.WatchEventRequest_Table_Filter_BEST, Init: true},
-			{Type: api.WatchEventRequest_Table_Filter_EOR, Init: true},
-		}},
-	}, handle)
-	if err != nil {
-		return fmt.Errorf("watch bgp events: %w", err)
+	if !s.joinShared(handle) {
+		if err := s.startWatcher(wctx, handle); err != nil {
+			return err
+		}
 	}
 	<-wctx.Done()
 	mu.Lock()
@@ -158,4 +155,89 @@ func (s *Speaker) watch(ctx context.Context, onPaths func([]*api.Path), onEOR fu
 		return ErrClosed
 	}
 	return nil
+}
+
+// startWatcher starts one GoBGP watcher feeding handle until ctx ends:
+// best-path changes and End-of-RIB markers, the current table first, and
+// peer state changes.
+func (s *Speaker) startWatcher(ctx context.Context, handle func(*api.WatchEventResponse)) error {
+	s.gobgpWatchers.Add(1)
+	err := s.srv.WatchEvent(ctx, &api.WatchEventRequest{
+		Peer: &api.WatchEventRequest_Peer{},
+		Table: &api.WatchEventRequest_Table{Filters: []*api.WatchEventRequest_Table_Filter{
+			{Type: api.WatchEventRequest_Table_Filter_BEST, Init: true},
+			{Type: api.WatchEventRequest_Table_Filter_EOR, Init: true},
+		}},
+	}, handle)
+	if err != nil {
+		return fmt.Errorf("watch bgp events: %w", err)
+	}
+	return nil
+}
+
+// watchJoinWait bounds how long the first caller of a shared watcher waits
+// for the others (the agent starts its sources together).
+const watchJoinWait = time.Second
+
+// sharedWatch is the one GoBGP watcher that the first Config.Watchers
+// Watch calls share (see Config.Watchers). Each caller keeps its own
+// handler state (established edges, done flag); the handlers run in turn
+// on GoBGP's watch goroutine, each seeing every event in GoBGP's order,
+// the current table first, as with a watcher of its own. Nothing is
+// missed while the first caller waits: the current table comes first once
+// the watcher starts.
+type sharedWatch struct {
+	mu       sync.Mutex
+	want     int
+	handlers []func(*api.WatchEventResponse)
+	started  bool
+	timer    *time.Timer
+}
+
+// joinShared adds handle to the shared watcher and reports whether it did;
+// false means the caller needs a watcher of its own (sharing is off, or
+// the shared one already started).
+func (s *Speaker) joinShared(handle func(*api.WatchEventResponse)) bool {
+	w := &s.shared
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.want < 2 || w.started {
+		return false
+	}
+	w.handlers = append(w.handlers, handle)
+	switch {
+	case len(w.handlers) == w.want:
+		s.startShared()
+	case w.timer == nil:
+		w.timer = time.AfterFunc(watchJoinWait, func() {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if !w.started {
+				s.log.Debug("shared bgp watch starts without every caller", "joined", len(w.handlers), "want", w.want)
+				s.startShared()
+			}
+		})
+	}
+	return true
+}
+
+// startShared starts the shared watcher for the speaker's life; w.mu is
+// held.
+func (s *Speaker) startShared() {
+	w := &s.shared
+	w.started = true
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	hs := slices.Clone(w.handlers)
+	err := s.startWatcher(s.life, func(r *api.WatchEventResponse) {
+		for _, h := range hs {
+			h(r)
+		}
+	})
+	if err != nil {
+		// Only a malformed request fails here, which startWatcher does
+		// not make; the callers would see no events, so say it loudly.
+		s.log.Error("shared bgp watch did not start", "err", err)
+	}
 }
