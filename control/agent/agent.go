@@ -391,13 +391,26 @@ func (a *agent) peerConfigs() []bgp.PeerConfig {
 // store on disk is the truth (the CNI plugin writes it before it calls
 // us), except for endpoints the API changed while it was being read.
 func (a *agent) loadEndpoints() error {
-	a.mu.Lock()
-	seq0 := a.apiSeq
-	a.mu.Unlock()
+	seq0 := a.loadBegin()
 	eps, err := a.store.Endpoints()
 	if err != nil {
 		return fmt.Errorf("read endpoint store: %w", err)
 	}
+	a.loadFinish(seq0, eps)
+	return nil
+}
+
+// loadBegin notes the API change count before the store is read.
+func (a *agent) loadBegin() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.apiSeq
+}
+
+// loadFinish makes eps, read from the store after loadBegin returned
+// seq0, the endpoints, except where an API change came after seq0: the
+// API's word stands for those until the next load.
+func (a *agent) loadFinish(seq0 uint64, eps []localapi.Endpoint) {
 	m := make(map[string]localapi.Endpoint, len(eps))
 	for _, ep := range eps {
 		m[ep.Key()] = ep
@@ -428,7 +441,6 @@ func (a *agent) loadEndpoints() error {
 		a.src.SetEndpoints(list) // costs work only for what changed
 	}
 	a.publishHostRoutes()
-	return nil
 }
 
 // putEndpoint and delEndpoint are one API change each: O(1) for the EVPN
