@@ -53,6 +53,9 @@
 // table: the End-of-RIB we send with the first table tells peers that held
 // our routes across the restart to drop any we did not send again, so the
 // table must be complete by then. Synced then tells the agent when the
-// received table is complete (End-of-RIB from every configured EVPN peer,
-// or SyncTimeout) and stale kernel entries may go.
+// received table is complete (End-of-RIB from every configured EVPN peer
+// whose OPEN offered EVPN, or SyncTimeout) and stale kernel entries may go.
+// Afterwards PutEndpoint and DeleteEndpoint carry each CNI ADD and DEL, and
+// the periodic store resync calls SetEndpoints again; each costs work only
+// for the endpoints that changed.
 package evpn
