@@ -28,21 +28,27 @@ type LossPing struct {
 }
 
 // StartLossPing starts `ping -n -D -i interval -W 1 ip` in ns. It ends on
-// Stop, at ctx's end, or after maxDur.
+// Stop, at ctx's end, or after maxDur (a SIGINT, as Stop sends).
+//
+// Not `ping -w maxDur`: with a deadline set, iputils ping exits (status 0)
+// at the first ICMP error it receives, e.g. one "Destination Host
+// Unreachable" while a route moves, which ended pingers of TestModeSwitch
+// half-way through now and then.
 func StartLossPing(ctx context.Context, ns, ip string, interval, maxDur time.Duration) (*LossPing, error) {
 	p := &LossPing{Interval: interval, replies: map[int]time.Time{}, done: make(chan struct{})}
-	cmd := transient(ctx, nsArgv(ns, "ping", "-n", "-D", "-i", fmt.Sprintf("%.3f", interval.Seconds()),
-		"-W", "1", "-w", strconv.Itoa(int(maxDur.Seconds())), ip)...)
+	cmd := transient(ctx, nsArgv(ns, "ping", "-n", "-D", "-i", fmt.Sprintf("%.3f", interval.Seconds()), "-W", "1", ip)...)
 	cmd.Stdout = p
 	cmd.Stderr = p
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start ping %s in %s: %w", ip, ns, err)
 	}
+	p.sig = func() { _ = cmd.Process.Signal(syscall.SIGINT) }
+	deadline := time.AfterFunc(maxDur, p.sig)
 	go func() {
 		p.err = cmd.Wait()
+		deadline.Stop()
 		close(p.done)
 	}()
-	p.sig = func() { _ = cmd.Process.Signal(syscall.SIGINT) }
 	return p, nil
 }
 
