@@ -5,13 +5,15 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/netip"
+	"os"
 	"time"
 
 	api "github.com/osrg/gobgp/v3/api"
-	gobgplog "github.com/osrg/gobgp/v3/pkg/log"
 	gobgp "github.com/osrg/gobgp/v3/pkg/server"
 
+	"github.com/vxbgp/vxbgp/control/bgp"
 	"github.com/vxbgp/vxbgp/control/evpn"
 	"github.com/vxbgp/vxbgp/overlay"
 )
@@ -27,7 +29,9 @@ import (
 // <duration>"), and on "go" the policy turns to accept and a soft reset
 // out per peer sends the table in full UPDATEs ("sent <duration>").
 func runEVPNSpeaker(ctx context.Context, asn uint32, id netip.Addr, peers []peerArg, vni uint32, n int, stdin io.Reader, stdout io.Writer) error {
-	srv := gobgp.NewBgpServer(gobgp.LoggerOption(quietLogger{}))
+	// Warnings and up, to stderr, which the bench passes through.
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	srv := gobgp.NewBgpServer(gobgp.LoggerOption(bgp.GoBGPLogger(log.With("lib", "gobgp", "speaker", id.String()))))
 	go srv.Serve()
 	if err := srv.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{
 		Asn: asn, RouterId: id.String(), ListenPort: 179, ListenAddresses: []string{id.String()},
@@ -128,15 +132,3 @@ type peerArg struct {
 	addr string
 	asn  uint32
 }
-
-// quietLogger drops GoBGP's logs below warnings.
-type quietLogger struct{}
-
-func (quietLogger) Panic(msg string, f gobgplog.Fields) { panic(msg) }
-func (quietLogger) Fatal(msg string, f gobgplog.Fields) { panic(msg) }
-func (quietLogger) Error(msg string, f gobgplog.Fields) { warnf("gobgp error: %s %v", msg, f) }
-func (quietLogger) Warn(msg string, f gobgplog.Fields)  { warnf("gobgp warning: %s %v", msg, f) }
-func (quietLogger) Info(string, gobgplog.Fields)        {}
-func (quietLogger) Debug(string, gobgplog.Fields)       {}
-func (quietLogger) SetLevel(gobgplog.LogLevel)          {}
-func (quietLogger) GetLevel() gobgplog.LogLevel         { return gobgplog.WarnLevel }

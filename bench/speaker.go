@@ -109,11 +109,6 @@ func RunSpeaker(args []string, stdin io.Reader, stdout io.Writer) error {
 	return nil
 }
 
-// warnf reports on the speaker's stderr, which the bench passes through.
-func warnf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "vxbgp-bench speaker: "+format+"\n", args...)
-}
-
 // cut returns the first n subnets of length bits of within.
 func cut(within string, bits, n int) ([]netip.Prefix, error) {
 	w, err := netip.ParsePrefix(within)

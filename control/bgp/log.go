@@ -30,6 +30,10 @@ type slogAdapter struct {
 
 var _ gobgplog.Logger = (*slogAdapter)(nil)
 
+// GoBGPLogger is the adapter for a GoBGP server that is not a Speaker (the
+// bench's plain speaker), so that its logs go the same way.
+func GoBGPLogger(l *slog.Logger) gobgplog.Logger { return newSlogAdapter(l) }
+
 func newSlogAdapter(l *slog.Logger) *slogAdapter {
 	a := &slogAdapter{log: l}
 	// GoBGP guards its expensive debug messages with GetLevel() >= Debug,

@@ -104,10 +104,8 @@ func watchKernel(ns, macPrefix string) (*KernelWatch, error) {
 	w := &KernelWatch{done: make(chan struct{}), seen: map[string]time.Time{}, wake: make(chan struct{}), mac: macPrefix}
 	ch := make(chan netlink.NeighUpdate, 65536)
 	err = netlink.NeighSubscribeWithOptions(ch, w.done, netlink.NeighSubscribeOptions{
-		Namespace:         &h,
-		ReceiveBufferSize: 64 << 20,
-		// Without force the kernel caps it at net.core.rmem_max (208 KiB
-		// here): 100,000 entries installed in a burst overflowed it.
+		Namespace:              &h,
+		ReceiveBufferSize:      watchBuffer,
 		ReceiveBufferForceSize: true,
 		ErrorCallback: func(err error) {
 			w.mu.Lock()
@@ -258,10 +256,8 @@ func WatchRoutes(ns string, within netip.Prefix) (*RouteWatch, error) {
 	w := &RouteWatch{done: make(chan struct{}), within: within, seen: map[netip.Prefix]bool{}, wake: make(chan struct{})}
 	ch := make(chan netlink.RouteUpdate, 65536)
 	err = netlink.RouteSubscribeWithOptions(ch, w.done, netlink.RouteSubscribeOptions{
-		Namespace:         &h,
-		ReceiveBufferSize: 64 << 20,
-		// Without force the kernel caps it at net.core.rmem_max (208 KiB
-		// here): 100,000 entries installed in a burst overflowed it.
+		Namespace:              &h,
+		ReceiveBufferSize:      watchBuffer,
 		ReceiveBufferForceSize: true,
 		ErrorCallback: func(err error) {
 			w.mu.Lock()

@@ -25,6 +25,11 @@ type FDBWatch struct {
 	err  error
 }
 
+// watchBuffer is every lab netlink watch's receive buffer, set with force:
+// without it the kernel caps the size at net.core.rmem_max (208 KiB here),
+// and 100,000 entries installed in a burst overflowed that.
+const watchBuffer = 64 << 20
+
 // WatchFDB subscribes to neighbour events in namespace ns.
 func WatchFDB(ns string) (*FDBWatch, error) {
 	h, err := netns.GetFromName(ns)
@@ -35,7 +40,9 @@ func WatchFDB(ns string) (*FDBWatch, error) {
 	w := &FDBWatch{done: make(chan struct{}), seen: map[string]time.Time{}, wake: make(chan struct{})}
 	ch := make(chan netlink.NeighUpdate, 1024)
 	err = netlink.NeighSubscribeWithOptions(ch, w.done, netlink.NeighSubscribeOptions{
-		Namespace: &h,
+		Namespace:              &h,
+		ReceiveBufferSize:      watchBuffer,
+		ReceiveBufferForceSize: true,
 		ErrorCallback: func(err error) {
 			w.mu.Lock()
 			w.err = err
