@@ -9,9 +9,10 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/vxbgp/vxbgp/cni/ipam"
 	"github.com/vxbgp/vxbgp/control/localapi"
 	"github.com/vxbgp/vxbgp/e2e/lab"
+	"github.com/vxbgp/vxbgp/ipam"
+	"github.com/vxbgp/vxbgp/overlay"
 )
 
 // announce does what vxbgp-cni does for a wired pod, minus the veth:
@@ -24,8 +25,12 @@ func announce(ctx context.Context, h *lab.Host, c *localapi.Client, ep localapi.
 	if err != nil {
 		return err
 	}
+	mac, err := overlay.ParseMAC(ep.MAC)
+	if err != nil {
+		return err
+	}
 	r := ipam.Record{ContainerID: ep.ContainerID, IfName: ep.IfName, CNINetwork: "vxbgp", Network: ep.Network,
-		IP: ip, MAC: ep.MAC, Created: time.Now().UTC().Truncate(time.Second)}
+		IP: ip, MAC: mac, Created: time.Now().UTC().Truncate(time.Second)}
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err

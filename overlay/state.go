@@ -263,3 +263,20 @@ var DefaultGatewayMAC = MAC{0x02, 0x76, 0x78, 0x62, 0x67, 0x01}
 
 // Overhead is what VXLAN over IPv4 adds to a frame (outer IP 20 + UDP 8 + VXLAN 8 + inner Ethernet 14).
 const Overhead = 50
+
+// MarshalText renders m as "02:00:00:00:00:01" (JSON and YAML use it).
+func (m MAC) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+
+// UnmarshalText parses what MarshalText wrote; an empty text is the zero MAC.
+func (m *MAC) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*m = MAC{}
+		return nil
+	}
+	v, err := ParseMAC(string(b))
+	if err != nil {
+		return err
+	}
+	*m = v
+	return nil
+}

@@ -11,7 +11,9 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
-	"github.com/vxbgp/vxbgp/cni/ipam"
+	"github.com/vxbgp/vxbgp/control/localapi"
+	"github.com/vxbgp/vxbgp/ipam"
+	"github.com/vxbgp/vxbgp/overlay"
 )
 
 // Add attaches the pod interface at to network n (see the package doc)
@@ -108,7 +110,7 @@ func Add(ctx context.Context, d Deps, at Attachment, n ipam.NetworkInfo, mtu int
 		Network:     n.Name,
 		IP:          ip,
 		IP6:         ip6,
-		MAC:         podLink.Attrs().HardwareAddr.String(),
+		MAC:         overlay.MAC(podLink.Attrs().HardwareAddr),
 		HostIf:      hostIf,
 		Netns:       at.Netns,
 	}
@@ -119,7 +121,7 @@ func Add(ctx context.Context, d Deps, at Attachment, n ipam.NetworkInfo, mtu int
 
 	actx, cancel := d.agentContext(ctx)
 	defer cancel()
-	if err := d.Agent.AddEndpoint(actx, rec.Endpoint()); err != nil {
+	if err := d.Agent.AddEndpoint(actx, localapi.FromEndpoint(rec.Endpoint())); err != nil {
 		// Not fatal: the agent reads the store when it (re)starts and
 		// periodically, so it learns of this endpoint anyway.
 		d.log().Warn("announce endpoint to vxbgpd; it will pick it up from the store", "ips", rec.Endpoint().IPs, "mac", rec.MAC, "err", err)
@@ -129,7 +131,7 @@ func Add(ctx context.Context, d Deps, at Attachment, n ipam.NetworkInfo, mtu int
 		CNIVersion: types100.ImplementedSpecVersion,
 		Interfaces: []*types100.Interface{
 			{Name: hostIf, Mac: hostLink.Attrs().HardwareAddr.String()},
-			{Name: at.IfName, Mac: rec.MAC, Sandbox: at.Netns},
+			{Name: at.IfName, Mac: rec.MAC.String(), Sandbox: at.Netns},
 		},
 		IPs:    ips,
 		Routes: routes,

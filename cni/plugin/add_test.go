@@ -9,8 +9,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/vxbgp/vxbgp/cni/ipam"
 	"github.com/vxbgp/vxbgp/control/localapi"
+	"github.com/vxbgp/vxbgp/ipam"
 )
 
 // failingStore is the real store with Update failing, the last step of

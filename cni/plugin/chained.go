@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -14,7 +13,9 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
-	"github.com/vxbgp/vxbgp/cni/ipam"
+	"github.com/vxbgp/vxbgp/control/localapi"
+	"github.com/vxbgp/vxbgp/ipam"
+	"github.com/vxbgp/vxbgp/overlay"
 )
 
 // AddChained is ADD with "chained": true: a plugin earlier in the chain
@@ -50,6 +51,10 @@ func AddChained(ctx context.Context, d Deps, at Attachment, n ipam.NetworkInfo, 
 			d.log().Warn("roll back chained endpoint", "container", at.ContainerID, "err", err)
 		}
 	}()
+	mac, err := overlay.ParseMAC(pod.Mac) // checked by chainedEndpoint
+	if err != nil {
+		return configError("prevResult", fmt.Errorf("interface %s has no usable MAC %q", at.IfName, pod.Mac))
+	}
 	var rec ipam.Record
 	for _, ip := range ips {
 		rec = ipam.Record{
@@ -58,7 +63,7 @@ func AddChained(ctx context.Context, d Deps, at Attachment, n ipam.NetworkInfo, 
 			CNINetwork:  at.CNINetwork,
 			Network:     n.Name,
 			IP:          ip,
-			MAC:         pod.Mac,
+			MAC:         mac,
 			HostIf:      hostIf,
 			Netns:       at.Netns,
 			Chained:     true,
@@ -69,13 +74,10 @@ func AddChained(ctx context.Context, d Deps, at Attachment, n ipam.NetworkInfo, 
 	}
 	success = true
 	ep := rec.Endpoint()
-	ep.IPs = ep.IPs[:0]
-	for _, ip := range ips {
-		ep.IPs = append(ep.IPs, ip.String())
-	}
+	ep.IPs = ips
 	actx, cancel := d.agentContext(ctx)
 	defer cancel()
-	if err := d.Agent.AddEndpoint(actx, ep); err != nil {
+	if err := d.Agent.AddEndpoint(actx, localapi.FromEndpoint(ep)); err != nil {
 		d.log().Warn("announce chained endpoint to vxbgpd; it will pick it up from the store", "mac", ep.MAC, "err", err)
 	}
 	return nil
@@ -92,7 +94,7 @@ func chainedEndpoint(res *types100.Result, at Attachment, n ipam.NetworkInfo) (*
 		return nil, "", nil, configError("prevResult", fmt.Errorf("lists no interface %s in a sandbox: the previous plugin did not create it", at.IfName))
 	}
 	pod := res.Interfaces[podIdx]
-	if _, err := net.ParseMAC(pod.Mac); err != nil {
+	if _, err := overlay.ParseMAC(pod.Mac); err != nil {
 		return nil, "", nil, configError("prevResult", fmt.Errorf("interface %s has no usable MAC %q", at.IfName, pod.Mac))
 	}
 	hostIf := ""
@@ -167,7 +169,7 @@ func CheckChained(d Deps, at Attachment, n ipam.NetworkInfo, prev *types100.Resu
 		if !r.Chained {
 			bad("address %s was allocated by vxbgp-cni, not chained", r.IP)
 		}
-		if mac := link.Attrs().HardwareAddr.String(); mac != r.MAC {
+		if mac := link.Attrs().HardwareAddr.String(); mac != r.MAC.String() {
 			bad("interface %s has MAC %s, recorded %s", at.IfName, mac, r.MAC)
 		}
 		if !slices.ContainsFunc(addrs, func(a netlink.Addr) bool { return a.IP.Equal(r.IP.AsSlice()) }) {

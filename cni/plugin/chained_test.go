@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vxbgp/vxbgp/cni/ipam"
 	"github.com/vxbgp/vxbgp/control/localapi"
 	"github.com/vxbgp/vxbgp/internal/nstest"
+	"github.com/vxbgp/vxbgp/ipam"
 )
 
 // TestChainedAfterPTP: the reference ptp plugin (with host-local) makes
@@ -51,8 +51,8 @@ func TestChainedAfterPTP(t *testing.T) {
 			}
 			wantEP := localapi.Endpoint{ContainerID: "chained1", IfName: "eth0", Network: "pods", HostIf: res.Interfaces[0].Name,
 				MAC: mac, IPs: []string{"10.244.200.10"}, Netns: e.podPath, Chained: true}
-			if !reflect.DeepEqual(rec.Endpoint(), wantEP) {
-				t.Errorf("store endpoint %+v, want %+v", rec.Endpoint(), wantEP)
+			if got := localapi.FromEndpoint(rec.Endpoint()); !reflect.DeepEqual(got, wantEP) {
+				t.Errorf("store endpoint %+v, want %+v", got, wantEP)
 			}
 			if got := e.agent.take(); !reflect.DeepEqual(got, []agentRequest{{Method: "PUT", Endpoint: wantEP}}) {
 				t.Errorf("agent got %+v, want one PUT of %+v", got, wantEP)

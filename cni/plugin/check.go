@@ -10,7 +10,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
-	"github.com/vxbgp/vxbgp/cni/ipam"
+	"github.com/vxbgp/vxbgp/ipam"
 )
 
 // Check verifies that the pod interface at is still attached as Add left
@@ -112,7 +112,7 @@ func checkPod(at Attachment, rec ipam.Record, want []addrGW, hostLink netlink.Li
 		bad("interface %s missing in netns %s: %v", at.IfName, at.Netns, err)
 		return
 	}
-	if mac := link.Attrs().HardwareAddr.String(); rec.MAC != "" && mac != rec.MAC {
+	if mac := link.Attrs().HardwareAddr.String(); !rec.MAC.IsZero() && mac != rec.MAC.String() {
 		bad("interface %s has MAC %s, recorded %s", at.IfName, mac, rec.MAC)
 	}
 	if hostLink != nil && link.Attrs().ParentIndex != hostLink.Attrs().Index {

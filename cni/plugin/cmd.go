@@ -12,8 +12,8 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 	"github.com/vishvananda/netlink"
 
-	"github.com/vxbgp/vxbgp/cni/ipam"
 	"github.com/vxbgp/vxbgp/control/localapi"
+	"github.com/vxbgp/vxbgp/ipam"
 )
 
 // Versions are the CNI spec versions the plugin speaks.

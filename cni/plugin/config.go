@@ -12,7 +12,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/cni/pkg/version"
 
-	"github.com/vxbgp/vxbgp/cni/ipam"
+	"github.com/vxbgp/vxbgp/ipam"
 )
 
 // Defaults of the config keys; they match the agent's (control/config).

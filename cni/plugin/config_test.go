@@ -8,7 +8,7 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 
-	"github.com/vxbgp/vxbgp/cni/ipam"
+	"github.com/vxbgp/vxbgp/ipam"
 )
 
 func TestParseConf(t *testing.T) {

@@ -10,8 +10,8 @@ import (
 
 	types100 "github.com/containernetworking/cni/pkg/types/100"
 
-	"github.com/vxbgp/vxbgp/cni/ipam"
 	"github.com/vxbgp/vxbgp/internal/nstest"
+	"github.com/vxbgp/vxbgp/ipam"
 )
 
 // dualStackEnv is newTestEnv with the network made dual-stack: the bridge
@@ -79,7 +79,7 @@ func TestDualStack(t *testing.T) {
 		t.Errorf("agent requests %+v, want one PUT with both IPs", reqs)
 	}
 	rec, ok, err := e.store(t).Get("ds1", "eth0")
-	if err != nil || !ok || rec.IP6 != netip.MustParseAddr("fd00:10:244:1::1") || rec.MAC == "" {
+	if err != nil || !ok || rec.IP6 != netip.MustParseAddr("fd00:10:244:1::1") || rec.MAC.IsZero() {
 		t.Errorf("store record %+v %v %v", rec, ok, err)
 	}
 

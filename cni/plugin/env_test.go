@@ -20,9 +20,9 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
-	"github.com/vxbgp/vxbgp/cni/ipam"
 	"github.com/vxbgp/vxbgp/control/localapi"
 	"github.com/vxbgp/vxbgp/internal/nstest"
+	"github.com/vxbgp/vxbgp/ipam"
 )
 
 // pluginBin is the plugin binary TestMain builds, run the way a runtime

@@ -15,9 +15,9 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 	"github.com/vishvananda/netlink"
 
-	"github.com/vxbgp/vxbgp/cni/ipam"
 	"github.com/vxbgp/vxbgp/control/localapi"
 	"github.com/vxbgp/vxbgp/internal/nstest"
+	"github.com/vxbgp/vxbgp/ipam"
 )
 
 // TestRoundTrip runs ADD, CHECK, DEL, DEL through the binary for every
@@ -98,8 +98,8 @@ func TestRoundTrip(t *testing.T) {
 				t.Fatalf("store record: %v %v", ok, err)
 			}
 			wantEP := localapi.Endpoint{ContainerID: cid, IfName: "eth0", Network: "pods", HostIf: hostIf, MAC: podMAC, IPs: []string{"10.244.1.1"}, Netns: e.podPath}
-			if !reflect.DeepEqual(rec.Endpoint(), wantEP) {
-				t.Errorf("store endpoint = %+v, want %+v", rec.Endpoint(), wantEP)
+			if got := localapi.FromEndpoint(rec.Endpoint()); !reflect.DeepEqual(got, wantEP) {
+				t.Errorf("store endpoint = %+v, want %+v", got, wantEP)
 			}
 			if got := e.agent.take(); !reflect.DeepEqual(got, []agentRequest{{Method: "PUT", Endpoint: wantEP}}) {
 				t.Errorf("agent got %+v, want one PUT of %+v", got, wantEP)
@@ -355,7 +355,7 @@ func TestAgentDown(t *testing.T) {
 	conf := e.conf("1.1.0", map[string]any{"socket": "/nonexistent/vxbgp.sock"})
 	e.mustRun(t, pluginRun{cmd: "ADD", containerID: "c1", netns: e.podPath, conf: conf})
 	eps, err := e.store(t).Endpoints()
-	if err != nil || len(eps) != 1 || eps[0].ContainerID != "c1" || eps[0].MAC == "" {
+	if err != nil || len(eps) != 1 || eps[0].ContainerID != "c1" || eps[0].MAC.IsZero() {
 		t.Errorf("store endpoints %+v (%v)", eps, err)
 	}
 	e.mustRun(t, pluginRun{cmd: "DEL", containerID: "c1", netns: e.podPath, conf: conf})

@@ -18,8 +18,8 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 
-	"github.com/vxbgp/vxbgp/cni/ipam"
 	"github.com/vxbgp/vxbgp/internal/nstest"
+	"github.com/vxbgp/vxbgp/ipam"
 )
 
 // command is the plugin process for r, in the host netns, as a runtime

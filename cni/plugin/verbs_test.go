@@ -7,8 +7,8 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 
-	"github.com/vxbgp/vxbgp/cni/ipam"
 	"github.com/vxbgp/vxbgp/internal/nstest"
+	"github.com/vxbgp/vxbgp/ipam"
 )
 
 // TestExhaustedBlock: once the block is full ADD fails with a message

@@ -19,12 +19,12 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/vxbgp/vxbgp/cni/ipam"
 	"github.com/vxbgp/vxbgp/control/bgp"
 	"github.com/vxbgp/vxbgp/control/config"
 	"github.com/vxbgp/vxbgp/control/evpn"
 	"github.com/vxbgp/vxbgp/control/localapi"
 	"github.com/vxbgp/vxbgp/control/routed"
+	"github.com/vxbgp/vxbgp/ipam"
 	"github.com/vxbgp/vxbgp/overlay"
 	"github.com/vxbgp/vxbgp/overlay/netlinkdp"
 )
@@ -396,7 +396,11 @@ func (a *agent) loadEndpoints() error {
 	if err != nil {
 		return fmt.Errorf("read endpoint store: %w", err)
 	}
-	a.loadFinish(seq0, eps)
+	list := make([]localapi.Endpoint, 0, len(eps))
+	for _, ep := range eps {
+		list = append(list, localapi.FromEndpoint(ep))
+	}
+	a.loadFinish(seq0, list) // interim: the agent's registry takes typed endpoints
 	return nil
 }
 

@@ -4,6 +4,16 @@
 // output of vxbgpctl.
 package localapi
 
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/vxbgp/vxbgp/endpoint"
+	"github.com/vxbgp/vxbgp/overlay"
+)
+
 // Endpoint is a local pod attachment.
 type Endpoint struct {
 	ContainerID string   `json:"containerID"`
@@ -81,3 +91,56 @@ func (e Endpoint) Key() string { return e.ContainerID + "/" + e.IfName }
 
 // EndpointKey is Key for a DELETE, which carries no Endpoint.
 func EndpointKey(containerID, ifName string) string { return containerID + "/" + ifName }
+
+// FromEndpoint renders ep in the API's JSON form.
+func FromEndpoint(ep endpoint.Endpoint) Endpoint {
+	out := Endpoint{
+		ContainerID: ep.ContainerID, IfName: ep.IfName, Network: ep.Network, HostIf: ep.HostIf,
+		MAC: ep.MAC.String(), IPs: make([]string, 0, len(ep.IPs)), Netns: ep.Netns, Chained: ep.Chained,
+	}
+	for _, ip := range ep.IPs {
+		out.IPs = append(out.IPs, ip.String())
+	}
+	return out
+}
+
+// Parse checks e and returns its typed form: the edge where the API's
+// strings become values. Errors wrap ErrInvalid and name the field. An
+// address may carry a prefix length ("10.244.1.5/16"), which is dropped.
+func (e Endpoint) Parse() (endpoint.Endpoint, error) {
+	if e.ContainerID == "" || e.IfName == "" || e.MAC == "" {
+		return endpoint.Endpoint{}, fmt.Errorf("endpoint needs containerID, ifName and mac: %w", ErrInvalid)
+	}
+	mac, err := overlay.ParseMAC(e.MAC)
+	if err != nil {
+		return endpoint.Endpoint{}, fmt.Errorf("endpoint mac %q: %w: %w", e.MAC, ErrInvalid, err)
+	}
+	out := endpoint.Endpoint{
+		ContainerID: e.ContainerID, IfName: e.IfName, Network: e.Network, HostIf: e.HostIf,
+		MAC: mac, IPs: make([]netip.Addr, 0, len(e.IPs)), Netns: e.Netns, Chained: e.Chained,
+	}
+	for _, text := range e.IPs {
+		ip, err := parseIP(text)
+		if err != nil {
+			return endpoint.Endpoint{}, fmt.Errorf("endpoint ip %q: %w: %w", text, ErrInvalid, err)
+		}
+		out.IPs = append(out.IPs, ip)
+	}
+	return out, nil
+}
+
+// parseIP accepts "10.0.0.5" and "10.0.0.5/24"; zones are refused.
+func parseIP(s string) (netip.Addr, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Addr{}, err
+		}
+		return p.Addr().Unmap(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err == nil && a.Zone() != "" {
+		return netip.Addr{}, errors.New("zoned address")
+	}
+	return a.Unmap(), err
+}

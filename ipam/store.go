@@ -13,7 +13,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vxbgp/vxbgp/control/localapi"
+	"github.com/vxbgp/vxbgp/endpoint"
+	"github.com/vxbgp/vxbgp/overlay"
 )
 
 // Errors callers match with errors.Is.
@@ -36,19 +37,19 @@ type Record struct {
 	// It has a file of its own, ipam/<network>/<ip6>, holding a copy of
 	// the record, so that it is never handed out twice; the record proper
 	// is the file named by IP.
-	IP6    netip.Addr `json:"ip6,omitzero"`
-	MAC    string     `json:"mac,omitempty"`    // pod interface MAC
-	HostIf string     `json:"hostIf,omitempty"` // host side of the veth
-	Netns  string     `json:"netns,omitempty"`  // path of the pod's netns
+	IP6    netip.Addr  `json:"ip6,omitzero"`
+	MAC    overlay.MAC `json:"mac,omitzero"`     // pod interface MAC
+	HostIf string      `json:"hostIf,omitempty"` // host side of the veth
+	Netns  string      `json:"netns,omitempty"`  // path of the pod's netns
 	// Chained: another plugin made the interface and address (vxbgp-cni
 	// ran with "chained": true); HostIf is that plugin's, not ours to delete.
 	Chained bool      `json:"chained,omitempty"`
 	Created time.Time `json:"created"`
 }
 
-// Endpoint returns the record as the agent's local API type.
-func (r Record) Endpoint() localapi.Endpoint {
-	return localapi.Endpoint{
+// Endpoint returns the record as the endpoint it describes.
+func (r Record) Endpoint() endpoint.Endpoint {
+	return endpoint.Endpoint{
 		ContainerID: r.ContainerID,
 		IfName:      r.IfName,
 		Network:     r.Network,
@@ -60,11 +61,11 @@ func (r Record) Endpoint() localapi.Endpoint {
 	}
 }
 
-// ips is the record's addresses as text: IP, then IP6 if any.
-func (r Record) ips() []string {
-	out := []string{r.IP.String()}
+// ips is the record's addresses: IP, then IP6 if any.
+func (r Record) ips() []netip.Addr {
+	out := []netip.Addr{r.IP}
 	if r.IP6.IsValid() {
-		out = append(out, r.IP6.String())
+		out = append(out, r.IP6)
 	}
 	return out
 }
@@ -152,14 +153,14 @@ func (s *Store) List() ([]Record, error) {
 // Endpoints returns the allocations whose veth exists (they have a MAC), as
 // the agent announces them. An allocation without a MAC is an ADD still in
 // progress, or one that crashed before finishing: nothing to announce yet.
-func (s *Store) Endpoints() ([]localapi.Endpoint, error) {
+func (s *Store) Endpoints() ([]endpoint.Endpoint, error) {
 	all, err := s.List()
 	if err != nil {
 		return nil, err
 	}
-	eps := make([]localapi.Endpoint, 0, len(all))
+	eps := make([]endpoint.Endpoint, 0, len(all))
 	for _, r := range all {
-		if r.MAC != "" {
+		if !r.MAC.IsZero() {
 			eps = append(eps, r.Endpoint())
 		}
 	}

@@ -5,9 +5,11 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"reflect"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/vxbgp/vxbgp/overlay"
 )
 
 // TestAllocate6: a dual-stack attachment holds an IPv4 and an IPv6
@@ -60,7 +62,7 @@ func TestAllocate6(t *testing.T) {
 	if err != nil || !ok || rec.IP != ip || rec.IP6 != ip6 {
 		t.Fatalf("Get = %+v %v %v", rec, ok, err)
 	}
-	rec.MAC = "02:00:00:00:00:0a"
+	rec.MAC = overlay.MustParseMAC("02:00:00:00:00:0a")
 	if err := s.Update(rec); err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +71,7 @@ func TestAllocate6(t *testing.T) {
 		t.Fatalf("List = %+v, %v; want 2 records (the IPv6 files are not records)", all, err)
 	}
 	eps, err := s.Endpoints()
-	if err != nil || len(eps) != 1 || !reflect.DeepEqual(eps[0].IPs, []string{ip.String(), ip6.String()}) {
+	if err != nil || len(eps) != 1 || !slices.Equal(eps[0].IPs, []netip.Addr{ip, ip6}) {
 		t.Fatalf("Endpoints = %+v, %v; want a's two IPs", eps, err)
 	}
 

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/vxbgp/vxbgp/overlay"
 )
 
 func openTestStore(t *testing.T) *Store {
@@ -216,7 +218,7 @@ func TestUpdateAndEndpoints(t *testing.T) {
 	if err != nil || len(eps) != 0 {
 		t.Fatalf("Endpoints before any veth = %+v, %v; want none", eps, err)
 	}
-	upd := Record{ContainerID: "c1", IfName: "eth0", Network: "pods", IP: ip, MAC: "02:00:00:00:00:01", HostIf: "vxb0123456789a", Netns: "/run/netns/p1"}
+	upd := Record{ContainerID: "c1", IfName: "eth0", Network: "pods", IP: ip, MAC: overlay.MustParseMAC("02:00:00:00:00:01"), HostIf: "vxb0123456789a", Netns: "/run/netns/p1"}
 	if err := s.Update(upd); err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +230,7 @@ func TestUpdateAndEndpoints(t *testing.T) {
 	if len(eps) != 1 || fmt.Sprintf("%+v", eps[0]) != want[0] {
 		t.Errorf("Endpoints = %+v, want %v", eps, want)
 	}
-	if eps[0].IPs[0] != ip.String() || eps[0].MAC != upd.MAC || eps[0].HostIf != upd.HostIf {
+	if eps[0].IPs[0] != ip || eps[0].MAC != upd.MAC || eps[0].HostIf != upd.HostIf {
 		t.Errorf("endpoint fields: %+v", eps[0])
 	}
 	r, _, _ := s.Get("c1", "eth0")
