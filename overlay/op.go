@@ -65,9 +65,9 @@ func (o Op) Object() string {
 func (o Op) String() string {
 	switch {
 	case o.Device != nil && o.Device.Routed():
-		return fmt.Sprintf("%s device %s vni %d", o.Kind, o.Device.Bridge, o.Device.VNI)
+		return fmt.Sprintf("%s device %s vni %d%s", o.Kind, o.Device.Bridge, o.Device.VNI, proxyND(*o.Device))
 	case o.Device != nil:
-		return fmt.Sprintf("%s device %s/%s vni %d", o.Kind, o.Device.Bridge, o.Device.VXLAN, o.Device.VNI)
+		return fmt.Sprintf("%s device %s/%s vni %d%s", o.Kind, o.Device.Bridge, o.Device.VXLAN, o.Device.VNI, proxyND(*o.Device))
 	case o.Neigh != nil:
 		return fmt.Sprintf("%s neigh vni %d %s lladdr %s", o.Kind, o.Neigh.VNI, o.Neigh.IP, o.Neigh.MAC)
 	case o.FDB != nil:
@@ -78,4 +78,14 @@ func (o Op) String() string {
 		return fmt.Sprintf("%s %s", o.Kind, o.Route)
 	}
 	return o.Kind.String() + " nothing"
+}
+
+// proxyND is what Op.String adds for a device with NDProxy (" proxy_nd
+// BLOCK"): unlike the device's other fields it starts or stops a
+// responder, which the log should show.
+func proxyND(d Device) string {
+	if !d.NDProxy.IsValid() {
+		return ""
+	}
+	return " proxy_nd " + d.NDProxy.String()
 }

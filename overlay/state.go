@@ -74,10 +74,36 @@ type Device struct {
 	// and makes the host forward (net.ipv4.ip_forward=1,
 	// net.ipv4.conf.BRIDGE.forwarding=1; never turned off again).
 	ProxyARP bool
+	// NDProxy is, on a bridge without VXLAN device (routed mode) that holds
+	// an IPv6 gateway (Gateway6, or Gateway of an IPv6-only network), this
+	// host's own IPv6 block of the network. The data plane then answers the
+	// IPv6 neighbour solicitations pods send on the bridge for addresses
+	// inside the gateway's subnet but outside NDProxy, other than the
+	// gateway itself, with the bridge's MAC (proxy ND, the IPv6 counterpart
+	// of ProxyARP), and turns IPv6 forwarding on
+	// (net.ipv6.conf.all.forwarding=1, never turned off again, like
+	// ip_forward). Linux's own proxy_ndp answers only addresses listed one
+	// by one, hence a responder of our own. A device that keeps its VXLAN
+	// device during a switch to routed mode (see Reconciler) keeps NDProxy
+	// too: both paths work until the VXLAN device goes. A Dataplane
+	// refuses NDProxy on a device without IPv6 gateway. Zero: off.
+	NDProxy netip.Prefix
 }
 
 // Routed reports whether d has no VXLAN device.
 func (d Device) Routed() bool { return d.VXLAN == "" }
+
+// IPv6Gateway returns the bridge's IPv6 gateway: Gateway6, or Gateway in
+// an IPv6-only network; the zero Prefix if it has none.
+func (d Device) IPv6Gateway() netip.Prefix {
+	if d.Gateway6.IsValid() {
+		return d.Gateway6
+	}
+	if d.Gateway.Addr().Is6() {
+		return d.Gateway
+	}
+	return netip.Prefix{}
+}
 
 // FDBKey identifies a remote unicast MAC.
 type FDBKey struct {
@@ -139,7 +165,8 @@ func NewState() State {
 
 // AddDevice, AddFDB, AddFlood and AddNeigh fill a State built with NewState.
 // AddDevice stores the Device as a Dataplane observes it: without tunnel
-// fields when it has no VXLAN device, with a lone gateway in Gateway.
+// fields when it has no VXLAN device, with a lone gateway in Gateway, with
+// NDProxy masked.
 func (s State) AddDevice(d Device) {
 	if d.Routed() {
 		d.VTEP, d.Underlay, d.Port = netip.Addr{}, "", 0
@@ -147,6 +174,7 @@ func (s State) AddDevice(d Device) {
 	if !d.Gateway.IsValid() {
 		d.Gateway, d.Gateway6 = d.Gateway6, netip.Prefix{}
 	}
+	d.NDProxy = d.NDProxy.Masked()
 	s.Devices[d.VNI] = d
 }
 func (s State) AddFDB(f FDB)     { s.FDB[f.Key()] = f }
@@ -232,6 +260,9 @@ func (d Device) String() string {
 	s += fmt.Sprintf(" mtu %d", d.MTU)
 	if d.ProxyARP {
 		s += " proxy_arp on"
+	}
+	if d.NDProxy.IsValid() {
+		s += " proxy_nd " + d.NDProxy.String()
 	}
 	if d.Routed() {
 		return s

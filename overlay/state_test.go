@@ -28,6 +28,13 @@ link vxbr100 type bridge address 02:76:78:62:67:01 gateway 10.244.0.1/16 mtu 145
 			return d
 		}()), `
 link vxbr100 type bridge address 02:76:78:62:67:01 gateway 10.244.0.1/16 gateway6 fd00::1/64 mtu 1450; link vxlan100 type vxlan id 100 local 10.0.0.1 dev eth0 dstport 4789 mtu 1450 master vxbr100`},
+		{"routed dual-stack device with proxy nd", state(func() overlay.Device {
+			d := routedDev(100)
+			d.Gateway6 = netip.MustParsePrefix("fd00::1/48")
+			d.NDProxy = netip.MustParsePrefix("fd00:0:1::/64")
+			return d
+		}()), `
+link vxbr100 type bridge address 02:76:78:62:67:01 gateway 10.244.0.1/16 gateway6 fd00::1/48 mtu 1450 proxy_arp on proxy_nd fd00:0:1::/64`},
 		{"routes, sorted with the rest", state(routedDev(100),
 			route("10.244.3.0/24", "10.0.0.3"), route("10.244.2.0/24", "10.0.0.3", "10.0.0.2"), route("fd00:2::/64", "fd99::2")), `
 link vxbr100 type bridge address 02:76:78:62:67:01 gateway 10.244.0.1/16 mtu 1450 proxy_arp on
@@ -77,6 +84,18 @@ func TestStateNormalises(t *testing.T) {
 	if got := s.Devices[300]; got.Gateway != netip.MustParsePrefix("fd00::1/64") || got.Gateway6.IsValid() {
 		t.Errorf("AddDevice kept a lone IPv6 gateway in Gateway6: %+v", got)
 	}
+	if got := s.Devices[300].IPv6Gateway(); got != netip.MustParsePrefix("fd00::1/64") {
+		t.Errorf("IPv6Gateway of an IPv6-only device = %s", got)
+	}
+	if got := dev(200).IPv6Gateway(); got.IsValid() {
+		t.Errorf("IPv6Gateway of an IPv4-only device = %s", got)
+	}
+	nd := routedDev(400)
+	nd.Gateway6, nd.NDProxy = netip.MustParsePrefix("fd00::1/48"), netip.MustParsePrefix("fd00:0:1::7/64")
+	s.AddDevice(nd)
+	if got := s.Devices[400].NDProxy; got != netip.MustParsePrefix("fd00:0:1::/64") {
+		t.Errorf("AddDevice stored NDProxy %s, want it masked", got)
+	}
 }
 
 // TestStateCloneEqual checks that Clone copies routes deeply and that
@@ -116,5 +135,24 @@ func TestStateCloneEqual(t *testing.T) {
 	want := state(routedDev(100), dev(200), fdb(200, "02:00:00:00:00:01", "10.0.0.2"), neigh(100, "10.244.2.2", "02:00:00:00:00:01"))
 	if !k.Equal(want) {
 		t.Fatalf("after setting the routed device:\n%s\nwant:\n%s", k, want)
+	}
+}
+
+// TestOpString checks that an op on a device names its proxy ND block,
+// which starts or stops a responder.
+func TestOpString(t *testing.T) {
+	d := routedDev(100)
+	d.Gateway6, d.NDProxy = netip.MustParsePrefix("fd00::1/48"), netip.MustParsePrefix("fd00:0:1::/64")
+	o := dev(200)
+	for _, tc := range []struct {
+		op   overlay.Op
+		want string
+	}{
+		{overlay.Op{Kind: overlay.OpSet, Device: &d}, "set device vxbr100 vni 100 proxy_nd fd00:0:1::/64"},
+		{overlay.Op{Kind: overlay.OpDel, Device: &o}, "del device vxbr200/vxlan200 vni 200"},
+	} {
+		if got := tc.op.String(); got != tc.want {
+			t.Errorf("got %q, want %q", got, tc.want)
+		}
 	}
 }

@@ -112,6 +112,14 @@ func (d *Dataplane) checkDevice(dev overlay.Device) error {
 	if dev.Gateway6.IsValid() && (!dev.Gateway6.Addr().Is6() || !dev.Gateway.Addr().Is4()) {
 		d.violations = append(d.violations, fmt.Sprintf("Gateway6 is the IPv6 gateway beside an IPv4 Gateway (use State.AddDevice): %+v", dev))
 	}
+	if dev.NDProxy.IsValid() {
+		if !dev.NDProxy.Addr().Is6() || !dev.IPv6Gateway().IsValid() {
+			return fmt.Errorf("proxy_nd %s needs an IPv6 block and an IPv6 gateway", dev.NDProxy)
+		}
+		if dev.NDProxy != dev.NDProxy.Masked() {
+			d.violations = append(d.violations, fmt.Sprintf("NDProxy not masked (use State.AddDevice): %+v", dev))
+		}
+	}
 	if !dev.Routed() {
 		return nil
 	}
