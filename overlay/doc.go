@@ -45,6 +45,17 @@
 // when it removes the VXLAN device of a ProxyARP network and when it
 // deletes a neighbour of one.
 //
+// Removing the VXLAN device deletes its entries, so the Reconciler treats
+// it as a delete: until MarkSynced, a Device without VXLAN device where
+// the kernel has one is applied with the kernel's tunnel fields (VXLAN,
+// VTEP, Underlay, Port) and the rest of the desired Device. A host
+// restarted from overlay into routed mode thus gets its routes, proxy ARP
+// and proxy ND at once and keeps the L2 path for the peers that still use
+// it, until its sources have reported; the control plane hands over the
+// plain routed state from the start and needs no memory of the previous
+// mode. The other way round, a VXLAN device wanted where there is none, is
+// an add, made at once.
+//
 // This package imports no netlink: overlay/netlinkdp implements Dataplane on
 // a real kernel and overlay/overlaytest in memory.
 package overlay

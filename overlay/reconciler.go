@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"sync"
 	"time"
@@ -19,10 +20,18 @@ import (
 // Until MarkSynced is called it adds and updates but deletes nothing: after a
 // restart the kernel still holds the previous run's entries, and they must
 // stay until every source (BGP peers, the endpoint store) has told us what is
-// still wanted. That is what keeps traffic flowing across a restart. Note
-// that switching a network's mode is an update: setting a Device without
-// VXLAN device where one exists removes the VXLAN device, and its FDB, at
-// once. The agent chooses when to hand such a state over.
+// still wanted. That is what keeps traffic flowing across a restart.
+//
+// Removing a VXLAN device counts as a delete: it takes the device's FDB and
+// flood entries with it. So until MarkSynced, a desired Device without VXLAN
+// device (routed mode) where the kernel has one (a host restarted from
+// overlay into routed mode) is applied with the kernel's tunnel fields
+// (VXLAN, VTEP, Underlay, Port) and everything else from the desired
+// Device: the bridge changes at once (proxy ARP, proxy ND), the VXLAN device
+// and its entries stay, the peers that still send over VXLAN still reach
+// the pods. After MarkSynced the desired Device applies as it is, and the
+// VXLAN device goes. The other way round (a VXLAN device wanted where there
+// is none) is an add, made at once.
 type Reconciler struct {
 	dp     Dataplane
 	log    *slog.Logger
@@ -206,6 +215,9 @@ func (r *Reconciler) Sync(ctx context.Context) error {
 		}
 		r.cache = &cur // ours (see Observe): mutated in place from here on
 	}
+	if !synced {
+		want = keepTunnels(*r.cache, want)
+	}
 	ops := Diff(*r.cache, want)
 	var errs []error
 	applied := uint64(0)
@@ -238,6 +250,29 @@ func (r *Reconciler) Sync(ctx context.Context) error {
 		r.log.Info("reconciled", "ops", applied, "errors", len(errs), "pending_deletes", !synced)
 	}
 	return err
+}
+
+// keepTunnels returns want with every device whose VXLAN device cur holds
+// and want would remove carrying cur's tunnel fields instead, for the
+// passes before MarkSynced (see Reconciler). want's maps are not modified:
+// they may be a source's snapshot; the devices are copied when one is kept.
+func keepTunnels(cur, want State) State {
+	var kept map[uint32]Device
+	for vni, d := range want.Devices {
+		c, ok := cur.Devices[vni]
+		if !ok || c.Routed() || !d.Routed() {
+			continue
+		}
+		if kept == nil {
+			kept = maps.Clone(want.Devices)
+		}
+		d.VXLAN, d.VTEP, d.Underlay, d.Port = c.VXLAN, c.VTEP, c.Underlay, c.Port
+		kept[vni] = d
+	}
+	if kept != nil {
+		want.Devices = kept
+	}
+	return want
 }
 
 func (r *Reconciler) markStale(err error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -166,46 +167,74 @@ neigh 10.244.2.2 lladdr 02:00:00:00:02:01 dev vxbr100 nud noarp extern_learn`); 
 	}
 }
 
-// TestReconcilerModeSwitchBeforeSync starts a reconciler on a kernel in
-// overlay mode and hands it the routed state before MarkSynced, as a
-// restart with the other mode does. Converting the device is a set, so it
-// happens at once, and the FDB and flood entries go with the VXLAN device;
-// the routes are added; the neighbours, a delete, wait for MarkSynced. The
-// agent decides when to hand over the converted device.
-func TestReconcilerModeSwitchBeforeSync(t *testing.T) {
-	old := state(dev(100), flood(100, "10.0.0.2"), fdb(100, "02:00:00:00:02:01", "10.0.0.2"),
-		neigh(100, "10.244.2.2", "02:00:00:00:02:01"))
-	want := state(routedDev(100), route("10.244.2.0/24", "10.0.0.2"))
-	dp := newFake(t, old)
-	r := overlay.NewReconciler(dp, overlay.ReconcilerOptions{})
-	r.Set(want.Clone())
-	if err := r.Sync(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if got, want := dp.State().String(), text(`
-link vxbr100 type bridge address 02:76:78:62:67:01 gateway 10.244.0.1/16 mtu 1450 proxy_arp on
+// TestReconcilerModeSwitch starts a reconciler on a kernel in one mode and
+// hands it the other mode's state before MarkSynced, as a restart with the
+// other mode does. Overlay to routed: the VXLAN device and its FDB and
+// flood entries stay until MarkSynced (removing them is a delete), while
+// the rest of the device (MTU, proxy ND) and the routes change at once.
+// Routed to overlay: the VXLAN device and its entries are added at once,
+// the routes go after MarkSynced. Every pass from a fresh reading of the
+// kernel has nothing more to do, before and after MarkSynced.
+func TestReconcilerModeSwitch(t *testing.T) {
+	routed6 := routedDev(100)
+	routed6.MTU = 1400
+	routed6.Gateway6 = netip.MustParsePrefix("fd00:244::1/48")
+	routed6.NDProxy = netip.MustParsePrefix("fd00:244:1::/64")
+	remote := []any{flood(100, "10.0.0.2"), fdb(100, "02:00:00:00:02:01", "10.0.0.2"), neigh(100, "10.244.2.2", "02:00:00:00:02:01")}
+	for _, tc := range []struct {
+		name         string
+		kernel, want overlay.State
+		beforeSync   string
+	}{
+		{"overlay to routed", state(append(remote, dev(100), dev(200), fdb(200, "02:00:00:00:03:01", "10.0.0.3"))...),
+			state(routed6, dev(200), fdb(200, "02:00:00:00:03:01", "10.0.0.3"), route("10.244.2.0/24", "10.0.0.2")), `
+fdb 00:00:00:00:00:00 dev vxlan100 dst 10.0.0.2 self permanent
+fdb 02:00:00:00:02:01 dev vxlan100 dst 10.0.0.2 self master extern_learn
+fdb 02:00:00:00:03:01 dev vxlan200 dst 10.0.0.3 self master extern_learn
+link vxbr100 type bridge address 02:76:78:62:67:01 gateway 10.244.0.1/16 gateway6 fd00:244::1/48 mtu 1400 proxy_arp on proxy_nd fd00:244:1::/64; link vxlan100 type vxlan id 100 local 10.0.0.1 dev eth0 dstport 4789 mtu 1400 master vxbr100
+link vxbr200 type bridge address 02:76:78:62:67:01 gateway 10.244.0.1/16 mtu 1450; link vxlan200 type vxlan id 200 local 10.0.0.1 dev eth0 dstport 4789 mtu 1450 master vxbr200
 neigh 10.244.2.2 lladdr 02:00:00:00:02:01 dev vxbr100 nud noarp extern_learn
-route 10.244.2.0/24 proto vxbgp nexthop via 10.0.0.2`); got != want {
-		t.Fatalf("before MarkSynced:\n%s\nwant:\n%s", got, want)
-	}
-	if n := r.RouteCount(); n != 1 {
-		t.Errorf("RouteCount = %d, want 1", n)
-	}
-	r.MarkSynced()
-	if err := r.Sync(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if got := dp.State().String(); got != want.String() {
-		t.Fatalf("after MarkSynced:\n%s\nwant:\n%s", got, want)
-	}
-	// A second pass from a fresh reading has nothing to do.
-	r.Kick()
-	dp.Ops()
-	if err := r.Sync(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if ops := dp.Ops(); len(ops) != 0 {
-		t.Errorf("converged state still applies %d ops, first %s", len(ops), ops[0])
+route 10.244.2.0/24 proto vxbgp nexthop via 10.0.0.2`},
+		{"routed to overlay", state(routed6, route("10.244.2.0/24", "10.0.0.2")),
+			state(append(remote, dev(100))...), `
+fdb 00:00:00:00:00:00 dev vxlan100 dst 10.0.0.2 self permanent
+fdb 02:00:00:00:02:01 dev vxlan100 dst 10.0.0.2 self master extern_learn
+link vxbr100 type bridge address 02:76:78:62:67:01 gateway 10.244.0.1/16 mtu 1450; link vxlan100 type vxlan id 100 local 10.0.0.1 dev eth0 dstport 4789 mtu 1450 master vxbr100
+neigh 10.244.2.2 lladdr 02:00:00:00:02:01 dev vxbr100 nud noarp extern_learn
+route 10.244.2.0/24 proto vxbgp nexthop via 10.0.0.2`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dp := newFake(t, tc.kernel)
+			r := overlay.NewReconciler(dp, overlay.ReconcilerOptions{})
+			r.Set(tc.want.Clone())
+			pass := func(step string) {
+				t.Helper()
+				for i := range 2 { // the second from a fresh reading
+					if i == 1 {
+						r.Kick()
+						dp.Ops()
+					}
+					if err := r.Sync(context.Background()); err != nil {
+						t.Fatalf("%s: %v", step, err)
+					}
+				}
+				if ops := dp.Ops(); len(ops) != 0 {
+					t.Errorf("%s: a pass from a fresh reading applies %d ops, first %s", step, len(ops), ops[0])
+				}
+			}
+			pass("before MarkSynced")
+			if got := dp.State().String(); got != text(tc.beforeSync) {
+				t.Fatalf("before MarkSynced:\n%s\nwant:\n%s", got, text(tc.beforeSync))
+			}
+			if got := r.Desired(); !got.Equal(tc.want) {
+				t.Errorf("Desired() is not the state handed over:\n%s", got)
+			}
+			r.MarkSynced()
+			pass("after MarkSynced")
+			if got := dp.State().String(); got != tc.want.String() {
+				t.Fatalf("after MarkSynced:\n%s\nwant:\n%s", got, tc.want)
+			}
+		})
 	}
 }
 
