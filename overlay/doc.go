@@ -32,7 +32,11 @@
 // (proxy_delay 0; the kernel's default waits up to 0.8 s). The host then
 // routes the packet to the remote host, which delivers it on its bridge. A
 // pod of the same host is on the bridge's own connected route, so the
-// bridge does not answer for it and the pod answers itself. Routes carry
+// bridge does not answer for it and the pod answers itself. IPv6 pods ask
+// with neighbour solicitations, which the kernel answers by proxy only
+// for addresses listed one by one; with Device.NDProxy (this host's IPv6
+// block) the Dataplane answers those for the rest of the IPv6 subnet
+// itself, with the bridge's MAC (overlay/ndproxy). Routes carry
 // RouteProtocol, which is how the agent tells them from the host's own;
 // they never name a device of ours, only gateways on the underlay, and one
 // Route with several gateways is an ECMP route.

@@ -179,7 +179,7 @@ func TestReconcilerModeSwitch(t *testing.T) {
 	routed6 := routedDev(100)
 	routed6.MTU = 1400
 	routed6.Gateway6 = netip.MustParsePrefix("fd00:244::1/48")
-	routed6.NDProxy = netip.MustParsePrefix("fd00:244:1::/64")
+	routed6.NDProxy = netip.MustParsePrefix("fd00:244:0:1::/64")
 	remote := []any{flood(100, "10.0.0.2"), fdb(100, "02:00:00:00:02:01", "10.0.0.2"), neigh(100, "10.244.2.2", "02:00:00:00:02:01")}
 	for _, tc := range []struct {
 		name         string
@@ -191,7 +191,7 @@ func TestReconcilerModeSwitch(t *testing.T) {
 fdb 00:00:00:00:00:00 dev vxlan100 dst 10.0.0.2 self permanent
 fdb 02:00:00:00:02:01 dev vxlan100 dst 10.0.0.2 self master extern_learn
 fdb 02:00:00:00:03:01 dev vxlan200 dst 10.0.0.3 self master extern_learn
-link vxbr100 type bridge address 02:76:78:62:67:01 gateway 10.244.0.1/16 gateway6 fd00:244::1/48 mtu 1400 proxy_arp on proxy_nd fd00:244:1::/64; link vxlan100 type vxlan id 100 local 10.0.0.1 dev eth0 dstport 4789 mtu 1400 master vxbr100
+link vxbr100 type bridge address 02:76:78:62:67:01 gateway 10.244.0.1/16 gateway6 fd00:244::1/48 mtu 1400 proxy_arp on proxy_nd fd00:244:0:1::/64; link vxlan100 type vxlan id 100 local 10.0.0.1 dev eth0 dstport 4789 mtu 1400 master vxbr100
 link vxbr200 type bridge address 02:76:78:62:67:01 gateway 10.244.0.1/16 mtu 1450; link vxlan200 type vxlan id 200 local 10.0.0.1 dev eth0 dstport 4789 mtu 1450 master vxbr200
 neigh 10.244.2.2 lladdr 02:00:00:00:02:01 dev vxbr100 nud noarp extern_learn
 route 10.244.2.0/24 proto vxbgp nexthop via 10.0.0.2`},

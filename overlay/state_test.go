@@ -31,10 +31,10 @@ link vxbr100 type bridge address 02:76:78:62:67:01 gateway 10.244.0.1/16 gateway
 		{"routed dual-stack device with proxy nd", state(func() overlay.Device {
 			d := routedDev(100)
 			d.Gateway6 = netip.MustParsePrefix("fd00::1/48")
-			d.NDProxy = netip.MustParsePrefix("fd00:0:1::/64")
+			d.NDProxy = netip.MustParsePrefix("fd00:0:0:1::/64")
 			return d
 		}()), `
-link vxbr100 type bridge address 02:76:78:62:67:01 gateway 10.244.0.1/16 gateway6 fd00::1/48 mtu 1450 proxy_arp on proxy_nd fd00:0:1::/64`},
+link vxbr100 type bridge address 02:76:78:62:67:01 gateway 10.244.0.1/16 gateway6 fd00::1/48 mtu 1450 proxy_arp on proxy_nd fd00:0:0:1::/64`},
 		{"routes, sorted with the rest", state(routedDev(100),
 			route("10.244.3.0/24", "10.0.0.3"), route("10.244.2.0/24", "10.0.0.3", "10.0.0.2"), route("fd00:2::/64", "fd99::2")), `
 link vxbr100 type bridge address 02:76:78:62:67:01 gateway 10.244.0.1/16 mtu 1450 proxy_arp on
@@ -91,9 +91,9 @@ func TestStateNormalises(t *testing.T) {
 		t.Errorf("IPv6Gateway of an IPv4-only device = %s", got)
 	}
 	nd := routedDev(400)
-	nd.Gateway6, nd.NDProxy = netip.MustParsePrefix("fd00::1/48"), netip.MustParsePrefix("fd00:0:1::7/64")
+	nd.Gateway6, nd.NDProxy = netip.MustParsePrefix("fd00::1/48"), netip.MustParsePrefix("fd00:0:0:1::7/64")
 	s.AddDevice(nd)
-	if got := s.Devices[400].NDProxy; got != netip.MustParsePrefix("fd00:0:1::/64") {
+	if got := s.Devices[400].NDProxy; got != netip.MustParsePrefix("fd00:0:0:1::/64") {
 		t.Errorf("AddDevice stored NDProxy %s, want it masked", got)
 	}
 }
@@ -142,13 +142,13 @@ func TestStateCloneEqual(t *testing.T) {
 // which starts or stops a responder.
 func TestOpString(t *testing.T) {
 	d := routedDev(100)
-	d.Gateway6, d.NDProxy = netip.MustParsePrefix("fd00::1/48"), netip.MustParsePrefix("fd00:0:1::/64")
+	d.Gateway6, d.NDProxy = netip.MustParsePrefix("fd00::1/48"), netip.MustParsePrefix("fd00:0:0:1::/64")
 	o := dev(200)
 	for _, tc := range []struct {
 		op   overlay.Op
 		want string
 	}{
-		{overlay.Op{Kind: overlay.OpSet, Device: &d}, "set device vxbr100 vni 100 proxy_nd fd00:0:1::/64"},
+		{overlay.Op{Kind: overlay.OpSet, Device: &d}, "set device vxbr100 vni 100 proxy_nd fd00:0:0:1::/64"},
 		{overlay.Op{Kind: overlay.OpDel, Device: &o}, "del device vxbr200/vxlan200 vni 200"},
 	} {
 		if got := tc.op.String(); got != tc.want {

@@ -110,6 +110,9 @@ func (r *Responder) Serve(b Bridge) error {
 		}
 		r.loop = l
 	}
+	if old, ok := r.bridges[b.Name]; !ok || old != b {
+		r.log.Info("answering IPv6 neighbour solicitations for remote pods", "dev", b.Name, "prefix", b.Gateway.Masked(), "block", b.Block)
+	}
 	r.bridges[b.Name] = b
 	return nil
 }
@@ -123,6 +126,7 @@ func (r *Responder) Stop(name string) {
 		return
 	}
 	delete(r.bridges, name)
+	r.log.Info("stopped answering IPv6 neighbour solicitations", "dev", name)
 	var l *loop
 	if len(r.bridges) == 0 {
 		l, r.loop = r.loop, nil
@@ -175,7 +179,7 @@ func (r *Responder) start() (*loop, error) {
 			r.failed(l, err)
 		}
 	}()
-	r.log.Info("answering IPv6 neighbour solicitations for remote pods")
+	r.log.Debug("opened the neighbour solicitation socket")
 	return l, nil
 }
 
@@ -207,7 +211,7 @@ func (l *loop) stop(log *slog.Logger) {
 	}
 	l.cancel()
 	<-l.done
-	log.Info("stopped answering IPv6 neighbour solicitations")
+	log.Debug("closed the neighbour solicitation socket")
 }
 
 // receive answers solicitations until ctx ends (nil) or receiving fails.

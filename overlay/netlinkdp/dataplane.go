@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vxbgp/vxbgp/overlay"
+	"github.com/vxbgp/vxbgp/overlay/ndproxy"
 )
 
 // AliasPrefix marks the links vxbgp owns: their alias is AliasPrefix plus the
@@ -44,6 +45,14 @@ type Dataplane struct {
 	// namespace on first use.
 	packet     int
 	packetOpen bool
+
+	// nd answers IPv6 neighbour solicitations on the bridges of devices
+	// with NDProxy, from a socket it opens in our namespace (openND).
+	nd *ndproxy.Responder
+	// ndStopped tells Watch that the responder stopped on an error, so
+	// that the reconciler re-reads (Observe then reports its bridges
+	// without NDProxy) and serves them again.
+	ndStopped chan struct{}
 }
 
 // linkRef is one network's pair of links. bridge is 0 while the vxlan
@@ -83,12 +92,24 @@ func NewAt(ns netns.NsHandle, log *slog.Logger) (*Dataplane, error) {
 		own.Close()
 		return nil, fmt.Errorf("netlink handle: %w", err)
 	}
-	return &Dataplane{h: h, ns: own, log: log, links: map[uint32]linkRef{}}, nil
+	d := &Dataplane{h: h, ns: own, log: log, links: map[uint32]linkRef{}, ndStopped: make(chan struct{}, 1)}
+	d.nd = ndproxy.New(ndproxy.Config{
+		Open: d.openND,
+		Stopped: func(error) {
+			select {
+			case d.ndStopped <- struct{}{}:
+			default:
+			}
+		},
+		Logger: log.With("component", "ndproxy"),
+	})
+	return d, nil
 }
 
-// Close releases the netlink and packet sockets and the namespace handle.
-// Call it after Watch has returned.
+// Close stops the ND responder and releases the netlink and packet sockets
+// and the namespace handle. Call it after Watch has returned.
 func (d *Dataplane) Close() error {
+	d.nd.Close()
 	d.h.Close()
 	d.mu.Lock()
 	if d.packetOpen {

@@ -24,6 +24,7 @@ import (
 //	ip addr replace GATEWAY dev vxbr100
 //	ip link set vxlan100 up; ip link set vxbr100 up
 //	sysctl -w net.ipv4.conf.vxbr100.proxy_arp=0|1 ...  (setProxyARP)
+//	sysctl -w net.ipv6.conf.all.forwarding=1; answer NS on vxbr100  (setNDProxy)
 //
 // A device without vxlan device (routed mode) is the bridge alone; a vxlan
 // device of ours with its VNI is deleted (removeVXLAN).
@@ -44,6 +45,9 @@ func (d *Dataplane) setDevice(dev overlay.Device) error {
 		// what Observe finds the network by.
 		return fmt.Errorf("device vni %d: the bridge of a network without vxlan device must be named %s, not %s",
 			dev.VNI, overlay.BridgeName(dev.VNI), dev.Bridge)
+	}
+	if err := checkNDProxy(dev); err != nil {
+		return err
 	}
 	// Refuse before changing anything if either name is taken by a link
 	// that is not ours.
@@ -93,6 +97,9 @@ func (d *Dataplane) setDevice(dev overlay.Device) error {
 	if err := d.setProxyARP(dev.Bridge, dev.ProxyARP); err != nil {
 		return err
 	}
+	if err := d.setNDProxy(dev, br); err != nil {
+		return err
+	}
 	ref := linkRef{
 		vxlan: vx.Attrs().Index, bridge: br.Attrs().Index, vxlanName: dev.VXLAN, bridgeName: dev.Bridge,
 		mac: linkMAC(br), proxyARP: dev.ProxyARP,
@@ -125,8 +132,11 @@ func (d *Dataplane) setRoutedDevice(dev overlay.Device, br netlink.Link, keep *k
 	if err := d.setUp(br); err != nil {
 		return err
 	}
-	// Proxy ARP before the pods are told to use the gateway (below).
+	// Proxy ARP and ND before the pods are told to use the gateway (below).
 	if err := d.setProxyARP(dev.Bridge, dev.ProxyARP); err != nil {
+		return err
+	}
+	if err := d.setNDProxy(dev, br); err != nil {
 		return err
 	}
 	ref := linkRef{bridge: br.Attrs().Index, bridgeName: dev.Bridge, mac: linkMAC(br), proxyARP: dev.ProxyARP}
@@ -228,6 +238,10 @@ func (d *Dataplane) ensureBridge(dev overlay.Device, keep *keeper) (netlink.Link
 		if err := d.h.LinkSetHardwareAddr(br, dev.GatewayMAC.HardwareAddr()); err != nil {
 			return nil, fmt.Errorf("set link %s address %s: %w", dev.Bridge, dev.GatewayMAC, err)
 		}
+		// The link's attributes are what the kernel said before: the
+		// gratuitous ARPs and the ND responder's answers must come from
+		// the new MAC.
+		br.Attrs().HardwareAddr = dev.GatewayMAC.HardwareAddr()
 	}
 	return br, d.setCommon(br, dev)
 }
@@ -336,6 +350,7 @@ func vxlanDiffers(l netlink.Link, want *netlink.Vxlan) string {
 //	ip link del VXLAN; ip link del BRIDGE
 func (d *Dataplane) delDevice(dev overlay.Device) error {
 	d.forget(dev.VNI)
+	d.nd.Stop(dev.Bridge)
 	for _, name := range []string{dev.VXLAN, dev.Bridge} {
 		if name == "" {
 			continue

@@ -38,6 +38,8 @@
 //	ip link del vxlan100                                 (if it exists: switching from overlay mode)
 //	sysctl -w net.ipv4.ip_forward=1 net.ipv4.conf.vxbr100.forwarding=1
 //	sysctl -w net.ipv4.neigh.vxbr100.proxy_delay=0 net.ipv4.conf.vxbr100.proxy_arp=1
+//	sysctl -w net.ipv6.conf.all.forwarding=1            (dual-stack, Device.NDProxy)
+//	answer NS on vxbr100 for GATEWAY6's subnet but NDPROXY, with GWMAC  (AF_PACKET: overlay/ndproxy)
 //	ip route replace BLOCK proto 201 metric 20 nexthop via HOST [nexthop via HOST2]
 //
 // proxy_arp makes the bridge answer a pod's ARP for a remote pod (routed
@@ -49,6 +51,18 @@
 // The bridge without vxlan device is found again by its name
 // (overlay.BridgeName); Observe reports Device.ProxyARP only when
 // proxy_arp, proxy_delay 0 and forwarding are all in place.
+//
+// IPv6 has no proxy_arp for a whole prefix (proxy_ndp answers listed
+// addresses only), so for a Device with NDProxy the Dataplane runs the
+// responder of overlay/ndproxy: one packet socket, opened in the
+// Dataplane's namespace when the first bridge needs it and closed with the
+// last one (or Close), answers every served bridge's solicitations for its
+// subnet outside this host's block. It is desired state like the rest:
+// Observe reports a bridge's NDProxy only while the responder serves that
+// very link (ifindex, MAC, gateway) with that block and IPv6 forwarding is
+// on. A responder that fails stops serving and logs; Watch kicks, Observe
+// reports the bridges without NDProxy, and the reconciler sets them again,
+// which opens a new socket.
 //
 // Routes name only gateways: the kernel resolves them through the
 // underlay's routes, as it would for `ip route replace ... via GW`. The

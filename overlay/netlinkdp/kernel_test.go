@@ -331,52 +331,6 @@ func TestDriftRepaired(t *testing.T) {
 	}
 }
 
-// TestWatchRepairs runs the reconciler with Watch as its kick source (and a
-// resync too long to matter) and deletes a device behind its back.
-func TestWatchRepairs(t *testing.T) {
-	dp, _, ns := newDP(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	r := overlay.NewReconciler(dp, overlay.ReconcilerOptions{Resync: time.Hour})
-	watching := make(chan struct{}, 1)
-	kick := func() {
-		r.Kick()
-		select {
-		case watching <- struct{}{}:
-		default:
-		}
-	}
-	runDone, watchDone := make(chan error, 1), make(chan error, 1)
-	go func() { runDone <- r.Run(ctx) }()
-	go func() { watchDone <- dp.Watch(ctx, kick) }()
-	defer func() {
-		cancel()
-		for name, c := range map[string]chan error{"Run": runDone, "Watch": watchDone} {
-			select {
-			case err := <-c:
-				if err != nil {
-					t.Errorf("%s: %v", name, err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Errorf("%s did not return after cancel", name)
-			}
-		}
-	}()
-	select {
-	case <-watching: // Watch kicks once it is subscribed
-	case <-time.After(10 * time.Second):
-		t.Fatal("Watch never subscribed")
-	}
-
-	want := kernelState()
-	r.Set(want.Clone())
-	r.MarkSynced()
-	waitObserved(t, dp, want)
-	nstest.IP(t, ns, "link", "del", "vxlan100")
-	waitObserved(t, dp, want)
-	nstest.IP(t, ns, "link", "set", "vxbr200", "mtu", "1300")
-	waitObserved(t, dp, want)
-}
-
 // waitObserved polls Observe until it returns want, or fails after a deadline.
 func waitObserved(t *testing.T, dp overlay.Dataplane, want overlay.State) {
 	t.Helper()

@@ -18,6 +18,7 @@ import (
 // alias, the entries on them, and our routes.
 //
 //	ip -d link show; ip addr show dev BRIDGE; sysctl net.ipv4.conf.BRIDGE.proxy_arp ...
+//	sysctl net.ipv6.conf.all.forwarding (and what the ND responder serves)
 //	bridge fdb show; ip neigh show; ip -6 neigh show
 //	ip route show proto 201; ip -6 route show proto 201
 //
@@ -168,6 +169,7 @@ func (d *Dataplane) observeDevices(links []netlink.Link) (observed, error) {
 		obs.bridgeVNI[l.Attrs().Index] = vni
 	}
 	d.observeProxyARP(obs)
+	d.observeNDProxy(obs)
 	return obs, nil
 }
 

@@ -15,10 +15,12 @@ import (
 // parameters), e.g. after an operator's `ip link del vxlan100`, so that the
 // reconciler re-reads the kernel and repairs it. It does not watch FDB or
 // neighbour changes: the reconciler makes thousands of those itself, and the
-// periodic resync covers the rest. Each time it has subscribed (at start,
-// and again after the subscription broke and events may have been lost) it
-// kicks once, since anything may have changed while nobody was watching.
-// Watch returns nil when ctx ends.
+// periodic resync covers the rest. It also kicks when the ND responder
+// stopped on an error: Observe then reports its bridges without NDProxy,
+// and the reconciler serves them again. Each time it has subscribed (at
+// start, and again after the subscription broke and events may have been
+// lost) it kicks once, since anything may have changed while nobody was
+// watching. Watch returns nil when ctx ends.
 //
 //	ip monitor link
 func (d *Dataplane) Watch(ctx context.Context, kick func()) error {
@@ -102,6 +104,8 @@ func (d *Dataplane) watchOnce(ctx context.Context, kick func()) (subscribed bool
 			if d.changed(seen, u) {
 				kick()
 			}
+		case <-d.ndStopped:
+			kick()
 		}
 	}
 }

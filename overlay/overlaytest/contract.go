@@ -48,6 +48,7 @@ func Contract(t *testing.T, newDP func(t *testing.T) overlay.Dataplane) {
 		{"BadRoutes", contractBadRoutes},
 		{"RoutedDevice", contractRoutedDevice},
 		{"ProxyARP", contractProxyARP},
+		{"ProxyND", contractProxyND},
 		{"OverlayToRouted", contractOverlayToRouted},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newDP(t)) })

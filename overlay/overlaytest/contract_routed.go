@@ -2,6 +2,7 @@ package overlaytest
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"testing"
 
@@ -152,6 +153,67 @@ func contractProxyARP(t *testing.T, dp overlay.Dataplane) {
 		}
 		wantObserved(t, dp, s, "proxy arp "+[]string{"off", "on", "off again"}[i])
 	}
+}
+
+// ContractNDProxy is ContractRoutedDevice(vni), dual-stack (gateway6
+// fd00:<vni>::1/48), answering neighbour solicitations outside the block
+// fd00:<vni>:0:<n>::/64.
+func ContractNDProxy(vni uint32, n int) overlay.Device {
+	d := ContractRoutedDevice(vni)
+	d.Gateway6 = netip.MustParsePrefix(fmt.Sprintf("fd00:%d::1/48", vni))
+	d.NDProxy = ndBlock(vni, n)
+	return d
+}
+
+// ndBlock is the contract's IPv6 block n of network vni: fd00:<vni>:0:<n>::/64.
+func ndBlock(vni uint32, n int) netip.Prefix {
+	return netip.MustParsePrefix(fmt.Sprintf("fd00:%d:0:%d::/64", vni, n))
+}
+
+func contractProxyND(t *testing.T, dp overlay.Dataplane) {
+	s := overlay.NewState()
+	s.AddDevice(ContractNDProxy(100, 1))
+	s.AddDevice(ContractDevice(200))
+	build(t, dp, s)
+	wantObserved(t, dp, s, "proxy nd on a routed bridge")
+	d := s.Devices[100]
+	for _, step := range []struct {
+		name  string
+		block netip.Prefix
+	}{
+		{"off", netip.Prefix{}},
+		{"on again", ndBlock(100, 1)},
+		{"another block", ndBlock(100, 2)},
+	} {
+		d.NDProxy = step.block
+		applyAll(t, dp, []overlay.Op{set(d)})
+		s.AddDevice(d)
+		wantObserved(t, dp, s, "proxy nd "+step.name)
+	}
+	// A bridge that keeps its VXLAN device (a switch to routed mode before
+	// MarkSynced) answers too.
+	o := ContractDevice(200)
+	o.Gateway6, o.NDProxy = netip.MustParsePrefix("fd00:200::1/48"), ndBlock(200, 1)
+	applyAll(t, dp, []overlay.Op{set(o)})
+	s.AddDevice(o)
+	wantObserved(t, dp, s, "proxy nd on a bridge with vxlan device")
+	// Without an IPv6 gateway, with an IPv4 block or a block outside the
+	// gateway's subnet, there is nothing to answer for: refused, before
+	// anything changes.
+	noGateway6 := ContractRoutedDevice(300)
+	noGateway6.NDProxy = ndBlock(300, 1)
+	v4Block := ContractNDProxy(400, 1)
+	v4Block.NDProxy = netip.MustParsePrefix("10.44.1.0/24")
+	outside := ContractNDProxy(500, 1)
+	outside.NDProxy = ndBlock(501, 1)
+	for _, bad := range []overlay.Device{noGateway6, v4Block, outside} {
+		if err := dp.Apply(context.Background(), set(bad)); err == nil {
+			t.Errorf("apply %s (gateway6 %s): no error", set(bad), bad.Gateway6)
+		}
+	}
+	wantObserved(t, dp, s, "after the refused devices")
+	applyAll(t, dp, []overlay.Op{del(d), del(o)})
+	wantObserved(t, dp, overlay.NewState(), "after deleting them")
 }
 
 func contractOverlayToRouted(t *testing.T, dp overlay.Dataplane) {

@@ -113,8 +113,8 @@ func (d *Dataplane) checkDevice(dev overlay.Device) error {
 		d.violations = append(d.violations, fmt.Sprintf("Gateway6 is the IPv6 gateway beside an IPv4 Gateway (use State.AddDevice): %+v", dev))
 	}
 	if dev.NDProxy.IsValid() {
-		if !dev.NDProxy.Addr().Is6() || !dev.IPv6Gateway().IsValid() {
-			return fmt.Errorf("proxy_nd %s needs an IPv6 block and an IPv6 gateway", dev.NDProxy)
+		if gw := dev.IPv6Gateway(); !gw.IsValid() || !dev.NDProxy.Addr().Is6() || !gw.Masked().Contains(dev.NDProxy.Addr()) {
+			return fmt.Errorf("proxy_nd %s needs an IPv6 gateway whose subnet holds it, gateway6 is %s", dev.NDProxy, gw)
 		}
 		if dev.NDProxy != dev.NDProxy.Masked() {
 			d.violations = append(d.violations, fmt.Sprintf("NDProxy not masked (use State.AddDevice): %+v", dev))
