@@ -60,6 +60,11 @@
 // mode. The other way round, a VXLAN device wanted where there is none, is
 // an add, made at once.
 //
+// What else the control plane needs of the kernel is data too: the host's
+// Underlay (its fabric-facing device, address, IPv6 address and MTU), which
+// the data plane finds (netlinkdp.Dataplane.Underlay, DefaultAddr).
+//
 // This package imports no netlink: overlay/netlinkdp implements Dataplane on
-// a real kernel and overlay/overlaytest in memory.
+// a real kernel and overlay/overlaytest in memory (with the same Underlay,
+// DefaultAddr and Watch, so that an agent can run over either).
 package overlay

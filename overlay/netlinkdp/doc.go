@@ -79,6 +79,15 @@
 //
 //	arping -U -s GWMAC IP   (AF_PACKET, per bridge port other than our vxlan device)
 //
+// The host's underlay, which the agent needs before it builds any device
+// (the VXLAN devices' local address and device, the MTU they leave, the
+// next hops it announces), is read here too, so that the agent never
+// reads the kernel itself:
+//
+//	DefaultAddr  ip -4 route show default table main; ip -4 addr show dev DEV scope global
+//	Underlay     ip -o addr show to ADDR; ip link show dev DEV (MTU);
+//	             ip -6 addr show dev DEV scope global -tentative -dadfailed (Addr6)
+//
 // Ownership: every link the agent creates carries the alias "vxbgp:" plus
 // the network's name. Observe returns only such links and the entries on
 // them; Apply never modifies or deletes a link without it, and refuses

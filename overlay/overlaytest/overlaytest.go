@@ -26,6 +26,7 @@ type Dataplane struct {
 	failOn func(overlay.Op) bool
 	// Violations lists invariant breaks seen so far.
 	violations []string
+	underlay   *overlay.Underlay // nil: DefaultUnderlay(), for any address
 }
 
 var _ overlay.Dataplane = (*Dataplane)(nil)
