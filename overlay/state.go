@@ -86,7 +86,8 @@ type Device struct {
 	// by one, hence a responder of our own. A device that keeps its VXLAN
 	// device during a switch to routed mode (see Reconciler) keeps NDProxy
 	// too: both paths work until the VXLAN device goes. A Dataplane
-	// refuses NDProxy on a device without IPv6 gateway. Zero: off.
+	// refuses an NDProxy outside the IPv6 gateway's subnet (or without
+	// one). Zero: off.
 	NDProxy netip.Prefix
 }
 

@@ -101,7 +101,7 @@ func NewAt(ns netns.NsHandle, log *slog.Logger) (*Dataplane, error) {
 			default:
 			}
 		},
-		Logger: log.With("component", "ndproxy"),
+		Logger: log,
 	})
 	return d, nil
 }
