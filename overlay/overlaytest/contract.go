@@ -50,6 +50,7 @@ func Contract(t *testing.T, newDP func(t *testing.T) overlay.Dataplane) {
 		{"ProxyARP", contractProxyARP},
 		{"ProxyND", contractProxyND},
 		{"OverlayToRouted", contractOverlayToRouted},
+		{"SwitchKeepsVXLANUntilSync", contractSwitchKeepsVXLAN},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newDP(t)) })
 	}

@@ -256,3 +256,55 @@ func contractOverlayToRouted(t *testing.T, dp overlay.Dataplane) {
 	applyAll(t, dp, overlay.Diff(want, back))
 	wantObserved(t, dp, back, "routed to overlay")
 }
+
+// contractSwitchKeepsVXLAN restarts a reconciler on a network of overlay
+// mode with the network wanted in routed mode: until MarkSynced the VXLAN
+// device and its entries stay under the routed bridge's settings (proxy
+// ARP, proxy ND), and the kernel reads back as exactly that; after, they go.
+func contractSwitchKeepsVXLAN(t *testing.T, dp overlay.Dataplane) {
+	ctx := context.Background()
+	old := contractState()
+	for k := range old.Neigh {
+		if k.VNI == 100 { // see contractOverlayToRouted
+			delete(old.Neigh, k)
+		}
+	}
+	d := ContractDevice(100)
+	d.Gateway6 = netip.MustParsePrefix("fd00:100::1/48")
+	old.AddDevice(d)
+	build(t, dp, old)
+
+	want := old.Clone()
+	want.AddDevice(ContractNDProxy(100, 1))
+	for k := range want.FDB {
+		if k.VNI == 100 {
+			delete(want.FDB, k)
+		}
+	}
+	for f := range want.Flood {
+		if f.VNI == 100 {
+			delete(want.Flood, f)
+		}
+	}
+	want.AddRoute(route("10.100.2.0/24", "10.99.0.2"))
+	kept := old.Clone()
+	k := ContractNDProxy(100, 1)
+	k.VXLAN, k.VTEP, k.Underlay, k.Port = d.VXLAN, d.VTEP, d.Underlay, d.Port
+	kept.AddDevice(k)
+	kept.AddRoute(route("10.100.2.0/24", "10.99.0.2"))
+
+	r := overlay.NewReconciler(dp, overlay.ReconcilerOptions{})
+	r.Set(want.Clone())
+	for i := range 2 { // the second pass from a fresh reading of the kernel
+		r.Kick()
+		if err := r.Sync(ctx); err != nil {
+			t.Fatalf("sync %d before MarkSynced: %v", i, err)
+		}
+		wantObserved(t, dp, kept, "before MarkSynced, pass "+itoa(uint32(i)))
+	}
+	r.MarkSynced()
+	if err := r.Sync(ctx); err != nil {
+		t.Fatalf("sync after MarkSynced: %v", err)
+	}
+	wantObserved(t, dp, want, "after MarkSynced")
+}
