@@ -319,17 +319,7 @@ func contractStates() []overlay.State {
 
 	// Network 100 in routed mode beside 200 in overlay mode, with routes.
 	r := a.Clone()
-	r.AddDevice(ContractRoutedDevice(100))
-	for k := range r.FDB {
-		if k.VNI == 100 {
-			delete(r.FDB, k)
-		}
-	}
-	for f := range r.Flood {
-		if f.VNI == 100 {
-			delete(r.Flood, f)
-		}
-	}
+	r.Apply(set(ContractRoutedDevice(100))) // its FDB and flood entries go with the vxlan device
 	for k := range r.Neigh {
 		if k.VNI == 100 {
 			delete(r.Neigh, k)

@@ -237,16 +237,7 @@ func contractOverlayToRouted(t *testing.T, dp overlay.Dataplane) {
 			applyAll(t, dp, []overlay.Op{o})
 		}
 	}
-	for k := range want.FDB {
-		if k.VNI == 100 {
-			delete(want.FDB, k)
-		}
-	}
-	for f := range want.Flood {
-		if f.VNI == 100 {
-			delete(want.Flood, f)
-		}
-	}
+	want.Apply(set(ContractRoutedDevice(100))) // its FDB and flood entries go with the vxlan device
 	wantObserved(t, dp, want, "overlay to routed: 100's vxlan device and its entries are gone")
 	// And back: the vxlan device comes again, its entries can be set.
 	back := want.Clone()
@@ -275,17 +266,7 @@ func contractSwitchKeepsVXLAN(t *testing.T, dp overlay.Dataplane) {
 	build(t, dp, old)
 
 	want := old.Clone()
-	want.AddDevice(ContractNDProxy(100, 1))
-	for k := range want.FDB {
-		if k.VNI == 100 {
-			delete(want.FDB, k)
-		}
-	}
-	for f := range want.Flood {
-		if f.VNI == 100 {
-			delete(want.Flood, f)
-		}
-	}
+	want.Apply(set(ContractNDProxy(100, 1))) // its FDB and flood entries go with the vxlan device
 	want.AddRoute(route("10.100.2.0/24", "10.99.0.2"))
 	kept := old.Clone()
 	k := ContractNDProxy(100, 1)
