@@ -6,6 +6,7 @@
 package endpoint
 
 import (
+	"cmp"
 	"net/netip"
 	"slices"
 
@@ -49,4 +50,9 @@ func (e Endpoint) SameAdvert(o Endpoint) bool {
 func (e Endpoint) Equal(o Endpoint) bool {
 	return e.SameAdvert(o) && e.ContainerID == o.ContainerID && e.IfName == o.IfName &&
 		e.HostIf == o.HostIf && e.Netns == o.Netns
+}
+
+// Compare orders keys by container ID, then interface name.
+func Compare(a, b Key) int {
+	return cmp.Or(cmp.Compare(a.ContainerID, b.ContainerID), cmp.Compare(a.IfName, b.IfName))
 }

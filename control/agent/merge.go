@@ -28,41 +28,22 @@ import (
 //     the old MAC move to the routed path at once.
 //
 // A host switched to routed mode keeps its VXLAN device and the entries on
-// it until its sources are synced: until then the peers may still send it
+// it until its sources are synced (the reconciler's rule: removing a
+// VXLAN device is a delete): until then the peers may still send it
 // traffic over VXLAN, and its pods may still use the L2 path.
 type merger struct {
 	mode string
 	set  func(overlay.State)
 
-	mu       sync.Mutex
-	devices  map[uint32]overlay.Device // routed mode: the devices to keep
-	evpn     overlay.State             // overlay mode: the EVPN source's snapshot
-	hasEVPN  bool
-	routes   map[netip.Prefix]overlay.Route
-	synced   bool
-	keepVXLN map[uint32]overlay.Device // routed mode before sync: devices found with a VXLAN
+	mu      sync.Mutex
+	devices []overlay.Device // routed mode: the devices, without VXLAN
+	evpn    overlay.State    // overlay mode: the EVPN source's snapshot
+	hasEVPN bool
+	routes  map[netip.Prefix]overlay.Route
 }
 
 func newMerger(mode string, devices []overlay.Device, set func(overlay.State)) *merger {
-	m := &merger{mode: mode, set: set, devices: map[uint32]overlay.Device{}, keepVXLN: map[uint32]overlay.Device{}}
-	for _, d := range devices {
-		m.devices[d.VNI] = d
-	}
-	return m
-}
-
-// keepVXLAN records, in routed mode, the devices the kernel holds with a
-// VXLAN from an earlier overlay run: they keep it until MarkSynced.
-func (m *merger) keepVXLAN(cur overlay.State) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for vni, d := range cur.Devices {
-		if want, ok := m.devices[vni]; ok && d.VXLAN != "" && want.VXLAN == "" {
-			keep := want
-			keep.VXLAN, keep.Port, keep.VTEP, keep.Underlay = d.VXLAN, d.Port, d.VTEP, d.Underlay
-			m.keepVXLN[vni] = keep
-		}
-	}
+	return &merger{mode: mode, set: set, devices: devices}
 }
 
 func (m *merger) setEVPN(s overlay.State) {
@@ -75,13 +56,6 @@ func (m *merger) setEVPN(s overlay.State) {
 func (m *merger) setRoutes(r map[netip.Prefix]overlay.Route) {
 	m.mu.Lock()
 	m.routes = r
-	m.mu.Unlock()
-	m.publish()
-}
-
-func (m *merger) markSynced() {
-	m.mu.Lock()
-	m.synced = true
 	m.mu.Unlock()
 	m.publish()
 }
@@ -118,10 +92,7 @@ func (m *merger) build() (overlay.State, bool) {
 		}
 	} else {
 		s = overlay.NewState()
-		for vni, d := range m.devices {
-			if k, ok := m.keepVXLN[vni]; ok && !m.synced {
-				d = k
-			}
+		for _, d := range m.devices {
 			s.AddDevice(d)
 		}
 	}

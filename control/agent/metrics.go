@@ -23,11 +23,7 @@ func (a *agent) serveMetrics(ctx context.Context) error {
 	counter := func(name, help string, f func() float64) {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "vxbgp", Name: name, Help: help}, f))
 	}
-	gauge("endpoints", "Local endpoints advertised.", func() float64 {
-		a.mu.Lock()
-		defer a.mu.Unlock()
-		return float64(len(a.endpoints))
-	})
+	gauge("endpoints", "Local endpoints advertised.", func() float64 { return float64(a.reg.Len()) })
 	gauge("fdb_entries", "Remote MAC FDB entries programmed.", func() float64 { _, n, _, _ := a.rec.Counts(); return float64(n) })
 	gauge("flood_entries", "Remote VTEP flood entries programmed.", func() float64 { _, _, n, _ := a.rec.Counts(); return float64(n) })
 	gauge("neigh_entries", "Remote neighbour entries programmed.", func() float64 { _, _, _, n := a.rec.Counts(); return float64(n) })
@@ -46,7 +42,7 @@ func (a *agent) serveMetrics(ctx context.Context) error {
 		}
 		n := 0
 		for _, p := range ps {
-			if p.State == "established" {
+			if p.Established() {
 				n++
 			}
 		}

@@ -3,6 +3,23 @@
 // is shared by both modes; GoBGP's types (api, packet/bgp) stay inside this
 // package and control/evpn/translate.go.
 //
+// # Origination: full sets per owner
+//
+// Advertise(owner, paths) takes everything one owner (an endpoint, the
+// blocks, the type-3 routes) wants advertised, as MetalLB's Session.Set
+// takes everything a session should carry; the speaker diffs against the
+// owner's previous set, adds before it withdraws, keeps a destination
+// while any owner claims it, and retries what GoBGP refused
+// (advertise.go). Paths are opaque values (Path) built by NewPath from a
+// GoBGP path, in control/evpn/translate.go, or by NewUnicast.
+//
+// # The watch: one GoBGP watcher for every consumer
+//
+// GoBGP encodes each path change once per watcher, so Watch(ctx, handlers...)
+// feeds every consumer (Handler: best paths, unicast ECMP sets, End-of-RIB
+// markers, sessions) from one watcher, in GoBGP's order; the agent hands
+// all its sources' handlers to one Watch before it starts.
+//
 // # Policies
 //
 // Installed in New before any peer exists (policy.go): import accepts our
@@ -34,7 +51,7 @@
 // are compared even across ASes, so differing MEDs break a tie. The
 // alternative, a ListPath per changed prefix with our own tie rule, would
 // read the table outside the event order and race with the next change.
-// Watch reports the first path of each set only: the best one, as before.
+// Handler.Path reports the first path of each set only: the best one.
 //
 // The option is a package variable in GoBGP (table.UseMultiplePaths,
 // written by StartBgp), shared by every speaker of a process; New sets it
@@ -95,7 +112,7 @@
 //
 // That full table must exist when the first EOR goes out, or peers would
 // withdraw the routes we had not re-added yet: originate local routes
-// before calling SetPeers (control/evpn's Source.Ready).
+// before calling SetPeers: the sources' Ready, then WaitAdvertised.
 //
 // Session recovery. After a session drop GoBGP idles 5 s and closes every
 // connection offered meanwhile (fsm.go:145, 443, 464). If both sides dial,

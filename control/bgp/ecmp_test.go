@@ -75,7 +75,7 @@ func TestUnicastImport(t *testing.T) {
 }
 
 // ECMP over eBGP: two upstreams in different ASes announce the same
-// prefix; the host's WatchUnicast reports both paths, then one when the
+// prefix; the host's unicast watch reports both paths, then one when the
 // other's AS path grows longer or is withdrawn. And the host exports its
 // own routes only: what it learns from one upstream never reaches the other.
 func TestECMP(t *testing.T) {

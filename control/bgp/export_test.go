@@ -47,3 +47,7 @@ func GRCapability(t testing.TB, s *Speaker, addr string) *api.GracefulRestartCap
 
 // GoBGPWatchers is how many GoBGP watchers s has started.
 func GoBGPWatchers(s *Speaker) int { return int(s.gobgpWatchers.Load()) }
+
+// FailOps makes s fail adds and deletes as f says (nil: no failure); set
+// it before s handles paths.
+func FailOps(s *Speaker, f func(op, desc string) error) { s.failOp = f }

@@ -85,7 +85,7 @@ func peerState(t testing.TB, s *bgp.Speaker, addr string) string {
 		t.Fatal(err)
 	}
 	for _, p := range ps {
-		if p.Address == addr {
+		if p.Address.String() == addr {
 			return p.State
 		}
 	}

@@ -12,8 +12,6 @@ import (
 	api "github.com/osrg/gobgp/v3/api"
 	"github.com/osrg/gobgp/v3/pkg/apiutil"
 	bgppkt "github.com/osrg/gobgp/v3/pkg/packet/bgp"
-
-	"github.com/vxbgp/vxbgp/control/localapi"
 )
 
 // PeerConfig is one BGP neighbour. Peer identity is the address: GoBGP
@@ -309,13 +307,29 @@ func offers(caps []bgppkt.ParameterCapabilityInterface, rf bgppkt.RouteFamily) b
 	return !mp && rf == bgppkt.RF_IPv4_UC
 }
 
-// Peers reports every neighbour's session, for `vxbgpctl peers`. Source is
-// left empty: only the caller knows static from discovered.
-func (s *Speaker) Peers(ctx context.Context) ([]localapi.Peer, error) {
+// PeerStatus is one neighbour's session as the speaker sees it.
+type PeerStatus struct {
+	Address netip.Addr
+	ASN     uint32
+	// State as operators know it from FSM texts: idle, connect, active,
+	// opensent, openconfirm, established.
+	State    string
+	Uptime   time.Duration // since the session became established; 0 when it is not
+	Received uint64        // routes received, all families
+	Accepted uint64        // of those, accepted by the import policy
+}
+
+// Established reports whether the session is up.
+func (p PeerStatus) Established() bool { return p.State == stateEstablished }
+
+const stateEstablished = "established"
+
+// Peers reports every neighbour's session, sorted by address.
+func (s *Speaker) Peers(ctx context.Context) ([]PeerStatus, error) {
 	if err := s.alive(); err != nil {
 		return nil, err
 	}
-	var out []localapi.Peer
+	var out []PeerStatus
 	now := time.Now()
 	err := s.srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
 		out = append(out, peerStatus(p, now))
@@ -323,26 +337,27 @@ func (s *Speaker) Peers(ctx context.Context) ([]localapi.Peer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list peers: %w", err)
 	}
-	slices.SortFunc(out, func(a, b localapi.Peer) int { return strings.Compare(a.Address, b.Address) })
+	slices.SortFunc(out, func(a, b PeerStatus) int { return a.Address.Compare(b.Address) })
 	return out, nil
 }
 
-func peerStatus(p *api.Peer, now time.Time) localapi.Peer {
+func peerStatus(p *api.Peer, now time.Time) PeerStatus {
 	st := p.GetState()
-	out := localapi.Peer{
-		Address: st.GetNeighborAddress(),
-		ASN:     st.GetPeerAsn(),
-		State:   sessionState(st.GetSessionState()),
+	addr := st.GetNeighborAddress()
+	if addr == "" {
+		addr = p.GetConf().GetNeighborAddress()
 	}
-	if out.Address == "" {
-		out.Address = p.GetConf().GetNeighborAddress()
+	out := PeerStatus{
+		ASN:   st.GetPeerAsn(),
+		State: sessionState(st.GetSessionState()),
 	}
+	out.Address, _ = netip.ParseAddr(addr) // GoBGP keys neighbours by a parsed address
 	if out.ASN == 0 {
 		out.ASN = p.GetConf().GetPeerAsn()
 	}
 	if st.GetSessionState() == api.PeerState_ESTABLISHED {
 		if up := p.GetTimers().GetState().GetUptime(); up != nil && up.Seconds > 0 {
-			out.UptimeSeconds = int64(now.Sub(up.AsTime()).Seconds())
+			out.Uptime = now.Sub(up.AsTime())
 		}
 	}
 	for _, af := range p.GetAfiSafis() {

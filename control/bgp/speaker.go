@@ -11,7 +11,6 @@ import (
 	"time"
 
 	api "github.com/osrg/gobgp/v3/api"
-	"github.com/osrg/gobgp/v3/pkg/apiutil"
 	gobgp "github.com/osrg/gobgp/v3/pkg/server"
 )
 
@@ -32,14 +31,6 @@ type Config struct {
 	// these prefixes (bgp.importPrefixes, e.g. 0.0.0.0/0). Nothing else is
 	// accepted: with both nil, no unicast route from a peer is.
 	ImportExact []netip.Prefix
-	// Watchers is how many Watch and WatchUnicast calls share one GoBGP
-	// watcher. GoBGP encodes every path change into an *api.Path for every
-	// watcher it has, so the agent's two sources (EVPN and unicast) each
-	// watching on their own made it do that work twice per route. The
-	// shared watcher starts when that many calls have joined, or
-	// watchJoinWait after the first; later calls get a watcher of their
-	// own. 0 or 1: every call has its own.
-	Watchers int
 }
 
 // ErrClosed is returned by calls on a speaker after Close or Stop.
@@ -52,15 +43,20 @@ type Speaker struct {
 	srv     *gobgp.BgpServer
 	started time.Time
 
-	// life ends with Close or Stop; it bounds every Watch. wmu orders
-	// Watch's registration against Close's wait.
+	// life ends with Close or Stop; it bounds every Watch and the
+	// advertiser's retries. wmu orders Watch's registration against
+	// Close's wait.
 	life    context.Context
 	cancel  context.CancelFunc
 	wmu     sync.Mutex
 	watches sync.WaitGroup
-	shared  sharedWatch
 	// gobgpWatchers counts GoBGP watchers started, for tests.
 	gobgpWatchers atomic.Int32
+
+	adv advertiser // what Advertise's owners want in GoBGP
+	// failOp, when set (tests), fails the add or delete of a path whose
+	// NLRI text it names, as GoBGP refusing it would.
+	failOp func(op, desc string) error
 
 	mu      sync.Mutex // serialises SetPeers and Stop
 	peers   map[string]PeerConfig
@@ -92,7 +88,7 @@ func New(ctx context.Context, c Config) (*Speaker, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	// UseMultiplePaths makes the BEST watch report every path that ties
-	// with the best one (ECMP); see WatchUnicast.
+	// with the best one (ECMP); see Handler.Unicast.
 	g := &api.Global{Asn: c.ASN, RouterId: rid.String(), ListenPort: c.ListenPort, UseMultiplePaths: true}
 	if c.ListenAddress != "" {
 		la, err := netip.ParseAddr(c.ListenAddress)
@@ -115,8 +111,7 @@ func New(ctx context.Context, c Config) (*Speaker, error) {
 	log.Info("bgp speaker started", "asn", c.ASN, "routerID", c.RouterID, "port", c.ListenPort, "addr", c.ListenAddress)
 	return &Speaker{
 		log: log, srv: srv, started: time.Now(),
-		life: life, cancel: cancel, peers: map[string]PeerConfig{},
-		shared: sharedWatch{want: c.Watchers},
+		life: life, cancel: cancel, peers: map[string]PeerConfig{}, adv: newAdvertiser(),
 	}, nil
 }
 
@@ -137,6 +132,11 @@ func (s *Speaker) Close() {
 	s.cancel()
 	s.wmu.Unlock()
 	s.watches.Wait()
+	s.adv.mu.Lock()
+	if s.adv.retry != nil {
+		s.adv.retry.Stop()
+	}
+	s.adv.mu.Unlock()
 }
 
 // Stop is a hard shutdown: every peer receives a Cease (mapped to Hard
@@ -158,14 +158,36 @@ func (s *Speaker) Stop(ctx context.Context) error {
 	return nil
 }
 
-// AddPath originates p (or replaces the path with the same NLRI).
+// AddPath originates p (or replaces the path with the same NLRI), outside
+// Advertise's book: for tests and tools that announce raw paths.
 func (s *Speaker) AddPath(ctx context.Context, p *api.Path) error {
-	if err := s.alive(); err != nil {
-		return err
-	}
 	desc, err := checkPath(p)
 	if err != nil {
 		return fmt.Errorf("add path: %w", err)
+	}
+	return s.addPath(ctx, p, desc)
+}
+
+// DeletePath withdraws the local path with p's NLRI, outside Advertise's
+// book. p must carry an NLRI: GoBGP reads a request without one as
+// "withdraw every local path".
+func (s *Speaker) DeletePath(ctx context.Context, p *api.Path) error {
+	desc, err := checkPath(p)
+	if err != nil {
+		return fmt.Errorf("delete path: %w", err)
+	}
+	return s.deletePath(ctx, p, desc)
+}
+
+// addPath and deletePath send a checked path (desc is its NLRI's text).
+func (s *Speaker) addPath(ctx context.Context, p *api.Path, desc string) error {
+	if err := s.alive(); err != nil {
+		return err
+	}
+	if s.failOp != nil {
+		if err := s.failOp("add", desc); err != nil {
+			return fmt.Errorf("add path %s: %w", desc, err)
+		}
 	}
 	if _, err := s.srv.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: p}); err != nil {
 		return fmt.Errorf("add path %s: %w", desc, err)
@@ -173,49 +195,20 @@ func (s *Speaker) AddPath(ctx context.Context, p *api.Path) error {
 	return nil
 }
 
-// DeletePath withdraws the local path with p's NLRI. p must carry an NLRI:
-// GoBGP reads a request without one as "withdraw every local path".
-func (s *Speaker) DeletePath(ctx context.Context, p *api.Path) error {
+func (s *Speaker) deletePath(ctx context.Context, p *api.Path, desc string) error {
 	if err := s.alive(); err != nil {
 		return err
 	}
-	desc, err := checkPath(p)
-	if err != nil {
-		return fmt.Errorf("delete path: %w", err)
+	if s.failOp != nil {
+		if err := s.failOp("delete", desc); err != nil {
+			return fmt.Errorf("delete path %s: %w", desc, err)
+		}
 	}
-	err = s.srv.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Family: p.Family, Path: p})
+	err := s.srv.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Family: p.Family, Path: p})
 	if err != nil {
 		return fmt.Errorf("delete path %s: %w", desc, err)
 	}
 	return nil
-}
-
-// checkPath rejects what GoBGP would misread or crash on. GoBGP converts
-// the path on its server goroutine, where a panic (a nil ESI, for one)
-// kills the process; converting it here first, under recover, turns that
-// into an error. It returns the NLRI's text for messages.
-func checkPath(p *api.Path) (desc string, err error) {
-	switch {
-	case p == nil:
-		return "", errors.New("nil path")
-	case p.Family == nil:
-		return "", errors.New("path without family")
-	case p.Nlri == nil:
-		return "", errors.New("path without nlri")
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("malformed path: %v", r)
-		}
-	}()
-	n, err := apiutil.GetNativeNlri(p)
-	if err != nil {
-		return "", fmt.Errorf("path nlri: %w", err)
-	}
-	if _, err := apiutil.GetNativePathAttributes(p); err != nil {
-		return "", fmt.Errorf("path %s attributes: %w", n, err)
-	}
-	return n.String(), nil
 }
 
 // ListPaths returns every path of family in the Loc-RIB (Best set on the

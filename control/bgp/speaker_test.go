@@ -77,7 +77,7 @@ func TestSessionWatchAndPaths(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ps) != 1 || ps[0].Address != a.IP || ps[0].State != "established" || ps[0].ASN != bgptest.ASN || ps[0].Received < 1 || ps[0].Accepted < 1 {
+	if len(ps) != 1 || ps[0].Address.String() != a.IP || !ps[0].Established() || ps[0].ASN != bgptest.ASN || ps[0].Received < 1 || ps[0].Accepted < 1 {
 		t.Fatalf("B peers: %+v", ps)
 	}
 	paths, err := b.ListPaths(ctx, bgp.FamilyEVPN)
@@ -308,7 +308,7 @@ func TestCloseLeavesSessionsUp(t *testing.T) {
 	bgptest.WaitFor(t, "session", bgptest.SessionTimeout, func() bool { return rb.Has("eor evpn " + a.IP) })
 
 	watchDone := make(chan error, 1)
-	go func() { watchDone <- a.Watch(ctx, nil, nil, nil) }()
+	go func() { watchDone <- a.Watch(ctx) }()
 	a.Close()
 	select {
 	case err := <-watchDone:
@@ -322,7 +322,7 @@ func TestCloseLeavesSessionsUp(t *testing.T) {
 	if err := a.AddPath(ctx, p); !errors.Is(err, bgp.ErrClosed) {
 		t.Fatalf("AddPath after Close: %v", err)
 	}
-	if err := a.Watch(ctx, nil, nil, nil); !errors.Is(err, bgp.ErrClosed) {
+	if err := a.Watch(ctx); !errors.Is(err, bgp.ErrClosed) {
 		t.Fatalf("Watch after Close: %v", err)
 	}
 	if st := peerState(t, b.Speaker, a.IP); st != "established" {

@@ -5,67 +5,95 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"slices"
 	"sync"
-	"time"
 
 	api "github.com/osrg/gobgp/v3/api"
 )
 
-// Watch feeds the three callbacks, in the order GoBGP produced the events,
-// from one goroutine:
-//
-//   - onPath: every Loc-RIB best-path change, our own paths included (their
-//     NeighborIp is "<nil>"); a withdrawal has IsWithdraw set and carries
-//     the old path. The current table comes first (Init), so nothing is
-//     missed between a snapshot and the changes. A path may be reported
-//     again unchanged (when a path that tied with it came or went).
-//   - onEOR(family, peer): an End-of-RIB marker received from peer; the
-//     ones already received come first. family is FamilyEVPN etc.
-//   - onPeer(peer, established): a neighbour's session became established
-//     (true) or stopped being established (false); sessions already up
-//     when Watch starts are reported first.
-//
-// All three ride on one GoBGP watcher because separate watchers are not
-// ordered relative to each other. Note that a graceful restart of a peer
-// produces no path events: its routes stay (stale) until it sends EOR, and
-// only then are the ones it did not re-send withdrawn.
-//
-// Watch blocks until ctx ends (it returns nil) or the speaker is closed
-// (ErrClosed); no callback runs after it returned. Callbacks must be cheap and must not
-// call back into the speaker: GoBGP queues events for a slow watcher
-// without bound, so a stuck callback costs memory, not BGP progress. Any
-// callback may be nil.
-func (s *Speaker) Watch(ctx context.Context, onPath func(p *api.Path), onEOR func(family string, peer string), onPeer func(peer string, established bool)) error {
-	return s.watch(ctx, func(paths []*api.Path) {
-		if onPath == nil {
-			return
-		}
-		// With UseMultiplePaths an event lists a destination's whole tie
-		// set, best first: report the best one only.
-		var prev *api.Path
-		for _, p := range paths {
-			if !sameNLRI(prev, p) {
-				onPath(p)
-			}
-			prev = p
-		}
-	}, onEOR, onPeer)
+// Handler is one consumer of a Watch. Its callbacks run on the watch's
+// goroutine, in the order GoBGP produced the events; any may be nil.
+// They must be cheap and must not call back into the speaker: GoBGP
+// queues events for a slow watcher without bound, so a stuck callback
+// costs memory, not BGP progress.
+type Handler struct {
+	// Path gets every Loc-RIB best-path change, our own paths included
+	// (their NeighborIp is "<nil>"); a withdrawal has IsWithdraw set and
+	// carries the old path. The current table comes first, so nothing is
+	// missed between a snapshot and the changes. A path may be reported
+	// again unchanged (when a path that tied with it came or went).
+	// control/evpn/translate.go decodes them; nothing else outside this
+	// package sees a GoBGP type.
+	Path func(p *api.Path)
+	// Unicast gets, for every ipv4/ipv6 unicast prefix whose set of best
+	// paths changed, the whole new set: the best path and every path
+	// that ties with it (GoBGP's multipath set: same local preference,
+	// AS-path length, origin and MED; eBGP beats iBGP; a local path beats
+	// all). An empty set means the prefix is gone. Our own paths are
+	// included, with Peer "". The current table comes first.
+	Unicast func(prefix netip.Prefix, paths []UnicastPath)
+	// EOR gets an End-of-RIB marker received from peer; the ones already
+	// received come first. family is FamilyEVPN etc.
+	EOR func(family string, peer string)
+	// Peer gets a neighbour's session becoming established (true) or
+	// ceasing to be (false); sessions already up come first.
+	Peer func(peer string, established bool)
 }
 
-// WatchUnicast is Watch for ipv4/ipv6 unicast with ECMP: onRoute receives,
-// for every prefix whose set of best paths changed, the whole new set —
-// the best path and every path that ties with it (GoBGP's multipath set:
-// same local preference, AS-path length, origin and MED; eBGP beats iBGP;
-// a local path beats all). An empty set means the prefix is gone. Our own
-// paths are included, with Peer "". The current table comes first. EVPN
-// paths are not reported; onEOR and onPeer are as for Watch.
-func (s *Speaker) WatchUnicast(ctx context.Context, onRoute func(prefix netip.Prefix, paths []UnicastPath), onEOR func(family string, peer string), onPeer func(peer string, established bool)) error {
-	return s.watch(ctx, func(paths []*api.Path) {
-		if onRoute != nil {
-			s.unicastRoutes(paths, onRoute)
+// Watch runs one GoBGP watcher and feeds every handler from it, in turn,
+// each seeing every event. GoBGP encodes each path change into an
+// *api.Path once per watcher, so the agent hands all its consumers to one
+// Watch: they register before it starts, and nothing waits for late ones.
+// All kinds of event ride on the one watcher because separate watchers
+// are not ordered relative to each other. Note that a graceful restart of
+// a peer produces no path events: its routes stay (stale) until it sends
+// EOR, and only then are the ones it did not re-send withdrawn.
+//
+// Watch blocks until ctx ends (it returns nil) or the speaker is closed
+// (ErrClosed); no callback runs after it returned.
+func (s *Speaker) Watch(ctx context.Context, hs ...Handler) error {
+	var paths, unicast bool
+	for _, h := range hs {
+		paths = paths || h.Path != nil
+		unicast = unicast || h.Unicast != nil
+	}
+	return s.watch(ctx, func(ps []*api.Path) {
+		if paths {
+			// With UseMultiplePaths an event lists a destination's whole
+			// tie set, best first: report the best one only.
+			var prev *api.Path
+			for _, p := range ps {
+				if !sameNLRI(prev, p) {
+					for _, h := range hs {
+						if h.Path != nil {
+							h.Path(p)
+						}
+					}
+				}
+				prev = p
+			}
 		}
-	}, onEOR, onPeer)
+		if unicast {
+			s.unicastRoutes(ps, func(pfx netip.Prefix, set []UnicastPath) {
+				for _, h := range hs {
+					if h.Unicast != nil {
+						h.Unicast(pfx, set)
+					}
+				}
+			})
+		}
+	}, func(family, peer string) {
+		for _, h := range hs {
+			if h.EOR != nil {
+				h.EOR(family, peer)
+			}
+		}
+	}, func(peer string, up bool) {
+		for _, h := range hs {
+			if h.Peer != nil {
+				h.Peer(peer, up)
+			}
+		}
+	})
 }
 
 // sameNLRI reports whether two paths of one event are for one destination.
@@ -142,10 +170,8 @@ func (s *Speaker) watch(ctx context.Context, onPaths func([]*api.Path), onEOR fu
 			onPeer(addr, est)
 		}
 	}
-	if !s.joinShared(handle) {
-		if err := s.startWatcher(wctx, handle); err != nil {
-			return err
-		}
+	if err := s.startWatcher(wctx, handle); err != nil {
+		return err
 	}
 	<-wctx.Done()
 	mu.Lock()
@@ -173,71 +199,4 @@ func (s *Speaker) startWatcher(ctx context.Context, handle func(*api.WatchEventR
 		return fmt.Errorf("watch bgp events: %w", err)
 	}
 	return nil
-}
-
-// watchJoinWait bounds how long the first caller of a shared watcher waits
-// for the others (the agent starts its sources together).
-const watchJoinWait = time.Second
-
-// sharedWatch is the one GoBGP watcher that the first Config.Watchers
-// Watch calls share (see Config.Watchers). Each caller keeps its own
-// handler state (established edges, done flag); the handlers run in turn
-// on GoBGP's watch goroutine, each seeing every event in GoBGP's order,
-// the current table first, as with a watcher of its own. Nothing is
-// missed while the first caller waits: the current table comes first once
-// the watcher starts.
-type sharedWatch struct {
-	mu       sync.Mutex
-	want     int
-	handlers []func(*api.WatchEventResponse)
-	started  bool
-	timer    *time.Timer
-}
-
-// joinShared adds handle to the shared watcher and reports whether it did;
-// false means the caller needs a watcher of its own (sharing is off, or
-// the shared one already started).
-func (s *Speaker) joinShared(handle func(*api.WatchEventResponse)) bool {
-	w := &s.shared
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.want < 2 || w.started {
-		return false
-	}
-	w.handlers = append(w.handlers, handle)
-	switch {
-	case len(w.handlers) == w.want:
-		s.startShared()
-	case w.timer == nil:
-		w.timer = time.AfterFunc(watchJoinWait, func() {
-			w.mu.Lock()
-			defer w.mu.Unlock()
-			if !w.started {
-				s.log.Debug("shared bgp watch starts without every caller", "joined", len(w.handlers), "want", w.want)
-				s.startShared()
-			}
-		})
-	}
-	return true
-}
-
-// startShared starts the shared watcher for the speaker's life; w.mu is
-// held.
-func (s *Speaker) startShared() {
-	w := &s.shared
-	w.started = true
-	if w.timer != nil {
-		w.timer.Stop()
-	}
-	hs := slices.Clone(w.handlers)
-	err := s.startWatcher(s.life, func(r *api.WatchEventResponse) {
-		for _, h := range hs {
-			h(r)
-		}
-	})
-	if err != nil {
-		// Only a malformed request fails here, which startWatcher does
-		// not make; the callers would see no events, so say it loudly.
-		s.log.Error("shared bgp watch did not start", "err", err)
-	}
 }

@@ -1,62 +1,75 @@
 package bgp_test
 
 import (
+	"context"
 	"net/netip"
+	"sync"
 	"testing"
-	"time"
+
+	api "github.com/osrg/gobgp/v3/api"
 
 	"github.com/vxbgp/vxbgp/control/bgp"
 	"github.com/vxbgp/vxbgp/control/bgp/bgptest"
 )
 
-// With Watchers: 2 the first two watches (the agent's EVPN and unicast
-// sources) share one GoBGP watcher and each still gets every event; a
-// third gets a watcher of its own, with the current table first.
-func TestSharedWatch(t *testing.T) {
+// One Watch feeds every handler from one GoBGP watcher (GoBGP encodes each
+// path once per watcher): a path handler and a unicast handler both see
+// the peer's route, the session and its End-of-RIB.
+func TestWatchFeedsEveryHandler(t *testing.T) {
 	pods := netip.MustParsePrefix("10.244.0.0/16")
-	a := bgptest.Start(t, "A", "127.0.0.61", bgp.Config{ASN: bgptest.ASN, RouterID: "10.0.0.61", Watchers: 2, ImportUnicast: []netip.Prefix{pods}})
+	a := bgptest.Start(t, "A", "127.0.0.61", bgp.Config{ASN: bgptest.ASN, RouterID: "10.0.0.61", ImportUnicast: []netip.Prefix{pods}})
 	b := newNode(t, "127.0.0.62", "10.0.0.62")
-	all := bgptest.Watch(t, a.Speaker)
-	rib := bgptest.WatchUnicast(t, a.Speaker)
+
+	var (
+		mu      sync.Mutex
+		paths   = map[string]string{} // NLRI text -> peer
+		unicast = map[netip.Prefix][]bgp.UnicastPath{}
+		events  = map[string]int{}
+	)
+	count := func(e string) { mu.Lock(); events[e]++; mu.Unlock() }
+	h1 := bgp.Handler{
+		Path: func(p *api.Path) {
+			mu.Lock()
+			defer mu.Unlock()
+			paths[prefixOf(t, p)] = p.NeighborIp
+		},
+		Peer: func(peer string, up bool) {
+			if up {
+				count("h1 up " + peer)
+			}
+		},
+	}
+	h2 := bgp.Handler{
+		Unicast: func(pfx netip.Prefix, ps []bgp.UnicastPath) {
+			mu.Lock()
+			defer mu.Unlock()
+			unicast[pfx] = ps
+		},
+		EOR: func(family, peer string) { count("h2 eor " + family + " " + peer) },
+		Peer: func(peer string, up bool) {
+			if up {
+				count("h2 up " + peer)
+			}
+		},
+	}
+	bgptest.Background(t, "watch", func(ctx context.Context) error {
+		if err := a.Watch(ctx, h1, h2); err != nil && ctx.Err() == nil {
+			return err
+		}
+		return nil
+	})
 	bgptest.Connect(t, a, b, bgp.FamilyIPv4)
 	b.Originate(t, "10.244.5.0/24", "127.0.0.62")
 
-	rib.WaitRoutes(t, "A's unicast watch", "10.244.5.0/24 127.0.0.62@127.0.0.62")
-	bgptest.WaitFor(t, "A's watch sees B's route", bgptest.SessionTimeout, func() bool {
-		peer, ok := all.BestFrom("10.244.5.0/24")
-		return ok && peer == "127.0.0.62"
+	want := netip.MustParsePrefix("10.244.5.0/24")
+	bgptest.WaitFor(t, "both handlers see B's route and session", bgptest.SessionTimeout, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		u := unicast[want]
+		return paths["10.244.5.0/24"] == "127.0.0.62" && len(u) == 1 && u[0].Peer == "127.0.0.62" &&
+			events["h1 up 127.0.0.62"] == 1 && events["h2 up 127.0.0.62"] == 1 && events["h2 eor ipv4 127.0.0.62"] == 1
 	})
-	for _, e := range []*bgptest.Events{&all.Events, &rib.Events} {
-		if !e.Has("peer 127.0.0.62 up") {
-			t.Errorf("a watch missed the session coming up:\n%s", e.Dump())
-		}
-	}
 	if n := bgp.GoBGPWatchers(a.Speaker); n != 1 {
-		t.Fatalf("%d GoBGP watchers for the first two watches, want 1", n)
-	}
-
-	late := bgptest.Watch(t, a.Speaker)
-	bgptest.WaitFor(t, "a late watch gets the table", bgptest.SessionTimeout, func() bool {
-		_, ok := late.BestFrom("10.244.5.0/24")
-		return ok
-	})
-	if n := bgp.GoBGPWatchers(a.Speaker); n != 2 {
-		t.Fatalf("%d GoBGP watchers after a third watch, want 2", n)
-	}
-}
-
-// A shared watcher whose second caller never comes starts anyway.
-func TestSharedWatchAlone(t *testing.T) {
-	a := bgptest.Start(t, "A", "127.0.0.63", bgp.Config{ASN: bgptest.ASN, RouterID: "10.0.0.63", Watchers: 2})
-	a.Originate(t, "10.244.6.0/24", "127.0.0.63")
-	start := time.Now()
-	r := bgptest.Watch(t, a.Speaker)
-	bgptest.WaitFor(t, "the lone watch gets the table", bgptest.SessionTimeout, func() bool {
-		_, ok := r.BestFrom("10.244.6.0/24")
-		return ok
-	})
-	t.Logf("lone watch served after %v", time.Since(start).Round(time.Millisecond))
-	if n := bgp.GoBGPWatchers(a.Speaker); n != 1 {
-		t.Fatalf("%d GoBGP watchers, want 1", n)
+		t.Fatalf("%d GoBGP watchers for one Watch with two handlers, want 1", n)
 	}
 }

@@ -92,14 +92,15 @@ func TestValidateDualStack(t *testing.T) {
 	}
 }
 
-func TestPrefixes6(t *testing.T) {
+func TestPools(t *testing.T) {
 	c := valid()
-	if _, _, _, ok := c.Networks[0].Prefixes6(); ok {
-		t.Error("Prefixes6 of an IPv4-only network: ok")
+	if ps := c.Networks[0].Pools(); len(ps) != 1 || !ps[0].Subnet.Addr().Is4() {
+		t.Errorf("Pools of an IPv4-only network = %v, want one IPv4 pool", ps)
 	}
 	dual(c)
-	subnet, block, gw, ok := c.Networks[0].Prefixes6()
-	if !ok || subnet != netip.MustParsePrefix("fd00:10:244::/48") || block != netip.MustParsePrefix("fd00:10:244:1::/64") || gw != netip.MustParseAddr("fd00:10:244::1") {
-		t.Errorf("Prefixes6 = %v %v %v %v", subnet, block, gw, ok)
+	ps := c.Networks[0].Pools()
+	want6 := Pool{Subnet: netip.MustParsePrefix("fd00:10:244::/48"), Block: netip.MustParsePrefix("fd00:10:244:1::/64"), Gateway: netip.MustParseAddr("fd00:10:244::1")}
+	if len(ps) != 2 || !ps[0].Subnet.Addr().Is4() || ps[1] != want6 {
+		t.Errorf("Pools = %v, want the IPv4 pool then %v", ps, want6)
 	}
 }

@@ -66,24 +66,28 @@ func (c *Config) ImportPrefixes() []netip.Prefix {
 	return out
 }
 
-// Prefixes returns the network's cluster-wide subnet, this host's block of
-// it and the anycast gateway.
-func (n Network) Prefixes() (subnet, block netip.Prefix, gw netip.Addr) {
-	subnet, _ = netip.ParsePrefix(n.Subnet)
-	block, _ = netip.ParsePrefix(n.Block)
-	return subnet, block, parseAddr(n.Gateway)
+// Pool is one address family of a network: the cluster-wide subnet, this
+// host's block of it (the pods' addresses) and the anycast gateway.
+type Pool struct {
+	Subnet, Block netip.Prefix
+	Gateway       netip.Addr
 }
 
-// Prefixes6 returns the network's IPv6 subnet, this host's IPv6 block and
-// the IPv6 anycast gateway; ok is false when the network is IPv4 only.
-func (n Network) Prefixes6() (subnet, block netip.Prefix, gw netip.Addr, ok bool) {
-	if n.Subnet6 == "" {
-		return netip.Prefix{}, netip.Prefix{}, netip.Addr{}, false
+// Pools returns the network's pools: the IPv4 one (subnet, block,
+// gateway), then on a dual-stack network the IPv6 one (subnet6, block6,
+// gateway6). Call it on a validated config.
+func (n Network) Pools() []Pool {
+	pool := func(subnet, block, gw string) Pool {
+		p := Pool{Gateway: parseAddr(gw)}
+		p.Subnet, _ = netip.ParsePrefix(subnet)
+		p.Block, _ = netip.ParsePrefix(block)
+		return p
 	}
-	subnet, _ = netip.ParsePrefix(n.Subnet6)
-	block, _ = netip.ParsePrefix(n.Block6)
-	gw = parseAddr(n.Gateway6)
-	return subnet, block, gw, subnet.IsValid() && block.IsValid() && gw.IsValid()
+	out := []Pool{pool(n.Subnet, n.Block, n.Gateway)}
+	if n.Subnet6 != "" {
+		out = append(out, pool(n.Subnet6, n.Block6, n.Gateway6))
+	}
+	return out
 }
 
 // DualStack reports whether some network has subnet6.

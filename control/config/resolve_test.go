@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -84,9 +85,9 @@ func TestAccessors(t *testing.T) {
 	if got, want := c.BGP.Peers[0].Addr(), netip.MustParseAddr("10.0.0.254"); got != want {
 		t.Errorf("Peer.Addr = %v, want %v (unmapped)", got, want)
 	}
-	subnet, block, gw := c.Networks[1].Prefixes()
-	if subnet != netip.MustParsePrefix("10.96.0.0/16") || block != netip.MustParsePrefix("10.96.0.0/24") || gw != netip.MustParseAddr("10.96.255.254") {
-		t.Errorf("Prefixes = %v %v %v", subnet, block, gw)
+	want := []Pool{{Subnet: netip.MustParsePrefix("10.96.0.0/16"), Block: netip.MustParsePrefix("10.96.0.0/24"), Gateway: netip.MustParseAddr("10.96.255.254")}}
+	if got := c.Networks[1].Pools(); !slices.Equal(got, want) {
+		t.Errorf("Pools = %v, want %v", got, want)
 	}
 	for _, tc := range []struct {
 		name, want string

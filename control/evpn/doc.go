@@ -40,22 +40,28 @@
 // # Snapshots
 //
 // Every change yields a full overlay.State (devices and remote entries).
-// The watch callback only decodes and stores; Run builds the snapshot. A
-// lone change goes out about a millisecond after it arrived (to collect the
-// rest of its UPDATE); during a burst, snapshots are spaced by 5 ms or two
-// build times, whichever is longer. An unchanged snapshot (a route
-// refreshed after a peer's restart) is not published.
+// The watch callback (Handler) only decodes and stores; the loop builds
+// the snapshot. A lone change goes out about a millisecond after it
+// arrived (to collect the rest of its UPDATE); during a burst, snapshots
+// are spaced by 5 ms or two build times, whichever is longer. An unchanged
+// snapshot (a route refreshed after a peer's restart) is not published.
 //
-// # Start-up order (what vxbgpd does)
+// # What we advertise, and the start-up order (what vxbgpd does)
 //
-// NewSource; go Run; SetEndpoints with the stored endpoints; wait for
-// Ready; then Speaker.SetPeers. Ready means our routes are in the speaker's
-// table: the End-of-RIB we send with the first table tells peers that held
-// our routes across the restart to drop any we did not send again, so the
-// table must be complete by then. Synced then tells the agent when the
-// received table is complete (End-of-RIB from every configured EVPN peer
-// whose OPEN offered EVPN, or SyncTimeout) and stale kernel entries may go.
-// Afterwards PutEndpoint and DeleteEndpoint carry each CNI ADD and DEL, and
-// the periodic store resync calls SetEndpoints again; each costs work only
-// for the endpoints that changed.
+// PutEndpoint and DeleteEndpoint carry one endpoint each (the agent's
+// registry calls them for every CNI ADD and DEL and every change a store
+// resync finds); the loop hands the speaker the endpoint's whole set of
+// type-2 paths under an owner of its own (bgp.Speaker.Advertise, which
+// diffs, adds before it withdraws and retries), so one endpoint costs
+// O(1) whatever the table's size. The type-3 routes have their own owner.
+//
+// NewSource; the agent puts the stored endpoints; Run; Ready closes once
+// the first pass handed the speaker all of them; the agent waits for the
+// speaker to hold them (WaitAdvertised) and only then configures peers:
+// the End-of-RIB we send with the first table tells peers that held our
+// routes across the restart to drop any we did not send again. Synced
+// then tells the agent when the received table is complete (End-of-RIB
+// from every configured EVPN peer whose OPEN offered EVPN, or
+// SyncTimeout) and stale kernel entries may go. The loop itself is
+// control/internal/srcloop, shared with control/routed.
 package evpn

@@ -45,21 +45,33 @@ func runChild(ctx context.Context, c bgp.Config) error {
 	vtep := netip.MustParseAddr(childVTEP)
 	src := NewSource(Config{ASN: testASN, RouterID: netip.MustParseAddr("10.0.0.111"), VTEP: vtep,
 		Networks: hostNetworks(vtep, 100, 200), Logger: c.Logger}, sp, func(overlay.State) {})
+	// The agent's start-up order: endpoints, Run, Ready, then peers.
+	for _, e := range eps {
+		ep, err := e.Parse()
+		if err != nil {
+			return err
+		}
+		src.PutEndpoint(ep)
+	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := make(chan error, 1)
+	done := make(chan error, 2)
 	go func() { done <- src.Run(runCtx) }()
-	// The agent's start-up order: endpoints, Ready, then peers.
-	src.SetEndpoints(eps)
+	go func() { done <- sp.Watch(runCtx, src.Handler()) }()
 	<-src.Ready()
+	if err := sp.WaitAdvertised(ctx); err != nil {
+		return err
+	}
 	if err := sp.SetPeers(ctx, []bgp.PeerConfig{{Address: os.Getenv(childPeer), ASN: testASN, LocalAddress: c.ListenAddress, Passive: true}}); err != nil {
 		return err
 	}
 	fmt.Println("ready")
 	<-ctx.Done()
 	cancel()
-	if err := <-done; err != nil {
-		return err
+	for range 2 {
+		if err := <-done; err != nil {
+			return err
+		}
 	}
 	sp.Close()
 	return nil
@@ -88,7 +100,6 @@ func TestAgentRestartKeepsState(t *testing.T) {
 	}
 	const aIP = "127.0.0.111"
 	b := newHost(t, "B", "127.0.0.112", "10.0.0.112", "192.0.2.12").run(t, hostOpts{})
-	b.src.SetEndpoints(nil)
 	aPort := bgptest.FreePort(t, aIP)
 	// B dials; A is passive (bgp.PeerConfig.Passive).
 	if err := b.SetPeers(context.Background(), []bgp.PeerConfig{{Address: aIP, ASN: testASN, Port: uint16(aPort), LocalAddress: b.IP}}); err != nil {
@@ -110,7 +121,7 @@ func TestAgentRestartKeepsState(t *testing.T) {
 		_ = b.remote()
 		_, _ = b.Peers(context.Background())
 	}
-	a1 := startChild(t, b.IP, addr, []localapi.Endpoint{e1, e2}, fence)
+	a1 := startChild(t, b.IP, addr, []localapi.Endpoint{localapi.FromEndpoint(e1), localapi.FromEndpoint(e2)}, fence)
 	waitRemote(t, b, sorted(append(kept, fdbLine(m2, 200, childVTEP))...), sessionTimeout)
 	from := b.published() - 1
 
@@ -119,9 +130,9 @@ func TestAgentRestartKeepsState(t *testing.T) {
 	a1.Terminate(t)
 	bgptest.WaitFor(t, "B notices A's exit", sessionTimeout, func() bool {
 		ps, err := b.Peers(context.Background())
-		return err == nil && len(ps) == 1 && ps[0].State != "established"
+		return err == nil && len(ps) == 1 && !ps[0].Established()
 	})
-	a2 := startChild(t, b.IP, addr, []localapi.Endpoint{e1}, fence)
+	a2 := startChild(t, b.IP, addr, []localapi.Endpoint{localapi.FromEndpoint(e1)}, fence)
 	waitRemote(t, b, sorted(kept...), 30*time.Second)
 	t.Logf("A restarted and in sync at B %v after SIGTERM", time.Since(t0).Round(time.Millisecond))
 

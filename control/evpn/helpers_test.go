@@ -1,6 +1,7 @@
 package evpn
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -11,7 +12,7 @@ import (
 
 	"github.com/vxbgp/vxbgp/control/bgp"
 	"github.com/vxbgp/vxbgp/control/bgp/bgptest"
-	"github.com/vxbgp/vxbgp/control/localapi"
+	"github.com/vxbgp/vxbgp/endpoint"
 	"github.com/vxbgp/vxbgp/overlay"
 )
 
@@ -50,6 +51,7 @@ type host struct {
 type hostOpts struct {
 	syncTimeout time.Duration
 	vnis        []uint32
+	beforeRun   func(*Source) // e.g. the endpoints the agent loads before Run
 }
 
 // newHost starts h's speaker; run starts its Source.
@@ -70,7 +72,17 @@ func (h *host) run(t testing.TB, o hostOpts) *host {
 	log := bgptest.Logger(t).With("host", h.Name)
 	h.src = NewSource(Config{ASN: testASN, RouterID: netip.MustParseAddr(h.RouterID), VTEP: h.vtep, Networks: hostNetworks(h.vtep, o.vnis...),
 		Logger: log, SyncTimeout: o.syncTimeout}, h.Speaker.Speaker, h.record)
-	h.stop = bgptest.Background(t, h.Name+": Run", h.src.Run) // in cleanup, before the speaker's Stop
+	if o.beforeRun != nil {
+		o.beforeRun(h.src)
+	}
+	stopWatch := bgptest.Background(t, h.Name+": Watch", func(ctx context.Context) error {
+		if err := h.Speaker.Watch(ctx, h.src.Handler()); err != nil && ctx.Err() == nil {
+			return err
+		}
+		return nil
+	})
+	stopRun := bgptest.Background(t, h.Name+": Run", h.src.Run) // in cleanup, before the speaker's Stop
+	h.stop = func() { stopRun(); stopWatch() }
 	return h
 }
 
@@ -109,7 +121,7 @@ func mesh(t testing.TB, hosts ...*host) {
 		select {
 		case <-h.src.Ready():
 		case <-time.After(10 * time.Second):
-			t.Fatalf("%s: Source not ready (SetEndpoints called?)", h.Name)
+			t.Fatalf("%s: Source not ready", h.Name)
 		}
 		var others []*bgptest.Speaker
 		for _, o := range hosts {
@@ -140,8 +152,35 @@ func waitRemote(t testing.TB, h *host, want []string, timeout time.Duration) {
 	}
 }
 
-func ep(id, network, mac string, ips ...string) localapi.Endpoint {
-	return localapi.Endpoint{ContainerID: id, IfName: "eth0", Network: network, MAC: mac, IPs: ips}
+func ep(id, network, mac string, ips ...string) endpoint.Endpoint {
+	e := endpoint.Endpoint{ContainerID: id, IfName: "eth0", Network: network, MAC: overlay.MustParseMAC(mac)}
+	for _, ip := range ips {
+		e.IPs = append(e.IPs, netip.MustParseAddr(ip))
+	}
+	return e
+}
+
+// setEndpoints makes eps the Source's endpoints, as the agent's registry
+// would: a put for each, a delete for each one gone.
+func setEndpoints(s *Source, eps ...endpoint.Endpoint) {
+	keep := map[endpoint.Key]bool{}
+	for _, e := range eps {
+		keep[e.Key()] = true
+	}
+	s.epMu.Lock()
+	var gone []endpoint.Key
+	for k := range s.eps {
+		if !keep[k] {
+			gone = append(gone, k)
+		}
+	}
+	s.epMu.Unlock()
+	for _, k := range gone {
+		s.DeleteEndpoint(k)
+	}
+	for _, e := range eps {
+		s.PutEndpoint(e)
+	}
 }
 
 // Lines of the iproute2 rendering, for expectations.
@@ -160,4 +199,10 @@ func sorted(lines ...string) []string {
 	st := strings.Split(strings.Join(lines, "\n"), "\n")
 	slices.Sort(st)
 	return st
+}
+
+// chained marks e as made by another plugin.
+func chained(e endpoint.Endpoint) endpoint.Endpoint {
+	e.Chained = true
+	return e
 }

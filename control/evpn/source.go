@@ -1,22 +1,18 @@
 package evpn
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/netip"
 	"slices"
 	"sync"
 	"time"
 
-	api "github.com/osrg/gobgp/v3/api"
-
 	"github.com/vxbgp/vxbgp/control/bgp"
 	"github.com/vxbgp/vxbgp/control/internal/srcloop"
-	"github.com/vxbgp/vxbgp/control/localapi"
+	"github.com/vxbgp/vxbgp/endpoint"
 	"github.com/vxbgp/vxbgp/internal/lograte"
 	"github.com/vxbgp/vxbgp/overlay"
 )
@@ -41,79 +37,62 @@ type Config struct {
 	SyncTimeout time.Duration // default 10s
 }
 
-// Retries and sync checks; snapshots are paced by srcloop.Pacer.
-const (
-	retryDelay     = time.Second // after a failed AddPath/DeletePath
-	syncCheckEvery = 500 * time.Millisecond
-)
-
 // Source is the overlay-mode control plane: it originates a type-3 route
 // per network and a type-2 route per local endpoint address, and turns the
 // routes it receives into overlay.State snapshots.
 type Source struct {
 	cfg     Config
-	sp      *bgp.Speaker
+	sp      srcloop.Speaker
+	loop    *srcloop.Loop
 	publish func(overlay.State)
 	log     *slog.Logger
 	warn    *lograte.Throttle
 	byVNI   map[uint32]*Network
 	byName  map[string]*Network
 
-	// The endpoints, by Endpoint.Key, and those changed since Run last
-	// looked: a pass handles only what changed, so that 10,000 endpoints
-	// arriving one at a time cost 10,000 small passes, not a quadratic sum.
+	// The endpoints, and those changed since the loop last looked: a pass
+	// handles only what changed, so that 10,000 endpoints arriving one at
+	// a time cost 10,000 small passes, not a quadratic sum.
 	epMu    sync.Mutex
-	eps     map[string]localapi.Endpoint
-	epDirty map[string]struct{}
-	epSet   bool
-	epKick  chan struct{}
+	eps     map[endpoint.Key]endpoint.Endpoint
+	epDirty map[endpoint.Key]struct{}
 
-	// Run only: what each endpoint wants advertised, the union by route
-	// key, and the route keys whose advertisement may not match yet.
-	epWant  map[string][]localRoute
-	want    map[string]*wanted
-	pending map[string]struct{}
-	last    overlay.State // the last snapshot published (Run only)
+	imet []localRoute  // the type-3 routes (start)
+	last overlay.State // the last snapshot published (loop only)
 
-	// mu guards what the watch callback and Routes share with Run.
+	// mu guards what the watch callback and Routes share with the loop.
 	mu     sync.Mutex
-	rx     map[string]*entry        // received routes by key
-	claims map[overlay.FDBKey]int32 // received routes per (VNI, MAC), for MAC mobility
-	local  map[string]localRoute    // advertised routes by key (written by Run)
-	eor    map[string]bool          // peers that sent End-of-RIB for evpn
-	rxKick chan struct{}            // rx changed
-	evKick chan struct{}            // an EOR or a peer came up: check Synced
-
-	gate *srcloop.Gate
+	rx     map[string]*entry                  // received routes by key
+	claims map[overlay.FDBKey]int32           // received routes per (VNI, MAC), for MAC mobility
+	adv    map[endpoint.Key][]localRoute      // handed to the speaker, per endpoint (written by the loop)
+	sent   map[string]map[endpoint.Key]*Route // the same by route key, for Routes
 }
+
+// Owners of our paths in the speaker (bgp.Speaker.Advertise).
+const (
+	imetOwner     = "evpn/type-3"
+	endpointOwner = "evpn/endpoint/" // + endpoint key
+)
 
 // NewSource returns a Source; nothing happens until Run. publish receives
 // every snapshot on Run's goroutine; it must not modify it (the Source
-// compares the next one with it).
-func NewSource(c Config, sp *bgp.Speaker, publish func(overlay.State)) *Source {
+// compares the next one with it). Feed the speaker's events to Handler.
+func NewSource(c Config, sp srcloop.Speaker, publish func(overlay.State)) *Source {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	if c.SyncTimeout <= 0 {
-		c.SyncTimeout = 10 * time.Second
-	}
 	s := &Source{
-		cfg: c, sp: sp, publish: publish, log: c.Logger, gate: srcloop.NewGate("evpn", c.Logger),
+		cfg: c, sp: sp, publish: publish, log: c.Logger,
+		loop:    srcloop.New(srcloop.Config{Name: "evpn", Families: []string{bgp.FamilyEVPN}, SyncTimeout: c.SyncTimeout, Logger: c.Logger}, sp),
 		warn:    lograte.New(c.Logger, 30*time.Second),
 		byVNI:   map[uint32]*Network{},
 		byName:  map[string]*Network{},
-		epKick:  make(chan struct{}, 1),
-		eps:     map[string]localapi.Endpoint{},
-		epDirty: map[string]struct{}{},
-		epWant:  map[string][]localRoute{},
-		want:    map[string]*wanted{},
-		pending: map[string]struct{}{},
+		eps:     map[endpoint.Key]endpoint.Endpoint{},
+		epDirty: map[endpoint.Key]struct{}{},
 		rx:      map[string]*entry{},
 		claims:  map[overlay.FDBKey]int32{},
-		local:   map[string]localRoute{},
-		eor:     map[string]bool{},
-		rxKick:  make(chan struct{}, 1),
-		evKick:  make(chan struct{}, 1),
+		adv:     map[endpoint.Key][]localRoute{},
+		sent:    map[string]map[endpoint.Key]*Route{},
 	}
 	for i := range s.cfg.Networks {
 		n := &s.cfg.Networks[i]
@@ -158,50 +137,25 @@ func (c Config) validate() error {
 	return errors.Join(errs...)
 }
 
-// SetEndpoints hands over the full set of local endpoints (latest wins)
-// and returns at once; Run advertises and withdraws type-2 routes to match.
-// Only the endpoints that differ from what the Source holds cost work, so
-// the agent can hand over the whole store on every resync.
-func (s *Source) SetEndpoints(eps []localapi.Endpoint) {
-	next := make(map[string]localapi.Endpoint, len(eps))
-	for _, ep := range eps {
-		next[ep.Key()] = ep
-	}
-	s.epMu.Lock()
-	for k := range s.eps {
-		if _, ok := next[k]; !ok {
-			s.epDirty[k] = struct{}{}
-		}
-	}
-	for k, ep := range next {
-		if old, ok := s.eps[k]; !ok || !sameEndpoint(old, ep) {
-			s.epDirty[k] = struct{}{}
-		}
-	}
-	s.eps, s.epSet = next, true
-	s.epMu.Unlock()
-	srcloop.Kick(s.epKick)
-}
-
-// PutEndpoint adds or replaces one endpoint (a CNI ADD) and returns at once.
-func (s *Source) PutEndpoint(ep localapi.Endpoint) {
+// PutEndpoint adds or replaces one endpoint (a CNI ADD) and returns at
+// once; the loop advertises its type-2 routes.
+func (s *Source) PutEndpoint(ep endpoint.Endpoint) {
 	k := ep.Key()
 	s.epMu.Lock()
 	old, ok := s.eps[k]
 	s.eps[k] = ep
-	changed := !ok || !sameEndpoint(old, ep)
+	changed := !ok || !old.SameAdvert(ep)
 	if changed {
 		s.epDirty[k] = struct{}{}
 	}
 	s.epMu.Unlock()
 	if changed {
-		srcloop.Kick(s.epKick)
+		s.loop.KickLocal()
 	}
 }
 
-// DeleteEndpoint removes the endpoint with key k (localapi.EndpointKey) and
-// returns at once.
-func (s *Source) DeleteEndpoint(k string) {
+// DeleteEndpoint removes the endpoint with key k and returns at once.
+func (s *Source) DeleteEndpoint(k endpoint.Key) {
 	s.epMu.Lock()
 	_, ok := s.eps[k]
 	delete(s.eps, k)
@@ -210,27 +164,33 @@ func (s *Source) DeleteEndpoint(k string) {
 	}
 	s.epMu.Unlock()
 	if ok {
-		srcloop.Kick(s.epKick)
+		s.loop.KickLocal()
 	}
 }
 
-// Ready is closed once Run has originated the type-3 routes and the
-// type-2 routes of the first SetEndpoints call. Call SetPeers after it:
-// the first End-of-RIB we send tells graceful-restart peers to drop every
-// stale route of ours that we have not sent again.
-func (s *Source) Ready() <-chan struct{} { return s.gate.Ready() }
+// Handler is what the speaker's Watch feeds: received paths, End-of-RIB
+// markers and sessions.
+func (s *Source) Handler() bgp.Handler {
+	return bgp.Handler{Path: s.onPath, EOR: s.loop.OnEOR, Peer: s.loop.OnPeer}
+}
+
+// Ready is closed once Run has handed the speaker the type-3 routes and
+// the type-2 routes of every endpoint put before Run started.
+func (s *Source) Ready() <-chan struct{} { return s.loop.Ready() }
 
 // Synced is closed once the initial table is complete: every configured
 // EVPN peer has sent its End-of-RIB, or SyncTimeout has passed since Run
-// started (with no peer configured, only the timeout closes it). Until
-// then the agent must not delete kernel state.
-func (s *Source) Synced() <-chan struct{} { return s.gate.Synced() }
+// started. Until then the agent must not delete kernel state.
+func (s *Source) Synced() <-chan struct{} { return s.loop.Synced() }
 
-// Run originates our routes, watches the speaker and publishes snapshots
-// until ctx ends; call it once. It leaves our routes in the speaker on
-// return: whether they are withdrawn is the speaker's shutdown decision
-// (Close or Stop). It fails if the speaker is closed under it.
+// Run originates our routes and publishes snapshots until ctx ends; call
+// it once. It leaves our routes in the speaker on return: whether they are
+// withdrawn is the speaker's shutdown decision (Close or Stop).
 func (s *Source) Run(ctx context.Context) error {
+	return s.loop.Run(ctx, srcloop.Hooks{Start: s.start, Local: s.syncLocal, Build: s.rebuild})
+}
+
+func (s *Source) start(context.Context) error {
 	if err := s.cfg.validate(); err != nil {
 		return fmt.Errorf("evpn config: %w", err)
 	}
@@ -238,256 +198,78 @@ func (s *Source) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("evpn type-3 routes: %w", err)
 	}
-	s.setWant(imetKey, imet)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
+	s.imet = imet
 	// Devices first: pods need their bridge before any route arrives.
 	s.last = buildState(s.cfg.Networks, nil)
 	s.publish(s.last)
-
-	watchErr := make(chan error, 1)
-	go func() { watchErr <- s.sp.Watch(ctx, s.onPath, s.onEOR, s.onPeer) }()
-	defer func() {
-		cancel()
-		<-watchErr
-	}()
-
-	syncTimer := time.NewTimer(s.cfg.SyncTimeout)
-	defer syncTimer.Stop()
-	syncTick := time.NewTicker(syncCheckEvery)
-	defer syncTick.Stop()
-	pace := srcloop.NewPacer()
-	defer pace.Stop()
-	retry := time.NewTimer(time.Hour)
-	retry.Stop()
-	defer retry.Stop()
-
-	localDirty := true
-	for {
-		if localDirty {
-			localDirty = false
-			ok, done := s.syncLocal(ctx)
-			if !ok {
-				retry.Reset(retryDelay)
-			}
-			if done {
-				s.gate.MarkReady()
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case err := <-watchErr:
-			watchErr <- err // for the deferred wait
-			if ctx.Err() != nil {
-				return nil
-			}
-			if err == nil {
-				err = errors.New("ended")
-			}
-			return fmt.Errorf("evpn: bgp watch: %w", err)
-		case <-s.epKick:
-			localDirty = true
-		case <-retry.C:
-			localDirty = true
-		case <-s.rxKick:
-			pace.Changed()
-		case <-pace.C():
-			pace.Build(func() {
-				if s.rebuild() {
-					s.publish(s.last)
-				}
-			})
-		case <-s.evKick:
-			s.checkSynced()
-		case <-syncTick.C:
-			s.checkSynced()
-		case <-syncTimer.C:
-			s.gate.MarkSynced("timeout")
-		}
-	}
+	return nil
 }
 
-// rebuild makes the snapshot from the received routes and reports
-// whether it differs from the last one (Run only).
-func (s *Source) rebuild() bool {
+// rebuild publishes a snapshot of the received routes if it differs from
+// the last one.
+func (s *Source) rebuild() {
 	s.mu.Lock()
 	st := buildState(s.cfg.Networks, s.rx)
 	s.mu.Unlock()
 	if st.Equal(s.last) {
-		return false
+		return
 	}
 	s.last = st
-	return true
+	s.publish(st)
 }
 
-// syncLocal advertises what the changed endpoints want. done is false
-// until the first SetEndpoints call has been taken into account.
-func (s *Source) syncLocal(ctx context.Context) (ok, done bool) {
+// syncLocal hands the speaker the type-3 routes (the first time) and the
+// type-2 routes of the endpoints that changed. It is always ready: the
+// agent puts the stored endpoints before Run starts.
+func (s *Source) syncLocal(ctx context.Context) bool {
+	if s.imet != nil {
+		if err := s.sp.Advertise(ctx, imetOwner, bgpPaths(s.imet)); err != nil {
+			s.log.Warn("type-3 routes not advertised yet", "err", err)
+		}
+		s.setSent(endpoint.Key{}, nil, s.imet)
+		s.imet = nil
+	}
 	s.epMu.Lock()
 	dirty := s.epDirty
-	s.epDirty = map[string]struct{}{}
-	eps := make(map[string]localapi.Endpoint, len(dirty))
+	s.epDirty = map[endpoint.Key]struct{}{}
+	eps := make(map[endpoint.Key]endpoint.Endpoint, len(dirty))
 	for k := range dirty {
 		if ep, ok := s.eps[k]; ok {
 			eps[k] = ep
 		}
 	}
-	set := s.epSet
 	s.epMu.Unlock()
-	for k := range dirty {
+	for _, k := range slices.SortedFunc(keysOf(dirty), endpoint.Compare) {
 		var routes []localRoute
 		if ep, ok := eps[k]; ok {
 			routes = s.endpointRoutes(ep)
 		}
-		s.setWant(k, routes)
-	}
-	return s.advertise(ctx), set
-}
-
-func (s *Source) checkSynced() {
-	if s.gate.IsSynced() {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	peers, configured, err := s.sp.EORPeers(ctx, bgp.FamilyEVPN)
-	if err != nil || configured == 0 {
-		return // only the timeout then
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, p := range peers {
-		if !s.eor[p] {
-			return
+		old := s.adv[k]
+		if sameBuild(old, routes) {
+			continue // nothing to tell, not even a withdrawal of nothing
 		}
-	}
-	s.gate.MarkSynced("end-of-rib", "peers", len(peers), "without-evpn", configured-len(peers))
-}
-
-// onPath runs on the speaker's watch goroutine: decode, update the store,
-// poke Run. It never blocks on Run.
-func (s *Source) onPath(p *api.Path) {
-	if p.GetNeighborIp() == "<nil>" {
-		return // our own path (see bgp.Speaker.Watch): nothing to decode
-	}
-	r, err := Decode(p)
-	if err != nil {
-		if errors.Is(err, ErrUnsupported) {
-			s.log.Debug("route ignored", "peer", p.GetNeighborIp(), "err", err)
-		} else {
-			s.warn.Warn("malformed", "malformed route ignored", "peer", p.GetNeighborIp(), "err", err)
+		if err := s.sp.Advertise(ctx, endpointOwner+k.String(), bgpPaths(routes)); err != nil {
+			s.warn.Warn("advertise", "endpoint routes not advertised yet: the speaker retries", "container", k.ContainerID, "err", err)
 		}
-		return
+		s.setSent(k, old, routes)
 	}
-	if r.Peer == "" {
-		return // our own path
-	}
-	if s.ingest(r) {
-		srcloop.Kick(s.rxKick)
-	}
+	return true
 }
 
-// ingest applies one received route to the store and reports whether the
-// desired state may have changed. A route for a key replaces the previous
-// one (GoBGP sends no withdrawal when the best path changes).
-func (s *Source) ingest(r Route) bool {
+// Routes lists the routes we advertise (Peer "") and the received ones,
+// for `vxbgpctl routes`, in no particular order.
+func (s *Source) Routes() []Route {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	old := s.rx[r.Key]
-	if old != nil {
-		s.claim(old, -1)
-	}
-	if r.Withdraw {
-		delete(s.rx, r.Key)
-		return old != nil && (len(old.floods)+len(old.fdbs)+len(old.neighs) > 0)
-	}
-	e, j, outside := contributions(r, s.byVNI, s.cfg.VTEP)
-	if old == nil || !sameRoute(old.r, r) { // judge and log once per route version
-		switch j {
-		case noVTEP:
-			s.warn.Warn("novtep", "route without vtep ignored", "peer", r.Peer, "route", r.Key)
-		case ownVTEP:
-			s.log.Debug("route to our own vtep ignored", "peer", r.Peer, "route", r.Key)
-		case unknownVNI:
-			s.log.Debug("route for no local vni ignored", "peer", r.Peer, "vni", r.VNIs, "route", r.Key)
+	out := make([]Route, 0, len(s.sent)+len(s.rx))
+	for _, owners := range s.sent {
+		for _, r := range owners {
+			out = append(out, *r)
+			break // one line per route, however many endpoints claim it
 		}
-		for _, vni := range outside {
-			s.warn.Warn(fmt.Sprintf("outside:%d", vni), "remote ip outside the network's subnet: no neighbour entry",
-				"peer", r.Peer, "vni", vni, "mac", r.MAC, "ip", r.IP, "vtep", r.NextHop)
-		}
-	}
-	s.rx[r.Key] = e
-	s.claim(e, 1)
-	if old == nil {
-		return j == applies
-	}
-	return !sameContributions(old, e)
-}
-
-func sameRoute(a, b Route) bool {
-	return a.Key == b.Key && a.NextHop == b.NextHop && a.Originator == b.Originator && a.Seq == b.Seq &&
-		a.IP == b.IP && slices.Equal(a.VNIs, b.VNIs)
-}
-
-func (s *Source) onEOR(family, peer string) {
-	if family != bgp.FamilyEVPN {
-		return
-	}
-	s.mu.Lock()
-	s.eor[peer] = true
-	s.mu.Unlock()
-	s.log.Debug("end-of-rib", "peer", peer)
-	srcloop.Kick(s.evKick)
-}
-
-func (s *Source) onPeer(peer string, up bool) {
-	s.log.Debug("bgp peer", "peer", peer, "established", up)
-	if up {
-		srcloop.Kick(s.evKick)
-	}
-}
-
-// Routes lists our advertised routes and the received ones, for
-// `vxbgpctl routes`.
-func (s *Source) Routes() []localapi.Route {
-	s.mu.Lock()
-	out := make([]localapi.Route, 0, len(s.local)+len(s.rx))
-	for _, lr := range s.local {
-		out = append(out, apiRoute(lr.route, "local"))
 	}
 	for _, e := range s.rx {
-		out = append(out, apiRoute(e.r, e.r.Peer))
+		out = append(out, e.r)
 	}
 	s.mu.Unlock()
-	slices.SortFunc(out, func(a, b localapi.Route) int {
-		return cmp.Or(cmp.Compare(a.Type, b.Type), cmp.Compare(a.VNI, b.VNI), cmp.Compare(a.MAC, b.MAC),
-			cmp.Compare(a.IP, b.IP), cmp.Compare(a.RD, b.RD), cmp.Compare(a.Source, b.Source))
-	})
 	return out
-}
-
-func apiRoute(r Route, source string) localapi.Route {
-	out := localapi.Route{Type: r.Kind.String(), RD: r.RD, Source: source, Best: true}
-	if len(r.VNIs) > 0 {
-		out.VNI = r.VNIs[0]
-	}
-	switch r.Kind {
-	case RouteType2:
-		out.MAC = r.MAC.String()
-		if r.IP.IsValid() {
-			out.IP = r.IP.String()
-		}
-	case RouteType3:
-		out.IP = r.Originator.String()
-	}
-	if r.NextHop.IsValid() {
-		out.NextHop = r.NextHop.String()
-	}
-	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	return slices.Sorted(maps.Keys(m))
 }

@@ -9,7 +9,7 @@ import (
 
 	"github.com/vxbgp/vxbgp/control/bgp"
 	"github.com/vxbgp/vxbgp/control/bgp/bgptest"
-	"github.com/vxbgp/vxbgp/control/localapi"
+	"github.com/vxbgp/vxbgp/endpoint"
 )
 
 // Three hosts in a full mesh: endpoints on A show up in B's published
@@ -32,16 +32,14 @@ func TestOverlay(t *testing.T) {
 	b.run(t, long)
 	c.run(t, long)
 
-	epsA := []localapi.Endpoint{
+	epsA := []endpoint.Endpoint{
 		ep("e1", "net100", m1, "10.244.1.1"),
 		ep("e2", "net200", m2),                // MAC-only
 		ep("e3", "net100", m3, "192.168.5.5"), // outside 10.244.0.0/16
 		ep("e4", "net300", m4, "10.246.0.4"),  // B and C have no VNI 300
 		ep("e9", "nope", "02:aa:00:00:00:09"), // unknown network: ignored
 	}
-	a.src.SetEndpoints(epsA)
-	b.src.SetEndpoints(nil)
-	c.src.SetEndpoints(nil)
+	setEndpoints(a.src, epsA...)
 	start := time.Now()
 	mesh(t, a, b, c)
 
@@ -62,24 +60,24 @@ func TestOverlay(t *testing.T) {
 		t.Fatalf("B devices: %v", b.state().Devices)
 	}
 
-	// A lone change, end to end: SetEndpoints on A to snapshot on B.
+	// A lone change, end to end: PutEndpoint on A to snapshot on B.
 	epsA = append(epsA, ep("e5", "net100", m5, "10.244.1.5"))
 	t0 := time.Now()
-	a.src.SetEndpoints(epsA)
+	a.src.PutEndpoint(epsA[len(epsA)-1])
 	wantB = sorted(append(wantB, fdbLine(m5, 100, vA), neighLine("10.244.1.5", m5, 100))...)
 	waitRemote(t, b, wantB, 5*time.Second)
-	t.Logf("one endpoint: A SetEndpoints -> B snapshot in %v", time.Since(t0).Round(10*time.Microsecond))
+	t.Logf("one endpoint: A PutEndpoint -> B snapshot in %v", time.Since(t0).Round(10*time.Microsecond))
 
 	// Removing an endpoint removes its entries.
-	epsA = slices.DeleteFunc(slices.Clone(epsA), func(e localapi.Endpoint) bool { return e.ContainerID == "e1" })
-	a.src.SetEndpoints(epsA)
+	epsA = slices.DeleteFunc(slices.Clone(epsA), func(e endpoint.Endpoint) bool { return e.ContainerID == "e1" })
+	setEndpoints(a.src, epsA...)
 	wantB = slices.DeleteFunc(slices.Clone(wantB), func(l string) bool { return strings.Contains(l, m1) })
 	waitRemote(t, b, wantB, 5*time.Second)
 
 	// m5 moves to C while A still announces it. C's speaker knows A's
 	// route, so it stamps sequence 1: C wins although A's VTEP is lower.
 	bgptest.WaitFor(t, "C knows A's m5", 5*time.Second, func() bool { return hasRoute(c.src.Routes(), m5, a.IP) })
-	c.src.SetEndpoints([]localapi.Endpoint{ep("e5", "net100", m5, "10.244.1.5")})
+	c.src.PutEndpoint(ep("e5", "net100", m5, "10.244.1.5"))
 	moved := slices.Clone(wantB)
 	moved[slices.Index(moved, fdbLine(m5, 100, vA))] = fdbLine(m5, 100, vC)
 	moved = sorted(moved...)
@@ -87,8 +85,8 @@ func TestOverlay(t *testing.T) {
 	// ... and A, which sees C's claim too, points the MAC at C.
 	bgptest.WaitFor(t, "A follows the move", 5*time.Second, func() bool { return strings.Contains(a.remote(), fdbLine(m5, 100, vC)) })
 	// A's withdrawal then changes nothing for the MAC.
-	epsA = slices.DeleteFunc(slices.Clone(epsA), func(e localapi.Endpoint) bool { return e.ContainerID == "e5" })
-	a.src.SetEndpoints(epsA)
+	epsA = slices.DeleteFunc(slices.Clone(epsA), func(e endpoint.Endpoint) bool { return e.ContainerID == "e5" })
+	setEndpoints(a.src, epsA...)
 	bgptest.WaitFor(t, "A's m5 withdrawn at B", 5*time.Second, func() bool { return !hasRoute(b.src.Routes(), m5, a.IP) })
 	if got := b.remote(); got != strings.Join(moved, "\n") {
 		t.Fatalf("B after A's withdrawal:\n%s\nwant\n%s", got, strings.Join(moved, "\n"))
@@ -96,13 +94,15 @@ func TestOverlay(t *testing.T) {
 
 	// Routes: ours and what we received, the ignored VNI 300 included.
 	rs := b.src.Routes()
-	if !slices.ContainsFunc(rs, func(r localapi.Route) bool {
-		return r.Type == "type-3" && r.Source == "local" && r.VNI == 100 && r.IP == vB
+	if !slices.ContainsFunc(rs, func(r Route) bool {
+		return r.Kind == RouteType3 && r.Peer == "" && slices.Equal(r.VNIs, []uint32{100}) && r.Originator.String() == vB
 	}) ||
-		!slices.ContainsFunc(rs, func(r localapi.Route) bool {
-			return r.Type == "type-2" && r.Source == a.IP && r.MAC == m4 && r.VNI == 300
+		!slices.ContainsFunc(rs, func(r Route) bool {
+			return r.Kind == RouteType2 && r.Peer == a.IP && r.MAC.String() == m4 && slices.Equal(r.VNIs, []uint32{300})
 		}) ||
-		!slices.ContainsFunc(rs, func(r localapi.Route) bool { return r.Type == "type-2" && r.MAC == m2 && r.IP == "" && r.NextHop == vA }) {
+		!slices.ContainsFunc(rs, func(r Route) bool {
+			return r.Kind == RouteType2 && r.MAC.String() == m2 && !r.IP.IsValid() && r.NextHop.String() == vA
+		}) {
 		t.Fatalf("B routes: %+v", rs)
 	}
 
@@ -114,8 +114,8 @@ func TestOverlay(t *testing.T) {
 	waitRemote(t, b, sorted(floodLine(100, vC), floodLine(200, vC), fdbLine(m5, 100, vC), neighLine("10.244.1.5", m5, 100)), 5*time.Second)
 }
 
-func hasRoute(rs []localapi.Route, mac, source string) bool {
-	return slices.ContainsFunc(rs, func(r localapi.Route) bool { return r.MAC == mac && r.Source == source })
+func hasRoute(rs []Route, mac, peer string) bool {
+	return slices.ContainsFunc(rs, func(r Route) bool { return r.MAC.String() == mac && r.Peer == peer })
 }
 
 // Synced waits for every configured EVPN peer; without one only the
@@ -128,7 +128,6 @@ func TestSyncedTimeout(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			o := hostOpts{syncTimeout: 300 * time.Millisecond}
 			h := newHost(t, "S", "127.0.0.104", "10.0.0.104", "192.0.2.4").run(t, o)
-			h.src.SetEndpoints(nil)
 			<-h.src.Ready()
 			if tt.peers {
 				if err := h.SetPeers(context.Background(), []bgp.PeerConfig{{Address: "127.0.0.105", ASN: testASN, Port: uint16(bgptest.FreePort(t, "127.0.0.105"))}}); err != nil {
@@ -148,24 +147,23 @@ func TestSyncedTimeout(t *testing.T) {
 	}
 }
 
-// Ready waits for the first SetEndpoints, and the routes are in the
-// speaker's table when it closes.
+// Ready closes once the type-3 routes and the routes of the endpoints put
+// before Run are in the speaker's table.
 func TestReady(t *testing.T) {
-	h := newHost(t, "R", "127.0.0.106", "10.0.0.106", "192.0.2.6").run(t, hostOpts{})
+	h := newHost(t, "R", "127.0.0.106", "10.0.0.106", "192.0.2.6")
+	h.src = nil
+	h.run(t, hostOpts{beforeRun: func(s *Source) { s.PutEndpoint(ep("e1", "net100", "02:bb:00:00:00:01", "10.244.2.1")) }})
 	bgptest.WaitFor(t, "first snapshot (devices)", 5*time.Second, func() bool { return h.published() > 0 })
 	if len(h.state().Devices) != 2 {
 		t.Fatalf("devices %v", h.state().Devices)
 	}
 	select {
 	case <-h.src.Ready():
-		t.Fatal("Ready before SetEndpoints")
-	default:
-	}
-	h.src.SetEndpoints([]localapi.Endpoint{ep("e1", "net100", "02:bb:00:00:00:01", "10.244.2.1")})
-	select {
-	case <-h.src.Ready():
 	case <-time.After(5 * time.Second):
 		t.Fatal("not ready")
+	}
+	if err := h.WaitAdvertised(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 	paths, err := h.ListPaths(context.Background(), bgp.FamilyEVPN)
 	if err != nil {

@@ -3,11 +3,13 @@ package evpn
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
-	"github.com/vxbgp/vxbgp/control/localapi"
+	"github.com/vxbgp/vxbgp/endpoint"
 	"github.com/vxbgp/vxbgp/overlay"
 )
 
@@ -187,7 +189,7 @@ func TestIngest(t *testing.T) {
 		}
 	}
 	// Ignored routes are still listed.
-	if rs := s.Routes(); len(rs) != 1 || rs[0].Type != "type-3" || rs[0].VNI != 999 || rs[0].Source != "10.0.0.99" {
+	if rs := s.Routes(); len(rs) != 1 || rs[0].Kind != RouteType3 || !slices.Equal(rs[0].VNIs, []uint32{999}) || rs[0].Peer != "10.0.0.99" {
 		t.Fatalf("Routes: %+v", rs)
 	}
 }
@@ -223,98 +225,68 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-// macRoutes runs eps through the endpoint half of a Run pass (no speaker)
-// and returns the routes wanted, by key. Endpoints without a container ID
-// get their index.
-func macRoutes(s *Source, eps []localapi.Endpoint) map[string]localRoute {
+// macRoutes returns the routes eps want, by key. Endpoints without a
+// container ID get their index.
+func macRoutes(s *Source, eps []endpoint.Endpoint) map[string]localRoute {
+	out := map[string]localRoute{}
 	for i, ep := range eps {
 		if ep.ContainerID == "" {
 			ep.ContainerID = fmt.Sprint(i)
 		}
-		s.setWant(ep.Key(), s.endpointRoutes(ep))
-	}
-	out := map[string]localRoute{}
-	for k, w := range s.want {
-		out[k] = w.lr
+		for _, lr := range s.endpointRoutes(ep) {
+			out[lr.route.Key] = lr
+		}
 	}
 	return out
 }
 
-// Two endpoints claiming one MAC and IP share the route: it stays until
-// the last one goes, and every key touched is pending for advertise.
-func TestWantRefs(t *testing.T) {
-	s := NewSource(Config{ASN: 64512, RouterID: rid1, VTEP: selfVTEP, Networks: testNetworks()}, nil, nil)
-	a := localapi.Endpoint{ContainerID: "a", IfName: "eth0", Network: "pods", MAC: "02:00:00:00:00:01", IPs: []string{"10.244.1.5"}}
-	b := a
-	b.ContainerID = "b"
-	s.setWant(a.Key(), s.endpointRoutes(a))
-	s.setWant(b.Key(), s.endpointRoutes(b))
-	if len(s.want) != 1 || len(s.pending) != 1 {
-		t.Fatalf("want %d pending %d, want 1 and 1", len(s.want), len(s.pending))
-	}
-	clear(s.pending)
-	s.setWant(a.Key(), nil)
-	if len(s.want) != 1 || len(s.pending) != 1 {
-		t.Fatalf("after a went: want %d pending %d, want 1 and 1", len(s.want), len(s.pending))
-	}
-	s.setWant(b.Key(), nil)
-	if len(s.want) != 0 || len(s.epWant) != 0 {
-		t.Fatalf("after both went: want %d epWant %d, want none", len(s.want), len(s.epWant))
-	}
-	// A new IP for an endpoint: the old route goes, the new one comes.
-	s.setWant(a.Key(), s.endpointRoutes(a))
-	a.IPs = []string{"10.244.1.6"}
-	s.setWant(a.Key(), s.endpointRoutes(a))
-	if len(s.want) != 1 || len(s.pending) != 2 {
-		t.Fatalf("changed ip: want %d pending %d, want 1 and 2", len(s.want), len(s.pending))
-	}
-}
-
-// SetEndpoints, PutEndpoint and DeleteEndpoint mark only what changed.
+// PutEndpoint and DeleteEndpoint mark only what changed.
 func TestEndpointDirty(t *testing.T) {
 	s := NewSource(Config{ASN: 64512, RouterID: rid1, VTEP: selfVTEP, Networks: testNetworks()}, nil, nil)
-	ep := func(id, ip string) localapi.Endpoint {
-		return localapi.Endpoint{ContainerID: id, IfName: "eth0", Network: "pods", MAC: "02:00:00:00:00:01", IPs: []string{ip}}
+	ep := func(id, ip string) endpoint.Endpoint {
+		return endpoint.Endpoint{ContainerID: id, IfName: "eth0", Network: "pods", MAC: overlay.MustParseMAC("02:00:00:00:00:01"), IPs: []netip.Addr{netip.MustParseAddr(ip)}}
 	}
-	take := func() []string {
+	take := func() string {
 		s.epMu.Lock()
 		defer s.epMu.Unlock()
-		d := sortedKeys(s.epDirty)
+		var d []string
+		for k := range s.epDirty {
+			d = append(d, k.String())
+		}
 		clear(s.epDirty)
-		return d
-	}
-	s.SetEndpoints([]localapi.Endpoint{ep("a", "10.244.1.1"), ep("b", "10.244.1.2")})
-	if d := take(); strings.Join(d, ",") != "a/eth0,b/eth0" {
-		t.Fatalf("first set: dirty %v", d)
-	}
-	s.SetEndpoints([]localapi.Endpoint{ep("a", "10.244.1.1"), ep("b", "10.244.1.3")})
-	if d := take(); strings.Join(d, ",") != "b/eth0" {
-		t.Fatalf("b changed: dirty %v", d)
+		slices.Sort(d)
+		return strings.Join(d, ",")
 	}
 	s.PutEndpoint(ep("a", "10.244.1.1"))
-	s.PutEndpoint(ep("c", "10.244.1.4"))
-	s.DeleteEndpoint("b/eth0")
-	s.DeleteEndpoint("nope/eth0")
-	if d := take(); strings.Join(d, ",") != "b/eth0,c/eth0" {
-		t.Fatalf("put a (same), put c, del b: dirty %v", d)
+	s.PutEndpoint(ep("b", "10.244.1.2"))
+	if d := take(); d != "a/eth0,b/eth0" {
+		t.Fatalf("first puts: dirty %v", d)
 	}
-	s.SetEndpoints([]localapi.Endpoint{ep("c", "10.244.1.4")})
-	if d := take(); strings.Join(d, ",") != "a/eth0" {
-		t.Fatalf("a gone from the set: dirty %v", d)
+	s.PutEndpoint(ep("b", "10.244.1.3"))
+	a := ep("a", "10.244.1.1")
+	a.HostIf, a.Netns = "veth-new", "/run/netns/x" // not advertised: no work
+	s.PutEndpoint(a)
+	if d := take(); d != "b/eth0" {
+		t.Fatalf("b changed, a's host side changed: dirty %v", d)
+	}
+	s.PutEndpoint(ep("c", "10.244.1.4"))
+	s.DeleteEndpoint(endpoint.Key{ContainerID: "b", IfName: "eth0"})
+	s.DeleteEndpoint(endpoint.Key{ContainerID: "nope", IfName: "eth0"})
+	if d := take(); d != "b/eth0,c/eth0" {
+		t.Fatalf("put c, del b, del unknown: dirty %v", d)
 	}
 }
 
 func TestMacRoutes(t *testing.T) {
 	s := NewSource(Config{ASN: 64512, RouterID: rid1, VTEP: selfVTEP, Networks: testNetworks(), Logger: slog.New(slog.DiscardHandler)}, nil, nil)
-	got := macRoutes(s, []localapi.Endpoint{
-		{ContainerID: "a", Network: "pods", MAC: "02:00:00:00:00:01", IPs: []string{"10.244.1.5", "fd00::5"}},
-		{ContainerID: "b", Network: "db", MAC: "02:00:00:00:00:02"},                                          // MAC-only
-		{ContainerID: "c", Network: "pods", MAC: "02:00:00:00:00:03", IPs: []string{"bad", "10.244.1.7/16"}}, // bad IP skipped
-		{ContainerID: "d", Network: "nope", MAC: "02:00:00:00:00:04", IPs: []string{"10.244.1.8"}},           // unknown network
-		{ContainerID: "e", Network: "pods", MAC: "zz", IPs: []string{"10.244.1.9"}},                          // bad MAC
-		{ContainerID: "f", Network: "pods", MAC: "02:00:00:00:00:01", IPs: []string{"10.244.1.5"}},           // duplicate of a
+	got := macRoutes(s, []endpoint.Endpoint{
+		ep("a", "pods", "02:00:00:00:00:01", "10.244.1.5", "fd00::5"),
+		ep("b", "db", "02:00:00:00:00:02"),                               // MAC-only
+		ep("c", "pods", "02:00:00:00:00:03", "10.244.1.7", "10.244.1.7"), // listed twice: one route
+		ep("d", "nope", "02:00:00:00:00:04", "10.244.1.8"),               // unknown network
+		ep("f", "pods", "02:00:00:00:00:01", "10.244.1.5"),               // duplicate of a
 		// Chained (e.g. after ptp): its MAC is not behind the bridge, no type-2.
-		{ContainerID: "g", Network: "pods", MAC: "02:00:00:00:00:07", IPs: []string{"10.244.200.10"}, Chained: true},
+		chained(ep("g", "pods", "02:00:00:00:00:07", "10.244.200.10")),
 	})
 	want := []string{
 		"l2vpn-evpn|[type:macadv][rd:10.0.0.1:1][etag:0][mac:02:00:00:00:00:01][ip:10.244.1.5]",
@@ -322,7 +294,7 @@ func TestMacRoutes(t *testing.T) {
 		"l2vpn-evpn|[type:macadv][rd:10.0.0.1:1][etag:0][mac:02:00:00:00:00:03][ip:10.244.1.7]",
 		"l2vpn-evpn|[type:macadv][rd:10.0.0.1:2][etag:0][mac:02:00:00:00:00:02][ip:<nil>]",
 	}
-	if keys := sortedKeys(got); strings.Join(keys, "\n") != strings.Join(want, "\n") {
+	if keys := slices.Sorted(maps.Keys(got)); strings.Join(keys, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("keys:\n%s\nwant\n%s", strings.Join(keys, "\n"), strings.Join(want, "\n"))
 	}
 	if r := got[want[3]].route; r.Label != 200 || r.NextHop != selfVTEP || len(r.VNIs) != 1 || r.VNIs[0] != 200 {
@@ -337,11 +309,11 @@ func TestMacRoutesMobility(t *testing.T) {
 	s.ingest(rt2(vtepA, "02:00:00:00:00:01", "10.244.1.5", 0, 100)) // no community: sequence 0
 	s.ingest(rt2(vtepC, "02:00:00:00:00:02", "", 4, 100))
 	s.ingest(rt2(vtepC, "02:00:00:00:00:03", "", 9, 999)) // not our VNI
-	got := macRoutes(s, []localapi.Endpoint{
-		{Network: "pods", MAC: "02:00:00:00:00:01", IPs: []string{"10.244.1.5"}},
-		{Network: "pods", MAC: "02:00:00:00:00:02"},
-		{Network: "pods", MAC: "02:00:00:00:00:03"},
-		{Network: "db", MAC: "02:00:00:00:00:01"}, // same MAC, other VNI
+	got := macRoutes(s, []endpoint.Endpoint{
+		ep("", "pods", "02:00:00:00:00:01", "10.244.1.5"),
+		ep("", "pods", "02:00:00:00:00:02"),
+		ep("", "pods", "02:00:00:00:00:03"),
+		ep("", "db", "02:00:00:00:00:01"), // same MAC, other VNI
 	})
 	want := map[string]uint32{"02:00:00:00:00:01/100": 1, "02:00:00:00:00:02/100": 5, "02:00:00:00:00:03/100": 0, "02:00:00:00:00:01/200": 0}
 	if len(got) != len(want) {
@@ -353,7 +325,8 @@ func TestMacRoutesMobility(t *testing.T) {
 			t.Errorf("%s: seq %d, want %d", k, lr.route.Seq, want[k])
 		}
 		// The withdrawal path never carries a sequence (GoBGP checks it).
-		if w, err := Decode(lr.withdraw); err != nil || w.Seq != 0 || w.Key != lr.route.Key {
+		_, withdraw := lr.path.GoBGP()
+		if w, err := Decode(withdraw); err != nil || w.Seq != 0 || w.Key != lr.route.Key {
 			t.Errorf("%s: withdraw path %+v %v", k, w, err)
 		}
 	}

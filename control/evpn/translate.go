@@ -1,8 +1,10 @@
 package evpn
 
 // translate.go is the only file of this package that knows GoBGP's types:
-// it builds the paths we originate and decodes the ones we receive. It is
-// pure (no I/O, no state) and table-tested against FRR's bytes.
+// it builds the paths we originate and decodes the ones we receive. Type2,
+// Type3, WithMobility and Decode are pure and table-tested against FRR's
+// bytes; the Source methods at the end are the glue that hands their
+// results to the speaker (as opaque bgp.Path values) and to the store.
 
 import (
 	"errors"
@@ -15,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	apb "google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/vxbgp/vxbgp/control/bgp"
 	"github.com/vxbgp/vxbgp/overlay"
 )
 
@@ -400,4 +403,73 @@ func parseNextHop(s string) (netip.Addr, error) {
 		return netip.Addr{}, nil
 	}
 	return a.Unmap(), nil
+}
+
+// onPath is the speaker's Handler.Path: decode, then receive. Our own
+// paths come back through the watch too; they are skipped before decoding.
+func (s *Source) onPath(p *api.Path) {
+	if p.GetNeighborIp() == "<nil>" {
+		return // our own path (see bgp.Handler.Path): nothing to decode
+	}
+	r, err := Decode(p)
+	if err != nil {
+		if errors.Is(err, ErrUnsupported) {
+			s.log.Debug("route ignored", "peer", p.GetNeighborIp(), "err", err)
+		} else {
+			s.warn.Warn("malformed", "malformed route ignored", "peer", p.GetNeighborIp(), "err", err)
+		}
+		return
+	}
+	s.receive(r)
+}
+
+// imetRoutes are the type-3 routes: one per network, for the life of Run.
+func (s *Source) imetRoutes() ([]localRoute, error) {
+	out := make([]localRoute, 0, len(s.cfg.Networks))
+	for _, n := range s.cfg.Networks {
+		p, err := Type3(s.cfg.ASN, s.cfg.RouterID, n.RDIndex, n.VNI, s.cfg.VTEP)
+		if err != nil {
+			return nil, err
+		}
+		lr, err := localRouteOf(p, nil, buildKey{})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, lr)
+	}
+	return out, nil
+}
+
+// buildType2 builds the type-2 path for one address of an endpoint, with
+// the next mobility sequence when the MAC moved to us. Its withdrawal is
+// the path without the mobility community: GoBGP checks the sequence of a
+// path given to DeletePath too, and refuses one lower than a remote
+// claim's (our MAC may have moved away since), which would make the
+// withdrawal impossible.
+func (s *Source) buildType2(n *Network, mac overlay.MAC, ip netip.Addr, seq uint32, moved bool) (localRoute, error) {
+	p, err := Type2(s.cfg.ASN, s.cfg.RouterID, n.RDIndex, n.VNI, s.cfg.VTEP, mac, ip)
+	if err != nil {
+		return localRoute{}, err
+	}
+	add := p
+	if moved {
+		if add, err = WithMobility(p, seq+1, false); err != nil {
+			return localRoute{}, err
+		}
+	}
+	return localRouteOf(add, p, buildKey{vni: n.VNI, mac: mac, ip: ip, seq: seq, moved: moved})
+}
+
+// localRouteOf wraps a path we built for the speaker, with its decoded
+// form.
+func localRouteOf(add, withdraw *api.Path, bk buildKey) (localRoute, error) {
+	path, err := bgp.NewPath(add, withdraw)
+	if err != nil {
+		return localRoute{}, err
+	}
+	r, err := Decode(add)
+	if err != nil {
+		return localRoute{}, err
+	}
+	return localRoute{path: path, route: r, bk: bk}, nil
 }

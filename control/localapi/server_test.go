@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -386,5 +387,41 @@ func TestServeListenerFails(t *testing.T) {
 	l.Close()
 	if err := Serve(context.Background(), l, Handler(&fakeBackend{})); err == nil || !errors.Is(err, net.ErrClosed) {
 		t.Errorf("Serve on a closed listener = %v, want net.ErrClosed", err)
+	}
+}
+
+// Parse is the edge where the API's strings become values: a bad MAC or
+// address is ErrInvalid naming the field; an address may carry a prefix
+// length, which is dropped.
+func TestEndpointParse(t *testing.T) {
+	good := Endpoint{ContainerID: "c", IfName: "eth0", Network: "pods", MAC: "02:00:00:00:00:01", IPs: []string{"10.244.1.5/16", "fd00::5"}}
+	ep, err := good.Parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ep.MAC.String() != "02:00:00:00:00:01" || len(ep.IPs) != 2 || ep.IPs[0].String() != "10.244.1.5" || ep.IPs[1].String() != "fd00::5" {
+		t.Fatalf("Parse = %+v", ep)
+	}
+	if back := FromEndpoint(ep); back.IPs[0] != "10.244.1.5" || back.MAC != good.MAC || back.ContainerID != "c" {
+		t.Fatalf("FromEndpoint = %+v", back)
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(*Endpoint)
+		want string
+	}{
+		{"no mac", func(e *Endpoint) { e.MAC = "" }, "needs containerID, ifName and mac"},
+		{"no container", func(e *Endpoint) { e.ContainerID = "" }, "needs containerID, ifName and mac"},
+		{"bad mac", func(e *Endpoint) { e.MAC = "zz" }, `mac "zz"`},
+		{"bad ip", func(e *Endpoint) { e.IPs = []string{"10.244.1.5", "bad"} }, `ip "bad"`},
+		{"zoned ip", func(e *Endpoint) { e.IPs = []string{"fe80::1%eth0"} }, `ip "fe80::1%eth0"`},
+	} {
+		e := good
+		e.IPs = slices.Clone(good.IPs)
+		tc.edit(&e)
+		_, err := e.Parse()
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want ErrInvalid mentioning %q", tc.name, err, tc.want)
+		}
 	}
 }

@@ -4,13 +4,15 @@
 // unicast routes received from peers become the kernel routes the
 // reconciler installs (overlay.Route, tagged overlay.RouteProtocol). It
 // never touches the kernel, imports no netlink and no GoBGP type: the
-// speaker hands over prefixes and next hops (bgp.WatchUnicast).
+// speaker hands over prefixes and next hops (bgp.Handler.Unicast).
 //
 // # What we send
 //
-// One route per block, next hop NextHop4 or NextHop6, and one per host
-// route the agent hands over (SetHostRoutes: the /32 and /128 of chained
-// endpoints, whose addresses lie outside every block). The speaker's export
+// One route per block, next hop NextHop4 or NextHop6, and a /32 or /128
+// per address of each chained endpoint (PutEndpoint: made by another
+// plugin, its addresses lie outside every block and its MAC is not behind
+// the bridge). The blocks are one owner of paths in the speaker
+// (bgp.Speaker.Advertise), each chained endpoint another. The speaker's export
 // policy sends local routes only, so a host never re-advertises what one
 // peer sent to another. Peers may be iBGP or eBGP (a ToR in its own AS).
 //
@@ -38,9 +40,11 @@
 // times. An unchanged set is not published. The first, empty set goes out
 // at once.
 //
-// Start-up order (what vxbgpd does): NewSource; go Run; wait for Ready
-// (the blocks are in the speaker); then Speaker.SetPeers with the unicast
-// families. Synced then tells the agent when the received table is
-// complete (End-of-RIB from every configured peer of our families, or
-// SyncTimeout) and stale kernel routes may go.
+// Start-up order (what vxbgpd does): NewSource; the agent puts the stored
+// endpoints; Run; Ready closes once the blocks and host routes are handed
+// to the speaker; the agent waits for the speaker to hold them, then
+// configures peers with the unicast families. Synced then tells the agent
+// when the received table is complete (End-of-RIB from every configured
+// peer of our families, or SyncTimeout) and stale kernel routes may go.
+// The loop is control/internal/srcloop, shared with control/evpn.
 package routed

@@ -1,7 +1,6 @@
 package routed
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,7 +13,7 @@ import (
 
 	"github.com/vxbgp/vxbgp/control/bgp"
 	"github.com/vxbgp/vxbgp/control/internal/srcloop"
-	"github.com/vxbgp/vxbgp/control/localapi"
+	"github.com/vxbgp/vxbgp/endpoint"
 	"github.com/vxbgp/vxbgp/internal/lograte"
 	"github.com/vxbgp/vxbgp/overlay"
 )
@@ -35,56 +34,57 @@ type Config struct {
 	SyncTimeout    time.Duration // default 10s
 }
 
-// Retries and sync checks; snapshots are paced by srcloop.Pacer.
+// Owners of our paths in the speaker (bgp.Speaker.Advertise).
 const (
-	retryDelay     = time.Second // after a failed AddUnicast
-	syncCheckEvery = 500 * time.Millisecond
+	blocksOwner = "routed/blocks"
+	hostOwner   = "routed/host/" // + endpoint key
 )
 
 // Source is the routed-mode control plane: it advertises the host's blocks
-// and turns the unicast routes it receives into kernel routes.
+// and the addresses of its chained endpoints, and turns the unicast routes
+// it receives into kernel routes.
 type Source struct {
 	cfg     Config
 	rules   rules
-	sp      *bgp.Speaker
+	sp      srcloop.Speaker
+	loop    *srcloop.Loop
 	publish func(map[netip.Prefix]overlay.Route)
 	log     *slog.Logger
 	warn    *lograte.Throttle
 
-	// mu guards what the watch callback and Routes share with Run.
+	last   map[netip.Prefix]overlay.Route // the last snapshot published (loop only)
+	blocks []bgp.Path                     // built at start, handed over once (loop only)
+
+	// Chained endpoints in: the host routes each wants, and the endpoints
+	// changed since the loop last looked.
+	epMu    sync.Mutex
+	hosts   map[endpoint.Key][]netip.Prefix
+	epDirty map[endpoint.Key]struct{}
+
+	// mu guards what the watch callback and Routes share with the loop.
 	mu         sync.Mutex
 	rx         map[netip.Prefix][]bgp.UnicastPath // received path sets, our own included
-	advertised bool                               // every block is in the speaker
-	eor        map[string]map[string]bool         // family -> peers that sent End-of-RIB
-	rxKick     chan struct{}                      // rx changed what we install
-	hosts      []netip.Prefix                     // latest SetHostRoutes, validated
-	hostAdv    map[netip.Prefix]netip.Addr        // host routes in the speaker -> next hop
-	hostKick   chan struct{}                      // SetHostRoutes was called
-	evKick     chan struct{}                      // an EOR or a peer came up: check Synced
-
-	gate *srcloop.Gate
+	advertised bool                               // the blocks are handed to the speaker
+	hostAdv    map[endpoint.Key][]netip.Prefix    // host routes handed to the speaker
 }
 
 // NewSource returns a Source; nothing happens until Run. publish receives
 // every snapshot (remote prefix -> route) on Run's goroutine; it must not
-// modify it (the Source compares the next one with it).
-func NewSource(c Config, sp *bgp.Speaker, publish func(map[netip.Prefix]overlay.Route)) *Source {
+// modify it (the Source compares the next one with it). Feed the speaker's
+// events to Handler.
+func NewSource(c Config, sp srcloop.Speaker, publish func(map[netip.Prefix]overlay.Route)) *Source {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	if c.SyncTimeout <= 0 {
-		c.SyncTimeout = 10 * time.Second
-	}
 	c.Blocks = masked(c.Blocks)
+	loop := srcloop.New(srcloop.Config{Name: "unicast", Families: c.families(), SyncTimeout: c.SyncTimeout, Logger: c.Logger}, sp)
 	return &Source{
-		cfg: c, rules: newRules(c), sp: sp, publish: publish, log: c.Logger, gate: srcloop.NewGate("unicast", c.Logger),
-		warn:     lograte.New(c.Logger, 30*time.Second),
-		rx:       map[netip.Prefix][]bgp.UnicastPath{},
-		eor:      map[string]map[string]bool{},
-		rxKick:   make(chan struct{}, 1),
-		evKick:   make(chan struct{}, 1),
-		hostKick: make(chan struct{}, 1),
-		hostAdv:  map[netip.Prefix]netip.Addr{},
+		cfg: c, rules: newRules(c), sp: sp, loop: loop, publish: publish, log: c.Logger,
+		warn:    lograte.New(c.Logger, 30*time.Second),
+		hosts:   map[endpoint.Key][]netip.Prefix{},
+		epDirty: map[endpoint.Key]struct{}{},
+		rx:      map[netip.Prefix][]bgp.UnicastPath{},
+		hostAdv: map[endpoint.Key][]netip.Prefix{},
 	}
 }
 
@@ -142,249 +142,160 @@ func (c Config) families() []string {
 	return out
 }
 
-// SetHostRoutes hands over the full set of host routes to advertise
-// besides the blocks (latest wins) and returns at once; Run adds and
-// withdraws unicast routes to match, with NextHop4 or NextHop6 as next
-// hop. Only /32 and /128 prefixes are taken (others, and those of a family
-// without a next hop, are logged and skipped). The agent advertises the
-// addresses of chained endpoints this way: they are outside every block,
-// and their MAC is not behind the bridge. Ready does not wait for them.
-func (s *Source) SetHostRoutes(ps []netip.Prefix) {
-	var hosts []netip.Prefix
-	for _, p := range ps {
-		nh := s.cfg.NextHop4
-		if p.Addr().Is6() {
-			nh = s.cfg.NextHop6
-		}
-		switch {
-		case !p.IsValid() || !p.IsSingleIP() || p.Addr().Is4In6() || p.Addr().Zone() != "":
-			s.warn.Warn("host:"+p.String(), "host route ignored: not a /32 or /128", "prefix", p)
-		case !nh.IsValid():
-			s.warn.Warn("host:"+p.String(), "host route ignored: no next hop of its family", "prefix", p)
-		default:
-			hosts = append(hosts, p)
-		}
+// nextHop is the next hop of our routes of a's family (invalid if none).
+func (c Config) nextHop(a netip.Addr) netip.Addr {
+	if a.Is4() {
+		return c.NextHop4
 	}
-	s.mu.Lock()
-	s.hosts = hosts
-	s.mu.Unlock()
-	srcloop.Kick(s.hostKick)
+	return c.NextHop6
 }
 
-// Ready is closed once Run has put every block into the speaker. Call
-// SetPeers after it: the first End-of-RIB we send tells graceful-restart
-// peers to drop every stale route of ours we have not sent again.
-func (s *Source) Ready() <-chan struct{} { return s.gate.Ready() }
+// PutEndpoint takes one local endpoint (a CNI ADD) and returns at once. A
+// chained endpoint (made by another plugin, e.g. ptp) lies outside every
+// block and its MAC is not behind the bridge, so only a host route
+// reaches it: each of its addresses is advertised as a /32 or /128 with
+// NextHop4 or NextHop6 (addresses of a family without next hop are logged
+// and skipped). Other endpoints are inside our blocks: nothing to do.
+func (s *Source) PutEndpoint(ep endpoint.Endpoint) {
+	var hosts []netip.Prefix
+	if ep.Chained {
+		for _, ip := range ep.IPs {
+			p := netip.PrefixFrom(ip, ip.BitLen())
+			switch {
+			case !ip.IsValid() || ip.Is4In6() || ip.Zone() != "":
+				s.warn.Warn("host:"+ip.String(), "chained endpoint address not advertised: not a plain address", "container", ep.ContainerID, "ip", ip)
+			case !s.cfg.nextHop(ip).IsValid():
+				s.warn.Warn("host:"+p.String(), "host route ignored: no next hop of its family", "prefix", p)
+			case !slices.Contains(hosts, p):
+				hosts = append(hosts, p)
+			}
+		}
+	}
+	s.setHosts(ep.Key(), hosts)
+}
+
+// DeleteEndpoint forgets endpoint k and returns at once.
+func (s *Source) DeleteEndpoint(k endpoint.Key) { s.setHosts(k, nil) }
+
+func (s *Source) setHosts(k endpoint.Key, hosts []netip.Prefix) {
+	s.epMu.Lock()
+	old, had := s.hosts[k]
+	changed := !slices.Equal(old, hosts)
+	switch {
+	case len(hosts) > 0:
+		s.hosts[k] = hosts
+	case had:
+		delete(s.hosts, k)
+	}
+	if changed {
+		s.epDirty[k] = struct{}{}
+	}
+	s.epMu.Unlock()
+	if changed {
+		s.loop.KickLocal()
+	}
+}
+
+// Handler is what the speaker's Watch feeds: unicast path sets, End-of-RIB
+// markers and sessions.
+func (s *Source) Handler() bgp.Handler {
+	return bgp.Handler{Unicast: s.onRoute, EOR: s.loop.OnEOR, Peer: s.loop.OnPeer}
+}
+
+// Ready is closed once Run has handed every block (and the host routes of
+// the endpoints put before Run started) to the speaker.
+func (s *Source) Ready() <-chan struct{} { return s.loop.Ready() }
 
 // Synced is closed once the initial table is complete: every configured
 // peer of each of our unicast families (ipv4, and ipv6 when a block,
 // subnet or import prefix is IPv6) has sent its End-of-RIB for it, or
-// SyncTimeout has passed since Run started (with no such peer configured,
-// only the timeout closes it). Until then the agent must not delete
-// kernel routes.
-func (s *Source) Synced() <-chan struct{} { return s.gate.Synced() }
+// SyncTimeout has passed since Run started. Until then the agent must not
+// delete kernel routes.
+func (s *Source) Synced() <-chan struct{} { return s.loop.Synced() }
 
-// Run advertises the blocks, watches the speaker's unicast routes and
-// publishes the routes to install until ctx ends; call it once. The first
-// snapshot, empty, goes out at once. Run leaves the blocks in the speaker
-// on return: whether they are withdrawn is the speaker's shutdown decision
-// (Close or Stop). It fails if the speaker is closed under it.
+// Run advertises the blocks and host routes and publishes the routes to
+// install until ctx ends; call it once. The first snapshot, empty, goes
+// out at once. Run leaves our routes in the speaker on return: whether
+// they are withdrawn is the speaker's shutdown decision (Close or Stop).
 func (s *Source) Run(ctx context.Context) error {
+	return s.loop.Run(ctx, srcloop.Hooks{Start: s.start, Local: s.syncLocal, Build: s.rebuild})
+}
+
+func (s *Source) start(context.Context) error {
 	if err := s.cfg.validate(); err != nil {
 		return fmt.Errorf("routed config: %w", err)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
-	last := map[netip.Prefix]overlay.Route{}
-	s.publish(last)
-
-	watchErr := make(chan error, 1)
-	go func() { watchErr <- s.sp.WatchUnicast(ctx, s.onRoute, s.onEOR, s.onPeer) }()
-	defer func() {
-		cancel()
-		<-watchErr
-	}()
-
-	syncTimer := time.NewTimer(s.cfg.SyncTimeout)
-	defer syncTimer.Stop()
-	syncTick := time.NewTicker(syncCheckEvery)
-	defer syncTick.Stop()
-	pace := srcloop.NewPacer()
-	defer pace.Stop()
-	retry := time.NewTimer(time.Hour)
-	retry.Stop()
-	defer retry.Stop()
-
-	advertise, syncHosts := true, true
-	for {
-		if advertise {
-			advertise = false
-			if s.advertise(ctx) {
-				s.gate.MarkReady()
-			} else {
-				retry.Reset(retryDelay)
-			}
+	for _, b := range s.cfg.Blocks {
+		p, err := bgp.NewUnicast(b, s.cfg.nextHop(b.Addr()))
+		if err != nil {
+			return fmt.Errorf("routed block: %w", err)
 		}
-		if syncHosts {
-			syncHosts = false
-			if !s.advertiseHosts(ctx) {
-				retry.Reset(retryDelay)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case err := <-watchErr:
-			watchErr <- err // for the deferred wait
-			if ctx.Err() != nil {
-				return nil
-			}
-			if err == nil {
-				err = errors.New("ended")
-			}
-			return fmt.Errorf("routed: bgp watch: %w", err)
-		case <-retry.C:
-			s.mu.Lock()
-			advertise = !s.advertised
-			s.mu.Unlock()
-			syncHosts = true
-		case <-s.hostKick:
-			syncHosts = true
-		case <-s.rxKick:
-			pace.Changed()
-		case <-pace.C():
-			pace.Build(func() {
-				s.mu.Lock()
-				routes := s.rules.build(s.rx)
-				s.mu.Unlock()
-				if !maps.EqualFunc(routes, last, overlay.Route.Equal) {
-					last = routes
-					s.publish(routes)
-				}
-			})
-		case <-s.evKick:
-			s.checkSynced()
-		case <-syncTick.C:
-			s.checkSynced()
-		case <-syncTimer.C:
-			s.gate.MarkSynced("timeout")
-		}
+		s.blocks = append(s.blocks, p)
+	}
+	s.last = map[netip.Prefix]overlay.Route{}
+	s.publish(s.last)
+	return nil
+}
+
+func (s *Source) rebuild() {
+	s.mu.Lock()
+	routes := s.rules.build(s.rx)
+	s.mu.Unlock()
+	if !maps.EqualFunc(routes, s.last, overlay.Route.Equal) {
+		s.last = routes
+		s.publish(routes)
 	}
 }
 
-// advertise puts every block into the speaker (AddUnicast replaces an
-// existing path, so repeating it is harmless) and reports success.
-func (s *Source) advertise(ctx context.Context) bool {
-	ok := true
-	for _, b := range s.cfg.Blocks {
-		nh := s.cfg.NextHop4
-		if b.Addr().Is6() {
-			nh = s.cfg.NextHop6
+// syncLocal hands the speaker the blocks (the first time) and the host
+// routes of the endpoints that changed.
+func (s *Source) syncLocal(ctx context.Context) bool {
+	if s.blocks != nil {
+		if err := s.sp.Advertise(ctx, blocksOwner, s.blocks); err != nil {
+			s.log.Warn("blocks not advertised yet: the speaker retries", "blocks", s.cfg.Blocks, "err", err)
+		} else {
+			s.log.Info("blocks advertised", "blocks", s.cfg.Blocks)
 		}
-		if err := s.sp.AddUnicast(ctx, b, nh); err != nil {
-			if ctx.Err() == nil {
-				s.log.Warn("block not advertised, retrying", "prefix", b, "err", err)
-			}
-			ok = false
-		}
-	}
-	if ok {
 		s.mu.Lock()
 		s.advertised = true
 		s.mu.Unlock()
-		s.log.Info("blocks advertised", "blocks", s.cfg.Blocks)
+		s.blocks = nil
 	}
-	return ok
-}
-
-// advertiseHosts makes the host routes in the speaker match the latest
-// SetHostRoutes: adds first, then withdrawals. It reports success; what
-// failed is retried.
-func (s *Source) advertiseHosts(ctx context.Context) bool {
-	s.mu.Lock()
-	want := make(map[netip.Prefix]netip.Addr, len(s.hosts))
-	for _, p := range s.hosts {
-		nh := s.cfg.NextHop4
-		if p.Addr().Is6() {
-			nh = s.cfg.NextHop6
-		}
-		want[p] = nh
+	s.epMu.Lock()
+	dirty := s.epDirty
+	s.epDirty = map[endpoint.Key]struct{}{}
+	want := make(map[endpoint.Key][]netip.Prefix, len(dirty))
+	for k := range dirty {
+		want[k] = s.hosts[k]
 	}
-	have := maps.Clone(s.hostAdv)
-	s.mu.Unlock()
-	ok := true
-	for _, p := range slices.SortedFunc(maps.Keys(want), netip.Prefix.Compare) {
-		if have[p] == want[p] {
-			continue
-		}
-		if err := s.sp.AddUnicast(ctx, p, want[p]); err != nil {
-			if ctx.Err() == nil {
-				s.log.Warn("host route not advertised, retrying", "prefix", p, "err", err)
+	s.epMu.Unlock()
+	for k, hosts := range want {
+		paths := make([]bgp.Path, 0, len(hosts))
+		for _, h := range hosts {
+			p, err := bgp.NewUnicast(h, s.cfg.nextHop(h.Addr()))
+			if err != nil {
+				s.warn.Warn("host:"+h.String(), "host route not advertised", "prefix", h, "err", err)
+				continue
 			}
-			ok = false
-			continue
+			paths = append(paths, p)
+		}
+		if err := s.sp.Advertise(ctx, hostOwner+k.String(), paths); err != nil {
+			s.warn.Warn("hosts", "host routes not advertised yet: the speaker retries", "container", k.ContainerID, "err", err)
 		}
 		s.mu.Lock()
-		s.hostAdv[p] = want[p]
-		s.mu.Unlock()
-		s.log.Debug("host route advertised", "prefix", p, "nexthop", want[p])
-	}
-	for _, p := range slices.SortedFunc(maps.Keys(have), netip.Prefix.Compare) {
-		if _, keep := want[p]; keep {
-			continue
+		if len(hosts) == 0 {
+			delete(s.hostAdv, k)
+		} else {
+			s.hostAdv[k] = hosts
 		}
-		if err := s.sp.DeleteUnicast(ctx, p); err != nil {
-			if ctx.Err() == nil {
-				s.log.Warn("host route not withdrawn, retrying", "prefix", p, "err", err)
-			}
-			ok = false
-			continue
-		}
-		s.mu.Lock()
-		delete(s.hostAdv, p)
 		s.mu.Unlock()
-		s.log.Debug("host route withdrawn", "prefix", p)
 	}
-	return ok
+	return true
 }
 
-func (s *Source) checkSynced() {
-	if s.gate.IsSynced() {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	fams := s.cfg.families()
-	peers := make([][]string, len(fams))
-	configured := 0
-	for i, f := range fams {
-		var n int
-		var err error
-		if peers[i], n, err = s.sp.EORPeers(ctx, f); err != nil {
-			return
-		}
-		configured += n
-	}
-	if configured == 0 {
-		return // only the timeout then
-	}
-	n := 0
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, f := range fams {
-		for _, p := range peers[i] {
-			if !s.eor[f][p] {
-				return
-			}
-			n++
-		}
-	}
-	s.gate.MarkSynced("end-of-rib", "peers", n, "without-family", configured-n)
-}
-
-// onRoute runs on the speaker's watch goroutine: store the prefix's new
-// path set, log what is dropped and why, poke Run. It never blocks on Run.
+// onRoute is the speaker's Handler.Unicast: store the prefix's new path
+// set, log what is dropped and why, poke the loop. It never blocks on the
+// loop.
 func (s *Source) onRoute(p netip.Prefix, paths []bgp.UnicastPath) {
 	s.mu.Lock()
 	old := s.rx[p]
@@ -397,29 +308,34 @@ func (s *Source) onRoute(p netip.Prefix, paths []bgp.UnicastPath) {
 	oldRoute, oldV := s.rules.route(p, old)
 	newRoute, newV := s.rules.route(p, paths)
 	if !slices.Equal(old, paths) { // judge and log once per path set
-		from := make([]string, 0, len(paths))
-		for _, u := range paths {
-			from = append(from, u.Peer)
-		}
-		switch newV {
-		case outside:
-			s.warn.Warn("outside", "route outside the subnets and import prefixes ignored (the import policy should have dropped it)",
-				"prefix", p, "peer", from)
-		case ownBlock:
-			s.warn.Warn("block:"+p.String(), "route for our own block ignored", "prefix", p, "peer", from)
-		case isSubnet:
-			s.log.Debug("route for a whole subnet ignored: the bridge's connected route holds it", "prefix", p, "peer", from)
-		case noNextHop:
-			s.warn.Warn("nexthop:"+p.String(), "route without a usable next hop ignored (ours, link-local or of the other family)",
-				"prefix", p, "peer", from, "nexthops", nextHops(paths))
-		case install:
-			if len(newRoute.Via) < len(paths) {
-				s.log.Debug("next hops dropped", "prefix", p, "kept", newRoute.Via, "received", nextHops(paths))
-			}
-		}
+		s.judge(p, paths, newRoute, newV)
 	}
 	if oldV != newV || !oldRoute.Equal(newRoute) {
-		srcloop.Kick(s.rxKick)
+		s.loop.KickRx()
+	}
+}
+
+// judge logs why a received prefix is not installed as it came.
+func (s *Source) judge(p netip.Prefix, paths []bgp.UnicastPath, rt overlay.Route, v verdict) {
+	from := make([]string, 0, len(paths))
+	for _, u := range paths {
+		from = append(from, u.Peer)
+	}
+	switch v {
+	case outside:
+		s.warn.Warn("outside", "route outside the subnets and import prefixes ignored (the import policy should have dropped it)",
+			"prefix", p, "peer", from)
+	case ownBlock:
+		s.warn.Warn("block:"+p.String(), "route for our own block ignored", "prefix", p, "peer", from)
+	case isSubnet:
+		s.log.Debug("route for a whole subnet ignored: the bridge's connected route holds it", "prefix", p, "peer", from)
+	case noNextHop:
+		s.warn.Warn("nexthop:"+p.String(), "route without a usable next hop ignored (ours, link-local or of the other family)",
+			"prefix", p, "peer", from, "nexthops", nextHops(paths))
+	case install:
+		if len(rt.Via) < len(paths) {
+			s.log.Debug("next hops dropped", "prefix", p, "kept", rt.Via, "received", nextHops(paths))
+		}
 	}
 }
 
@@ -429,78 +345,4 @@ func nextHops(paths []bgp.UnicastPath) []netip.Addr {
 		out = append(out, u.NextHop)
 	}
 	return out
-}
-
-func (s *Source) onEOR(family, peer string) {
-	if family != bgp.FamilyIPv4 && family != bgp.FamilyIPv6 {
-		return
-	}
-	s.mu.Lock()
-	if s.eor[family] == nil {
-		s.eor[family] = map[string]bool{}
-	}
-	s.eor[family][peer] = true
-	s.mu.Unlock()
-	s.log.Debug("end-of-rib", "family", family, "peer", peer)
-	srcloop.Kick(s.evKick)
-}
-
-func (s *Source) onPeer(peer string, up bool) {
-	s.log.Debug("bgp peer", "peer", peer, "established", up)
-	if up {
-		srcloop.Kick(s.evKick)
-	}
-}
-
-// Routes lists our advertised blocks and host routes and the received
-// unicast paths, for
-// `vxbgpctl routes`: Type ipv4 or ipv6, IP the prefix, Source "local" or
-// the peer. Best marks the paths whose next hop is installed.
-func (s *Source) Routes() []localapi.Route {
-	s.mu.Lock()
-	advertised := s.advertised
-	hosts := maps.Clone(s.hostAdv)
-	rx := make(map[netip.Prefix][]bgp.UnicastPath, len(s.rx))
-	maps.Copy(rx, s.rx) // the path slices are replaced, never modified
-	s.mu.Unlock()
-	var out []localapi.Route
-	if advertised {
-		for _, b := range s.cfg.Blocks {
-			nh := s.cfg.NextHop4
-			if b.Addr().Is6() {
-				nh = s.cfg.NextHop6
-			}
-			out = append(out, localapi.Route{Type: familyOf(b), IP: b.String(), NextHop: nh.String(), Source: "local", Best: true})
-		}
-	}
-	for p, nh := range hosts {
-		out = append(out, localapi.Route{Type: familyOf(p), IP: p.String(), NextHop: nh.String(), Source: "local", Best: true})
-	}
-	for p, paths := range rx {
-		rt, v := s.rules.route(p, paths)
-		for _, u := range paths {
-			if u.Peer == "" {
-				continue // our block or host route, listed above
-			}
-			r := localapi.Route{Type: familyOf(p), IP: p.String(), Source: u.Peer,
-				Best: v == install && slices.Contains(rt.Via, u.NextHop)}
-			if u.NextHop.IsValid() {
-				r.NextHop = u.NextHop.String()
-			}
-			out = append(out, r)
-		}
-	}
-	slices.SortFunc(out, func(a, b localapi.Route) int {
-		pa, pb := netip.MustParsePrefix(a.IP), netip.MustParsePrefix(b.IP)
-		return cmp.Or(cmp.Compare(a.Type, b.Type), pa.Addr().Compare(pb.Addr()), cmp.Compare(pa.Bits(), pb.Bits()),
-			cmp.Compare(a.Source, b.Source), cmp.Compare(a.NextHop, b.NextHop))
-	})
-	return out
-}
-
-func familyOf(p netip.Prefix) string {
-	if p.Addr().Is4() {
-		return bgp.FamilyIPv4
-	}
-	return bgp.FamilyIPv6
 }

@@ -1,6 +1,7 @@
 package routed
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/netip"
@@ -10,7 +11,7 @@ import (
 	"time"
 
 	"github.com/vxbgp/vxbgp/control/bgp/bgptest"
-	"github.com/vxbgp/vxbgp/control/localapi"
+	"github.com/vxbgp/vxbgp/endpoint"
 	"github.com/vxbgp/vxbgp/overlay"
 )
 
@@ -70,18 +71,18 @@ func TestRouted(t *testing.T) {
 	t.Logf("synced by End-of-RIB %v after the peers were configured", time.Since(start).Round(time.Millisecond))
 
 	// Routes: ours, and every received path; Best where installed.
-	want := []localapi.Route{
-		{Type: "ipv4", IP: "0.0.0.0/0", NextHop: "192.0.2.3", Source: r.IP, Best: true},
-		{Type: "ipv4", IP: "10.244.0.0/16", NextHop: "192.0.2.3", Source: r.IP},
-		{Type: "ipv4", IP: "10.244.1.0/24", NextHop: "192.0.2.1", Source: a.IP, Best: true},
-		{Type: "ipv4", IP: "10.244.1.5/32", NextHop: "192.0.2.3", Source: r.IP, Best: true},
-		{Type: "ipv4", IP: "10.244.2.0/24", NextHop: "192.0.2.2", Source: "local", Best: true},
-		{Type: "ipv4", IP: "10.244.9.0/24", NextHop: "192.0.2.2", Source: r.IP},
-		{Type: "ipv6", IP: "fd00:10:244:1::/64", NextHop: "2001:db8::1", Source: a.IP, Best: true},
-		{Type: "ipv6", IP: "fd00:10:244:2::/64", NextHop: "2001:db8::2", Source: "local", Best: true},
+	want := []string{
+		"0.0.0.0/0 via 192.0.2.3 from " + r.IP + " best",
+		"10.244.0.0/16 via 192.0.2.3 from " + r.IP,
+		"10.244.1.0/24 via 192.0.2.1 from " + a.IP + " best",
+		"10.244.1.5/32 via 192.0.2.3 from " + r.IP + " best",
+		"10.244.2.0/24 via 192.0.2.2 from local best",
+		"10.244.9.0/24 via 192.0.2.2 from " + r.IP,
+		"fd00:10:244:1::/64 via 2001:db8::1 from " + a.IP + " best",
+		"fd00:10:244:2::/64 via 2001:db8::2 from local best",
 	}
-	if got := b.src.Routes(); !slices.Equal(got, want) {
-		t.Fatalf("B's Routes:\n%s\nwant\n%s", routesText(got), routesText(want))
+	if got := listed(b.src.Routes()); !slices.Equal(got, want) {
+		t.Fatalf("B's Routes:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 
 	// A withdraws its IPv4 block: B removes the route.
@@ -98,12 +99,26 @@ func TestRouted(t *testing.T) {
 	waitRoutes(t, b, "B after A stopped", "0.0.0.0/0 192.0.2.3", "10.244.1.5/32 192.0.2.3")
 }
 
-func routesText(rs []localapi.Route) string {
-	var b strings.Builder
+// listed renders Routes as "prefix via nexthop from source[ best]",
+// sorted by family, address, length, source.
+func listed(rs []Listed) []string {
+	slices.SortFunc(rs, func(a, b Listed) int {
+		return cmp.Or(cmp.Compare(a.Prefix.Addr().BitLen(), b.Prefix.Addr().BitLen()), a.Prefix.Addr().Compare(b.Prefix.Addr()),
+			cmp.Compare(a.Prefix.Bits(), b.Prefix.Bits()), cmp.Compare(a.Peer, b.Peer))
+	})
+	var out []string
 	for _, r := range rs {
-		fmt.Fprintf(&b, "%+v\n", r)
+		src := r.Peer
+		if src == "" {
+			src = "local"
+		}
+		l := fmt.Sprintf("%s via %s from %s", r.Prefix, r.NextHop, src)
+		if r.Best {
+			l += " best"
+		}
+		out = append(out, l)
 	}
-	return b.String()
+	return out
 }
 
 // ECMP: a host between two upstream routers in their own ASes (eBGP), both
@@ -175,12 +190,12 @@ func TestRoutedAlone(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Synced did not close after SyncTimeout")
 	}
-	want := []localapi.Route{
-		{Type: "ipv4", IP: "10.244.1.0/24", NextHop: "192.0.2.1", Source: "local", Best: true},
-		{Type: "ipv6", IP: "fd00:10:244:1::/64", NextHop: "2001:db8::1", Source: "local", Best: true},
+	want := []string{
+		"10.244.1.0/24 via 192.0.2.1 from local best",
+		"fd00:10:244:1::/64 via 2001:db8::1 from local best",
 	}
-	if got := h.src.Routes(); !slices.Equal(got, want) {
-		t.Fatalf("Routes:\n%s\nwant\n%s", routesText(got), routesText(want))
+	if got := listed(h.src.Routes()); !slices.Equal(got, want) {
+		t.Fatalf("Routes:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	for _, fam := range []string{"ipv4", "ipv6"} {
 		paths, err := h.ListPaths(context.Background(), fam)
@@ -202,22 +217,24 @@ func TestRoutedBadConfig(t *testing.T) {
 	}
 }
 
-// Host routes (the agent's chained endpoints): SetHostRoutes, before or
-// after Run, advertises /32 and /128 routes via our next hops besides the
-// blocks; the peer installs them and each new set replaces the last one,
-// withdrawing what it no longer holds. Other lengths are ignored.
+// Host routes (the agent's chained endpoints): a chained endpoint put
+// before or after Run is advertised as /32 and /128 routes via our next
+// hops besides the blocks; the peer installs them, and a changed or
+// deleted endpoint withdraws what it no longer holds. Endpoints that are
+// not chained are inside the blocks: no host route.
 func TestRoutedHostRoutes(t *testing.T) {
 	a := newHost(t, "A", "127.0.0.161", "10.0.0.161", testASN, hostConfig(1))
 	b := newHost(t, "B", "127.0.0.162", "10.0.0.162", testASN, hostConfig(2))
-	pfx := func(ss ...string) []netip.Prefix {
-		var ps []netip.Prefix
-		for _, s := range ss {
-			ps = append(ps, netip.MustParsePrefix(s))
+	ep := func(id string, chained bool, ips ...string) endpoint.Endpoint {
+		e := endpoint.Endpoint{ContainerID: id, IfName: "eth0", Network: "pods", MAC: overlay.MustParseMAC("02:00:00:00:00:01"), Chained: chained}
+		for _, ip := range ips {
+			e.IPs = append(e.IPs, netip.MustParseAddr(ip))
 		}
-		return ps
+		return e
 	}
 	// Before Run: taken once Run starts.
-	a.src.SetHostRoutes(pfx("10.244.200.10/32", "fd00:10:244:200::10/128", "10.244.200.0/24"))
+	a.src.PutEndpoint(ep("c1", true, "10.244.200.10", "fd00:10:244:200::10"))
+	a.src.PutEndpoint(ep("p1", false, "10.244.1.7")) // a pod of the block: no host route
 	a.run(t)
 	b.run(t)
 	a.Peer(t, dualStack, b.Speaker)
@@ -227,23 +244,26 @@ func TestRoutedHostRoutes(t *testing.T) {
 		append(blocksOfA, "10.244.200.10/32 192.0.2.1", "fd00:10:244:200::10/128 2001:db8::1")...)
 	// A never installs its own host routes.
 	waitRoutes(t, a, "A", "10.244.2.0/24 192.0.2.2", "fd00:10:244:2::/64 2001:db8::2")
-	want := []localapi.Route{
-		{Type: "ipv4", IP: "10.244.1.0/24", NextHop: "192.0.2.1", Source: "local", Best: true},
-		{Type: "ipv4", IP: "10.244.2.0/24", NextHop: "192.0.2.2", Source: b.IP, Best: true},
-		{Type: "ipv4", IP: "10.244.200.10/32", NextHop: "192.0.2.1", Source: "local", Best: true},
-		{Type: "ipv6", IP: "fd00:10:244:1::/64", NextHop: "2001:db8::1", Source: "local", Best: true},
-		{Type: "ipv6", IP: "fd00:10:244:2::/64", NextHop: "2001:db8::2", Source: b.IP, Best: true},
-		{Type: "ipv6", IP: "fd00:10:244:200::10/128", NextHop: "2001:db8::1", Source: "local", Best: true},
+	want := []string{
+		"10.244.1.0/24 via 192.0.2.1 from local best",
+		"10.244.2.0/24 via 192.0.2.2 from " + b.IP + " best",
+		"10.244.200.10/32 via 192.0.2.1 from local best",
+		"fd00:10:244:1::/64 via 2001:db8::1 from local best",
+		"fd00:10:244:2::/64 via 2001:db8::2 from " + b.IP + " best",
+		"fd00:10:244:200::10/128 via 2001:db8::1 from local best",
 	}
-	if got := a.src.Routes(); !slices.Equal(got, want) {
-		t.Fatalf("A's Routes:\n%s\nwant\n%s", routesText(got), routesText(want))
+	if got := listed(a.src.Routes()); !slices.Equal(got, want) {
+		t.Fatalf("A's Routes:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 
-	// After Run: the latest set wins.
-	a.src.SetHostRoutes(pfx("10.244.200.10/32", "10.244.200.11/32"))
-	a.src.SetHostRoutes(pfx("10.244.200.11/32"))
-	waitRoutes(t, b, "B after A's second set", append(blocksOfA, "10.244.200.11/32 192.0.2.1")...)
-	a.src.SetHostRoutes(nil)
+	// After Run: a second endpoint, then the first one changes.
+	a.src.PutEndpoint(ep("c2", true, "10.244.200.11"))
+	a.src.PutEndpoint(ep("c1", true, "10.244.200.11")) // now claims c2's address too
+	waitRoutes(t, b, "B after A's changes", append(blocksOfA, "10.244.200.11/32 192.0.2.1")...)
+	a.src.DeleteEndpoint(endpoint.Key{ContainerID: "c2", IfName: "eth0"})
+	waitRoutes(t, b, "B after c2 went (c1 still claims the address)", append(blocksOfA, "10.244.200.11/32 192.0.2.1")...)
+	a.src.DeleteEndpoint(endpoint.Key{ContainerID: "c1", IfName: "eth0"})
+	a.src.DeleteEndpoint(endpoint.Key{ContainerID: "p1", IfName: "eth0"})
 	waitRoutes(t, b, "B after A withdrew every host route", blocksOfA...)
 	for _, fam := range []string{"ipv4", "ipv6"} {
 		paths, err := a.ListPaths(context.Background(), fam)

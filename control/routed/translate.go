@@ -68,7 +68,7 @@ func (r rules) allowed(p netip.Prefix) bool {
 }
 
 // route judges one prefix and its current path set (GoBGP's multipath
-// set, see bgp.WatchUnicast). In order:
+// set, see bgp.Handler.Unicast). In order:
 //
 //   - no paths: withdrawn;
 //   - our own path among them: it is one of our blocks, never installed;

@@ -19,7 +19,8 @@ import (
 
 // Events is what a watch reported, in order: "eor <family> <peer>" for an
 // End-of-RIB, "peer <addr> up|down" for a session and, in a Recorder,
-// "add <destination> <peer>" and "del <destination> <peer>" for best paths.
+// "add <destination> <peer>" and "del <destination> <peer>" for best paths,
+// in a RIB "route <prefix> <number of paths>" (0: withdrawn).
 type Events struct {
 	mu     sync.Mutex // also guards what Recorder and RIB hold
 	events []string
@@ -79,7 +80,9 @@ type Recorder struct {
 func Watch(t testing.TB, s *bgp.Speaker) *Recorder {
 	t.Helper()
 	r := &Recorder{best: map[string]*api.Path{}}
-	Background(t, "watch", func(ctx context.Context) error { return closedOK(s.Watch(ctx, r.onPath, r.onEOR, r.onPeer)) })
+	Background(t, "watch", func(ctx context.Context) error {
+		return closedOK(s.Watch(ctx, bgp.Handler{Path: r.onPath, EOR: r.onEOR, Peer: r.onPeer}))
+	})
 	return r
 }
 
@@ -111,19 +114,19 @@ func (r *Recorder) BestFrom(dest string) (peer string, ok bool) {
 	return p.NeighborIp, true
 }
 
-// RIB follows a speaker's unicast Loc-RIB as bgp.Speaker.WatchUnicast
-// delivers it: the current paths per prefix, and the EOR and peer events.
+// RIB follows a speaker's unicast Loc-RIB as bgp.Speaker.Watch delivers
+// it (Handler.Unicast): the current paths per prefix, and the EOR and peer events.
 type RIB struct {
 	Events
 	routes map[netip.Prefix][]bgp.UnicastPath
 }
 
-// WatchUnicast runs s.WatchUnicast into a new RIB until the test ends.
+// WatchUnicast runs a unicast s.Watch into a new RIB until the test ends.
 func WatchUnicast(t testing.TB, s *bgp.Speaker) *RIB {
 	t.Helper()
 	r := &RIB{routes: map[netip.Prefix][]bgp.UnicastPath{}}
 	Background(t, "watch unicast", func(ctx context.Context) error {
-		return closedOK(s.WatchUnicast(ctx, r.onRoute, r.onEOR, r.onPeer))
+		return closedOK(s.Watch(ctx, bgp.Handler{Unicast: r.onRoute, EOR: r.onEOR, Peer: r.onPeer}))
 	})
 	return r
 }
@@ -131,6 +134,7 @@ func WatchUnicast(t testing.TB, s *bgp.Speaker) *RIB {
 func (r *RIB) onRoute(pfx netip.Prefix, paths []bgp.UnicastPath) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.events = append(r.events, fmt.Sprintf("route %s %d", pfx, len(paths)))
 	if len(paths) == 0 {
 		delete(r.routes, pfx)
 		return

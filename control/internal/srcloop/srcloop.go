@@ -1,110 +1,196 @@
-// Package srcloop holds what the EVPN and routed sources' Run loops share:
-// the Ready/Synced gate the agent waits on, the pacing of snapshots during
-// a burst of received routes, and the non-blocking kick that wakes a loop.
+// Package srcloop is the Run loop the EVPN and routed sources share. A
+// source says what it wants advertised (Hooks.Local), turns the routes it
+// received into a snapshot (Hooks.Build), and feeds the loop through its
+// kicks and the speaker's events (Handler); the loop owns the rest: when
+// to hand local changes to the speaker, the pacing of snapshots during a
+// burst of received routes, and the Ready and Synced milestones the agent
+// waits on, with End-of-RIB tracking per family.
 package srcloop
 
 import (
+	"context"
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/vxbgp/vxbgp/control/bgp"
 )
 
-// Kick wakes whoever selects on c (capacity 1) without blocking: kicks
-// that arrive while one is pending merge into it.
-func Kick(c chan struct{}) {
-	select {
-	case c <- struct{}{}:
-	default:
+// Speaker is what a source needs of the BGP speaker (bgp.Speaker).
+type Speaker interface {
+	// Advertise makes owner's advertised paths exactly paths; see
+	// bgp.Speaker.Advertise.
+	Advertise(ctx context.Context, owner string, paths []bgp.Path) error
+	// EORPeers lists the configured peers of family whose End-of-RIB the
+	// initial table waits for, and how many peers carry family.
+	EORPeers(ctx context.Context, family string) (wait []string, configured int, err error)
+}
+
+// Config configures a Loop.
+type Config struct {
+	Name string // "evpn", "unicast": names the log lines
+	// Families are the families whose End-of-RIB, from every configured
+	// peer that carries them, completes the initial table.
+	Families []string
+	// SyncTimeout closes Synced when the End-of-RIBs take longer (and it
+	// is the only way with no peer at all). Default 10s.
+	SyncTimeout time.Duration
+	Logger      *slog.Logger
+}
+
+// Hooks are a source's part of the loop; all run on the loop's goroutine.
+type Hooks struct {
+	// Start runs once, first: e.g. the first snapshot.
+	Start func(ctx context.Context) error
+	// Local hands the speaker what changed locally since its last call.
+	// It runs at start and after every KickLocal; ready reports that the
+	// source's initial set is handed over (it may close Ready). Failures
+	// are the speaker's to retry (bgp.Speaker.Advertise).
+	Local func(ctx context.Context) (ready bool)
+	// Build turns the received routes into a snapshot and publishes it
+	// if it changed. It runs after KickRx, paced (see Pacer).
+	Build func()
+}
+
+// How often the initial table's completeness is checked besides on every
+// End-of-RIB and session event.
+const syncCheckEvery = 500 * time.Millisecond
+
+// Loop is one source's run loop. The zero value is not usable; call New.
+type Loop struct {
+	cfg  Config
+	sp   Speaker
+	gate *Gate
+
+	localKick, rxKick, evKick chan struct{}
+
+	mu  sync.Mutex
+	eor map[string]map[string]bool // family -> peers that sent End-of-RIB
+}
+
+// New returns a Loop for a source; nothing happens until Run. Its kicks
+// and Handler may be used before Run: they only note that something
+// changed.
+func New(c Config, sp Speaker) *Loop {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.SyncTimeout <= 0 {
+		c.SyncTimeout = 10 * time.Second
+	}
+	return &Loop{
+		cfg: c, sp: sp, gate: NewGate(c.Name, c.Logger),
+		localKick: make(chan struct{}, 1), rxKick: make(chan struct{}, 1), evKick: make(chan struct{}, 1),
+		eor: map[string]map[string]bool{},
 	}
 }
 
-// Gate is a source's two one-way milestones: Ready (its own routes are in
-// the speaker, so sessions may come up) and Synced (the initial table is
-// complete, so stale kernel state may go). The zero value is not usable;
-// call NewGate.
-type Gate struct {
-	what                string // "evpn", "unicast": names the log line
-	log                 *slog.Logger
-	ready, synced       chan struct{}
-	readyOnce, syncOnce sync.Once
+// KickLocal says local input changed: Local runs again.
+func (l *Loop) KickLocal() { Kick(l.localKick) }
+
+// KickRx says the received routes changed: Build runs, paced.
+func (l *Loop) KickRx() { Kick(l.rxKick) }
+
+// Ready is closed once Local reported the source's initial set handed to
+// the speaker. Synced is closed once the initial table is complete (every
+// configured peer of the loop's families sent End-of-RIB, or SyncTimeout
+// passed since Run started): until then the agent deletes no kernel state.
+func (l *Loop) Ready() <-chan struct{}  { return l.gate.Ready() }
+func (l *Loop) Synced() <-chan struct{} { return l.gate.Synced() }
+
+// OnEOR and OnPeer are the loop's part of a bgp.Handler: End-of-RIB
+// markers and sessions coming up make it check whether the initial table
+// is complete.
+func (l *Loop) OnEOR(family, peer string) {
+	l.mu.Lock()
+	if l.eor[family] == nil {
+		l.eor[family] = map[string]bool{}
+	}
+	l.eor[family][peer] = true
+	l.mu.Unlock()
+	l.cfg.Logger.Debug("end-of-rib", "family", family, "peer", peer)
+	Kick(l.evKick)
 }
 
-func NewGate(what string, log *slog.Logger) *Gate {
-	return &Gate{what: what, log: log, ready: make(chan struct{}), synced: make(chan struct{})}
-}
-
-func (g *Gate) Ready() <-chan struct{}  { return g.ready }
-func (g *Gate) Synced() <-chan struct{} { return g.synced }
-
-// MarkReady closes Ready; later calls do nothing.
-func (g *Gate) MarkReady() { g.readyOnce.Do(func() { close(g.ready) }) }
-
-// MarkSynced closes Synced and logs why (with args); later calls do
-// nothing.
-func (g *Gate) MarkSynced(why string, args ...any) {
-	g.syncOnce.Do(func() {
-		g.log.Info("initial "+g.what+" table complete", append([]any{"reason", why}, args...)...)
-		close(g.synced)
-	})
-}
-
-// IsSynced reports whether Synced is closed.
-func (g *Gate) IsSynced() bool {
-	select {
-	case <-g.synced:
-		return true
-	default:
-		return false
+func (l *Loop) OnPeer(peer string, up bool) {
+	l.cfg.Logger.Debug("bgp peer", "peer", peer, "established", up)
+	if up {
+		Kick(l.evKick)
 	}
 }
 
-// Pacing of snapshots: a lone change waits GatherDelay for the rest of its
-// UPDATE (GoBGP hands over one path per event); during a burst snapshots
-// go out at most every PublishGap, or every two build times if that is
-// longer (a 10k-route snapshot takes a few milliseconds), so that a burst
-// never turns into back-to-back rebuilds while a single change still
-// reaches the reconciler within about a millisecond.
-const (
-	GatherDelay = time.Millisecond
-	PublishGap  = 5 * time.Millisecond
-)
+// Run runs the loop until ctx ends; call it once. It returns Start's error,
+// or nil.
+func (l *Loop) Run(ctx context.Context, h Hooks) error {
+	if err := h.Start(ctx); err != nil {
+		return err
+	}
+	syncTimer := time.NewTimer(l.cfg.SyncTimeout)
+	defer syncTimer.Stop()
+	syncTick := time.NewTicker(syncCheckEvery)
+	defer syncTick.Stop()
+	pace := NewPacer()
+	defer pace.Stop()
 
-// Pacer schedules snapshot rebuilds for one Run loop (not safe for
-// concurrent use): Changed on every change, Build when C fires.
-type Pacer struct {
-	timer       *time.Timer
-	pending     bool
-	lastPublish time.Time
-	buildCost   time.Duration
+	local := true
+	for {
+		if local {
+			local = false
+			if h.Local(ctx) {
+				l.gate.MarkReady()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-l.localKick:
+			local = true
+		case <-l.rxKick:
+			pace.Changed()
+		case <-pace.C():
+			pace.Build(h.Build)
+		case <-l.evKick:
+			l.checkSynced(ctx)
+		case <-syncTick.C:
+			l.checkSynced(ctx)
+		case <-syncTimer.C:
+			l.gate.MarkSynced("timeout")
+		}
+	}
 }
 
-// NewPacer returns a stopped Pacer; call Stop when the loop ends.
-func NewPacer() *Pacer {
-	t := time.NewTimer(time.Hour)
-	t.Stop()
-	return &Pacer{timer: t, lastPublish: time.Now()}
-}
-
-// C fires when a rebuild is due.
-func (p *Pacer) C() <-chan time.Time { return p.timer.C }
-
-// Changed schedules a rebuild unless one is already scheduled.
-func (p *Pacer) Changed() {
-	if p.pending {
+// checkSynced closes Synced once every peer the initial table waits for
+// has sent its End-of-RIB for each family. With no peer configured for
+// any family, only the timeout closes it.
+func (l *Loop) checkSynced(ctx context.Context) {
+	if l.gate.IsSynced() {
 		return
 	}
-	p.pending = true
-	p.timer.Reset(max(GatherDelay, time.Until(p.lastPublish.Add(max(PublishGap, 2*p.buildCost)))))
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	wait := make([][]string, len(l.cfg.Families))
+	configured := 0
+	for i, f := range l.cfg.Families {
+		var n int
+		var err error
+		if wait[i], n, err = l.sp.EORPeers(ctx, f); err != nil {
+			return
+		}
+		configured += n
+	}
+	if configured == 0 {
+		return
+	}
+	n := 0
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i, f := range l.cfg.Families {
+		for _, p := range wait[i] {
+			if !l.eor[f][p] {
+				return
+			}
+			n++
+		}
+	}
+	l.gate.MarkSynced("end-of-rib", "peers", n, "without-family", configured-n)
 }
-
-// Build runs build (the rebuild, after C fired) and times it for the pacing
-// of the next one.
-func (p *Pacer) Build(build func()) {
-	p.pending = false
-	t0 := time.Now()
-	build()
-	p.lastPublish = time.Now()
-	p.buildCost = p.lastPublish.Sub(t0)
-}
-
-func (p *Pacer) Stop() { p.timer.Stop() }

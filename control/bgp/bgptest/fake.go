@@ -1,0 +1,290 @@
+package bgptest
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+	"sync"
+	"testing"
+
+	api "github.com/osrg/gobgp/v3/api"
+
+	"github.com/vxbgp/vxbgp/control/bgp"
+)
+
+// Fake is an in-memory speaker for unit tests of what drives one: the
+// sources (Advertise, EORPeers), the peer set (SetPeers) and the agent
+// (Watch, WaitAdvertised, Peers, Close). It keeps the table Advertise
+// builds as bgp.Speaker does (full sets per owner, one destination kept
+// while any owner claims it) and fails the test when a caller breaks the
+// speaker's contract:
+//
+//   - a withdrawal of what was never advertised: Advertise of an empty
+//     set for an owner that has none (the caller's books are off);
+//   - a set listing one destination twice, or a zero path;
+//   - a second Watch while one runs (the speaker feeds every consumer
+//     from one watcher: they must all be handed to one Watch);
+//   - SetPeers before WaitAdvertised returned, when the fake was told
+//     (RequireAdvertisedBeforePeers) — graceful restart's order: our
+//     first End-of-RIB must carry the whole table;
+//   - any call after Close.
+//
+// Tests drive the other side with Deliver, DeliverUnicast, EOR and
+// PeerUp, which run the registered handlers as GoBGP's watcher would.
+type Fake struct {
+	t testing.TB
+
+	mu          sync.Mutex
+	owners      map[string]map[string]bgp.Path
+	peers       []bgp.PeerConfig
+	up          map[string]bool
+	handlers    []bgp.Handler
+	watching    bool
+	closed      bool
+	waited      bool // WaitAdvertised returned
+	strictPeers bool
+	peerTables  [][]string // the table at each SetPeers with peers
+}
+
+var _ interface {
+	Advertise(context.Context, string, []bgp.Path) error
+	WaitAdvertised(context.Context) error
+	EORPeers(context.Context, string) ([]string, int, error)
+	SetPeers(context.Context, []bgp.PeerConfig) error
+	Watch(context.Context, ...bgp.Handler) error
+	Peers(context.Context) ([]bgp.PeerStatus, error)
+	Close()
+} = (*Fake)(nil)
+
+// NewFake returns an empty fake speaker for t.
+func NewFake(t testing.TB) *Fake {
+	return &Fake{t: t, owners: map[string]map[string]bgp.Path{}, up: map[string]bool{}}
+}
+
+// RequireAdvertisedBeforePeers makes SetPeers with peers before
+// WaitAdvertised a test failure.
+func (f *Fake) RequireAdvertisedBeforePeers() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.strictPeers = true
+}
+
+func (f *Fake) violation(format string, args ...any) {
+	f.t.Helper()
+	f.t.Errorf("fake speaker: "+format, args...)
+}
+
+// Advertise implements the speaker's contract (see bgp.Speaker.Advertise).
+func (f *Fake) Advertise(ctx context.Context, owner string, paths []bgp.Path) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		f.violation("Advertise(%s) after Close", owner)
+		return bgp.ErrClosed
+	}
+	next := make(map[string]bgp.Path, len(paths))
+	for _, p := range paths {
+		if p.IsZero() {
+			f.violation("Advertise(%s): zero path", owner)
+			return fmt.Errorf("zero path")
+		}
+		if _, dup := next[p.Key()]; dup {
+			f.violation("Advertise(%s): %s listed twice", owner, p)
+			return fmt.Errorf("%s listed twice", p)
+		}
+		next[p.Key()] = p
+	}
+	if len(next) == 0 {
+		if _, ok := f.owners[owner]; !ok {
+			f.violation("Advertise(%s, nothing): withdraws what it never advertised", owner)
+		}
+		delete(f.owners, owner)
+		return nil
+	}
+	f.owners[owner] = next
+	return nil
+}
+
+// WaitAdvertised returns at once: the fake never refuses a path.
+func (f *Fake) WaitAdvertised(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.waited = true
+	return nil
+}
+
+// EORPeers: every configured peer of family is waited for.
+func (f *Fake) EORPeers(ctx context.Context, family string) ([]string, int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var wait []string
+	for _, p := range f.peers {
+		if len(p.Families) == 0 && family == bgp.FamilyEVPN || slices.Contains(p.Families, family) {
+			wait = append(wait, p.Address)
+		}
+	}
+	return wait, len(wait), nil
+}
+
+// SetPeers records the peers; with RequireAdvertisedBeforePeers it checks
+// the start-up order.
+func (f *Fake) SetPeers(ctx context.Context, peers []bgp.PeerConfig) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		f.violation("SetPeers after Close")
+		return bgp.ErrClosed
+	}
+	if len(peers) > 0 {
+		if f.strictPeers && !f.waited {
+			f.violation("SetPeers before WaitAdvertised: the first End-of-RIB would go out without our whole table")
+		}
+		f.peerTables = append(f.peerTables, f.tableLocked())
+	}
+	f.peers = slices.Clone(peers)
+	return nil
+}
+
+// Watch registers hs and blocks until ctx ends.
+func (f *Fake) Watch(ctx context.Context, hs ...bgp.Handler) error {
+	f.mu.Lock()
+	if f.watching {
+		f.mu.Unlock()
+		f.violation("a second Watch while one runs: hand every handler to one Watch")
+		return fmt.Errorf("second watch")
+	}
+	f.watching, f.handlers = true, hs
+	f.mu.Unlock()
+	<-ctx.Done()
+	f.mu.Lock()
+	f.watching, f.handlers = false, nil
+	f.mu.Unlock()
+	return nil
+}
+
+// Peers reports the configured peers, established when PeerUp said so.
+func (f *Fake) Peers(ctx context.Context) ([]bgp.PeerStatus, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []bgp.PeerStatus
+	for _, p := range f.peers {
+		st := bgp.PeerStatus{Address: netip.MustParseAddr(p.Address), ASN: p.ASN, State: "active"}
+		if f.up[p.Address] {
+			st.State = "established"
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// Close marks the fake closed: later calls fail the test.
+func (f *Fake) Close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = true
+}
+
+// Table lists the destinations advertised by any owner, sorted.
+func (f *Fake) Table() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.tableLocked()
+}
+
+func (f *Fake) tableLocked() []string {
+	set := map[string]bool{}
+	for _, ps := range f.owners {
+		for _, p := range ps {
+			set[p.String()] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
+}
+
+// Owners lists the owners with paths, sorted.
+func (f *Fake) Owners() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Sorted(maps.Keys(f.owners))
+}
+
+// PeerTables is the table as it was at each SetPeers that configured
+// peers.
+func (f *Fake) PeerTables() [][]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.peerTables)
+}
+
+// Configured lists the configured peers' addresses.
+func (f *Fake) Configured() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, p := range f.peers {
+		out = append(out, p.Address)
+	}
+	return out
+}
+
+// Watching reports whether a Watch runs.
+func (f *Fake) Watching() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.watching
+}
+
+// each runs call for every handler of the running Watch.
+func (f *Fake) each(call func(bgp.Handler)) {
+	f.mu.Lock()
+	hs := f.handlers
+	f.mu.Unlock()
+	if hs == nil {
+		f.t.Helper()
+		f.t.Fatal("fake speaker: an event delivered with no Watch running")
+	}
+	for _, h := range hs {
+		call(h)
+	}
+}
+
+// Deliver hands p to the handlers' Path, as a received best path.
+func (f *Fake) Deliver(p *api.Path) {
+	f.each(func(h bgp.Handler) {
+		if h.Path != nil {
+			h.Path(p)
+		}
+	})
+}
+
+// DeliverUnicast hands a unicast prefix's path set to the handlers.
+func (f *Fake) DeliverUnicast(prefix netip.Prefix, paths ...bgp.UnicastPath) {
+	f.each(func(h bgp.Handler) {
+		if h.Unicast != nil {
+			h.Unicast(prefix, paths)
+		}
+	})
+}
+
+// EOR delivers an End-of-RIB marker of family from peer.
+func (f *Fake) EOR(family, peer string) {
+	f.each(func(h bgp.Handler) {
+		if h.EOR != nil {
+			h.EOR(family, peer)
+		}
+	})
+}
+
+// PeerUp reports peer's session established.
+func (f *Fake) PeerUp(peer string) {
+	f.mu.Lock()
+	f.up[peer] = true
+	f.mu.Unlock()
+	f.each(func(h bgp.Handler) {
+		if h.Peer != nil {
+			h.Peer(peer, true)
+		}
+	})
+}

@@ -1,0 +1,95 @@
+package evpn
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/vxbgp/vxbgp/overlay"
+)
+
+// receive applies one decoded route from the speaker's watch (onPath, in
+// translate.go) and pokes the loop if the desired state may have changed.
+// It runs on the watch goroutine and never blocks on the loop.
+func (s *Source) receive(r Route) {
+	if r.Peer == "" {
+		return // our own path
+	}
+	if s.ingest(r) {
+		s.loop.KickRx()
+	}
+}
+
+// ingest applies one received route to the store and reports whether the
+// desired state may have changed. A route for a key replaces the previous
+// one (GoBGP sends no withdrawal when the best path changes).
+func (s *Source) ingest(r Route) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.rx[r.Key]
+	if old != nil {
+		s.claim(old, -1)
+	}
+	if r.Withdraw {
+		delete(s.rx, r.Key)
+		return old != nil && (len(old.floods)+len(old.fdbs)+len(old.neighs) > 0)
+	}
+	e, j, outside := contributions(r, s.byVNI, s.cfg.VTEP)
+	if old == nil || !sameRoute(old.r, r) { // judge and log once per route version
+		switch j {
+		case noVTEP:
+			s.warn.Warn("novtep", "route without vtep ignored", "peer", r.Peer, "route", r.Key)
+		case ownVTEP:
+			s.log.Debug("route to our own vtep ignored", "peer", r.Peer, "route", r.Key)
+		case unknownVNI:
+			s.log.Debug("route for no local vni ignored", "peer", r.Peer, "vni", r.VNIs, "route", r.Key)
+		}
+		for _, vni := range outside {
+			s.warn.Warn(fmt.Sprintf("outside:%d", vni), "remote ip outside the network's subnet: no neighbour entry",
+				"peer", r.Peer, "vni", vni, "mac", r.MAC, "ip", r.IP, "vtep", r.NextHop)
+		}
+	}
+	s.rx[r.Key] = e
+	s.claim(e, 1)
+	if old == nil {
+		return j == applies
+	}
+	return !sameContributions(old, e)
+}
+
+func sameRoute(a, b Route) bool {
+	return a.Key == b.Key && a.NextHop == b.NextHop && a.Originator == b.Originator && a.Seq == b.Seq &&
+		a.IP == b.IP && slices.Equal(a.VNIs, b.VNIs)
+}
+
+// remoteSeq is the highest MAC mobility sequence among the received
+// routes for k, and whether any remote VTEP announces k at all. claims
+// counts the received routes per (VNI, MAC), so the common answer (nobody
+// else has it) costs a map lookup; only a MAC that moved to us pays a scan
+// of the received routes.
+func (s *Source) remoteSeq(k overlay.FDBKey) (seq uint32, found bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.claims[k] == 0 {
+		return 0, false
+	}
+	for _, e := range s.rx {
+		for _, f := range e.fdbs {
+			if f.Key() == k && (!found || e.r.Seq > seq) {
+				seq, found = e.r.Seq, true
+			}
+		}
+	}
+	return seq, found
+}
+
+// claim adds (n=1) or removes (n=-1) e's FDB keys in claims; s.mu is held.
+func (s *Source) claim(e *entry, n int32) {
+	for _, f := range e.fdbs {
+		k := f.Key()
+		if c := s.claims[k] + n; c > 0 {
+			s.claims[k] = c
+		} else {
+			delete(s.claims, k)
+		}
+	}
+}
