@@ -185,11 +185,11 @@ func (a *agent) networkInfo() []ipam.NetworkInfo {
 	for i, n := range a.networks {
 		_, block, gw := a.cfg.Networks[i].Prefixes()
 		info := ipam.NetworkInfo{
-			Name: n.Name, VNI: n.VNI, Bridge: n.Device.Bridge,
-			Subnet: n.Subnet, Block: block, Gateway: gw, MTU: n.Device.MTU,
+			Name: n.Name, VNI: n.VNI, Bridge: n.Device.Bridge, MTU: n.Device.MTU,
+			Pools: []ipam.Pool{{Subnet: n.Subnet, Block: block, Gateway: gw}},
 		}
 		if subnet6, block6, gw6, ok := a.cfg.Networks[i].Prefixes6(); ok {
-			info.Subnet6, info.Block6, info.Gateway6 = subnet6, block6, gw6
+			info.Pools = append(info.Pools, ipam.Pool{Subnet: subnet6, Block: block6, Gateway: gw6})
 		}
 		out = append(out, info)
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/vxbgp/vxbgp/control/config"
+	"github.com/vxbgp/vxbgp/ipam"
 )
 
 // TestBuildNetworksDualStack: a dual-stack network's bridge holds the IPv6
@@ -34,11 +35,12 @@ func TestBuildNetworksDualStack(t *testing.T) {
 		t.Errorf("IPv4-only network got IPv6: %+v", nets[1])
 	}
 	info := a.networkInfo()
-	if !info[0].DualStack() || info[0].Block6 != netip.MustParsePrefix("fd00:10:244:1::/64") || info[0].Gateway6 != netip.MustParseAddr("fd00:10:244::1") {
-		t.Errorf("networkInfo[0] = %+v", info[0])
+	want6 := ipam.Pool{Subnet: netip.MustParsePrefix("fd00:10:244::/48"), Block: netip.MustParsePrefix("fd00:10:244:1::/64"), Gateway: netip.MustParseAddr("fd00:10:244::1")}
+	if len(info[0].Pools) != 2 || info[0].Pools[1] != want6 {
+		t.Errorf("networkInfo[0] = %+v, want an IPv6 pool %+v", info[0], want6)
 	}
-	if info[1].DualStack() {
-		t.Errorf("networkInfo[1] = %+v", info[1])
+	if len(info[1].Pools) != 1 {
+		t.Errorf("networkInfo[1] = %+v, want one pool", info[1])
 	}
 	for _, n := range info {
 		if err := n.Validate(); err != nil {
