@@ -30,7 +30,7 @@ func announce(ctx context.Context, h *lab.Host, c *localapi.Client, ep localapi.
 		return err
 	}
 	r := ipam.Record{ContainerID: ep.ContainerID, IfName: ep.IfName, CNINetwork: "vxbgp", Network: ep.Network,
-		IP: ip, MAC: mac, Created: time.Now().UTC().Truncate(time.Second)}
+		IPs: []netip.Addr{ip}, MAC: mac, Created: time.Now().UTC().Truncate(time.Second)}
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err

@@ -1,7 +1,6 @@
 package ipam
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -22,107 +21,131 @@ type Owner struct {
 	CNINetwork  string // the "name" of the CNI network config; may be empty
 }
 
-// Allocate returns the address of owner's pod interface in network,
-// allocating a free one from block if it has none. It is idempotent: a
-// repeated call returns the same address. It never hands out
-// the block's network address, its IPv4 broadcast address, or reserved
-// (the gateway). When the block is full the error wraps ErrExhausted.
-func (s *Store) Allocate(network string, block netip.Prefix, reserved []netip.Addr, owner Owner) (netip.Addr, error) {
+// Allocate returns the addresses of owner's pod interface in network, one
+// from each of blocks (one block per address family, in the order of the
+// network's pools), allocating those it does not hold yet. It is
+// idempotent: a repeated call returns the same addresses. All of them are
+// allocated under one lock or none is: when a block is full the error
+// wraps ErrExhausted and nothing was written. It never hands out a block's
+// network address (the IPv6 subnet-router anycast address), its IPv4
+// broadcast address, or reserved (the gateways). Each family keeps its
+// own round-robin position.
+func (s *Store) Allocate(network string, blocks []netip.Prefix, reserved []netip.Addr, owner Owner) ([]netip.Addr, error) {
 	containerID, ifName := owner.ContainerID, owner.IfName
 	if !ValidNetworkName(network) {
-		return netip.Addr{}, fmt.Errorf("allocate in network %q: invalid network name", network)
+		return nil, fmt.Errorf("allocate in network %q: invalid network name", network)
 	}
-	if !block.IsValid() {
-		return netip.Addr{}, fmt.Errorf("allocate in network %s: invalid block %s", network, block)
+	blocks, err := checkBlocks(network, blocks)
+	if err != nil {
+		return nil, err
 	}
 	if containerID == "" || ifName == "" {
-		return netip.Addr{}, fmt.Errorf("allocate in network %s: container ID and interface name are required", network)
+		return nil, fmt.Errorf("allocate in network %s: container ID and interface name are required", network)
 	}
-	block = block.Masked()
-	var ip netip.Addr
-	err := s.withLock(unix.LOCK_EX, func() error {
+	var ips []netip.Addr
+	err = s.withLock(unix.LOCK_EX, func() error {
 		all, err := s.readAll()
 		if err != nil {
 			return err
 		}
-		if r, ok := find(all, containerID, ifName); ok {
-			if r.Network != network || !block.Contains(r.IP) {
-				return fmt.Errorf("allocate in block %s of network %s: container %s interface %s already has %s in network %s",
-					block, network, containerID, ifName, r.IP, r.Network)
-			}
-			ip = r.IP
-			return nil
+		rec, held := find(all, containerID, ifName)
+		if held && rec.Network != network {
+			return fmt.Errorf("allocate in network %s: container %s interface %s already has %s in network %s",
+				network, containerID, ifName, addrList(rec.IPs), rec.Network)
+		}
+		if !held {
+			rec = Record{ContainerID: containerID, IfName: ifName, CNINetwork: owner.CNINetwork, Network: network,
+				Created: time.Now().UTC().Truncate(time.Second)}
 		}
 		dir := filepath.Join(s.dir, network)
 		if err := os.MkdirAll(dir, dirPerm); err != nil {
 			return fmt.Errorf("allocate in network %s: %w", network, err)
 		}
-		used, err := takenIn(dir, block)
-		if err != nil {
-			return err
+		var added []netip.Addr
+		ips = make([]netip.Addr, len(blocks))
+		for i, block := range blocks {
+			if ips[i], err = heldIn(rec, block); err != nil {
+				return err
+			}
+			if ips[i].IsValid() {
+				continue
+			}
+			used, err := takenIn(dir, block)
+			if err != nil {
+				return err
+			}
+			ip, ok := pick(block, reserved, used, readLast(dir, lastReservedOf(block.Addr())))
+			if !ok {
+				return &ExhaustedError{Network: network, Block: block, InUse: len(used)}
+			}
+			ips[i] = ip
+			added = append(added, ip)
 		}
-		var ok bool
-		ip, ok = pick(block, reserved, used, s.lastReserved(dir))
-		if !ok {
-			return &ExhaustedError{Network: network, Block: block, InUse: len(used)}
+		if len(added) == 0 {
+			return nil
 		}
-		rec := Record{ContainerID: containerID, IfName: ifName, CNINetwork: owner.CNINetwork, Network: network, IP: ip, Created: time.Now().UTC().Truncate(time.Second)}
+		rec.IPs = append(slices.Clone(rec.IPs), added...)
+		slices.SortFunc(rec.IPs, netip.Addr.Compare)
 		if err := s.write(rec); err != nil {
 			return err
 		}
 		// Round robin is a preference, not a correctness matter: a lost
 		// last_reserved only makes the next search start at the beginning.
-		return writeFileAtomic(dir, lastReservedName, []byte(ip.String()+"\n"), filePerm)
+		for _, ip := range added {
+			if err := writeFileAtomic(dir, lastReservedOf(ip), []byte(ip.String()+"\n"), filePerm); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
-	return ip, err
+	if err != nil {
+		return nil, err
+	}
+	return ips, nil
 }
 
-// Allocate6 gives owner's pod interface, which must already hold an
-// address in network (Allocate), an IPv6 address from block6 as well: the
-// dual-stack half of an attachment. It is idempotent like Allocate, never
-// hands out block6's subnet-router anycast address or reserved (the IPv6
-// gateway), and keeps its own round-robin position. Release frees both.
-func (s *Store) Allocate6(network string, block6 netip.Prefix, reserved []netip.Addr, owner Owner) (netip.Addr, error) {
-	containerID, ifName := owner.ContainerID, owner.IfName
-	if !block6.IsValid() || !block6.Addr().Is6() || block6.Addr().Is4In6() {
-		return netip.Addr{}, fmt.Errorf("allocate IPv6 in network %s: invalid block %s", network, block6)
+// heldIn returns the address rec already holds in block: zero if it holds
+// none of block's family, an error if it holds one outside block (the
+// block moved since).
+func heldIn(rec Record, block netip.Prefix) (netip.Addr, error) {
+	i := slices.IndexFunc(rec.IPs, func(ip netip.Addr) bool { return ip.Is4() == block.Addr().Is4() })
+	if i < 0 {
+		return netip.Addr{}, nil
 	}
-	block6 = block6.Masked()
-	var ip netip.Addr
-	err := s.withLock(unix.LOCK_EX, func() error {
-		all, err := s.readAll()
-		if err != nil {
-			return err
+	for _, ip := range rec.IPs[i:] {
+		if block.Contains(ip) {
+			return ip, nil
 		}
-		r, ok := find(all, containerID, ifName)
-		if !ok || r.Network != network {
-			return fmt.Errorf("allocate IPv6 in network %s: container %s interface %s has no address in it: %w", network, containerID, ifName, ErrNotFound)
+	}
+	return netip.Addr{}, fmt.Errorf("allocate in block %s of network %s: container %s interface %s already has %s",
+		block, rec.Network, rec.ContainerID, rec.IfName, rec.IPs[i])
+}
+
+// checkBlocks checks Allocate's blocks, at most one per address family,
+// and returns them masked.
+func checkBlocks(network string, blocks []netip.Prefix) ([]netip.Prefix, error) {
+	if len(blocks) == 0 {
+		return nil, fmt.Errorf("allocate in network %s: no block", network)
+	}
+	out := make([]netip.Prefix, len(blocks))
+	for i, b := range blocks {
+		if !b.IsValid() || b.Addr().Is4In6() || b.Addr().Zone() != "" {
+			return nil, fmt.Errorf("allocate in network %s: invalid block %s", network, b)
 		}
-		if r.IP6.IsValid() {
-			if !block6.Contains(r.IP6) {
-				return fmt.Errorf("allocate IPv6 in block %s of network %s: container %s interface %s already has %s",
-					block6, network, containerID, ifName, r.IP6)
-			}
-			ip = r.IP6
-			return nil
+		if slices.ContainsFunc(out[:i], func(o netip.Prefix) bool { return o.Addr().Is4() == b.Addr().Is4() }) {
+			return nil, fmt.Errorf("allocate in network %s: block %s: one block per address family", network, b)
 		}
-		dir := filepath.Join(s.dir, network)
-		used, err := takenIn(dir, block6)
-		if err != nil {
-			return err
-		}
-		var free bool
-		ip, free = pick(block6, reserved, used, readLast(dir, lastReserved6Name))
-		if !free {
-			return &ExhaustedError{Network: network, Block: block6, InUse: len(used)}
-		}
-		r.IP6 = ip
-		if err := s.write(r); err != nil {
-			return err
-		}
-		return writeFileAtomic(dir, lastReserved6Name, []byte(ip.String()+"\n"), filePerm)
-	})
-	return ip, err
+		out[i] = b.Masked()
+	}
+	return out, nil
+}
+
+// lastReservedOf names the round-robin position file of ip's family.
+func lastReservedOf(ip netip.Addr) string {
+	if ip.Is4() {
+		return lastReservedName
+	}
+	return lastReserved6Name
 }
 
 // ExhaustedError is Allocate's error for a full block; it matches
@@ -139,72 +162,6 @@ func (e *ExhaustedError) Error() string {
 
 // Unwrap lets errors.Is(err, ErrExhausted) match.
 func (e *ExhaustedError) Unwrap() error { return ErrExhausted }
-
-// Update stores r's MAC, HostIf, Netns and Chained in the existing allocation of
-// (r.ContainerID, r.IfName), which must hold r.IP in r.Network.
-func (s *Store) Update(r Record) error {
-	return s.withLock(unix.LOCK_EX, func() error {
-		all, err := s.readAll()
-		if err != nil {
-			return err
-		}
-		cur, ok := find(all, r.ContainerID, r.IfName)
-		if !ok {
-			return fmt.Errorf("update container %s interface %s: %w", r.ContainerID, r.IfName, ErrNotFound)
-		}
-		if cur.IP != r.IP || cur.Network != r.Network {
-			return fmt.Errorf("update container %s interface %s: holds %s in network %s, not %s in network %s",
-				r.ContainerID, r.IfName, cur.IP, cur.Network, r.IP, r.Network)
-		}
-		cur.MAC, cur.HostIf, cur.Netns, cur.Chained = r.MAC, r.HostIf, r.Netns, r.Chained
-		return s.write(cur)
-	})
-}
-
-// Release frees every address of containerID's interface ifName. Releasing
-// what is not allocated is not an error, so DEL can be repeated.
-func (s *Store) Release(containerID, ifName string) error {
-	return s.withLock(unix.LOCK_EX, func() error {
-		all, err := s.readAll()
-		if err != nil {
-			return err
-		}
-		for _, r := range all {
-			if r.ContainerID == containerID && r.IfName == ifName {
-				// The IPv6 holder first: should the second removal fail,
-				// the record proper still names it for the next Release.
-				if r.IP6.IsValid() {
-					if err := removeFile(filepath.Join(s.dir, r.Network), r.IP6.String()); err != nil {
-						return fmt.Errorf("release %s of container %s interface %s: %w", r.IP6, containerID, ifName, err)
-					}
-				}
-				if err := removeFile(filepath.Join(s.dir, r.Network), r.IP.String()); err != nil {
-					return fmt.Errorf("release %s of container %s interface %s: %w", r.IP, containerID, ifName, err)
-				}
-			}
-		}
-		return nil
-	})
-}
-
-// write stores r atomically; the caller holds the exclusive lock. A
-// dual-stack record is written to its IPv6 file first (which only holds
-// that address: readers go by the file named by IP), so that a crash in
-// between never leaves a record naming an IPv6 address without its file.
-func (s *Store) write(r Record) error {
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode record %s: %w", r.IP, err)
-	}
-	b = append(b, '\n')
-	dir := filepath.Join(s.dir, r.Network)
-	if r.IP6.IsValid() {
-		if err := writeFileAtomic(dir, r.IP6.String(), b, filePerm); err != nil {
-			return err
-		}
-	}
-	return writeFileAtomic(dir, r.IP.String(), b, filePerm)
-}
 
 // takenIn returns the addresses of block that have a record file in dir,
 // whether or not the file decodes: the name is the allocation. It removes
@@ -226,12 +183,6 @@ func takenIn(dir string, block netip.Prefix) (map[netip.Addr]bool, error) {
 		}
 	}
 	return used, nil
-}
-
-// lastReserved reads the network's round-robin position; anything
-// unreadable means "start at the beginning".
-func (s *Store) lastReserved(dir string) netip.Addr {
-	return readLast(dir, lastReservedName)
 }
 
 // readLast reads a round-robin position file of dir.
@@ -297,48 +248,4 @@ func broadcast(block netip.Prefix) netip.Addr {
 		a[i/8] |= 0x80 >> (i % 8)
 	}
 	return netip.AddrFrom4(a)
-}
-
-// Claim records r, an address another plugin gave the pod (chained mode),
-// as r.Network's allocation of (r.ContainerID, r.IfName). Holding the
-// file keeps the address from ever being allocated here too. It fails when
-// the address is already held by another pod interface; claiming it again
-// for the same one replaces the record.
-func (s *Store) Claim(r Record) error {
-	if !ValidNetworkName(r.Network) {
-		return fmt.Errorf("claim %s in network %q: invalid network name", r.IP, r.Network)
-	}
-	if !r.IP.IsValid() || r.IP.Zone() != "" {
-		return fmt.Errorf("claim in network %s: invalid address %s", r.Network, r.IP)
-	}
-	if r.ContainerID == "" || r.IfName == "" {
-		return fmt.Errorf("claim %s in network %s: container ID and interface name are required", r.IP, r.Network)
-	}
-	return s.withLock(unix.LOCK_EX, func() error {
-		all, err := s.readAll()
-		if err != nil {
-			return err
-		}
-		for _, o := range all {
-			if o.Network == r.Network && o.IP == r.IP && (o.ContainerID != r.ContainerID || o.IfName != r.IfName) {
-				return fmt.Errorf("claim %s in network %s for container %s interface %s: held by container %s interface %s",
-					r.IP, r.Network, r.ContainerID, r.IfName, o.ContainerID, o.IfName)
-			}
-		}
-		dir := filepath.Join(s.dir, r.Network)
-		if err := os.MkdirAll(dir, dirPerm); err != nil {
-			return fmt.Errorf("claim %s in network %s: %w", r.IP, r.Network, err)
-		}
-		// A file that does not decode still holds its address (see
-		// readNetwork): only its owner may replace it, and we cannot tell.
-		if _, err := os.Stat(filepath.Join(dir, r.IP.String())); err == nil && !slices.ContainsFunc(all, func(o Record) bool {
-			return o.Network == r.Network && o.IP == r.IP
-		}) {
-			return fmt.Errorf("claim %s in network %s: held by an unreadable record", r.IP, r.Network)
-		}
-		if r.Created.IsZero() {
-			r.Created = time.Now().UTC().Truncate(time.Second)
-		}
-		return s.write(r)
-	})
 }

@@ -6,15 +6,25 @@
 //	networks.json                  what the agent configured (NetworkInfo); the plugin
 //	                               reads it, so pods attach while the agent is down
 //	ipam/.lock                     flock(2)ed around every read-modify-write
-//	ipam/<network>/<ip>            one JSON Record per allocated address
-//	ipam/<network>/last_reserved   the last address handed out, for round robin
+//	ipam/<network>/<ip>            a file per allocated address, holding a JSON Record
+//	ipam/<network>/last_reserved   the last IPv4 address handed out, for round robin
+//	ipam/<network>/last_reserved6  the same for IPv6
 //
 // As in host-local, the file name is the allocation: an address is taken
 // exactly when a file named after it exists, so there is no index that
 // could disagree with the records after a crash. Addresses
-// are handed out round robin from the one after last_reserved, so a
-// released address is reused as late as possible (a peer may still have it
-// in its ARP cache or FDB).
+// are handed out round robin from the one after last_reserved (of their
+// family), so a released address is reused as late as possible (a peer
+// may still have it in its ARP cache or FDB).
+//
+// A pod interface holds one address per pool of its network, allocated
+// together (Allocate). In memory its Record lists them; on disk the
+// format predates the lists and must stay readable by older plugins
+// (json.go): the file named by the record's "ip" is the record proper; a
+// dual-stack interface's IPv6 address ("ip6") has a file holding a copy,
+// which readers skip. An interface whose addresses do not fit "ip" and
+// "ip6" (a chained one with two IPv4 addresses) has one record per
+// address; readers merge the records of one interface into one.
 //
 // Every file is written whole to a temporary file in the same directory and
 // renamed over the target: after a process crash a file is either the old or

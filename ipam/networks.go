@@ -13,25 +13,55 @@ import (
 // writes its networks to.
 const NetworksFile = "networks.json"
 
+// Pool is one address family of a network: the cluster-wide subnet, this
+// host's block of it (pods' addresses) and the anycast gateway (the pods'
+// default route).
+type Pool struct {
+	Subnet, Block netip.Prefix
+	Gateway       netip.Addr
+}
+
 // NetworkInfo is what the CNI plugin needs to know about one network to
 // attach pods to it without asking the agent.
 type NetworkInfo struct {
-	Name    string       `json:"name"`
-	VNI     uint32       `json:"vni"`
-	Bridge  string       `json:"bridge"`  // e.g. vxbr100, holds Gateway/Subnet.Bits()
-	Subnet  netip.Prefix `json:"subnet"`  // cluster-wide pool; pods get its prefix length
-	Block   netip.Prefix `json:"block"`   // this host's share, pods' addresses come from here
-	Gateway netip.Addr   `json:"gateway"` // anycast gateway, the pods' default route
-	MTU     int          `json:"mtu"`     // of the pods' interfaces; 0: the bridge's
-	// Dual-stack networks: the IPv6 subnet, this host's IPv6 block and the
-	// IPv6 anycast gateway; all zero (and absent from the file) otherwise.
-	Subnet6  netip.Prefix `json:"subnet6,omitzero"`
-	Block6   netip.Prefix `json:"block6,omitzero"`
-	Gateway6 netip.Addr   `json:"gateway6,omitzero"`
+	Name   string
+	VNI    uint32
+	Bridge string // e.g. vxbr100, holds every pool's Gateway/Subnet.Bits()
+	MTU    int    // of the pods' interfaces; 0: the bridge's
+	// Pools are the network's address families, one pool each: the IPv4
+	// pool first, then the IPv6 one on a dual-stack network. A network
+	// with only an IPv6 pool is valid here too (the agent's config does
+	// not make one). A pod gets one address from each pool's block.
+	Pools []Pool
 }
 
-// DualStack reports whether the network has IPv6 too.
-func (n NetworkInfo) DualStack() bool { return n.Subnet6.IsValid() }
+// Blocks returns the pools' blocks, in pool order.
+func (n NetworkInfo) Blocks() []netip.Prefix {
+	out := make([]netip.Prefix, len(n.Pools))
+	for i, p := range n.Pools {
+		out[i] = p.Block
+	}
+	return out
+}
+
+// Gateways returns the pools' gateways, in pool order.
+func (n NetworkInfo) Gateways() []netip.Addr {
+	out := make([]netip.Addr, len(n.Pools))
+	for i, p := range n.Pools {
+		out[i] = p.Gateway
+	}
+	return out
+}
+
+// PoolOf returns the pool whose subnet holds ip.
+func (n NetworkInfo) PoolOf(ip netip.Addr) (Pool, bool) {
+	for _, p := range n.Pools {
+		if p.Subnet.Contains(ip) {
+			return p, true
+		}
+	}
+	return Pool{}, false
+}
 
 // networksDoc is the file's top level: an object, so fields can be added
 // without breaking older plugins.
@@ -39,7 +69,8 @@ type networksDoc struct {
 	Networks []NetworkInfo `json:"networks"`
 }
 
-// Validate checks what the plugin relies on; errors name the field.
+// Validate checks what the plugin relies on; errors name the field as the
+// file does (subnet, block6, ...).
 func (n NetworkInfo) Validate() error {
 	var errs []error
 	if !ValidNetworkName(n.Name) {
@@ -48,25 +79,19 @@ func (n NetworkInfo) Validate() error {
 	if n.Bridge == "" || len(n.Bridge) > 15 {
 		errs = append(errs, fmt.Errorf("bridge %q: must be an interface name of 1-15 characters", n.Bridge))
 	}
-	if !n.Subnet.IsValid() {
-		errs = append(errs, errors.New("subnet: missing or invalid"))
-	}
+	pools := n.Pools
 	switch {
-	case !n.Block.IsValid():
-		errs = append(errs, errors.New("block: missing or invalid"))
-	case n.Block != n.Block.Masked():
-		errs = append(errs, fmt.Errorf("block %s: has host bits set (%s)", n.Block, n.Block.Masked()))
-	case n.Subnet.IsValid() && (n.Block.Bits() < n.Subnet.Bits() || !n.Subnet.Contains(n.Block.Addr())):
-		errs = append(errs, fmt.Errorf("block %s: not inside subnet %s", n.Block, n.Subnet))
+	case len(pools) == 0:
+		pools = []Pool{{}} // a network needs its first pool: report its fields missing
+	case len(pools) > maxPools:
+		errs = append(errs, fmt.Errorf("pools: %d, at most %d (IPv4, then IPv6)", len(pools), maxPools))
+		pools = pools[:maxPools]
 	}
-	switch {
-	case !n.Gateway.IsValid():
-		errs = append(errs, errors.New("gateway: missing or invalid"))
-	case n.Subnet.IsValid() && !n.Subnet.Contains(n.Gateway):
-		errs = append(errs, fmt.Errorf("gateway %s: not inside subnet %s", n.Gateway, n.Subnet))
+	for i, p := range pools {
+		errs = append(errs, p.validate(i)...)
 	}
-	if n.Subnet6.IsValid() || n.Block6.IsValid() || n.Gateway6.IsValid() {
-		errs = append(errs, n.validate6()...)
+	if len(pools) == 2 && pools[0].Subnet.Addr().Is6() && pools[1].Subnet.Addr().Is6() {
+		errs = append(errs, fmt.Errorf("subnet6 %s: subnet %s is IPv6 already (one pool per family)", pools[1].Subnet, pools[0].Subnet))
 	}
 	if n.MTU != 0 && (n.MTU < 68 || n.MTU > 65535) {
 		errs = append(errs, fmt.Errorf("mtu %d: must be 68..65535, or 0 for the bridge's", n.MTU))
@@ -77,28 +102,38 @@ func (n NetworkInfo) Validate() error {
 	return nil
 }
 
-// validate6 checks the IPv6 fields of a dual-stack network.
-func (n NetworkInfo) validate6() []error {
+// maxPools: the file has keys for two pools, an IPv4 and an IPv6 one.
+const maxPools = 2
+
+// validate checks pool i of a network. Errors name the fields as the file
+// does: subnet, block, gateway for the first pool, subnet6, block6,
+// gateway6 for the second, which must be IPv6.
+func (p Pool) validate(i int) []error {
+	sfx := ""
+	if i == 1 {
+		sfx = "6"
+	}
+	subnet, block, gateway := "subnet"+sfx, "block"+sfx, "gateway"+sfx
 	var errs []error
 	switch {
-	case !n.Subnet6.IsValid():
-		errs = append(errs, errors.New("subnet6: missing or invalid"))
-	case !n.Subnet6.Addr().Is6() || n.Subnet6.Addr().Is4In6():
-		errs = append(errs, fmt.Errorf("subnet6 %s: not IPv6", n.Subnet6))
+	case !p.Subnet.IsValid():
+		errs = append(errs, fmt.Errorf("%s: missing or invalid", subnet))
+	case i == 1 && (!p.Subnet.Addr().Is6() || p.Subnet.Addr().Is4In6()):
+		errs = append(errs, fmt.Errorf("%s %s: not IPv6", subnet, p.Subnet))
 	}
 	switch {
-	case !n.Block6.IsValid():
-		errs = append(errs, errors.New("block6: missing or invalid"))
-	case n.Block6 != n.Block6.Masked():
-		errs = append(errs, fmt.Errorf("block6 %s: has host bits set (%s)", n.Block6, n.Block6.Masked()))
-	case n.Subnet6.IsValid() && (n.Block6.Bits() < n.Subnet6.Bits() || !n.Subnet6.Contains(n.Block6.Addr())):
-		errs = append(errs, fmt.Errorf("block6 %s: not inside subnet6 %s", n.Block6, n.Subnet6))
+	case !p.Block.IsValid():
+		errs = append(errs, fmt.Errorf("%s: missing or invalid", block))
+	case p.Block != p.Block.Masked():
+		errs = append(errs, fmt.Errorf("%s %s: has host bits set (%s)", block, p.Block, p.Block.Masked()))
+	case p.Subnet.IsValid() && (p.Block.Bits() < p.Subnet.Bits() || !p.Subnet.Contains(p.Block.Addr())):
+		errs = append(errs, fmt.Errorf("%s %s: not inside %s %s", block, p.Block, subnet, p.Subnet))
 	}
 	switch {
-	case !n.Gateway6.IsValid():
-		errs = append(errs, errors.New("gateway6: missing or invalid"))
-	case n.Subnet6.IsValid() && !n.Subnet6.Contains(n.Gateway6):
-		errs = append(errs, fmt.Errorf("gateway6 %s: not inside subnet6 %s", n.Gateway6, n.Subnet6))
+	case !p.Gateway.IsValid():
+		errs = append(errs, fmt.Errorf("%s: missing or invalid", gateway))
+	case p.Subnet.IsValid() && !p.Subnet.Contains(p.Gateway):
+		errs = append(errs, fmt.Errorf("%s %s: not inside %s %s", gateway, p.Gateway, subnet, p.Subnet))
 	}
 	return errs
 }

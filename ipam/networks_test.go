@@ -13,13 +13,27 @@ import (
 
 func testNetwork() NetworkInfo {
 	return NetworkInfo{
-		Name:    "pods",
-		VNI:     100,
-		Bridge:  "vxbr100",
+		Name:   "pods",
+		VNI:    100,
+		Bridge: "vxbr100",
+		MTU:    1450,
+		Pools:  []Pool{testPool4()},
+	}
+}
+
+func testPool4() Pool {
+	return Pool{
 		Subnet:  netip.MustParsePrefix("10.244.0.0/16"),
 		Block:   netip.MustParsePrefix("10.244.1.0/24"),
 		Gateway: netip.MustParseAddr("10.244.0.1"),
-		MTU:     1450,
+	}
+}
+
+func testPool6() Pool {
+	return Pool{
+		Subnet:  netip.MustParsePrefix("fd00:10:244::/48"),
+		Block:   netip.MustParsePrefix("fd00:10:244:1::/64"),
+		Gateway: netip.MustParseAddr("fd00:10:244::1"),
 	}
 }
 
@@ -27,10 +41,15 @@ func TestNetworksRoundTrip(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "state") // WriteNetworks creates it
 	second := testNetwork()
 	second.Name, second.VNI, second.Bridge, second.MTU = "other", 200, "vxbr200", 0
-	second.Subnet = netip.MustParsePrefix("fd00:244::/48")
-	second.Block = netip.MustParsePrefix("fd00:244:0:1::/64")
-	second.Gateway = netip.MustParseAddr("fd00:244::1")
-	want := []NetworkInfo{testNetwork(), second}
+	second.Pools = []Pool{{
+		Subnet:  netip.MustParsePrefix("fd00:244::/48"),
+		Block:   netip.MustParsePrefix("fd00:244:0:1::/64"),
+		Gateway: netip.MustParseAddr("fd00:244::1"),
+	}}
+	dual := testNetwork()
+	dual.Name, dual.VNI, dual.Bridge = "dual", 300, "vxbr300"
+	dual.Pools = []Pool{testPool4(), testPool6()}
+	want := []NetworkInfo{testNetwork(), second, dual}
 	if err := WriteNetworks(dir, want); err != nil {
 		t.Fatal(err)
 	}
@@ -91,18 +110,37 @@ func TestNetworkValidate(t *testing.T) {
 	}{
 		{"valid", func(*NetworkInfo) {}, ""},
 		{"mtu zero means the bridge's", func(n *NetworkInfo) { n.MTU = 0 }, ""},
-		{"gateway in block", func(n *NetworkInfo) { n.Block = netip.MustParsePrefix("10.244.0.0/24") }, ""},
+		{"gateway in block", func(n *NetworkInfo) { n.Pools[0].Block = netip.MustParsePrefix("10.244.0.0/24") }, ""},
 		{"bad name", func(n *NetworkInfo) { n.Name = "../etc" }, `name "../etc"`},
 		{"no bridge", func(n *NetworkInfo) { n.Bridge = "" }, "bridge"},
 		{"long bridge", func(n *NetworkInfo) { n.Bridge = "vxbr1234567890123" }, "bridge"},
-		{"no subnet", func(n *NetworkInfo) { n.Subnet = netip.Prefix{} }, "subnet: missing"},
-		{"no block", func(n *NetworkInfo) { n.Block = netip.Prefix{} }, "block: missing"},
-		{"block host bits", func(n *NetworkInfo) { n.Block = netip.MustParsePrefix("10.244.1.7/24") }, "block 10.244.1.7/24: has host bits"},
-		{"block outside subnet", func(n *NetworkInfo) { n.Block = netip.MustParsePrefix("10.245.1.0/24") }, "block 10.245.1.0/24: not inside subnet"},
-		{"block larger than subnet", func(n *NetworkInfo) { n.Block = netip.MustParsePrefix("10.0.0.0/8") }, "not inside subnet"},
-		{"no gateway", func(n *NetworkInfo) { n.Gateway = netip.Addr{} }, "gateway: missing"},
-		{"gateway outside subnet", func(n *NetworkInfo) { n.Gateway = netip.MustParseAddr("10.0.0.1") }, "gateway 10.0.0.1: not inside"},
+		{"no subnet", func(n *NetworkInfo) { n.Pools[0].Subnet = netip.Prefix{} }, "subnet: missing"},
+		{"no block", func(n *NetworkInfo) { n.Pools[0].Block = netip.Prefix{} }, "block: missing"},
+		{"block host bits", func(n *NetworkInfo) { n.Pools[0].Block = netip.MustParsePrefix("10.244.1.7/24") }, "block 10.244.1.7/24: has host bits"},
+		{"block outside subnet", func(n *NetworkInfo) { n.Pools[0].Block = netip.MustParsePrefix("10.245.1.0/24") }, "block 10.245.1.0/24: not inside subnet"},
+		{"block larger than subnet", func(n *NetworkInfo) { n.Pools[0].Block = netip.MustParsePrefix("10.0.0.0/8") }, "not inside subnet"},
+		{"no gateway", func(n *NetworkInfo) { n.Pools[0].Gateway = netip.Addr{} }, "gateway: missing"},
+		{"gateway outside subnet", func(n *NetworkInfo) { n.Pools[0].Gateway = netip.MustParseAddr("10.0.0.1") }, "gateway 10.0.0.1: not inside"},
 		{"mtu too small", func(n *NetworkInfo) { n.MTU = 67 }, "mtu 67"},
+		{"no pools", func(n *NetworkInfo) { n.Pools = nil }, "subnet: missing"},
+		{"dual-stack", func(n *NetworkInfo) { n.Pools = append(n.Pools, testPool6()) }, ""},
+		{"ipv6 only", func(n *NetworkInfo) { n.Pools = []Pool{testPool6()} }, ""},
+		{"three pools", func(n *NetworkInfo) { n.Pools = append(n.Pools, testPool6(), testPool6()) }, "pools: 3, at most 2"},
+		{"no block6", func(n *NetworkInfo) {
+			n.Pools = append(n.Pools, Pool{Subnet: testPool6().Subnet, Gateway: testPool6().Gateway})
+		}, "block6: missing"},
+		{"block6 outside", func(n *NetworkInfo) {
+			p := testPool6()
+			p.Block = netip.MustParsePrefix("fd00:99::/64")
+			n.Pools = append(n.Pools, p)
+		}, "block6 fd00:99::/64: not inside subnet6 fd00:10:244::/48"},
+		{"gateway6 outside", func(n *NetworkInfo) {
+			p := testPool6()
+			p.Gateway = netip.MustParseAddr("fd00:99::1")
+			n.Pools = append(n.Pools, p)
+		}, "gateway6 fd00:99::1: not inside subnet6"},
+		{"ipv4 second pool", func(n *NetworkInfo) { n.Pools = append(n.Pools, testPool4()) }, "subnet6 10.244.0.0/16: not IPv6"},
+		{"two ipv6 pools", func(n *NetworkInfo) { n.Pools = []Pool{testPool6(), testPool6()} }, "subnet6 fd00:10:244::/48: subnet fd00:10:244::/48 is IPv6 already"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

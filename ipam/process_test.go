@@ -41,7 +41,7 @@ func allocateChild(dir, name, count string) int {
 	}
 	block := netip.MustParsePrefix("10.244.1.0/24")
 	for i := range n {
-		ip, err := s.Allocate("pods", block, addrs("10.244.1.1"), Owner{ContainerID: fmt.Sprintf("%s-%d", name, i), IfName: "eth0"})
+		ip, err := allocOne(s, "pods", block, addrs("10.244.1.1"), Owner{ContainerID: fmt.Sprintf("%s-%d", name, i), IfName: "eth0"})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
@@ -94,8 +94,8 @@ func TestConcurrentProcesses(t *testing.T) {
 		t.Errorf("List = %d records, %v; want %d", len(recs), err, procs*each)
 	}
 	for _, r := range recs {
-		if _, ok := seen[r.IP.String()]; !ok {
-			t.Errorf("store holds %s that no process reported", r.IP)
+		if _, ok := seen[r.IPs[0].String()]; !ok {
+			t.Errorf("store holds %s that no process reported", r.IPs[0])
 		}
 	}
 }

@@ -25,26 +25,26 @@ var (
 	ErrNotFound = errors.New("allocation not found")
 )
 
-// Record is one allocated address: the file ipam/<network>/<ip>.
-// MAC, HostIf and Netns are empty until the plugin has created the veth.
+// Record is the allocation of one pod interface: the files
+// ipam/<network>/<ip>, one for each of its addresses (json.go has their
+// format). MAC, HostIf and Netns are empty until the plugin has created
+// the veth.
 type Record struct {
-	ContainerID string     `json:"containerID"`
-	IfName      string     `json:"ifName"`
-	CNINetwork  string     `json:"cniNetwork,omitempty"` // the CNI config's "name"; GC goes by it
-	Network     string     `json:"network"`
-	IP          netip.Addr `json:"ip"`
-	// IP6 is the IPv6 address of a dual-stack pod interface (Allocate6).
-	// It has a file of its own, ipam/<network>/<ip6>, holding a copy of
-	// the record, so that it is never handed out twice; the record proper
-	// is the file named by IP.
-	IP6    netip.Addr  `json:"ip6,omitzero"`
-	MAC    overlay.MAC `json:"mac,omitzero"`     // pod interface MAC
-	HostIf string      `json:"hostIf,omitempty"` // host side of the veth
-	Netns  string      `json:"netns,omitempty"`  // path of the pod's netns
+	ContainerID string
+	IfName      string
+	CNINetwork  string // the CNI config's "name"; GC goes by it
+	Network     string
+	// IPs are the interface's addresses: one from each block of the
+	// network (Allocate), or those another plugin gave it (Claim). The
+	// store keeps them sorted, so IPv4 comes first.
+	IPs    []netip.Addr
+	MAC    overlay.MAC // pod interface MAC
+	HostIf string      // host side of the veth
+	Netns  string      // path of the pod's netns
 	// Chained: another plugin made the interface and address (vxbgp-cni
 	// ran with "chained": true); HostIf is that plugin's, not ours to delete.
-	Chained bool      `json:"chained,omitempty"`
-	Created time.Time `json:"created"`
+	Chained bool
+	Created time.Time
 }
 
 // Endpoint returns the record as the endpoint it describes.
@@ -55,19 +55,10 @@ func (r Record) Endpoint() endpoint.Endpoint {
 		Network:     r.Network,
 		HostIf:      r.HostIf,
 		MAC:         r.MAC,
-		IPs:         r.ips(),
+		IPs:         slices.Clone(r.IPs),
 		Netns:       r.Netns,
 		Chained:     r.Chained,
 	}
-}
-
-// ips is the record's addresses: IP, then IP6 if any.
-func (r Record) ips() []netip.Addr {
-	out := []netip.Addr{r.IP}
-	if r.IP6.IsValid() {
-		out = append(out, r.IP6)
-	}
-	return out
 }
 
 // Store is the allocation store under one state directory. It holds no
@@ -139,7 +130,8 @@ func (s *Store) Get(containerID, ifName string) (Record, bool, error) {
 	return rec, found, err
 }
 
-// List returns every allocation, sorted by network and address.
+// List returns every allocation, one per pod interface, sorted by network
+// and first address.
 func (s *Store) List() ([]Record, error) {
 	var all []Record
 	err := s.withLock(unix.LOCK_SH, func() error {
@@ -151,7 +143,7 @@ func (s *Store) List() ([]Record, error) {
 }
 
 // Endpoints returns the allocations whose veth exists (they have a MAC), as
-// the agent announces them. An allocation without a MAC is an ADD still in
+// the agent announces them: one per pod interface, with all its addresses. An allocation without a MAC is an ADD still in
 // progress, or one that crashed before finishing: nothing to announce yet.
 func (s *Store) Endpoints() ([]endpoint.Endpoint, error) {
 	all, err := s.List()
@@ -167,7 +159,10 @@ func (s *Store) Endpoints() ([]endpoint.Endpoint, error) {
 	return eps, nil
 }
 
-// readAll reads every record of every network; the caller holds the lock.
+// readAll reads every record of every network, sorted by network and
+// address; the caller holds the lock. The records of one interface in one
+// network are merged into one: a chained interface with several addresses
+// of one family is stored as a record per address.
 func (s *Store) readAll() ([]Record, error) {
 	entries, err := os.ReadDir(s.dir)
 	if err != nil {
@@ -182,12 +177,36 @@ func (s *Store) readAll() ([]Record, error) {
 		if err != nil {
 			return nil, err
 		}
-		all = append(all, recs...)
+		all = append(all, merge(recs)...)
 	}
 	slices.SortFunc(all, func(a, b Record) int {
-		return cmp.Or(cmp.Compare(a.Network, b.Network), a.IP.Compare(b.IP))
+		return cmp.Or(cmp.Compare(a.Network, b.Network), a.IPs[0].Compare(b.IPs[0]))
 	})
 	return all, nil
+}
+
+// merge joins the records of one network that belong to the same
+// interface, keeping the first one's other fields.
+func merge(recs []Record) []Record {
+	out := make([]Record, 0, len(recs))
+	at := make(map[endpoint.Key]int, len(recs))
+	for _, r := range recs {
+		k := endpoint.Key{ContainerID: r.ContainerID, IfName: r.IfName}
+		i, ok := at[k]
+		if !ok {
+			at[k] = len(out)
+			out = append(out, r)
+			continue
+		}
+		out[i].IPs = append(out[i].IPs, r.IPs...)
+	}
+	for i := range out {
+		// Compact: an address named by two records (a crash in the middle
+		// of Claim replacing a pair) is still one address.
+		slices.SortFunc(out[i].IPs, netip.Addr.Compare)
+		out[i].IPs = slices.Compact(out[i].IPs)
+	}
+	return out
 }
 
 // readNetwork reads the records of one network. Files whose name is not an
@@ -218,8 +237,8 @@ func (s *Store) readNetwork(network string) ([]Record, error) {
 			return nil, fmt.Errorf("read record %s: %w", filepath.Join(dir, e.Name()), err)
 		}
 		var r Record
-		if err := json.Unmarshal(b, &r); err != nil || r.IP != ip {
-			continue
+		if err := json.Unmarshal(b, &r); err != nil || len(r.IPs) == 0 || r.IPs[0] != ip {
+			continue // unreadable, or the copy that holds a dual-stack record's IPv6 address
 		}
 		recs = append(recs, r)
 	}

@@ -7,29 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/vxbgp/vxbgp/overlay"
 )
-
-func openTestStore(t *testing.T) *Store {
-	t.Helper()
-	s, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func addrs(ss ...string) []netip.Addr {
-	var out []netip.Addr
-	for _, s := range ss {
-		out = append(out, netip.MustParseAddr(s))
-	}
-	return out
-}
 
 // TestAllocateOrder fills blocks from empty and checks the order of the
 // addresses handed out and what is skipped.
@@ -55,7 +39,7 @@ func TestAllocateOrder(t *testing.T) {
 			block := netip.MustParsePrefix(tt.block)
 			var got []netip.Addr
 			for i := 0; ; i++ {
-				ip, err := s.Allocate("pods", block, tt.reserved, Owner{ContainerID: fmt.Sprintf("c%d", i), IfName: "eth0"})
+				ip, err := allocOne(s, "pods", block, tt.reserved, Owner{ContainerID: fmt.Sprintf("c%d", i), IfName: "eth0"})
 				if errors.Is(err, ErrExhausted) {
 					break
 				}
@@ -102,7 +86,7 @@ func TestAllocateRoundRobin(t *testing.T) {
 		}
 		switch st.op {
 		case "alloc":
-			ip, err := s.Allocate("pods", block, nil, Owner{ContainerID: st.cid, IfName: "eth0"})
+			ip, err := allocOne(s, "pods", block, nil, Owner{ContainerID: st.cid, IfName: "eth0"})
 			if err != nil {
 				t.Fatalf("step %d alloc %s: %v", i, st.cid, err)
 			}
@@ -121,7 +105,7 @@ func TestAllocateIdempotent(t *testing.T) {
 	s := openTestStore(t)
 	block := netip.MustParsePrefix("10.244.1.0/24")
 	gw := addrs("10.244.0.1")
-	first, err := s.Allocate("pods", block, gw, Owner{ContainerID: "c1", IfName: "eth0"})
+	first, err := allocOne(s, "pods", block, gw, Owner{ContainerID: "c1", IfName: "eth0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,15 +128,9 @@ func TestAllocateIdempotent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ip, err := s.Allocate(tt.network, netip.MustParsePrefix(tt.block), gw, Owner{ContainerID: tt.cid, IfName: tt.if_})
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
-				}
+			ip, err := allocOne(s, tt.network, netip.MustParsePrefix(tt.block), gw, Owner{ContainerID: tt.cid, IfName: tt.if_})
+			if !wantErr(t, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if (ip == first) != tt.same {
 				t.Errorf("got %s, first was %s, want same=%v", ip, first, tt.same)
@@ -171,18 +149,18 @@ func TestAllocateIdempotent(t *testing.T) {
 func TestReleaseAndGet(t *testing.T) {
 	s := openTestStore(t)
 	block := netip.MustParsePrefix("10.244.1.0/24")
-	ip, err := s.Allocate("pods", block, nil, Owner{ContainerID: "c1", IfName: "eth0"})
+	ip, err := allocOne(s, "pods", block, nil, Owner{ContainerID: "c1", IfName: "eth0"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Allocate("pods", block, nil, Owner{ContainerID: "c2", IfName: "eth0"}); err != nil {
+	if _, err := allocOne(s, "pods", block, nil, Owner{ContainerID: "c2", IfName: "eth0"}); err != nil {
 		t.Fatal(err)
 	}
 	r, ok, err := s.Get("c1", "eth0")
 	if err != nil || !ok {
 		t.Fatalf("Get before release = %v, %v", ok, err)
 	}
-	if r.IP != ip || r.Network != "pods" || r.ContainerID != "c1" || r.IfName != "eth0" || r.Created.IsZero() {
+	if !slices.Equal(r.IPs, []netip.Addr{ip}) || r.Network != "pods" || r.ContainerID != "c1" || r.IfName != "eth0" || r.Created.IsZero() {
 		t.Errorf("record = %+v", r)
 	}
 	for i := range 2 { // the second release must succeed too: DEL is repeated
@@ -207,18 +185,18 @@ func TestReleaseAndGet(t *testing.T) {
 func TestUpdateAndEndpoints(t *testing.T) {
 	s := openTestStore(t)
 	block := netip.MustParsePrefix("10.244.1.0/24")
-	ip, err := s.Allocate("pods", block, nil, Owner{ContainerID: "c1", IfName: "eth0"})
+	ip, err := allocOne(s, "pods", block, nil, Owner{ContainerID: "c1", IfName: "eth0"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Allocate("pods", block, nil, Owner{ContainerID: "c2", IfName: "eth0"}); err != nil {
+	if _, err := allocOne(s, "pods", block, nil, Owner{ContainerID: "c2", IfName: "eth0"}); err != nil {
 		t.Fatal(err)
 	}
 	eps, err := s.Endpoints()
 	if err != nil || len(eps) != 0 {
 		t.Fatalf("Endpoints before any veth = %+v, %v; want none", eps, err)
 	}
-	upd := Record{ContainerID: "c1", IfName: "eth0", Network: "pods", IP: ip, MAC: overlay.MustParseMAC("02:00:00:00:00:01"), HostIf: "vxb0123456789a", Netns: "/run/netns/p1"}
+	upd := Record{ContainerID: "c1", IfName: "eth0", Network: "pods", IPs: []netip.Addr{ip}, MAC: overlay.MustParseMAC("02:00:00:00:00:01"), HostIf: "vxb0123456789a", Netns: "/run/netns/p1"}
 	if err := s.Update(upd); err != nil {
 		t.Fatal(err)
 	}
@@ -244,9 +222,9 @@ func TestUpdateAndEndpoints(t *testing.T) {
 		target error
 		substr string
 	}{
-		{"unknown attachment", Record{ContainerID: "nope", IfName: "eth0", Network: "pods", IP: ip}, ErrNotFound, ""},
-		{"other address", Record{ContainerID: "c1", IfName: "eth0", Network: "pods", IP: netip.MustParseAddr("10.244.1.99")}, nil, "not 10.244.1.99"},
-		{"other network", Record{ContainerID: "c1", IfName: "eth0", Network: "x", IP: ip}, nil, "in network x"},
+		{"unknown attachment", Record{ContainerID: "nope", IfName: "eth0", Network: "pods", IPs: []netip.Addr{ip}}, ErrNotFound, ""},
+		{"other address", Record{ContainerID: "c1", IfName: "eth0", Network: "pods", IPs: addrs("10.244.1.99")}, nil, "not 10.244.1.99"},
+		{"other network", Record{ContainerID: "c1", IfName: "eth0", Network: "x", IPs: []netip.Addr{ip}}, nil, "in network x"},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
@@ -269,11 +247,11 @@ func TestExhaustedMessage(t *testing.T) {
 	block := netip.MustParsePrefix("10.244.1.0/24")
 	gw := addrs("10.244.1.1")
 	for i := range 253 {
-		if _, err := s.Allocate("pods", block, gw, Owner{ContainerID: fmt.Sprintf("c%d", i), IfName: "eth0"}); err != nil {
+		if _, err := allocOne(s, "pods", block, gw, Owner{ContainerID: fmt.Sprintf("c%d", i), IfName: "eth0"}); err != nil {
 			t.Fatalf("allocate #%d: %v", i, err)
 		}
 	}
-	_, err := s.Allocate("pods", block, gw, Owner{ContainerID: "one-too-many", IfName: "eth0"})
+	_, err := allocOne(s, "pods", block, gw, Owner{ContainerID: "one-too-many", IfName: "eth0"})
 	const want = "block 10.244.1.0/24 of network pods exhausted: 253 addresses in use"
 	if err == nil || err.Error() != want {
 		t.Fatalf("err = %v, want %q", err, want)
@@ -286,7 +264,7 @@ func TestExhaustedMessage(t *testing.T) {
 	if err := s.Release("c100", "eth0"); err != nil {
 		t.Fatal(err)
 	}
-	ip, err := s.Allocate("pods", block, gw, Owner{ContainerID: "one-too-many", IfName: "eth0"})
+	ip, err := allocOne(s, "pods", block, gw, Owner{ContainerID: "one-too-many", IfName: "eth0"})
 	if err != nil || ip.String() != "10.244.1.102" {
 		t.Errorf("after release got %s, %v; want 10.244.1.102", ip, err)
 	}
@@ -313,7 +291,7 @@ func TestConcurrentGoroutines(t *testing.T) {
 					return
 				}
 			}
-			ips[i], errs[i] = s.Allocate("pods", block, addrs("10.244.1.1"), Owner{ContainerID: fmt.Sprintf("c%d", i), IfName: "eth0"})
+			ips[i], errs[i] = allocOne(s, "pods", block, addrs("10.244.1.1"), Owner{ContainerID: fmt.Sprintf("c%d", i), IfName: "eth0"})
 		})
 	}
 	wg.Wait()
@@ -339,7 +317,7 @@ func TestConcurrentGoroutines(t *testing.T) {
 func TestTornFiles(t *testing.T) {
 	s := openTestStore(t)
 	block := netip.MustParsePrefix("10.244.1.0/24")
-	if _, err := s.Allocate("pods", block, nil, Owner{ContainerID: "c1", IfName: "eth0"}); err != nil { // 10.244.1.1
+	if _, err := allocOne(s, "pods", block, nil, Owner{ContainerID: "c1", IfName: "eth0"}); err != nil { // 10.244.1.1
 		t.Fatal(err)
 	}
 	netDir := filepath.Join(s.Dir(), "pods")
@@ -365,7 +343,7 @@ func TestTornFiles(t *testing.T) {
 		t.Errorf("Get(ghost) = %v, %v; the torn temp file is not a record", ok, err)
 	}
 	for _, want := range []struct{ cid, ip string }{{"c2", "10.244.1.2"}, {"c3", "10.244.1.4"}} {
-		ip, err := s.Allocate("pods", block, nil, Owner{ContainerID: want.cid, IfName: "eth0"})
+		ip, err := allocOne(s, "pods", block, nil, Owner{ContainerID: want.cid, IfName: "eth0"})
 		if err != nil || ip.String() != want.ip {
 			t.Errorf("allocate %s = %s, %v; want %s", want.cid, ip, err, want.ip)
 		}

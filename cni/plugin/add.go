@@ -3,8 +3,7 @@ package plugin
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/netip"
+	"slices"
 
 	"github.com/containernetworking/cni/pkg/types"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
@@ -42,9 +41,9 @@ func Add(ctx context.Context, d Deps, at Attachment, n ipam.NetworkInfo, mtu int
 	defer pod.Close()
 
 	owner := ipam.Owner{ContainerID: at.ContainerID, IfName: at.IfName, CNINetwork: at.CNINetwork}
-	ip, err := d.Store.Allocate(n.Name, n.Block, []netip.Addr{n.Gateway}, owner)
+	ips, err := d.Store.Allocate(n.Name, n.Blocks(), n.Gateways(), owner)
 	if err != nil {
-		return nil, fmt.Errorf("allocate address for container %s interface %s: %w", at.ContainerID, at.IfName, err)
+		return nil, fmt.Errorf("allocate addresses for container %s interface %s: %w", at.ContainerID, at.IfName, err)
 	}
 	success := false
 	defer func() {
@@ -52,14 +51,13 @@ func Add(ctx context.Context, d Deps, at Attachment, n ipam.NetworkInfo, mtu int
 			return
 		}
 		if err := d.Store.Release(at.ContainerID, at.IfName); err != nil {
-			d.log().Warn("roll back address", "ip", ip, "err", err)
+			d.log().Warn("roll back addresses", "ip", ips, "err", err)
 		}
 	}()
-	var ip6 netip.Addr
-	if n.DualStack() {
-		if ip6, err = d.Store.Allocate6(n.Name, n.Block6, []netip.Addr{n.Gateway6}, owner); err != nil {
-			return nil, fmt.Errorf("allocate IPv6 address for container %s interface %s: %w", at.ContainerID, at.IfName, err)
-		}
+	addrs, missing := podAddrs(n, ips)
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("allocate addresses for container %s interface %s: got %v, none in subnet %s of network %s",
+			at.ContainerID, at.IfName, ips, missing[0].Subnet, n.Name)
 	}
 
 	hostIf := HostVethName(at.ContainerID, at.IfName)
@@ -79,41 +77,17 @@ func Add(ctx context.Context, d Deps, at Attachment, n ipam.NetworkInfo, mtu int
 	if err := attachHost(d.Host, hostLink, bridge); err != nil {
 		return nil, err
 	}
-	addr := &net.IPNet{IP: ip.AsSlice(), Mask: net.CIDRMask(n.Subnet.Bits(), ip.BitLen())}
-	gw := net.IP(n.Gateway.AsSlice())
-	if ip6.IsValid() {
+	if slices.ContainsFunc(addrs, podAddr.is6) {
 		// Before the link goes up, so that it comes up with IPv6.
 		if err := enableIPv6(podNS, at.IfName); err != nil {
 			return nil, err
 		}
 	}
-	if err := configurePod(pod, podLink, addr, gw); err != nil {
+	if err := configurePod(pod, podLink, addrs); err != nil {
 		return nil, err
 	}
-	podIdx := 1
-	ips := []*types100.IPConfig{{Interface: &podIdx, Address: *addr, Gateway: gw}}
-	routes := []*types.Route{{Dst: *defaultDst(gw), GW: gw}}
-	if ip6.IsValid() {
-		addr6 := &net.IPNet{IP: ip6.AsSlice(), Mask: net.CIDRMask(n.Subnet6.Bits(), 128)}
-		gw6 := net.IP(n.Gateway6.AsSlice())
-		if err := configurePod6(pod, podLink, addr6, gw6); err != nil {
-			return nil, err
-		}
-		ips = append(ips, &types100.IPConfig{Interface: &podIdx, Address: *addr6, Gateway: gw6})
-		routes = append(routes, &types.Route{Dst: *defaultDst(gw6), GW: gw6})
-	}
 
-	rec := ipam.Record{
-		ContainerID: at.ContainerID,
-		IfName:      at.IfName,
-		CNINetwork:  at.CNINetwork,
-		Network:     n.Name,
-		IP:          ip,
-		IP6:         ip6,
-		MAC:         overlay.MAC(podLink.Attrs().HardwareAddr),
-		HostIf:      hostIf,
-		Netns:       at.Netns,
-	}
+	rec := at.record(n.Name, ips, overlay.MAC(podLink.Attrs().HardwareAddr), hostIf)
 	if err := d.Store.Update(rec); err != nil {
 		return nil, fmt.Errorf("record endpoint of container %s interface %s: %w", at.ContainerID, at.IfName, err)
 	}
@@ -127,13 +101,14 @@ func Add(ctx context.Context, d Deps, at Attachment, n ipam.NetworkInfo, mtu int
 		d.log().Warn("announce endpoint to vxbgpd; it will pick it up from the store", "ips", rec.Endpoint().IPs, "mac", rec.MAC, "err", err)
 	}
 
+	resIPs, routes := resultIPs(addrs, 1) // the pod interface, after the host's
 	return &types100.Result{
 		CNIVersion: types100.ImplementedSpecVersion,
 		Interfaces: []*types100.Interface{
 			{Name: hostIf, Mac: hostLink.Attrs().HardwareAddr.String()},
 			{Name: at.IfName, Mac: rec.MAC.String(), Sandbox: at.Netns},
 		},
-		IPs:    ips,
+		IPs:    resIPs,
 		Routes: routes,
 	}, nil
 }

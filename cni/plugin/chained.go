@@ -27,7 +27,10 @@ import (
 //
 // Only addresses inside the subnet are taken: every pod of the network
 // treats the subnet as on-link, so that is what the overlay can make
-// reachable. An address that the store already holds for another pod
+// reachable. It is the first pool's subnet, the IPv4 one of a dual-stack
+// network, as the README documents: an IPv6 address beside it is left
+// out, since the agent's host routes for chained pods are not verified
+// dual-stack. An address that the store already holds for another pod
 // (the previous plugin's IPAM overlaps this host's block) fails the ADD
 // instead of being given twice.
 func AddChained(ctx context.Context, d Deps, at Attachment, n ipam.NetworkInfo, prev types.Result) error {
@@ -55,26 +58,13 @@ func AddChained(ctx context.Context, d Deps, at Attachment, n ipam.NetworkInfo, 
 	if err != nil {
 		return configError("prevResult", fmt.Errorf("interface %s has no usable MAC %q", at.IfName, pod.Mac))
 	}
-	var rec ipam.Record
-	for _, ip := range ips {
-		rec = ipam.Record{
-			ContainerID: at.ContainerID,
-			IfName:      at.IfName,
-			CNINetwork:  at.CNINetwork,
-			Network:     n.Name,
-			IP:          ip,
-			MAC:         mac,
-			HostIf:      hostIf,
-			Netns:       at.Netns,
-			Chained:     true,
-		}
-		if err := d.Store.Claim(rec); err != nil {
-			return fmt.Errorf("record chained endpoint of container %s interface %s: %w", at.ContainerID, at.IfName, err)
-		}
+	rec := at.record(n.Name, ips, mac, hostIf)
+	rec.Chained = true
+	if err := d.Store.Claim(rec); err != nil {
+		return fmt.Errorf("record chained endpoint of container %s interface %s: %w", at.ContainerID, at.IfName, err)
 	}
 	success = true
 	ep := rec.Endpoint()
-	ep.IPs = ips
 	actx, cancel := d.agentContext(ctx)
 	defer cancel()
 	if err := d.Agent.AddEndpoint(actx, localapi.FromEndpoint(ep)); err != nil {
@@ -85,7 +75,7 @@ func AddChained(ctx context.Context, d Deps, at Attachment, n ipam.NetworkInfo, 
 
 // chainedEndpoint finds, in the previous plugin's result, the pod
 // interface at.IfName, its host-side peer (if listed) and its addresses
-// inside n's subnet.
+// inside n's first subnet, sorted as the store keeps them.
 func chainedEndpoint(res *types100.Result, at Attachment, n ipam.NetworkInfo) (*types100.Interface, string, []netip.Addr, error) {
 	podIdx := slices.IndexFunc(res.Interfaces, func(i *types100.Interface) bool {
 		return i.Name == at.IfName && i.Sandbox != ""
@@ -104,6 +94,10 @@ func chainedEndpoint(res *types100.Result, at Attachment, n ipam.NetworkInfo) (*
 			break
 		}
 	}
+	var subnet netip.Prefix // the first pool's (see AddChained); none matches nothing
+	if len(n.Pools) > 0 {
+		subnet = n.Pools[0].Subnet
+	}
 	var ips []netip.Addr
 	var outside []string
 	for _, c := range res.IPs {
@@ -115,7 +109,7 @@ func chainedEndpoint(res *types100.Result, at Attachment, n ipam.NetworkInfo) (*
 			continue
 		}
 		ip = ip.Unmap()
-		if !n.Subnet.Contains(ip) {
+		if !subnet.Contains(ip) {
 			outside = append(outside, ip.String())
 			continue
 		}
@@ -123,8 +117,9 @@ func chainedEndpoint(res *types100.Result, at Attachment, n ipam.NetworkInfo) (*
 	}
 	if len(ips) == 0 {
 		return nil, "", nil, configError("prevResult", fmt.Errorf("no address of interface %s is inside subnet %s of network %s (it has: %s)",
-			at.IfName, n.Subnet, n.Name, strings.Join(outside, ", ")))
+			at.IfName, subnet, n.Name, strings.Join(outside, ", ")))
 	}
+	slices.SortFunc(ips, netip.Addr.Compare)
 	return pod, hostIf, ips, nil
 }
 
@@ -132,18 +127,9 @@ func chainedEndpoint(res *types100.Result, at Attachment, n ipam.NetworkInfo) (*
 // pod interface still has the recorded MAC and addresses. The interface's
 // routes are its maker's business; that plugin's CHECK verifies them.
 func CheckChained(d Deps, at Attachment, n ipam.NetworkInfo, prev *types100.Result) error {
-	recs, err := d.Store.List()
+	rec, err := checkRecord(d, at, "no chained endpoint recorded in "+n.Name)
 	if err != nil {
-		return fmt.Errorf("check container %s interface %s: %w", at.ContainerID, at.IfName, err)
-	}
-	var mine []ipam.Record
-	for _, r := range recs {
-		if r.ContainerID == at.ContainerID && r.IfName == at.IfName {
-			mine = append(mine, r)
-		}
-	}
-	if len(mine) == 0 {
-		return fmt.Errorf("check container %s interface %s: no chained endpoint recorded in %s", at.ContainerID, at.IfName, n.Name)
+		return err
 	}
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
@@ -165,18 +151,18 @@ func CheckChained(d Deps, at Attachment, n ipam.NetworkInfo, prev *types100.Resu
 	if err != nil {
 		return fmt.Errorf("check container %s interface %s: list addresses: %w", at.ContainerID, at.IfName, err)
 	}
-	for _, r := range mine {
-		if !r.Chained {
-			bad("address %s was allocated by vxbgp-cni, not chained", r.IP)
+	if !rec.Chained {
+		bad("addresses %v were allocated by vxbgp-cni, not chained", rec.IPs)
+	}
+	if mac := link.Attrs().HardwareAddr.String(); mac != rec.MAC.String() {
+		bad("interface %s has MAC %s, recorded %s", at.IfName, mac, rec.MAC)
+	}
+	for _, ip := range rec.IPs {
+		if !slices.ContainsFunc(addrs, func(a netlink.Addr) bool { return a.IP.Equal(ip.AsSlice()) }) {
+			bad("address %s missing on %s", ip, at.IfName)
 		}
-		if mac := link.Attrs().HardwareAddr.String(); mac != r.MAC.String() {
-			bad("interface %s has MAC %s, recorded %s", at.IfName, mac, r.MAC)
-		}
-		if !slices.ContainsFunc(addrs, func(a netlink.Addr) bool { return a.IP.Equal(r.IP.AsSlice()) }) {
-			bad("address %s missing on %s", r.IP, at.IfName)
-		}
-		if prev != nil && !slices.ContainsFunc(prev.IPs, func(c *types100.IPConfig) bool { return c.Address.IP.Equal(r.IP.AsSlice()) }) {
-			bad("prevResult does not list %s", r.IP)
+		if prev != nil && !slices.ContainsFunc(prev.IPs, func(c *types100.IPConfig) bool { return c.Address.IP.Equal(ip.AsSlice()) }) {
+			bad("prevResult does not list %s", ip)
 		}
 	}
 	if len(problems) > 0 {

@@ -66,8 +66,8 @@ func TestChainedAfterPTP(t *testing.T) {
 				}
 			}
 			// The address is held: vxbgp-cni's own IPAM never gives it out.
-			if err := e.store(t).Claim(ipam.Record{ContainerID: "x", IfName: "eth0", Network: "pods", IP: rec.IP}); err == nil {
-				t.Errorf("%s claimed twice", rec.IP)
+			if err := e.store(t).Claim(ipam.Record{ContainerID: "x", IfName: "eth0", Network: "pods", IPs: rec.IPs}); err == nil {
+				t.Errorf("%s claimed twice", rec.IPs)
 			}
 
 			r.del(t, list, rt)

@@ -15,36 +15,23 @@ import (
 
 // Check verifies that the pod interface at is still attached as Add left
 // it: the store has its address; the host veth exists, is up and on the
-// network's bridge; the pod interface is its peer, is up, has the address
-// and a default route via the gateway — on a dual-stack network the IPv6
-// address and default route too; prev (the runtime's prevResult, may be
+// network's bridge; the pod interface is its peer, is up, and has, for
+// every pool of the network (IPv4, IPv6), an address in its subnet and a
+// default route via its gateway; prev (the runtime's prevResult, may be
 // nil) lists the addresses. The error names everything that is missing.
 func Check(d Deps, at Attachment, n ipam.NetworkInfo, prev *types100.Result) error {
-	rec, ok, err := d.Store.Get(at.ContainerID, at.IfName)
+	rec, err := checkRecord(d, at, "no address allocated in "+n.Name)
 	if err != nil {
-		return fmt.Errorf("check container %s interface %s: %w", at.ContainerID, at.IfName, err)
+		return err
 	}
-	if !ok {
-		return fmt.Errorf("check container %s interface %s: no address allocated in %s", at.ContainerID, at.IfName, n.Name)
-	}
-	addr := &net.IPNet{IP: rec.IP.AsSlice(), Mask: net.CIDRMask(n.Subnet.Bits(), rec.IP.BitLen())}
-	gw := net.IP(n.Gateway.AsSlice())
-
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	if rec.Network != n.Name {
-		bad("address %s is in network %s, not %s", rec.IP, rec.Network, n.Name)
+		bad("addresses %v are in network %s, not %s", rec.IPs, rec.Network, n.Name)
 	}
-	want := []addrGW{{addr, gw}}
-	if n.DualStack() {
-		if !rec.IP6.IsValid() || !n.Block6.Contains(rec.IP6) {
-			bad("no IPv6 address allocated in block6 %s (recorded %q)", n.Block6, rec.IP6)
-		} else {
-			want = append(want, addrGW{
-				&net.IPNet{IP: rec.IP6.AsSlice(), Mask: net.CIDRMask(n.Subnet6.Bits(), 128)},
-				net.IP(n.Gateway6.AsSlice()),
-			})
-		}
+	want, missing := podAddrs(n, rec.IPs)
+	for _, p := range missing {
+		bad("no address allocated in subnet %s (recorded %v)", p.Subnet, rec.IPs)
 	}
 	for _, w := range want {
 		if prev != nil && !resultHas(prev, w.addr) {
@@ -57,6 +44,19 @@ func Check(d Deps, at Attachment, n ipam.NetworkInfo, prev *types100.Result) err
 		return fmt.Errorf("check container %s interface %s: %s", at.ContainerID, at.IfName, strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// checkRecord returns at's record in the store; missing says what its
+// absence means.
+func checkRecord(d Deps, at Attachment, missing string) (ipam.Record, error) {
+	rec, ok, err := d.Store.Get(at.ContainerID, at.IfName)
+	if err != nil {
+		return ipam.Record{}, fmt.Errorf("check container %s interface %s: %w", at.ContainerID, at.IfName, err)
+	}
+	if !ok {
+		return ipam.Record{}, fmt.Errorf("check container %s interface %s: %s", at.ContainerID, at.IfName, missing)
+	}
+	return rec, nil
 }
 
 // checkHost checks the host veth and returns it (nil when missing).
@@ -86,15 +86,9 @@ func checkHost(d Deps, n ipam.NetworkInfo, rec ipam.Record, bad func(string, ...
 	return link
 }
 
-// addrGW is one address of a pod interface and the gateway of its family.
-type addrGW struct {
-	addr *net.IPNet
-	gw   net.IP
-}
-
 // checkPod checks the pod side of the veth: up, and for each of want the
 // address and a default route via the gateway.
-func checkPod(at Attachment, rec ipam.Record, want []addrGW, hostLink netlink.Link, bad func(string, ...any)) {
+func checkPod(at Attachment, rec ipam.Record, want []podAddr, hostLink netlink.Link, bad func(string, ...any)) {
 	podNS, err := netns.GetFromPath(at.Netns)
 	if err != nil {
 		bad("netns %q: %v", at.Netns, err)
@@ -124,7 +118,7 @@ func checkPod(at Attachment, rec ipam.Record, want []addrGW, hostLink netlink.Li
 	for _, w := range want {
 		addr, gw := w.addr, w.gw
 		family := netlink.FAMILY_V4
-		if addr.IP.To4() == nil {
+		if w.is6() {
 			family = netlink.FAMILY_V6
 		}
 		addrs, err := retryDump(func() ([]netlink.Addr, error) { return pod.AddrList(link, family) })

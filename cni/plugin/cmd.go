@@ -28,68 +28,48 @@ func Funcs() skel.CNIFuncs {
 }
 
 func cmdAdd(args *skel.CmdArgs) error {
-	conf, n, err := confAndNetwork(args.StdinData)
-	if err != nil {
-		return toCNIError(err)
-	}
-	d, closeDeps, err := newDeps(conf)
-	if err != nil {
-		return toCNIError(err)
-	}
-	defer closeDeps()
-	if conf.Chained {
-		if err := AddChained(context.Background(), d, attachment(args, conf), n, conf.PrevResult); err != nil {
-			return toCNIError(err)
+	return runVerb(args, true, func(conf *NetConf, n ipam.NetworkInfo, d Deps) error {
+		if conf.Chained {
+			if err := AddChained(context.Background(), d, attachment(args, conf), n, conf.PrevResult); err != nil {
+				return err
+			}
+			// The previous plugin's result, as it came: the chain's result.
+			return types.PrintResult(conf.PrevResult, conf.CNIVersion)
 		}
-		// The previous plugin's result, as it came: the chain's result.
-		return types.PrintResult(conf.PrevResult, conf.CNIVersion)
-	}
-	res, err := Add(context.Background(), d, attachment(args, conf), n, conf.MTU)
-	if err != nil {
-		return toCNIError(err)
-	}
-	res.DNS = conf.DNS
-	return types.PrintResult(res, conf.CNIVersion)
+		res, err := Add(context.Background(), d, attachment(args, conf), n, conf.MTU)
+		if err != nil {
+			return err
+		}
+		res.DNS = conf.DNS
+		return types.PrintResult(res, conf.CNIVersion)
+	})
 }
 
 // cmdDel needs only the config's stateDir and socket, not networks.json:
 // a pod must be detachable even after its network was removed.
 func cmdDel(args *skel.CmdArgs) error {
-	conf, err := ParseConf(args.StdinData)
-	if err != nil {
-		return toCNIError(err)
-	}
-	d, closeDeps, err := newDeps(conf)
-	if err != nil {
-		return toCNIError(err)
-	}
-	defer closeDeps()
-	return toCNIError(Del(context.Background(), d, attachment(args, conf)))
+	return runVerb(args, false, func(conf *NetConf, _ ipam.NetworkInfo, d Deps) error {
+		return Del(context.Background(), d, attachment(args, conf))
+	})
 }
 
 func cmdCheck(args *skel.CmdArgs) error {
-	conf, n, err := confAndNetwork(args.StdinData)
-	if err != nil {
-		return toCNIError(err)
-	}
-	var prev *types100.Result
-	if conf.PrevResult != nil {
-		if prev, err = types100.NewResultFromResult(conf.PrevResult); err != nil {
-			return toCNIError(configError("prevResult", err))
+	return runVerb(args, true, func(conf *NetConf, n ipam.NetworkInfo, d Deps) error {
+		var prev *types100.Result
+		if conf.PrevResult != nil {
+			var err error
+			if prev, err = types100.NewResultFromResult(conf.PrevResult); err != nil {
+				return configError("prevResult", err)
+			}
 		}
-	}
-	d, closeDeps, err := newDeps(conf)
-	if err != nil {
-		return toCNIError(err)
-	}
-	defer closeDeps()
-	if conf.Chained {
-		return toCNIError(CheckChained(d, attachment(args, conf), n, prev))
-	}
-	return toCNIError(Check(d, attachment(args, conf), n, prev))
+		if conf.Chained {
+			return CheckChained(d, attachment(args, conf), n, prev)
+		}
+		return Check(d, attachment(args, conf), n, prev)
+	})
 }
 
-// cmdStatus does not use confAndNetwork: a missing networks.json means
+// cmdStatus does not use runVerb: a missing networks.json means
 // the agent has not run here yet, which is "not ready" (50), not a bad
 // config.
 func cmdStatus(args *skel.CmdArgs) error {
@@ -106,25 +86,33 @@ func cmdStatus(args *skel.CmdArgs) error {
 }
 
 func cmdGC(args *skel.CmdArgs) error {
+	return runVerb(args, false, func(conf *NetConf, _ ipam.NetworkInfo, d Deps) error {
+		return GC(context.Background(), d, conf.Name, conf.ValidAttachments)
+	})
+}
+
+// runVerb parses the config, looks up its network in networks.json when
+// lookup is set, wires the dependencies and runs verb with them; errors
+// become CNI errors. The config is parsed and the network looked up
+// before anything is opened, so that a bad config leaves nothing behind
+// (no ipam directory in a wrong stateDir).
+func runVerb(args *skel.CmdArgs, lookup bool, verb func(*NetConf, ipam.NetworkInfo, Deps) error) error {
 	conf, err := ParseConf(args.StdinData)
 	if err != nil {
 		return toCNIError(err)
+	}
+	var n ipam.NetworkInfo
+	if lookup {
+		if n, err = conf.LookupNetwork(); err != nil {
+			return toCNIError(err)
+		}
 	}
 	d, closeDeps, err := newDeps(conf)
 	if err != nil {
 		return toCNIError(err)
 	}
 	defer closeDeps()
-	return toCNIError(GC(context.Background(), d, conf.Name, conf.ValidAttachments))
-}
-
-func confAndNetwork(stdin []byte) (*NetConf, ipam.NetworkInfo, error) {
-	conf, err := ParseConf(stdin)
-	if err != nil {
-		return nil, ipam.NetworkInfo{}, err
-	}
-	n, err := conf.LookupNetwork()
-	return conf, n, err
+	return toCNIError(verb(conf, n, d))
 }
 
 func attachment(args *skel.CmdArgs, conf *NetConf) Attachment {

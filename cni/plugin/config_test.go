@@ -70,7 +70,7 @@ func TestParseConfPrevResult(t *testing.T) {
 
 func TestLookupNetwork(t *testing.T) {
 	pods := ipam.NetworkInfo{Name: "pods", VNI: 100, Bridge: "vxbr100"}
-	pods.Subnet, pods.Block, pods.Gateway = testNetwork().Subnet, testNetwork().Block, testNetwork().Gateway
+	pods.Pools = testNetwork().Pools
 	other := pods
 	other.Name, other.VNI, other.Bridge = "other", 200, "vxbr200"
 

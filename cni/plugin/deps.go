@@ -10,12 +10,12 @@ import (
 
 	"github.com/vxbgp/vxbgp/control/localapi"
 	"github.com/vxbgp/vxbgp/ipam"
+	"github.com/vxbgp/vxbgp/overlay"
 )
 
 // Store is the part of the ipam store the verbs use (*ipam.Store).
 type Store interface {
-	Allocate(network string, block netip.Prefix, reserved []netip.Addr, owner ipam.Owner) (netip.Addr, error)
-	Allocate6(network string, block6 netip.Prefix, reserved []netip.Addr, owner ipam.Owner) (netip.Addr, error)
+	Allocate(network string, blocks []netip.Prefix, reserved []netip.Addr, owner ipam.Owner) ([]netip.Addr, error)
 	Claim(r ipam.Record) error
 	Update(r ipam.Record) error
 	Release(containerID, ifName string) error
@@ -54,6 +54,21 @@ type Attachment struct {
 	IfName      string
 	Netns       string // path of the pod's netns; may be empty or gone on DEL
 	CNINetwork  string // the "name" of the CNI network config
+}
+
+// record is the store's record of the attachment in network, with its
+// addresses, pod MAC and host interface.
+func (at Attachment) record(network string, ips []netip.Addr, mac overlay.MAC, hostIf string) ipam.Record {
+	return ipam.Record{
+		ContainerID: at.ContainerID,
+		IfName:      at.IfName,
+		CNINetwork:  at.CNINetwork,
+		Network:     network,
+		IPs:         ips,
+		MAC:         mac,
+		HostIf:      hostIf,
+		Netns:       at.Netns,
+	}
 }
 
 func (d Deps) agentContext(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -1,16 +1,23 @@
 // Package plugin is the vxbgp-cni CNI plugin: it attaches a pod to the
-// bridge vxbgpd keeps for a network, with an address from this host's block.
+// bridge vxbgpd keeps for a network, with addresses from this host's blocks.
 //
-// ADD, for the network of the config's "network" key:
+// ADD, for the network of the config's "network" key, which has an IPv4
+// pool, an IPv6 one or both (ipam.Pool: subnet, block, gateway):
 //
-//	allocate an address from the block in the ipam store (never the gateway)
+//	allocate an address from each pool's block in the ipam store, all at
+//	    once (never a gateway)
 //	ip link add vxbXXXXXXXXXXX mtu M type veth peer name <CNI_IFNAME> netns <pod>
 //	ip link set vxbXXXXXXXXXXX master vxbr<VNI> up
+//	(pod) sysctl net.ipv6.conf.<CNI_IFNAME>.disable_ipv6=0   with an IPv6 address
 //	(pod) ip link set <CNI_IFNAME> up
-//	(pod) ip addr add <ip>/<subnet bits> dev <CNI_IFNAME>
+//	for each pool:
+//	(pod) ip addr add <ip>/<subnet bits> dev <CNI_IFNAME> [nodad, IPv6]
 //	(pod) ip route add default via <gateway> dev <CNI_IFNAME>
 //	record the pod MAC, host veth and netns in the store, then PUT the
 //	endpoint to the agent
+//
+// The result lists every address with its gateway, and a default route
+// per family. CHECK verifies each pool's address and default route.
 //
 // The pod gets the whole subnet's prefix length, not its block's: every pod
 // of the network, on any host, is on-link, and the bridge answers for the

@@ -19,9 +19,11 @@ import (
 // disabled for new interfaces, as some runtimes create it.
 func dualStackEnv(t *testing.T) *testEnv {
 	e := newTestEnv(t)
-	e.net.Subnet6 = netip.MustParsePrefix("fd00:10:244::/48")
-	e.net.Block6 = netip.MustParsePrefix("fd00:10:244:1::/64")
-	e.net.Gateway6 = netip.MustParseAddr("fd00:10:244::1")
+	e.net.Pools = append(e.net.Pools, ipam.Pool{
+		Subnet:  netip.MustParsePrefix("fd00:10:244::/48"),
+		Block:   netip.MustParsePrefix("fd00:10:244:1::/64"),
+		Gateway: netip.MustParseAddr("fd00:10:244::1"),
+	})
 	if err := ipam.WriteNetworks(e.stateDir, []ipam.NetworkInfo{e.net}); err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +81,7 @@ func TestDualStack(t *testing.T) {
 		t.Errorf("agent requests %+v, want one PUT with both IPs", reqs)
 	}
 	rec, ok, err := e.store(t).Get("ds1", "eth0")
-	if err != nil || !ok || rec.IP6 != netip.MustParseAddr("fd00:10:244:1::1") || rec.MAC.IsZero() {
+	if err != nil || !ok || !slices.Equal(rec.IPs, []netip.Addr{netip.MustParseAddr("10.244.1.1"), netip.MustParseAddr("fd00:10:244:1::1")}) || rec.MAC.IsZero() {
 		t.Errorf("store record %+v %v %v", rec, ok, err)
 	}
 
@@ -88,7 +90,7 @@ func TestDualStack(t *testing.T) {
 	// A repeated ADD for the same attachment keeps both addresses.
 	r.cmd = "ADD"
 	e.mustRun(t, r)
-	if again, _, _ := e.store(t).Get("ds1", "eth0"); again.IP != rec.IP || again.IP6 != rec.IP6 {
+	if again, _, _ := e.store(t).Get("ds1", "eth0"); !slices.Equal(again.IPs, rec.IPs) {
 		t.Errorf("after a repeated ADD the record is %+v, was %+v", again, rec)
 	}
 

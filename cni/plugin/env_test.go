@@ -100,13 +100,15 @@ type testEnv struct {
 
 func testNetwork() ipam.NetworkInfo {
 	return ipam.NetworkInfo{
-		Name:    "pods",
-		VNI:     100,
-		Bridge:  "vxbr100",
-		Subnet:  netip.MustParsePrefix("10.244.0.0/16"),
-		Block:   netip.MustParsePrefix("10.244.1.0/24"),
-		Gateway: netip.MustParseAddr("10.244.0.1"),
-		MTU:     1400,
+		Name:   "pods",
+		VNI:    100,
+		Bridge: "vxbr100",
+		MTU:    1400,
+		Pools: []ipam.Pool{{
+			Subnet:  netip.MustParsePrefix("10.244.0.0/16"),
+			Block:   netip.MustParsePrefix("10.244.1.0/24"),
+			Gateway: netip.MustParseAddr("10.244.0.1"),
+		}},
 	}
 }
 

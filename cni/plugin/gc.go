@@ -46,7 +46,7 @@ func GC(ctx context.Context, d Deps, cniNetwork string, valid []types.GCAttachme
 			accounted[r.HostIf] = true
 			continue
 		}
-		d.log().Info("gc: detach stale attachment", "container", r.ContainerID, "dev", r.IfName, "ip", r.IP)
+		d.log().Info("gc: detach stale attachment", "container", r.ContainerID, "dev", r.IfName, "ip", r.IPs)
 		if err := Del(ctx, d, Attachment{ContainerID: r.ContainerID, IfName: r.IfName}); err != nil {
 			errs = append(errs, fmt.Errorf("gc container %s interface %s: %w", r.ContainerID, r.IfName, err))
 			accounted[HostVethName(r.ContainerID, r.IfName)] = true

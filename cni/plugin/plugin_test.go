@@ -306,11 +306,11 @@ func TestTwoPods(t *testing.T) {
 	e.mustRun(t, pluginRun{cmd: "ADD", containerID: "c1", netns: e.podPath, conf: conf})
 	e.mustRun(t, pluginRun{cmd: "ADD", containerID: "c2", netns: "/var/run/netns/" + pod2, conf: conf})
 	recs, err := e.store(t).List()
-	if err != nil || len(recs) != 2 || recs[0].IP == recs[1].IP {
+	if err != nil || len(recs) != 2 || recs[0].IPs[0] == recs[1].IPs[0] {
 		t.Fatalf("records %+v (%v)", recs, err)
 	}
-	ping(t, e.pod, recs[1].IP.String())
-	ping(t, pod2, recs[0].IP.String())
+	ping(t, e.pod, recs[1].IPs[0].String())
+	ping(t, pod2, recs[0].IPs[0].String())
 	ping(t, pod2, "10.244.0.1")
 }
 
@@ -409,12 +409,14 @@ func TestVersionVerb(t *testing.T) {
 func TestIPv6(t *testing.T) {
 	e := newTestEnv(t)
 	v6 := ipam.NetworkInfo{
-		Name:    "pods6",
-		VNI:     200,
-		Bridge:  "vxbr200",
-		Subnet:  netip.MustParsePrefix("fd00:244::/48"),
-		Block:   netip.MustParsePrefix("fd00:244:0:1::/64"),
-		Gateway: netip.MustParseAddr("fd00:244::1"),
+		Name:   "pods6",
+		VNI:    200,
+		Bridge: "vxbr200",
+		Pools: []ipam.Pool{{
+			Subnet:  netip.MustParsePrefix("fd00:244::/48"),
+			Block:   netip.MustParsePrefix("fd00:244:0:1::/64"),
+			Gateway: netip.MustParseAddr("fd00:244::1"),
+		}},
 	}
 	if err := ipam.WriteNetworks(e.stateDir, []ipam.NetworkInfo{e.net, v6}); err != nil {
 		t.Fatal(err)

@@ -92,10 +92,10 @@ func TestConcurrentAddDel(t *testing.T) {
 	}
 	seen := map[netip.Addr]string{}
 	for _, r := range recs {
-		if o, dup := seen[r.IP]; dup {
-			t.Errorf("%s given to %s and %s", r.IP, o, r.ContainerID)
+		if o, dup := seen[r.IPs[0]]; dup {
+			t.Errorf("%s given to %s and %s", r.IPs[0], o, r.ContainerID)
 		}
-		seen[r.IP] = r.ContainerID
+		seen[r.IPs[0]] = r.ContainerID
 	}
 	if len(seen) != n {
 		t.Errorf("%d distinct addresses, want %d", len(seen), n)
@@ -106,8 +106,8 @@ func TestConcurrentAddDel(t *testing.T) {
 			continue // a sample keeps the test quick
 		}
 		pod := pods[mustAtoi(t, strings.TrimPrefix(r.ContainerID, "conc"))]
-		if out := nstest.IP(t, pod, "-4", "-o", "addr", "show", "dev", "eth0"); !strings.Contains(out, "inet "+r.IP.String()+"/16") {
-			t.Errorf("pod %s: %s, want %s", pod, out, r.IP)
+		if out := nstest.IP(t, pod, "-4", "-o", "addr", "show", "dev", "eth0"); !strings.Contains(out, "inet "+r.IPs[0].String()+"/16") {
+			t.Errorf("pod %s: %s, want %s", pod, out, r.IPs[0])
 		}
 	}
 	for _, err := range parallel(n, run("DEL")) {
@@ -229,7 +229,7 @@ func assertNoDoubleAddress(t *testing.T, e *testEnv, pods map[string]string) {
 	}
 	holder := map[string]string{}
 	for _, r := range recs {
-		holder[r.IP.String()] = r.ContainerID
+		holder[r.IPs[0].String()] = r.ContainerID
 	}
 	seen := map[string]string{}
 	for cid, pod := range pods {
@@ -307,7 +307,7 @@ func assertStoreClean(t *testing.T, e *testEnv) {
 				return err
 			}
 			var r ipam.Record
-			if err := json.Unmarshal(b, &r); err != nil || r.IP.String() != name {
+			if err := json.Unmarshal(b, &r); err != nil || len(r.IPs) == 0 || r.IPs[0].String() != name {
 				t.Errorf("record %s does not decode or match its name: %v %s", path, err, b)
 			}
 		}

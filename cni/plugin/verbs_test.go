@@ -18,9 +18,11 @@ func TestExhaustedBlock(t *testing.T) {
 	e := newTestEnv(t)
 	tiny := ipam.NetworkInfo{
 		Name: "tiny", VNI: 300, Bridge: "vxbr300",
-		Subnet:  netip.MustParsePrefix("10.244.0.0/16"),
-		Block:   netip.MustParsePrefix("10.244.9.0/30"), // .1 and .2: .0 and .3 are not for pods
-		Gateway: netip.MustParseAddr("10.244.0.1"),
+		Pools: []ipam.Pool{{
+			Subnet:  netip.MustParsePrefix("10.244.0.0/16"),
+			Block:   netip.MustParsePrefix("10.244.9.0/30"), // .1 and .2: .0 and .3 are not for pods
+			Gateway: netip.MustParseAddr("10.244.0.1"),
+		}},
 	}
 	if err := ipam.WriteNetworks(e.stateDir, []ipam.NetworkInfo{e.net, tiny}); err != nil {
 		t.Fatal(err)
@@ -47,7 +49,7 @@ func TestExhaustedBlock(t *testing.T) {
 	assertStoreClean(t, e)
 	e.mustRun(t, pluginRun{cmd: "DEL", containerID: "t0", netns: pods[0], conf: conf})
 	e.mustRun(t, pluginRun{cmd: "ADD", containerID: "t2", netns: pods[2], conf: conf})
-	if rec, ok, _ := e.store(t).Get("t2", "eth0"); !ok || rec.IP.String() != "10.244.9.1" {
+	if rec, ok, _ := e.store(t).Get("t2", "eth0"); !ok || rec.IPs[0].String() != "10.244.9.1" {
 		t.Errorf("after a DEL the next pod got %+v", rec)
 	}
 }

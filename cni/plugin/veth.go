@@ -75,30 +75,33 @@ func attachHost(host *netlink.Handle, link, bridge netlink.Link) error {
 	return nil
 }
 
-// configurePod brings the pod interface up with its address and default
-// route. The interface is up before the route is added: the kernel only
-// accepts a gateway it can reach through an up link.
+// configurePod brings the pod interface up with its addresses and a
+// default route per family, via that family's gateway. The interface is
+// up before the routes are added: the kernel only accepts a gateway it can
+// reach through an up link. An IPv6 address is added with nodad: it is
+// ours alone (allocated under the store lock), and duplicate detection
+// would only keep it unusable for a second.
 //
 //	ip link set <podIf> up
-//	ip addr add <addr> dev <podIf>
-//	ip route add default via <gw> dev <podIf>
-func configurePod(pod *netlink.Handle, link netlink.Link, addr *net.IPNet, gw net.IP) error {
+//	ip addr add <addr> dev <podIf> [nodad]     for each address
+//	ip route add default via <gw> dev <podIf>  for each address's gateway
+func configurePod(pod *netlink.Handle, link netlink.Link, addrs []podAddr) error {
 	name := link.Attrs().Name
 	if err := pod.LinkSetUp(link); err != nil {
 		return fmt.Errorf("set %s up in the pod: %w", name, err)
 	}
-	a := &netlink.Addr{IPNet: addr}
-	if addr.IP.To4() == nil {
-		// The address is ours alone (allocated under the store lock);
-		// duplicate detection would only keep it unusable for a second.
-		a.Flags = unix.IFA_F_NODAD
-	}
-	if err := pod.AddrAdd(link, a); err != nil {
-		return fmt.Errorf("add address %s to %s in the pod: %w", addr, name, err)
-	}
-	route := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: gw, Dst: defaultDst(gw)}
-	if err := pod.RouteAdd(route); err != nil {
-		return fmt.Errorf("add default route via %s dev %s in the pod: %w", gw, name, err)
+	for _, a := range addrs {
+		na := &netlink.Addr{IPNet: a.addr}
+		if a.is6() {
+			na.Flags = unix.IFA_F_NODAD
+		}
+		if err := pod.AddrAdd(link, na); err != nil {
+			return fmt.Errorf("add address %s to %s in the pod: %w", a.addr, name, err)
+		}
+		route := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: a.gw, Dst: defaultDst(a.gw)}
+		if err := pod.RouteAdd(route); err != nil {
+			return fmt.Errorf("add default route via %s dev %s in the pod: %w", a.gw, name, err)
+		}
 	}
 	return nil
 }

@@ -109,7 +109,7 @@ func storeEndpoint(t *testing.T, cfg *config.Config, id, mac, ip string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := ipam.Record{ContainerID: id, IfName: "eth0", Network: "pods", IP: netip.MustParseAddr(ip), MAC: overlay.MustParseMAC(mac)}
+	r := ipam.Record{ContainerID: id, IfName: "eth0", Network: "pods", IPs: []netip.Addr{netip.MustParseAddr(ip)}, MAC: overlay.MustParseMAC(mac)}
 	if err := s.Claim(r); err != nil {
 		t.Fatal(err)
 	}

@@ -72,13 +72,9 @@ func gatewayPrefix(p config.Pool) netip.Prefix { return netip.PrefixFrom(p.Gatew
 func (a *agent) networkInfo() []ipam.NetworkInfo {
 	var out []ipam.NetworkInfo
 	for i, n := range a.host.networks {
-		pools := a.cfg.Networks[i].Pools()
-		info := ipam.NetworkInfo{
-			Name: n.Name, VNI: n.VNI, Bridge: n.Device.Bridge, MTU: n.Device.MTU,
-			Subnet: pools[0].Subnet, Block: pools[0].Block, Gateway: pools[0].Gateway,
-		}
-		if len(pools) > 1 {
-			info.Subnet6, info.Block6, info.Gateway6 = pools[1].Subnet, pools[1].Block, pools[1].Gateway
+		info := ipam.NetworkInfo{Name: n.Name, VNI: n.VNI, Bridge: n.Device.Bridge, MTU: n.Device.MTU}
+		for _, p := range a.cfg.Networks[i].Pools() {
+			info.Pools = append(info.Pools, ipam.Pool(p))
 		}
 		out = append(out, info)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/vxbgp/vxbgp/control/config"
+	"github.com/vxbgp/vxbgp/ipam"
 	"github.com/vxbgp/vxbgp/overlay"
 )
 
@@ -52,10 +53,11 @@ func TestBuildNetworksDualStack(t *testing.T) {
 		t.Errorf("overlay mode answers neighbour solicitations by EVPN, not proxy ND: %+v", nets[0].Device)
 	}
 	info := a.networkInfo()
-	if !info[0].DualStack() || info[0].Block6 != netip.MustParsePrefix("fd00:10:244:1::/64") || info[0].Gateway6 != netip.MustParseAddr("fd00:10:244::1") {
+	want6 := ipam.Pool{Subnet: netip.MustParsePrefix("fd00:10:244::/48"), Block: netip.MustParsePrefix("fd00:10:244:1::/64"), Gateway: netip.MustParseAddr("fd00:10:244::1")}
+	if len(info[0].Pools) != 2 || info[0].Pools[1] != want6 {
 		t.Errorf("networkInfo[0] = %+v", info[0])
 	}
-	if info[1].DualStack() {
+	if len(info[1].Pools) != 1 {
 		t.Errorf("networkInfo[1] = %+v", info[1])
 	}
 	for _, n := range info {

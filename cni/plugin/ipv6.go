@@ -3,19 +3,16 @@ package plugin
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime"
 
-	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 )
 
-// enableIPv6 makes sure IPv6 is on for ifName in the pod's netns (runtimes
-// and distributions may create namespaces with disable_ipv6=1, which makes
-// the kernel refuse IPv6 addresses):
+// enableIPv6 makes sure IPv6 is on for ifName in the pod's netns, for a pod
+// with an IPv6 address (runtimes and distributions may create namespaces
+// with disable_ipv6=1, which makes the kernel refuse IPv6 addresses):
 //
 //	ip netns exec <pod> sysctl -w net.ipv6.conf.<ifName>.disable_ipv6=0
 //
@@ -56,25 +53,6 @@ func writeSysctl(path, v string) error {
 	}
 	if err := os.WriteFile(path, []byte(v), 0o644); err != nil {
 		return fmt.Errorf("enable IPv6 in the pod: %w (is IPv6 disabled on the host?)", err)
-	}
-	return nil
-}
-
-// configurePod6 adds the dual-stack half of a pod interface that
-// configurePod has brought up: the IPv6 address with nodad (it is ours
-// alone, allocated under the store lock) and the IPv6 default route via
-// the anycast gateway.
-//
-//	ip -6 addr add <addr> dev <podIf> nodad
-//	ip -6 route add default via <gw6> dev <podIf>
-func configurePod6(pod *netlink.Handle, link netlink.Link, addr *net.IPNet, gw net.IP) error {
-	name := link.Attrs().Name
-	if err := pod.AddrAdd(link, &netlink.Addr{IPNet: addr, Flags: unix.IFA_F_NODAD}); err != nil {
-		return fmt.Errorf("add address %s to %s in the pod: %w", addr, name, err)
-	}
-	route := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: gw, Dst: defaultDst(gw)}
-	if err := pod.RouteAdd(route); err != nil {
-		return fmt.Errorf("add IPv6 default route via %s dev %s in the pod: %w", gw, name, err)
 	}
 	return nil
 }
