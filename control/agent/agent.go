@@ -6,8 +6,8 @@
 // Data flows one way: endpoints (the CNI plugin through the local API and
 // the address store, gathered by control/registry) and BGP routes feed
 // the sources (control/evpn in overlay mode, control/routed in both),
-// which hand the speaker what to advertise and publish snapshots; merge.go
-// combines the snapshots into the one desired overlay.State; the
+// which hand the speaker what to advertise and publish snapshots;
+// control/desired combines the snapshots into the one desired overlay.State; the
 // reconciler (overlay) is the only reader and writer of the kernel.
 // Peers come from control/peer's sources (the static config today).
 //
@@ -32,6 +32,7 @@ import (
 
 	"github.com/vxbgp/vxbgp/control/bgp"
 	"github.com/vxbgp/vxbgp/control/config"
+	"github.com/vxbgp/vxbgp/control/desired"
 	"github.com/vxbgp/vxbgp/control/evpn"
 	"github.com/vxbgp/vxbgp/control/internal/srcloop"
 	"github.com/vxbgp/vxbgp/control/localapi"
@@ -112,7 +113,7 @@ type agent struct {
 	sp     Speaker
 	evpn   *evpn.Source   // overlay mode only
 	routed *routed.Source // both modes: blocks, chained endpoints, received unicast routes
-	merge  *merger
+	merge  *desired.Merger
 	reg    *registry.Registry
 	peers  *peer.Set
 	api    net.Listener
@@ -143,7 +144,7 @@ func (a *agent) run(ctx context.Context) error {
 		handlers = append(handlers, a.evpn.Handler())
 		part("evpn", a.evpn.Run)
 	} else {
-		a.merge.publish() // routed mode: the devices need no source
+		a.merge.Publish() // routed mode: the devices need no source
 	}
 	part("routed", a.routed.Run)
 	part("bgp watch", func(ctx context.Context) error { return a.sp.Watch(ctx, handlers...) })

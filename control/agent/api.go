@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/vxbgp/vxbgp/control/bgp"
@@ -13,7 +12,6 @@ import (
 	"github.com/vxbgp/vxbgp/control/localapi"
 	"github.com/vxbgp/vxbgp/control/routed"
 	"github.com/vxbgp/vxbgp/endpoint"
-	"github.com/vxbgp/vxbgp/overlay"
 )
 
 // The agent is the local API's backend: the edge where the parts' typed
@@ -153,30 +151,7 @@ func (a *agent) Endpoints(ctx context.Context) ([]localapi.Endpoint, error) {
 
 // FDB lists what the agent programmed, as of the reconciler's last pass.
 func (a *agent) FDB(ctx context.Context) ([]localapi.FDBEntry, error) {
-	return fdbEntries(a.rec.Current()), nil
-}
-
-func fdbEntries(s overlay.State) []localapi.FDBEntry {
-	dev := func(vni uint32) overlay.Device {
-		if d, ok := s.Devices[vni]; ok {
-			return d
-		}
-		return overlay.Device{Bridge: overlay.BridgeName(vni), VXLAN: overlay.VXLANName(vni)}
-	}
-	var out []localapi.FDBEntry
-	for _, f := range s.FDB {
-		out = append(out, localapi.FDBEntry{Kind: "mac", VNI: f.VNI, Device: dev(f.VNI).VXLAN, MAC: f.MAC.String(), VTEP: f.VTEP.String()})
-	}
-	for f := range s.Flood {
-		out = append(out, localapi.FDBEntry{Kind: "flood", VNI: f.VNI, Device: dev(f.VNI).VXLAN, MAC: overlay.MAC{}.String(), VTEP: f.VTEP.String()})
-	}
-	for _, n := range s.Neigh {
-		out = append(out, localapi.FDBEntry{Kind: "neigh", VNI: n.VNI, Device: dev(n.VNI).Bridge, MAC: n.MAC.String(), IP: n.IP.String()})
-	}
-	slices.SortFunc(out, func(x, y localapi.FDBEntry) int {
-		return strings.Compare(x.Kind+x.Device+x.MAC+x.IP+x.VTEP, y.Kind+y.Device+y.MAC+y.IP+y.VTEP)
-	})
-	return out
+	return localapi.FDBEntries(a.rec.Current()), nil
 }
 
 // AddEndpoint is the CNI plugin's announcement of a pod it attached (and

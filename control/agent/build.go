@@ -9,6 +9,7 @@ import (
 
 	"github.com/vxbgp/vxbgp/control/bgp"
 	"github.com/vxbgp/vxbgp/control/config"
+	"github.com/vxbgp/vxbgp/control/desired"
 	"github.com/vxbgp/vxbgp/control/evpn"
 	"github.com/vxbgp/vxbgp/control/localapi"
 	"github.com/vxbgp/vxbgp/control/peer"
@@ -61,7 +62,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, parts Part
 	for _, n := range a.host.networks {
 		devices = append(devices, n.Device)
 	}
-	a.merge = newMerger(cfg.Mode, devices, a.rec.Set)
+	a.merge = desired.New(cfg.Mode, devices, a.rec.Set)
 	a.routed = routed.NewSource(routed.Config{
 		Blocks:         a.blocks(),
 		NextHop4:       a.host.ul.Addr,
@@ -70,7 +71,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, parts Part
 		ImportPrefixes: cfg.ImportPrefixes(),
 		Logger:         log.With("component", "routed"),
 		SyncTimeout:    syncTimeout,
-	}, a.sp, a.merge.setRoutes)
+	}, a.sp, a.merge.SetRoutes)
 	listeners := []registry.Listener{a.routed}
 	if cfg.Mode == config.ModeOverlay {
 		a.evpn = evpn.NewSource(evpn.Config{
@@ -80,7 +81,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, parts Part
 			Networks:    a.host.networks,
 			Logger:      log.With("component", "evpn"),
 			SyncTimeout: syncTimeout,
-		}, a.sp, a.merge.setEVPN)
+		}, a.sp, a.merge.SetEVPN)
 		listeners = append(listeners, a.evpn)
 	}
 	a.reg = registry.New(store, parts.StoreResync, log.With("component", "endpoints"), listeners...)

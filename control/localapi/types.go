@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/vxbgp/vxbgp/endpoint"
@@ -143,4 +144,29 @@ func parseIP(s string) (netip.Addr, error) {
 		return netip.Addr{}, errors.New("zoned address")
 	}
 	return a.Unmap(), err
+}
+
+// FDBEntries lists what s holds of FDB, flood and neighbour entries, as
+// `vxbgpctl fdb` shows them, sorted.
+func FDBEntries(s overlay.State) []FDBEntry {
+	dev := func(vni uint32) overlay.Device {
+		if d, ok := s.Devices[vni]; ok {
+			return d
+		}
+		return overlay.Device{Bridge: overlay.BridgeName(vni), VXLAN: overlay.VXLANName(vni)}
+	}
+	var out []FDBEntry
+	for _, f := range s.FDB {
+		out = append(out, FDBEntry{Kind: "mac", VNI: f.VNI, Device: dev(f.VNI).VXLAN, MAC: f.MAC.String(), VTEP: f.VTEP.String()})
+	}
+	for f := range s.Flood {
+		out = append(out, FDBEntry{Kind: "flood", VNI: f.VNI, Device: dev(f.VNI).VXLAN, MAC: overlay.MAC{}.String(), VTEP: f.VTEP.String()})
+	}
+	for _, n := range s.Neigh {
+		out = append(out, FDBEntry{Kind: "neigh", VNI: n.VNI, Device: dev(n.VNI).Bridge, MAC: n.MAC.String(), IP: n.IP.String()})
+	}
+	slices.SortFunc(out, func(x, y FDBEntry) int {
+		return strings.Compare(x.Kind+x.Device+x.MAC+x.IP+x.VTEP, y.Kind+y.Device+y.MAC+y.IP+y.VTEP)
+	})
+	return out
 }

@@ -1,4 +1,6 @@
-package agent
+// Package desired combines what the sources publish into the one desired
+// overlay.State the reconciler gets (see Merger).
+package desired
 
 import (
 	"net/netip"
@@ -9,7 +11,7 @@ import (
 	"github.com/vxbgp/vxbgp/overlay"
 )
 
-// merger combines the sources' snapshots into the one desired State the
+// Merger combines the sources' snapshots into the one desired State the
 // reconciler gets. Both modes run the routed plane (each host advertises its
 // blocks and installs the others' as routes, bridges answer ARP by proxy);
 // overlay mode adds the EVPN plane on top. That is what keeps pods talking
@@ -31,7 +33,7 @@ import (
 // it until its sources are synced (the reconciler's rule: removing a
 // VXLAN device is a delete): until then the peers may still send it
 // traffic over VXLAN, and its pods may still use the L2 path.
-type merger struct {
+type Merger struct {
 	mode string
 	set  func(overlay.State)
 
@@ -42,25 +44,32 @@ type merger struct {
 	routes  map[netip.Prefix]overlay.Route
 }
 
-func newMerger(mode string, devices []overlay.Device, set func(overlay.State)) *merger {
-	return &merger{mode: mode, set: set, devices: devices}
+// New returns a Merger for mode (config.ModeOverlay or ModeRouted) that
+// hands every merged state to set. devices are the networks' devices of
+// routed mode (overlay mode's come with the EVPN snapshot).
+func New(mode string, devices []overlay.Device, set func(overlay.State)) *Merger {
+	return &Merger{mode: mode, set: set, devices: devices}
 }
 
-func (m *merger) setEVPN(s overlay.State) {
+// SetEVPN takes the EVPN source's latest snapshot (overlay mode).
+func (m *Merger) SetEVPN(s overlay.State) {
 	m.mu.Lock()
 	m.evpn, m.hasEVPN = s, true
 	m.mu.Unlock()
-	m.publish()
+	m.Publish()
 }
 
-func (m *merger) setRoutes(r map[netip.Prefix]overlay.Route) {
+// SetRoutes takes the routed source's latest routes (both modes).
+func (m *Merger) SetRoutes(r map[netip.Prefix]overlay.Route) {
 	m.mu.Lock()
 	m.routes = r
 	m.mu.Unlock()
-	m.publish()
+	m.Publish()
 }
 
-func (m *merger) publish() {
+// Publish hands the merged state over; routed mode calls it once at start
+// (its devices need no source).
+func (m *Merger) Publish() {
 	m.mu.Lock()
 	s, ok := m.build()
 	m.mu.Unlock()
@@ -71,7 +80,7 @@ func (m *merger) publish() {
 
 // build returns the merged state; ok is false while the overlay mode's
 // EVPN source has not reported (its snapshot carries the devices).
-func (m *merger) build() (overlay.State, bool) {
+func (m *Merger) build() (overlay.State, bool) {
 	var s overlay.State
 	vteps := map[netip.Addr]bool{}
 	if m.mode == config.ModeOverlay {

@@ -1,4 +1,4 @@
-package agent
+package desired
 
 import (
 	"net/netip"
@@ -16,10 +16,10 @@ func TestMergeKeepsHostRoutesViaVTEP(t *testing.T) {
 	vtep := netip.MustParseAddr("10.250.0.2")
 	routedPeer := netip.MustParseAddr("10.250.0.3")
 	var got overlay.State
-	m := newMerger(config.ModeOverlay, nil, func(s overlay.State) { got = s })
+	m := New(config.ModeOverlay, nil, func(s overlay.State) { got = s })
 	ev := overlay.NewState()
 	ev.Flood[overlay.Flood{VNI: 100, VTEP: vtep}] = struct{}{}
-	m.setEVPN(ev)
+	m.SetEVPN(ev)
 	p := netip.MustParsePrefix
 	routes := map[netip.Prefix]overlay.Route{}
 	for _, r := range []overlay.Route{
@@ -30,7 +30,7 @@ func TestMergeKeepsHostRoutesViaVTEP(t *testing.T) {
 	} {
 		routes[r.Dst] = r
 	}
-	m.setRoutes(routes)
+	m.SetRoutes(routes)
 	var dsts []string
 	for d := range got.Routes {
 		dsts = append(dsts, d.String())
