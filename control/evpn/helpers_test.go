@@ -167,16 +167,10 @@ func setEndpoints(s *Source, eps ...endpoint.Endpoint) {
 	for _, e := range eps {
 		keep[e.Key()] = true
 	}
-	s.epMu.Lock()
-	var gone []endpoint.Key
-	for k := range s.eps {
+	for _, k := range s.eps.Keys() {
 		if !keep[k] {
-			gone = append(gone, k)
+			s.DeleteEndpoint(k)
 		}
-	}
-	s.epMu.Unlock()
-	for _, k := range gone {
-		s.DeleteEndpoint(k)
 	}
 	for _, e := range eps {
 		s.PutEndpoint(e)

@@ -1,8 +1,6 @@
 package evpn
 
 import (
-	"iter"
-	"maps"
 	"net/netip"
 
 	"github.com/vxbgp/vxbgp/control/bgp"
@@ -124,5 +122,3 @@ func (s *Source) setSent(k endpoint.Key, old, routes []localRoute) {
 		s.adv[k] = routes
 	}
 }
-
-func keysOf(m map[endpoint.Key]struct{}) iter.Seq[endpoint.Key] { return maps.Keys(m) }

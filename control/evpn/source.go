@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -50,12 +51,7 @@ type Source struct {
 	byVNI   map[uint32]*Network
 	byName  map[string]*Network
 
-	// The endpoints, and those changed since the loop last looked: a pass
-	// handles only what changed, so that 10,000 endpoints arriving one at
-	// a time cost 10,000 small passes, not a quadratic sum.
-	epMu    sync.Mutex
-	eps     map[endpoint.Key]endpoint.Endpoint
-	epDirty map[endpoint.Key]struct{}
+	eps *srcloop.Inbox[endpoint.Key, endpoint.Endpoint] // the local endpoints
 
 	imet []localRoute  // the type-3 routes (start)
 	last overlay.State // the last snapshot published (loop only)
@@ -83,17 +79,16 @@ func NewSource(c Config, sp srcloop.Speaker, publish func(overlay.State)) *Sourc
 	}
 	s := &Source{
 		cfg: c, sp: sp, publish: publish, log: c.Logger,
-		loop:    srcloop.New(srcloop.Config{Name: "evpn", Families: []string{bgp.FamilyEVPN}, SyncTimeout: c.SyncTimeout, Logger: c.Logger}, sp),
-		warn:    lograte.New(c.Logger, 30*time.Second),
-		byVNI:   map[uint32]*Network{},
-		byName:  map[string]*Network{},
-		eps:     map[endpoint.Key]endpoint.Endpoint{},
-		epDirty: map[endpoint.Key]struct{}{},
-		rx:      map[string]*entry{},
-		claims:  map[overlay.FDBKey]int32{},
-		adv:     map[endpoint.Key][]localRoute{},
-		sent:    map[string]map[endpoint.Key]*Route{},
+		loop:   srcloop.New(srcloop.Config{Name: "evpn", Families: []string{bgp.FamilyEVPN}, SyncTimeout: c.SyncTimeout, Logger: c.Logger}, sp),
+		warn:   lograte.New(c.Logger, 30*time.Second),
+		byVNI:  map[uint32]*Network{},
+		byName: map[string]*Network{},
+		rx:     map[string]*entry{},
+		claims: map[overlay.FDBKey]int32{},
+		adv:    map[endpoint.Key][]localRoute{},
+		sent:   map[string]map[endpoint.Key]*Route{},
 	}
+	s.eps = srcloop.NewInbox[endpoint.Key](endpoint.Endpoint.SameAdvert, s.loop.KickLocal)
 	for i := range s.cfg.Networks {
 		n := &s.cfg.Networks[i]
 		s.byVNI[n.VNI] = n
@@ -139,34 +134,10 @@ func (c Config) validate() error {
 
 // PutEndpoint adds or replaces one endpoint (a CNI ADD) and returns at
 // once; the loop advertises its type-2 routes.
-func (s *Source) PutEndpoint(ep endpoint.Endpoint) {
-	k := ep.Key()
-	s.epMu.Lock()
-	old, ok := s.eps[k]
-	s.eps[k] = ep
-	changed := !ok || !old.SameAdvert(ep)
-	if changed {
-		s.epDirty[k] = struct{}{}
-	}
-	s.epMu.Unlock()
-	if changed {
-		s.loop.KickLocal()
-	}
-}
+func (s *Source) PutEndpoint(ep endpoint.Endpoint) { s.eps.Put(ep.Key(), ep) }
 
 // DeleteEndpoint removes the endpoint with key k and returns at once.
-func (s *Source) DeleteEndpoint(k endpoint.Key) {
-	s.epMu.Lock()
-	_, ok := s.eps[k]
-	delete(s.eps, k)
-	if ok {
-		s.epDirty[k] = struct{}{}
-	}
-	s.epMu.Unlock()
-	if ok {
-		s.loop.KickLocal()
-	}
-}
+func (s *Source) DeleteEndpoint(k endpoint.Key) { s.eps.Delete(k) }
 
 // Handler is what the speaker's Watch feeds: received paths, End-of-RIB
 // markers and sessions.
@@ -229,20 +200,11 @@ func (s *Source) syncLocal(ctx context.Context) bool {
 		s.setSent(endpoint.Key{}, nil, s.imet)
 		s.imet = nil
 	}
-	s.epMu.Lock()
-	dirty := s.epDirty
-	s.epDirty = map[endpoint.Key]struct{}{}
-	eps := make(map[endpoint.Key]endpoint.Endpoint, len(dirty))
-	for k := range dirty {
-		if ep, ok := s.eps[k]; ok {
-			eps[k] = ep
-		}
-	}
-	s.epMu.Unlock()
-	for _, k := range slices.SortedFunc(keysOf(dirty), endpoint.Compare) {
+	changed := s.eps.Take()
+	for _, k := range slices.SortedFunc(maps.Keys(changed), endpoint.Compare) {
 		var routes []localRoute
-		if ep, ok := eps[k]; ok {
-			routes = s.endpointRoutes(ep)
+		if ep := changed[k]; ep.OK {
+			routes = s.endpointRoutes(ep.V)
 		}
 		old := s.adv[k]
 		if sameBuild(old, routes) {

@@ -247,13 +247,10 @@ func TestEndpointDirty(t *testing.T) {
 		return endpoint.Endpoint{ContainerID: id, IfName: "eth0", Network: "pods", MAC: overlay.MustParseMAC("02:00:00:00:00:01"), IPs: []netip.Addr{netip.MustParseAddr(ip)}}
 	}
 	take := func() string {
-		s.epMu.Lock()
-		defer s.epMu.Unlock()
 		var d []string
-		for k := range s.epDirty {
+		for k := range s.eps.Take() {
 			d = append(d, k.String())
 		}
-		clear(s.epDirty)
 		slices.Sort(d)
 		return strings.Join(d, ",")
 	}

@@ -55,11 +55,7 @@ type Source struct {
 	last   map[netip.Prefix]overlay.Route // the last snapshot published (loop only)
 	blocks []bgp.Path                     // built at start, handed over once (loop only)
 
-	// Chained endpoints in: the host routes each wants, and the endpoints
-	// changed since the loop last looked.
-	epMu    sync.Mutex
-	hosts   map[endpoint.Key][]netip.Prefix
-	epDirty map[endpoint.Key]struct{}
+	hosts *srcloop.Inbox[endpoint.Key, []netip.Prefix] // the host routes each chained endpoint wants
 
 	// mu guards what the watch callback and Routes share with the loop.
 	mu         sync.Mutex
@@ -81,8 +77,7 @@ func NewSource(c Config, sp srcloop.Speaker, publish func(map[netip.Prefix]overl
 	return &Source{
 		cfg: c, rules: newRules(c), sp: sp, loop: loop, publish: publish, log: c.Logger,
 		warn:    lograte.New(c.Logger, 30*time.Second),
-		hosts:   map[endpoint.Key][]netip.Prefix{},
-		epDirty: map[endpoint.Key]struct{}{},
+		hosts:   srcloop.NewInbox[endpoint.Key](slices.Equal[[]netip.Prefix], loop.KickLocal),
 		rx:      map[netip.Prefix][]bgp.UnicastPath{},
 		hostAdv: map[endpoint.Key][]netip.Prefix{},
 	}
@@ -171,30 +166,15 @@ func (s *Source) PutEndpoint(ep endpoint.Endpoint) {
 			}
 		}
 	}
-	s.setHosts(ep.Key(), hosts)
+	if len(hosts) == 0 {
+		s.hosts.Delete(ep.Key()) // nothing to advertise, or no longer
+		return
+	}
+	s.hosts.Put(ep.Key(), hosts)
 }
 
 // DeleteEndpoint forgets endpoint k and returns at once.
-func (s *Source) DeleteEndpoint(k endpoint.Key) { s.setHosts(k, nil) }
-
-func (s *Source) setHosts(k endpoint.Key, hosts []netip.Prefix) {
-	s.epMu.Lock()
-	old, had := s.hosts[k]
-	changed := !slices.Equal(old, hosts)
-	switch {
-	case len(hosts) > 0:
-		s.hosts[k] = hosts
-	case had:
-		delete(s.hosts, k)
-	}
-	if changed {
-		s.epDirty[k] = struct{}{}
-	}
-	s.epMu.Unlock()
-	if changed {
-		s.loop.KickLocal()
-	}
-}
+func (s *Source) DeleteEndpoint(k endpoint.Key) { s.hosts.Delete(k) }
 
 // Handler is what the speaker's Watch feeds: unicast path sets, End-of-RIB
 // markers and sessions.
@@ -261,15 +241,8 @@ func (s *Source) syncLocal(ctx context.Context) bool {
 		s.mu.Unlock()
 		s.blocks = nil
 	}
-	s.epMu.Lock()
-	dirty := s.epDirty
-	s.epDirty = map[endpoint.Key]struct{}{}
-	want := make(map[endpoint.Key][]netip.Prefix, len(dirty))
-	for k := range dirty {
-		want[k] = s.hosts[k]
-	}
-	s.epMu.Unlock()
-	for k, hosts := range want {
+	for k, v := range s.hosts.Take() {
+		hosts := v.V // nil once deleted
 		paths := make([]bgp.Path, 0, len(hosts))
 		for _, h := range hosts {
 			p, err := bgp.NewUnicast(h, s.cfg.nextHop(h.Addr()))
