@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/vxbgp/vxbgp/e2e/lab"
+	"github.com/vxbgp/vxbgp/internal/lab"
 )
 
 // Config selects what a run measures and how long.
@@ -167,7 +167,7 @@ func newLab(ctx context.Context, c Config, o lab.Options) (*lab.Lab, func(), err
 	}, nil
 }
 
-// frrAddr is FRR host fj's underlay address in e2e/lab's scheme (checked
+// frrAddr is FRR host fj's underlay address in internal/lab's scheme (checked
 // once the lab is built).
 func frrAddr(j int) string { return fmt.Sprintf("10.250.0.%d", 100+j) }
 

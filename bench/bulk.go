@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/vxbgp/vxbgp/control/localapi"
-	"github.com/vxbgp/vxbgp/e2e/lab"
+	"github.com/vxbgp/vxbgp/internal/lab"
 )
 
 func bulkNames(sizes []int) []string {

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/vxbgp/vxbgp/control/localapi"
-	"github.com/vxbgp/vxbgp/e2e/lab"
+	"github.com/vxbgp/vxbgp/internal/lab"
 )
 
 // footprint tops h1 up to 100 local endpoints (pods left from the

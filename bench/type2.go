@@ -6,7 +6,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/vxbgp/vxbgp/e2e/lab"
+	"github.com/vxbgp/vxbgp/internal/lab"
 )
 
 // The EVPN speaker of the overlay lab: on the underlay, iBGP l2vpn evpn

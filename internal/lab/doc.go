@@ -1,5 +1,6 @@
 // Package lab builds a multi-host vxbgp lab out of network namespaces on one
-// machine, for the e2e tests and the demo.
+// machine, for the e2e tests, the demo (e2e/cmd/vxbgp-lab) and the
+// benchmarks (bench/).
 //
 // Topology of one run (every name starts with the run ID, e.g. "vx1a2b"):
 //
