@@ -362,7 +362,7 @@ func convergence(ctx context.Context, l *lab.Lab, n int) Row {
 }
 
 func podConvergence(ctx context.Context, l *lab.Lab, from, to *lab.Host, name string) (time.Duration, error) {
-	w, err := lab.WatchKernel(to.NS)
+	w, err := watchKernel(to.NS)
 	if err != nil {
 		return 0, err
 	}
@@ -390,7 +390,7 @@ func podConvergence(ctx context.Context, l *lab.Lab, from, to *lab.Host, name st
 }
 
 func frrConvergence(ctx context.Context, from, to *lab.FRRHost, mac string) (time.Duration, error) {
-	w, err := lab.WatchKernel(to.NS)
+	w, err := watchKernel(to.NS)
 	if err != nil {
 		return 0, err
 	}
@@ -822,12 +822,12 @@ func blocks(ctx context.Context, sp *speakerProc, ours, ref, within string, n in
 		return err
 	}
 	pfx := netip.MustParsePrefix(within)
-	wo, err := lab.WatchRoutes(ours, pfx)
+	wo, err := lab.WatchRoutes(ours, routesWithin(pfx))
 	if err != nil {
 		return err
 	}
 	defer wo.Close()
-	wr, err := lab.WatchRoutes(ref, pfx)
+	wr, err := lab.WatchRoutes(ref, routesWithin(pfx))
 	if err != nil {
 		return err
 	}
