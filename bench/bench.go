@@ -284,7 +284,7 @@ func waitSessions(ctx context.Context, l *lab.Lab, speaker bool) error {
 		if speaker && j == 1 {
 			want = append(want, evpnSpeaker)
 		}
-		if err := waitFRR(ctx, f, want); err != nil {
+		if err := f.WaitEstablished(ctx, want...); err != nil {
 			return err
 		}
 	}
@@ -301,40 +301,6 @@ func frrPeers(l *lab.Lab, j int) []string {
 		}
 	}
 	return out
-}
-
-// frrNeighbours is `show bgp neighbors json`: each neighbour's state.
-func frrNeighbours(ctx context.Context, f *lab.FRRHost) (map[string]string, error) {
-	var nbrs map[string]struct {
-		State string `json:"bgpState"`
-	}
-	if err := f.VtyshJSON(ctx, "show bgp neighbors json", &nbrs); err != nil {
-		return nil, err
-	}
-	out := map[string]string{}
-	for a, n := range nbrs {
-		out[a] = n.State
-	}
-	return out, nil
-}
-
-func waitFRR(ctx context.Context, f *lab.FRRHost, want []string) error {
-	return lab.Eventually(ctx, f.Name+" BGP sessions", 200*time.Millisecond, func(ctx context.Context) (bool, error) {
-		nbrs, err := frrNeighbours(ctx, f)
-		if err != nil {
-			return false, err
-		}
-		var down []string
-		for _, p := range want {
-			if s := nbrs[p]; s != "Established" {
-				down = append(down, p+"="+s)
-			}
-		}
-		if len(down) > 0 {
-			return false, fmt.Errorf("not established: %v", down)
-		}
-		return true, nil
-	})
 }
 
 // convergence: pod c<i> on h1 until h2 has its FDB and neighbour entries,

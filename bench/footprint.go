@@ -78,7 +78,7 @@ func footprint(ctx context.Context, l *lab.Lab, window time.Duration) []Row {
 	if macs, err = frrLocalMACs(ctx, f1); err != nil {
 		return fail(err)
 	}
-	nbrs, err := frrNeighbours(ctx, f1)
+	nbrs, err := f1.Neighbours(ctx)
 	if err != nil {
 		return fail(err)
 	}

@@ -69,12 +69,3 @@ func (l *Lab) AddUnderlayNS(ctx context.Context, suffix, port, addr string) (str
 	name := l.ID + "-" + suffix
 	return name, l.addHostNS(ctx, name, port, addr)
 }
-
-// PIDs returns the running FRR daemons' PIDs by name (zebra, bgpd).
-func (f *FRRHost) PIDs() map[string]int {
-	out := map[string]int{}
-	for k, v := range f.pids {
-		out[k] = v
-	}
-	return out
-}

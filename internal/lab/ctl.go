@@ -130,12 +130,12 @@ func (l *Lab) WaitAllPeers(ctx context.Context) (time.Duration, error) {
 		}
 	}
 	for _, f := range l.FRR {
-		if err := f.WaitEstablished(ctx); err != nil {
+		if err := f.WaitEstablished(ctx, peerAddrs(f.peers())...); err != nil {
 			return 0, err
 		}
 	}
 	for _, r := range l.Routers {
-		if err := r.WaitEstablished(ctx); err != nil {
+		if err := r.WaitEstablished(ctx, peerAddrs(r.peers())...); err != nil {
 			return 0, err
 		}
 	}

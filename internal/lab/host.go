@@ -220,14 +220,9 @@ func (l *Lab) LogTail(n int) string {
 	for _, h := range l.Hosts {
 		fmt.Fprintf(&b, "----- %s vxbgpd (%s)\n%s\n", h.Name, h.LogPath, tail(h.LogPath, n))
 	}
-	frrs := append([]*FRRHost(nil), l.FRR...)
-	for _, r := range l.Routers {
-		frrs = append(frrs, r.FRRHost)
-	}
-	for _, f := range frrs {
-		for _, d := range []string{"zebra", "bgpd"} {
-			p := filepath.Join(f.Dir, d+".log")
-			fmt.Fprintf(&b, "----- %s %s (%s)\n%s\n", f.Name, d, p, tail(p, n))
+	for _, f := range l.frrInstances() {
+		for _, p := range f.logPaths() {
+			fmt.Fprintf(&b, "----- %s %s (%s)\n%s\n", f.Name, strings.TrimSuffix(filepath.Base(p), ".log"), p, tail(p, n))
 		}
 	}
 	return b.String()
@@ -243,11 +238,8 @@ func (l *Lab) SaveLogs(dir string) error {
 	for _, h := range l.Hosts {
 		paths = append(paths, h.LogPath)
 	}
-	for _, f := range l.FRR {
-		paths = append(paths, filepath.Join(f.Dir, "zebra.log"), filepath.Join(f.Dir, "bgpd.log"))
-	}
-	for _, r := range l.Routers {
-		paths = append(paths, filepath.Join(r.Dir, "zebra.log"), filepath.Join(r.Dir, "bgpd.log"))
+	for _, f := range l.frrInstances() {
+		paths = append(paths, f.logPaths()...)
 	}
 	for _, p := range paths {
 		b, err := os.ReadFile(p)

@@ -265,6 +265,18 @@ func (l *Lab) Pods() []*Pod {
 	return append([]*Pod(nil), l.pods...)
 }
 
+// frrInstances are the FRR hosts' and the routers' instances.
+func (l *Lab) frrInstances() []*FRRInstance {
+	var out []*FRRInstance
+	for _, f := range l.FRR {
+		out = append(out, f.FRRInstance)
+	}
+	for _, r := range l.Routers {
+		out = append(out, r.FRRInstance)
+	}
+	return out
+}
+
 // Namespaces returns every namespace this run created.
 func (l *Lab) Namespaces() []string { return l.run.netns() }
 
@@ -285,13 +297,8 @@ func (l *Lab) Close(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	for _, f := range l.FRR {
-		if err := f.Stop(ctx); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	for _, r := range l.Routers {
-		if err := r.Stop(ctx); err != nil {
+	for _, f := range l.frrInstances() {
+		if err := f.stop(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -5,20 +5,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 )
 
-// RouterASN is a router's ASN unless its spec says otherwise.
-const RouterASN = 65000
+// routerASN is a router's ASN unless its spec says otherwise.
+const routerASN = 65000
 
 // RouterSpec describes an FRR router on the underlay: a top-of-rack or
 // fabric router speaking IPv4 unicast BGP (no EVPN) with the hosts.
 type RouterSpec struct {
-	ASN uint32 // default RouterASN; a host with another ASN is an eBGP peer
+	ASN uint32 // default 65000; a host with another ASN is an eBGP peer
 	// Hosts are the indexes (1-based) of the hosts that peer with the
 	// router; nil means every host.
 	Hosts []int
@@ -32,15 +30,13 @@ type RouterSpec struct {
 	Server string
 }
 
-// Router is an FRR instance (zebra + bgpd) in its own namespace on the
-// underlay, named r1, r2, ... at 10.250.0.(200+k). It reuses FRRHost's
-// daemon handling (Start, Stop, Vtysh, VtyshJSON, Server) but has no L2VNI:
-// only IPv4 unicast sessions with the hosts it serves, `no bgp
+// Router is an FRR instance named r1, r2, ... at 10.250.0.(200+k) with no
+// L2VNI: only IPv4 unicast sessions with the hosts it serves, `no bgp
 // ebgp-requires-policy` and `no bgp network import-check` (RECIPE gotchas 9
 // and 17), and soft-reconfiguration inbound so that what each host sent is
 // visible before policy (ReceivedRoutes).
 type Router struct {
-	*FRRHost
+	*FRRInstance
 	ASN  uint32
 	Spec RouterSpec
 	// ServerGW is the router's address on the server's link, "" without a
@@ -50,19 +46,10 @@ type Router struct {
 
 func newRouter(l *Lab, k int, spec RouterSpec) *Router {
 	if spec.ASN == 0 {
-		spec.ASN = RouterASN
+		spec.ASN = routerASN
 	}
-	f := &FRRHost{
-		lab: l, Name: fmt.Sprintf("r%d", k), Index: k,
-		Addr: fmt.Sprintf("%s%d", underlayPfx, 200+k),
-		pids: map[string]int{},
-	}
-	f.NS = l.ID + "-" + f.Name
-	f.Dir = filepath.Join(l.Dir, f.Name)
-	if spec.Server != "" {
-		f.ServerNS = f.NS + "s"
-	}
-	return &Router{FRRHost: f, ASN: spec.ASN, Spec: spec}
+	f := newFRRInstance(l, fmt.Sprintf("r%d", k), k, fmt.Sprintf("%s%d", underlayPfx, 200+k), spec.Server != "")
+	return &Router{FRRInstance: f, ASN: spec.ASN, Spec: spec}
 }
 
 // serves reports whether h peers with the router.
@@ -70,41 +57,44 @@ func (r *Router) serves(h *Host) bool {
 	return r.Spec.Hosts == nil || slices.Contains(r.Spec.Hosts, h.Index)
 }
 
-// Peers are the hosts the router peers with.
-func (r *Router) Peers() []*Host {
-	var out []*Host
+// peers are the hosts the router serves, each with its ASN (the hosts'
+// configs must be written already).
+func (r *Router) peers() []frrPeer {
+	var out []frrPeer
 	for _, h := range r.lab.Hosts {
-		if r.serves(h) {
-			out = append(out, h)
+		if !r.serves(h) {
+			continue
 		}
+		asn := uint32(ASN)
+		if h.Config != nil {
+			asn = h.Config.BGP.ASN
+		}
+		out = append(out, frrPeer{h.Addr, asn})
 	}
 	return out
 }
 
 // setup builds the server (if any), writes the configs and starts zebra,
-// then bgpd. The hosts' configs must be written already: the router
-// takes their ASNs from them.
+// then bgpd.
 func (r *Router) setup(ctx context.Context) error {
-	l := r.lab
-	if err := sysctl(ctx, r.NS, "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"); err != nil {
-		return err
-	}
+	var pfx netip.Prefix
+	var gw netip.Addr
 	if r.Spec.Server != "" {
-		pfx, err := netip.ParsePrefix(r.Spec.Server)
+		var err error
+		pfx, err = netip.ParsePrefix(r.Spec.Server)
 		if err != nil || !pfx.Addr().Is4() {
 			return fmt.Errorf("router %s: server %q: not an IPv4 address/len", r.Name, r.Spec.Server)
 		}
-		gw := pfx.Masked().Addr().Next()
+		gw = pfx.Masked().Addr().Next()
 		if gw == pfx.Addr() {
 			return fmt.Errorf("router %s: server %s must not be the first address of its prefix (the router's)", r.Name, pfx)
 		}
 		r.ServerIP, r.ServerGW = pfx.Addr().String(), gw.String()
-		if err := l.addNetns(ctx, r.ServerNS); err != nil {
-			return err
-		}
-		if err := sysctl(ctx, r.ServerNS, "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"); err != nil {
-			return err
-		}
+	}
+	if err := r.prepare(ctx); err != nil {
+		return err
+	}
+	if r.Spec.Server != "" {
 		if err := ipBatch(ctx, r.NS, []string{
 			"link add s1 type veth peer name eth0 netns " + r.ServerNS,
 			fmt.Sprintf("addr add %s/%d dev s1", gw, pfx.Bits()),
@@ -120,71 +110,24 @@ func (r *Router) setup(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := r.writeConfigs(); err != nil {
+	if err := r.writeConfigs(r.ASN, " no bgp ebgp-requires-policy\n no bgp network import-check\n", r.peers(), r.addressFamily()); err != nil {
 		return err
 	}
-	return r.Start(ctx)
+	return r.start(ctx)
 }
 
-func (r *Router) writeConfigs() error {
-	if err := os.MkdirAll(r.Dir, 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", r.Dir, err)
-	}
-	zebra := fmt.Sprintf("hostname %s\nlog file %s/zebra.log informational\n", r.NS, r.Dir)
+// addressFamily is bgpd.conf's ipv4 unicast block.
+func (r *Router) addressFamily() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "frr defaults traditional\nhostname %s\nlog file %s/bgpd.log informational\n!\n", r.NS, r.Dir)
-	fmt.Fprintf(&b, "router bgp %d\n bgp router-id %s\n no bgp default ipv4-unicast\n", r.ASN, r.Addr)
-	b.WriteString(" no bgp ebgp-requires-policy\n no bgp network import-check\n")
-	peers := r.Peers()
-	for _, h := range peers {
-		asn := uint32(ASN)
-		if h.Config != nil {
-			asn = h.Config.BGP.ASN
-		}
-		fmt.Fprintf(&b, " neighbor %s remote-as %d\n neighbor %s timers 3 9\n neighbor %s timers connect 1\n",
-			h.Addr, asn, h.Addr, h.Addr)
-	}
-	b.WriteString(" !\n address-family ipv4 unicast\n")
+	b.WriteString(" address-family ipv4 unicast\n")
 	for _, n := range r.Spec.Networks {
 		fmt.Fprintf(&b, "  network %s\n", n)
 	}
-	for _, h := range peers {
-		fmt.Fprintf(&b, "  neighbor %s activate\n  neighbor %s soft-reconfiguration inbound\n", h.Addr, h.Addr)
+	for _, p := range r.peers() {
+		fmt.Fprintf(&b, "  neighbor %s activate\n  neighbor %s soft-reconfiguration inbound\n", p.addr, p.addr)
 	}
-	b.WriteString(" exit-address-family\n!\n")
-	for name, text := range map[string]string{"zebra.conf": zebra, "bgpd.conf": b.String()} {
-		if err := os.WriteFile(filepath.Join(r.Dir, name), []byte(text), 0o644); err != nil {
-			return fmt.Errorf("write %s of %s: %w", name, r.Name, err)
-		}
-	}
-	return chownFRR(r.Dir)
-}
-
-// WaitEstablished waits until the router's session with every host it
-// serves is Established.
-func (r *Router) WaitEstablished(ctx context.Context) error {
-	var want []string
-	for _, h := range r.Peers() {
-		want = append(want, h.Addr)
-	}
-	return Eventually(ctx, r.Name+" BGP sessions", pollSlow, func(ctx context.Context) (bool, error) {
-		var nbrs map[string]struct {
-			State string `json:"bgpState"`
-		}
-		if err := r.VtyshJSON(ctx, "show bgp neighbors json", &nbrs); err != nil {
-			return false, err
-		}
-		var down []string
-		for _, p := range want {
-			if s := nbrs[p].State; s != "Established" {
-				down = append(down, p+"="+s)
-			}
-		}
-		if len(down) > 0 {
-			return false, fmt.Errorf("not established: %v", down)
-		}
-		return true, nil
-	})
+	b.WriteString(" exit-address-family\n")
+	return b.String()
 }
 
 // RouterPath is one path of `show bgp ipv4 unicast json` (FRR 8.4).
@@ -207,7 +150,7 @@ func (r *Router) Table(ctx context.Context) (map[string][]RouterPath, error) {
 	var out struct {
 		Routes map[string][]RouterPath `json:"routes"`
 	}
-	if err := r.VtyshJSON(ctx, "show bgp ipv4 unicast json", &out); err != nil {
+	if err := r.vtyshJSON(ctx, "show bgp ipv4 unicast json", &out); err != nil {
 		return nil, err
 	}
 	return out.Routes, nil
@@ -219,7 +162,7 @@ func (r *Router) ReceivedRoutes(ctx context.Context, peer string) ([]string, err
 	var out struct {
 		Received map[string]json.RawMessage `json:"receivedRoutes"`
 	}
-	if err := r.VtyshJSON(ctx, "show bgp ipv4 unicast neighbors "+peer+" received-routes json", &out); err != nil {
+	if err := r.vtyshJSON(ctx, "show bgp ipv4 unicast neighbors "+peer+" received-routes json", &out); err != nil {
 		return nil, err
 	}
 	var list []string
