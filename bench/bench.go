@@ -404,12 +404,11 @@ func cniLatency(ctx context.Context, c Config, l *lab.Lab, n int) []Row {
 		addR = append(addR, d)
 	}
 	for i := range n {
-		d, err := l.DelPodTimed(ctx, pods[i])
-		if err != nil {
+		if err := l.DelPod(ctx, pods[i]); err != nil {
 			return fail(err)
 		}
-		delO = append(delO, d)
-		d, err = ref.call(ctx, "DEL", refs[i])
+		delO = append(delO, pods[i].DelTime)
+		d, err := ref.call(ctx, "DEL", refs[i])
 		if err != nil {
 			return fail(err)
 		}
@@ -431,7 +430,7 @@ func (r *refCNI) call(ctx context.Context, verb, podNS string) (time.Duration, e
 	})
 	id := strings.ReplaceAll(podNS, "-", "") + "0000000000000000"
 	env := append(os.Environ(),
-		"CNI_COMMAND="+verb, "CNI_CONTAINERID="+id, "CNI_NETNS="+lab.NetnsPath(podNS),
+		"CNI_COMMAND="+verb, "CNI_CONTAINERID="+id, "CNI_NETNS="+netnsPath(podNS),
 		"CNI_IFNAME=eth0", "CNI_PATH="+r.dir)
 	start := time.Now()
 	_, err := lab.RunEnv(ctx, conf, env, "ip", "netns", "exec", r.hostNS, r.dir+"/bridge")
@@ -533,19 +532,19 @@ func handVXLAN(ctx context.Context, l *lab.Lab) (src, dst, dstIP string, err err
 			return
 		}
 	}
-	if err = lab.IPBatch(ctx, ns["mul"], []string{"link add ul type bridge", "link set ul up"}); err != nil {
+	if err = ipBatch(ctx, ns["mul"], []string{"link add ul type bridge", "link set ul up"}); err != nil {
 		return
 	}
 	const gw = "02:00:0a:f4:00:01"
 	for i := 1; i <= 2; i++ {
 		h, p := ns[fmt.Sprintf("m%d", i)], ns[fmt.Sprintf("mp%d", i)]
-		if err = lab.IPBatch(ctx, ns["mul"], []string{
+		if err = ipBatch(ctx, ns["mul"], []string{
 			fmt.Sprintf("link add m%d type veth peer name eth0 netns %s", i, h),
 			fmt.Sprintf("link set m%d master ul up", i),
 		}); err != nil {
 			return
 		}
-		if err = lab.IPBatch(ctx, h, []string{
+		if err = ipBatch(ctx, h, []string{
 			fmt.Sprintf("addr add 10.251.0.%d/24 dev eth0", i), "link set eth0 up",
 			"link add br100 type bridge", "link set br100 address " + gw,
 			"addr add 10.244.0.1/16 dev br100",
@@ -557,7 +556,7 @@ func handVXLAN(ctx context.Context, l *lab.Lab) (src, dst, dstIP string, err err
 		}); err != nil {
 			return
 		}
-		if err = lab.IPBatch(ctx, p, []string{
+		if err = ipBatch(ctx, p, []string{
 			fmt.Sprintf("link set eth0 address 02:00:00:00:0%d:01 mtu 1450", i),
 			fmt.Sprintf("addr add 10.244.%d.2/16 dev eth0", i), "link set eth0 up",
 			"route add default via 10.244.0.1",
@@ -565,7 +564,7 @@ func handVXLAN(ctx context.Context, l *lab.Lab) (src, dst, dstIP string, err err
 			return
 		}
 		o := 3 - i
-		if err = lab.BridgeBatch(ctx, h, []string{
+		if err = bridgeBatch(ctx, h, []string{
 			"link set dev vxlan100 learning off neigh_suppress on",
 			fmt.Sprintf("fdb append 00:00:00:00:00:00 dev vxlan100 dst 10.251.0.%d self permanent", o),
 			fmt.Sprintf("fdb replace 02:00:00:00:0%d:01 dev vxlan100 dst 10.251.0.%d self extern_learn", o, o),
@@ -573,12 +572,12 @@ func handVXLAN(ctx context.Context, l *lab.Lab) (src, dst, dstIP string, err err
 		}); err != nil {
 			return
 		}
-		if err = lab.IPBatch(ctx, h, []string{
+		if err = ipBatch(ctx, h, []string{
 			fmt.Sprintf("neigh replace 10.244.%d.2 lladdr 02:00:00:00:0%d:01 dev br100 nud noarp extern_learn", o, o),
 		}); err != nil {
 			return
 		}
-		if err = lab.IPBatch(ctx, p, []string{
+		if err = ipBatch(ctx, p, []string{
 			fmt.Sprintf("neigh replace 10.244.%d.2 lladdr 02:00:00:00:0%d:01 dev eth0", o, o),
 		}); err != nil {
 			return

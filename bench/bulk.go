@@ -177,7 +177,7 @@ func bulkFRR(ctx context.Context, l *lab.Lab, b batch) (time.Duration, error) {
 		lines[i] = "fdb add " + b.refMAC(i) + " dev s1 master static"
 	}
 	start := time.Now()
-	if err := lab.BridgeBatch(ctx, f1.NS, lines); err != nil {
+	if err := bridgeBatch(ctx, f1.NS, lines); err != nil {
 		return 0, err
 	}
 	at, err := w.WaitCount(ctx, b.n)
@@ -216,7 +216,7 @@ func bulkRemove(ctx context.Context, l *lab.Lab, b batch, logf func(string, ...a
 	for i := range lines {
 		lines[i] = "fdb del " + b.refMAC(i) + " dev s1 master static"
 	}
-	if err := lab.BridgeBatch(ctx, f1.NS, lines); err != nil {
+	if err := bridgeBatch(ctx, f1.NS, lines); err != nil {
 		return 0, fmt.Errorf("f1: %w", err)
 	}
 	logf("bulk: n=%d batch deleted on h1 and f1 after %v; waiting for h1, h2 and f2", b.n, time.Since(start).Round(time.Millisecond))

@@ -52,7 +52,7 @@ func footprint(ctx context.Context, l *lab.Lab, window time.Duration) []Row {
 		lines = append(lines, fmt.Sprintf("fdb add 02:1f:00:00:00:%02x dev s1 master static", i))
 	}
 	if len(lines) > 0 {
-		if err := lab.BridgeBatch(ctx, f1.NS, lines); err != nil {
+		if err := bridgeBatch(ctx, f1.NS, lines); err != nil {
 			return fail(fmt.Errorf("f1: %w", err))
 		}
 	}

@@ -53,6 +53,12 @@ func run(ctx context.Context, stdin []byte, env []string, argv ...string) ([]byt
 	return stdout.Bytes(), nil
 }
 
+// RunEnv runs argv with stdin and env (nil: inherit) and returns stdout; a
+// failure carries stderr.
+func RunEnv(ctx context.Context, stdin []byte, env []string, argv ...string) ([]byte, error) {
+	return run(ctx, stdin, env, argv...)
+}
+
 // nsArgv prefixes argv with `ip netns exec ns`, which also remounts /sys for
 // the namespace (netlink-based tools and the agent read it).
 func nsArgv(ns string, argv ...string) []string {

@@ -206,47 +206,6 @@ func (l *Lab) StartAll(ctx context.Context) error {
 	return nil
 }
 
-// addNetns records and creates a namespace with lo up.
-func (l *Lab) addNetns(ctx context.Context, name string) error {
-	if err := l.run.recordNetns(name); err != nil {
-		return err
-	}
-	if _, err := run(ctx, nil, nil, "ip", "netns", "add", name); err != nil {
-		return fmt.Errorf("create netns %s: %w", name, err)
-	}
-	return ipBatch(ctx, name, []string{"link set lo up"})
-}
-
-// addHostNS creates a host namespace whose eth0 is a port of the underlay
-// bridge (the port is named after the host) with addr/24.
-func (l *Lab) addHostNS(ctx context.Context, ns, port, addr string) error {
-	if err := l.addNetns(ctx, ns); err != nil {
-		return err
-	}
-	if err := ipBatch(ctx, l.Underlay, []string{
-		fmt.Sprintf("link add %s type veth peer name eth0 netns %s", port, ns),
-		fmt.Sprintf("link set %s master ul up", port),
-	}); err != nil {
-		return err
-	}
-	if err := ipBatch(ctx, ns, []string{
-		fmt.Sprintf("addr add %s/%d dev eth0", addr, underlayLen),
-		"link set eth0 up",
-	}); err != nil {
-		return err
-	}
-	// Hosts route between their pods and the gateway.
-	if err := sysctl(ctx, ns, "net.ipv4.ip_forward=1"); err != nil {
-		return err
-	}
-	if l.opts.DualStack {
-		// The bridge must hold the IPv6 gateway and neighbours; pods'
-		// interfaces are the CNI plugin's to enable.
-		return sysctl(ctx, ns, "net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.disable_ipv6=0")
-	}
-	return nil
-}
-
 // sysctl sets kernel parameters inside ns.
 func sysctl(ctx context.Context, ns string, kv ...string) error {
 	if _, err := Exec(ctx, ns, append([]string{"sysctl", "-qw"}, kv...)...); err != nil {

@@ -29,6 +29,7 @@ type Pod struct {
 	Result      json.RawMessage // the plugin's stdout
 	AddStart    time.Time       // when CNI ADD was exec'd (the netns existed)
 	AddTime     time.Duration   // how long CNI ADD took
+	DelTime     time.Duration   // how long CNI DEL took, once DelPod ran it
 }
 
 // cniVersion is what our network config declares; 1.1.0 is what the plugin
@@ -114,12 +115,15 @@ func (l *Lab) Pod(ctx context.Context, h *Host, name string) (*Pod, error) {
 	return p, nil
 }
 
-// DelPod runs CNI DEL for p on its host and deletes its namespace. DEL must
-// work with the agent down; the test for that calls this too.
+// DelPod runs CNI DEL for p on its host (timed: Pod.DelTime) and deletes
+// its namespace. DEL must work with the agent down; the test for that calls
+// this too.
 func (l *Lab) DelPod(ctx context.Context, p *Pod) error {
+	start := time.Now()
 	if _, err := p.Host.CNI(ctx, "DEL", p.ContainerID, netnsDir+"/"+p.NS, p.IfName, p.Host.NetConf()); err != nil {
 		return err
 	}
+	p.DelTime = time.Since(start)
 	if err := delNetns(ctx, p.NS, l.Dir); err != nil {
 		return err
 	}
