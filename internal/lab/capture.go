@@ -20,17 +20,6 @@ type Capture struct {
 	stderr bytes.Buffer
 }
 
-type lockedWriter struct {
-	mu  *sync.Mutex
-	buf *bytes.Buffer
-}
-
-func (w lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.Write(p)
-}
-
 // StartCapture starts `tcpdump -i iface filter` in ns and returns once
 // tcpdump says it is listening, so no packet sent afterwards is missed.
 func StartCapture(ctx context.Context, ns, iface, filter string) (*Capture, error) {
@@ -68,10 +57,10 @@ func StartCapture(ctx context.Context, ns, iface, filter string) (*Capture, erro
 	err := Eventually(ctx, "tcpdump listening on "+iface, pollFast, func(context.Context) (bool, error) {
 		select {
 		case <-c.done:
-			return false, Permanent(fmt.Errorf("tcpdump exited: %v: %s", werr, c.Stderr()))
+			return false, Permanent(fmt.Errorf("tcpdump exited: %v: %s", werr, c.stderrText()))
 		default:
 		}
-		return strings.Contains(c.Stderr(), "listening on"), nil
+		return strings.Contains(c.stderrText(), "listening on"), nil
 	})
 	if err != nil {
 		_ = c.stop()
@@ -89,8 +78,8 @@ func (c *Capture) Stop() string {
 	return c.stdout.String()
 }
 
-// Stderr is tcpdump's stderr so far.
-func (c *Capture) Stderr() string {
+// stderrText is tcpdump's stderr so far.
+func (c *Capture) stderrText() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.stderr.String()

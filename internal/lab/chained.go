@@ -112,7 +112,7 @@ func (h *Host) chainCNI(ctx context.Context, verb string, p *Pod, c Chain, prev 
 		}
 		out, err = run(ctx, stdin, env, nsArgv(h.NS, bin)...)
 		if err != nil {
-			var ce *CmdError
+			var ce *cmdError
 			if errors.As(err, &ce) {
 				ce.Stderr = strings.TrimSpace(string(out)) + " " + ce.Stderr
 			}

@@ -14,7 +14,7 @@ import (
 // StaleOptions select what CleanupStale removes.
 type StaleOptions struct {
 	Root   string // lab root; default DefaultRoot()
-	Prefix string // namespace prefix of lab runs; default IDPrefix
+	Prefix string // namespace prefix of lab runs; default idPrefix
 	// All removes live runs too (`vxbgp-lab clean`); otherwise a run whose
 	// harness process still runs is left alone, so a test's cleanup of
 	// crashed runs cannot break a concurrent run.
@@ -33,7 +33,7 @@ func CleanupStale(ctx context.Context, o StaleOptions) (removed []string, err er
 		o.Root = DefaultRoot()
 	}
 	if o.Prefix == "" {
-		o.Prefix = IDPrefix
+		o.Prefix = idPrefix
 	}
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}

@@ -15,7 +15,7 @@ const (
 	PodGateway = "10.244.0.1"
 	// Dual-stack labs (Options.DualStack) add these; host i's block6 is
 	// fd00:10:244:<i>::/64.
-	PodSubnet6  = "fd00:10:244::/48"
+	podSubnet6  = "fd00:10:244::/48"
 	PodGateway6 = "fd00:10:244::1"
 	NetworkName = "pods"
 	underlayPfx = "10.250.0." // host i: .i, FRR host j: .100+j
@@ -106,7 +106,7 @@ func (l *Lab) hostConfig(h *Host) *HostConfig {
 	}}
 	if l.opts.DualStack {
 		n := &c.Networks[0]
-		n.Subnet6, n.Gateway6, n.Block6 = PodSubnet6, PodGateway6, h.Block6()
+		n.Subnet6, n.Gateway6, n.Block6 = podSubnet6, PodGateway6, h.Block6()
 	}
 	c.API.Socket = h.Socket
 	c.Metrics.Listen = metricsAddr

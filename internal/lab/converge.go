@@ -6,9 +6,9 @@ import (
 	"time"
 )
 
-// RemoteMAC is a MAC that should be reachable through the tunnel: a pod's
+// remoteMAC is a MAC that should be reachable through the tunnel: a pod's
 // or a server's, behind VTEP.
-type RemoteMAC struct {
+type remoteMAC struct {
 	Label string
 	MAC   string
 	IP    string
@@ -16,13 +16,13 @@ type RemoteMAC struct {
 }
 
 // remoteMACs lists every pod and server MAC with its VTEP.
-func (l *Lab) remoteMACs() []RemoteMAC {
-	var out []RemoteMAC
+func (l *Lab) remoteMACs() []remoteMAC {
+	var out []remoteMAC
 	for _, p := range l.Pods() {
-		out = append(out, RemoteMAC{Label: p.Name, MAC: p.MAC, IP: p.IP.String(), VTEP: p.Host.Addr})
+		out = append(out, remoteMAC{Label: p.Name, MAC: p.MAC, IP: p.IP.String(), VTEP: p.Host.Addr})
 	}
 	for _, f := range l.FRR {
-		out = append(out, RemoteMAC{Label: f.Name + "srv", MAC: f.ServerMAC, IP: f.ServerIP, VTEP: f.Addr})
+		out = append(out, remoteMAC{Label: f.Name + "srv", MAC: f.ServerMAC, IP: f.ServerIP, VTEP: f.Addr})
 	}
 	return out
 }

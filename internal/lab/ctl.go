@@ -17,8 +17,8 @@ func (h *Host) Ctl(ctx context.Context, args ...string) (string, error) {
 	return Exec(ctx, h.NS, argv...)
 }
 
-// CtlJSON runs `vxbgpctl -o json args...` and decodes the output into v.
-func (h *Host) CtlJSON(ctx context.Context, v any, args ...string) error {
+// ctlJSON runs `vxbgpctl -o json args...` and decodes the output into v.
+func (h *Host) ctlJSON(ctx context.Context, v any, args ...string) error {
 	out, err := h.Ctl(ctx, append([]string{"-o", "json"}, args...)...)
 	if err != nil {
 		return err
@@ -33,7 +33,7 @@ func (h *Host) CtlJSON(ctx context.Context, v any, args ...string) error {
 // the CLI wraps lists, an object with exactly one array member.
 func ctlList[T any](ctx context.Context, h *Host, cmd string) ([]T, error) {
 	var raw json.RawMessage
-	if err := h.CtlJSON(ctx, &raw, cmd); err != nil {
+	if err := h.ctlJSON(ctx, &raw, cmd); err != nil {
 		return nil, err
 	}
 	raw = bytes.TrimSpace(raw)
@@ -66,7 +66,7 @@ func ctlList[T any](ctx context.Context, h *Host, cmd string) ([]T, error) {
 // Status is `vxbgpctl status`.
 func (h *Host) Status(ctx context.Context) (localapi.Status, error) {
 	var s localapi.Status
-	err := h.CtlJSON(ctx, &s, "status")
+	err := h.ctlJSON(ctx, &s, "status")
 	return s, err
 }
 
@@ -83,11 +83,6 @@ func (h *Host) Routes(ctx context.Context) ([]localapi.Route, error) {
 // Endpoints is `vxbgpctl endpoints`.
 func (h *Host) Endpoints(ctx context.Context) ([]localapi.Endpoint, error) {
 	return ctlList[localapi.Endpoint](ctx, h, "endpoints")
-}
-
-// AgentFDB is `vxbgpctl fdb`: what the agent says it programmed.
-func (h *Host) AgentFDB(ctx context.Context) ([]localapi.FDBEntry, error) {
-	return ctlList[localapi.FDBEntry](ctx, h, "fdb")
 }
 
 // WaitPeers waits until every configured peer of h is established.

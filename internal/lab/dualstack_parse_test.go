@@ -32,7 +32,7 @@ func TestNetworkConfigYAML(t *testing.T) {
 		t.Errorf("IPv4-only network config:\n%s (%v)", b, err)
 	}
 	h := &Host{Index: 10}
-	b, err = yaml.Marshal(NetworkConfig{Name: "pods", Subnet6: PodSubnet6, Gateway6: PodGateway6, Block6: h.Block6()})
+	b, err = yaml.Marshal(NetworkConfig{Name: "pods", Subnet6: podSubnet6, Gateway6: PodGateway6, Block6: h.Block6()})
 	if err != nil || !strings.Contains(string(b), "block6: fd00:10:244:a::/64") {
 		t.Errorf("dual-stack network config:\n%s (%v)", b, err)
 	}

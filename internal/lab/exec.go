@@ -4,25 +4,27 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
 
-// CmdError is a failed command with its stderr, because an exec.ExitError
+// cmdError is a failed command with its stderr, because an exec.ExitError
 // alone only says "exit status 1".
-type CmdError struct {
+type cmdError struct {
 	Argv   []string
 	Stderr string
 	Err    error
 }
 
-func (e *CmdError) Error() string {
+func (e *cmdError) Error() string {
 	return fmt.Sprintf("%s: %v: %s", strings.Join(e.Argv, " "), e.Err, strings.TrimSpace(e.Stderr))
 }
 
-func (e *CmdError) Unwrap() error { return e.Err }
+func (e *cmdError) Unwrap() error { return e.Err }
 
 // transient builds a short-lived command that dies with the harness
 // (Pdeathsig), so a crashed test leaves no pings or captures running, and
@@ -48,7 +50,7 @@ func run(ctx context.Context, stdin []byte, env []string, argv ...string) ([]byt
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return stdout.Bytes(), &CmdError{Argv: argv, Stderr: stderr.String(), Err: err}
+		return stdout.Bytes(), &cmdError{Argv: argv, Stderr: stderr.String(), Err: err}
 	}
 	return stdout.Bytes(), nil
 }
@@ -92,3 +94,21 @@ func ipBatch(ctx context.Context, ns string, lines []string) error {
 	}
 	return nil
 }
+
+// lockedWriter serializes writes to w under mu, which readers of w hold
+// too: a command's stdout and stderr are written from two goroutines.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.w.Write(p)
+}
+
+// writerFunc makes a function an io.Writer.
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

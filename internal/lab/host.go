@@ -82,7 +82,7 @@ func (h *Host) Start(ctx context.Context) error {
 	if err := h.spawn(); err != nil {
 		return err
 	}
-	return h.WaitReady(ctx)
+	return h.waitReady(ctx)
 }
 
 // Stop sends SIGTERM to vxbgpd and waits for it to exit (SIGKILL after a
@@ -108,29 +108,21 @@ func (h *Host) Stop(ctx context.Context) error {
 	return nil
 }
 
-// Restart stops and starts vxbgpd.
-func (h *Host) Restart(ctx context.Context) error {
-	if err := h.Stop(ctx); err != nil {
-		return err
-	}
-	return h.Start(ctx)
-}
-
-// SetArgs sets extra vxbgpd arguments (after --config) for every later
-// start, e.g. SetArgs("--mode", "routed"); no arguments clears them.
-func (h *Host) SetArgs(args ...string) {
+// setArgs sets extra vxbgpd arguments (after --config) for every later
+// start, e.g. setArgs("--mode", "routed"); no arguments clears them.
+func (h *Host) setArgs(args ...string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.args = append([]string(nil), args...)
 }
 
 // RestartWith stops vxbgpd and starts it again with extra arguments args
-// (see SetArgs), e.g. to switch its mode.
+// (see setArgs), e.g. to switch its mode.
 func (h *Host) RestartWith(ctx context.Context, args ...string) error {
 	if err := h.Stop(ctx); err != nil {
 		return err
 	}
-	h.SetArgs(args...)
+	h.setArgs(args...)
 	return h.Start(ctx)
 }
 
@@ -173,8 +165,8 @@ func (h *Host) checkAlive() error {
 	return nil
 }
 
-// WaitReady waits until the agent answers `vxbgpctl status`.
-func (h *Host) WaitReady(ctx context.Context) error {
+// waitReady waits until the agent answers `vxbgpctl status`.
+func (h *Host) waitReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, agentReadyTimeout)
 	defer cancel()
 	start := time.Now()
@@ -193,11 +185,6 @@ func (h *Host) WaitReady(ctx context.Context) error {
 	}
 	h.lab.logf("%s: vxbgpd ready in %v", h.Name, time.Since(start).Round(time.Millisecond))
 	return nil
-}
-
-// Exec runs argv in the host namespace.
-func (h *Host) Exec(ctx context.Context, argv ...string) (string, error) {
-	return Exec(ctx, h.NS, argv...)
 }
 
 // tail returns the last n lines of a file, for error messages.

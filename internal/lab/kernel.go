@@ -45,8 +45,8 @@ func (e FDBEntry) String() string {
 	return s
 }
 
-// FloodMAC is the all-zero MAC of head-end-replication flood entries.
-const FloodMAC = "00:00:00:00:00:00"
+// floodMAC is the all-zero MAC of head-end-replication flood entries.
+const floodMAC = "00:00:00:00:00:00"
 
 // ReadFDB returns `bridge -j fdb show dev dev` in namespace ns.
 func ReadFDB(ctx context.Context, ns, dev string) ([]FDBEntry, error) {
@@ -166,7 +166,7 @@ func RemoteEntry(list []FDBEntry, mac, dst string) (FDBEntry, bool) {
 func FloodDsts(list []FDBEntry) []string {
 	var out []string
 	for _, e := range list {
-		if e.MAC == FloodMAC && e.Dst != "" {
+		if e.MAC == floodMAC && e.Dst != "" {
 			out = append(out, e.Dst)
 		}
 	}

@@ -36,7 +36,7 @@ type Options struct {
 	// HostASN gives host i (1-based) its own ASN; default ASN for all.
 	HostASN func(i int) uint32
 	// DualStack gives the pod network an IPv6 subnet6/gateway6/block6
-	// (PodSubnet6, PodGateway6, Host.Block6) and turns IPv6 on in the host
+	// (podSubnet6, PodGateway6, Host.Block6) and turns IPv6 on in the host
 	// namespaces; pods then get an IPv4 and an IPv6 address (Pod.IP6).
 	// Each host's eth0 also gets an IPv6 underlay address (Host.Addr6,
 	// fd00:250::<Index>/64), which routed mode needs.
@@ -182,12 +182,12 @@ func (l *Lab) build(ctx context.Context) error {
 	if l.opts.NoStart {
 		return nil
 	}
-	return l.StartAll(ctx)
+	return l.startAll(ctx)
 }
 
-// StartAll starts every agent that is not running, then waits until all
+// startAll starts every agent that is not running, then waits until all
 // answer; starting them together lets their BGP sessions come up together.
-func (l *Lab) StartAll(ctx context.Context) error {
+func (l *Lab) startAll(ctx context.Context) error {
 	start := time.Now()
 	for _, h := range l.Hosts {
 		if h.Running() {
@@ -198,7 +198,7 @@ func (l *Lab) StartAll(ctx context.Context) error {
 		}
 	}
 	for _, h := range l.Hosts {
-		if err := h.WaitReady(ctx); err != nil {
+		if err := h.waitReady(ctx); err != nil {
 			return err
 		}
 	}

@@ -37,8 +37,8 @@ type LossPing struct {
 func StartLossPing(ctx context.Context, ns, ip string, interval, maxDur time.Duration) (*LossPing, error) {
 	p := &LossPing{Interval: interval, replies: map[int]time.Time{}, done: make(chan struct{})}
 	cmd := transient(ctx, nsArgv(ns, "ping", "-n", "-D", "-i", fmt.Sprintf("%.3f", interval.Seconds()), "-W", "1", ip)...)
-	cmd.Stdout = p
-	cmd.Stderr = p
+	cmd.Stdout = writerFunc(p.write)
+	cmd.Stderr = cmd.Stdout
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start ping %s in %s: %w", ip, ns, err)
 	}
@@ -58,8 +58,8 @@ var (
 	dupMark   = []byte("(DUP!)")
 )
 
-// Write parses ping's output line by line as it arrives.
-func (p *LossPing) Write(b []byte) (int, error) {
+// write parses ping's output line by line as it arrives.
+func (p *LossPing) write(b []byte) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.partial = append(p.partial, b...)
@@ -152,7 +152,7 @@ func (p *LossPing) Stop() (LossStats, error) {
 		p.parseLine(p.partial)
 		p.partial = nil
 	}
-	st, err := ParsePing(p.summary)
+	st, err := parsePing(p.summary)
 	if err != nil {
 		return LossStats{}, fmt.Errorf("ping ended (%v) without a summary: %w", p.err, err)
 	}

@@ -7,11 +7,11 @@ import (
 	"time"
 )
 
-// PodWithLatency creates pod name on from and measures the time from the
+// podWithLatency creates pod name on from and measures the time from the
 // start of its CNI ADD until the pod's remote FDB entry (MAC dst from's
 // VTEP, self) is notified in to's namespace: the end-to-end time the control
 // plane takes to make a new pod reachable from another host.
-func (l *Lab) PodWithLatency(ctx context.Context, from, to *Host, name string) (*Pod, time.Duration, error) {
+func (l *Lab) podWithLatency(ctx context.Context, from, to *Host, name string) (*Pod, time.Duration, error) {
 	w, err := WatchFDB(to.NS)
 	if err != nil {
 		return nil, 0, err
@@ -50,7 +50,7 @@ func (l *Lab) PodsWithLatency(ctx context.Context, perHost int) (fromStart, afte
 	for i, h := range l.Hosts {
 		to := l.Hosts[(i+1)%len(l.Hosts)]
 		for j := 1; j <= perHost; j++ {
-			p, d, err := l.PodWithLatency(ctx, h, to, fmt.Sprintf("%sp%d", h.Name, j))
+			p, d, err := l.podWithLatency(ctx, h, to, fmt.Sprintf("%sp%d", h.Name, j))
 			if err != nil {
 				return fromStart, afterAdd, err
 			}

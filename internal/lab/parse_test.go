@@ -62,9 +62,9 @@ func TestParsePing(t *testing.T) {
 		{"1 packets transmitted, 0 received, 100% packet loss, time 0ms\n", 1, 0, true},
 		{"ping: connect: Network is unreachable\n", 0, 0, false},
 	} {
-		st, err := ParsePing(tc.out)
+		st, err := parsePing(tc.out)
 		if (err == nil) != tc.ok || st.Transmitted != tc.tx || st.Received != tc.rx {
-			t.Errorf("ParsePing(%q) = %+v, %v", tc.out, st, err)
+			t.Errorf("parsePing(%q) = %+v, %v", tc.out, st, err)
 		}
 	}
 }

@@ -14,7 +14,7 @@ import (
 // each awaited up to 2 s) and returns how many were answered.
 func Ping(ctx context.Context, ns, ip string, count int) (PingStats, error) {
 	out, err := Exec(ctx, ns, "ping", "-n", "-q", "-c", strconv.Itoa(count), "-i", "0.2", "-W", "2", ip)
-	st, perr := ParsePing(out)
+	st, perr := parsePing(out)
 	if perr != nil {
 		if err != nil {
 			return st, fmt.Errorf("ping %s from %s: %w", ip, ns, err)
@@ -35,8 +35,8 @@ func (s PingStats) Lost() int { return s.Transmitted - s.Received }
 
 var pingSummary = regexp.MustCompile(`(\d+) packets transmitted, (\d+) (?:packets )?received`)
 
-// ParsePing reads "N packets transmitted, M received" from ping's output.
-func ParsePing(out string) (PingStats, error) {
+// parsePing reads "N packets transmitted, M received" from ping's output.
+func parsePing(out string) (PingStats, error) {
 	m := pingSummary.FindStringSubmatch(out)
 	if m == nil {
 		return PingStats{}, fmt.Errorf("no ping summary in %q", abbrev(out))
@@ -110,7 +110,7 @@ func pingOnce(ctx context.Context, ns, ip string) (bool, error) {
 	for range 2 {
 		var out string
 		out, err = Exec(ctx, ns, "ping", "-n", "-q", "-c", "1", "-W", "2", ip)
-		if st, perr := ParsePing(out); perr == nil && st.Received == 1 {
+		if st, perr := parsePing(out); perr == nil && st.Received == 1 {
 			return true, nil
 		}
 	}

@@ -24,8 +24,8 @@ func StartPing(ctx context.Context, ns, ip string, interval, maxDur time.Duratio
 	p := &PingRun{done: make(chan struct{})}
 	cmd := transient(ctx, nsArgv(ns, "ping", "-n", "-i", fmt.Sprintf("%.3f", interval.Seconds()),
 		"-W", "1", "-w", fmt.Sprintf("%d", int(maxDur.Seconds())), ip)...)
-	cmd.Stdout = lockedBuilder{&p.mu, &p.out}
-	cmd.Stderr = lockedBuilder{&p.mu, &p.out}
+	cmd.Stdout = lockedWriter{&p.mu, &p.out}
+	cmd.Stderr = lockedWriter{&p.mu, &p.out}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start ping %s in %s: %w", ip, ns, err)
 	}
@@ -35,17 +35,6 @@ func StartPing(ctx context.Context, ns, ip string, interval, maxDur time.Duratio
 	}()
 	p.sig = func() { _ = cmd.Process.Signal(syscall.SIGINT) }
 	return p, nil
-}
-
-type lockedBuilder struct {
-	mu *sync.Mutex
-	b  *strings.Builder
-}
-
-func (w lockedBuilder) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
 }
 
 // Replies is the number of echo replies so far.
@@ -60,7 +49,7 @@ func (p *PingRun) WaitReplies(ctx context.Context, n int) error {
 	return Eventually(ctx, fmt.Sprintf("%d ping replies", n), pollSlow, func(context.Context) (bool, error) {
 		select {
 		case <-p.done:
-			return false, Permanent(fmt.Errorf("ping ended: %v: %s", p.err, abbrev(p.Output())))
+			return false, Permanent(fmt.Errorf("ping ended: %v: %s", p.err, abbrev(p.output())))
 		default:
 		}
 		got := p.Replies()
@@ -76,11 +65,11 @@ func (p *PingRun) Stop() (PingStats, error) {
 	case <-time.After(5 * time.Second):
 		return PingStats{}, fmt.Errorf("ping did not stop on SIGINT")
 	}
-	return ParsePing(p.Output())
+	return parsePing(p.output())
 }
 
-// Output is everything ping printed so far.
-func (p *PingRun) Output() string {
+// output is everything ping printed so far.
+func (p *PingRun) output() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.out.String()

@@ -36,10 +36,10 @@ type Pod struct {
 // supports (INTERFACE.md) and what current runtimes send.
 const cniVersion = "1.1.0"
 
-// NetConf returns the network config JSON a runtime would pass to vxbgp-cni
+// netConf returns the network config JSON a runtime would pass to vxbgp-cni
 // for host h: the plugin's entry of a conflist, with name and cniVersion
 // copied in from the list as runtimes do.
-func (h *Host) NetConf() []byte {
+func (h *Host) netConf() []byte {
 	b, _ := json.Marshal(map[string]any{
 		"cniVersion": cniVersion,
 		"name":       "vxbgp",
@@ -51,11 +51,11 @@ func (h *Host) NetConf() []byte {
 	return b
 }
 
-// CNI runs the plugin in h's namespace as a runtime does: verb, container ID,
+// cni runs the plugin in h's namespace as a runtime does: verb, container ID,
 // netns path and ifname in the environment, the network config on stdin.
 // It returns stdout; a failure carries the plugin's stdout (the CNI error
 // JSON) and stderr.
-func (h *Host) CNI(ctx context.Context, verb, containerID, netnsPath, ifName string, conf []byte) ([]byte, error) {
+func (h *Host) cni(ctx context.Context, verb, containerID, netnsPath, ifName string, conf []byte) ([]byte, error) {
 	env := []string{
 		"CNI_COMMAND=" + verb,
 		"CNI_CONTAINERID=" + containerID,
@@ -73,7 +73,7 @@ func (h *Host) CNI(ctx context.Context, verb, containerID, netnsPath, ifName str
 	}
 	out, err := run(ctx, conf, env, nsArgv(h.NS, h.bin(BinCNI))...)
 	if err != nil {
-		var ce *CmdError
+		var ce *cmdError
 		if errors.As(err, &ce) {
 			ce.Stderr = strings.TrimSpace(string(out)) + " " + ce.Stderr
 		}
@@ -93,7 +93,7 @@ func (l *Lab) Pod(ctx context.Context, h *Host, name string) (*Pod, error) {
 		return nil, err
 	}
 	p.AddStart = time.Now()
-	out, err := h.CNI(ctx, "ADD", p.ContainerID, netnsDir+"/"+p.NS, p.IfName, h.NetConf())
+	out, err := h.cni(ctx, "ADD", p.ContainerID, netnsDir+"/"+p.NS, p.IfName, h.netConf())
 	p.AddTime = time.Since(p.AddStart)
 	if err != nil {
 		_ = delNetns(context.WithoutCancel(ctx), p.NS, l.Dir)
@@ -120,7 +120,7 @@ func (l *Lab) Pod(ctx context.Context, h *Host, name string) (*Pod, error) {
 // this too.
 func (l *Lab) DelPod(ctx context.Context, p *Pod) error {
 	start := time.Now()
-	if _, err := p.Host.CNI(ctx, "DEL", p.ContainerID, netnsDir+"/"+p.NS, p.IfName, p.Host.NetConf()); err != nil {
+	if _, err := p.Host.cni(ctx, "DEL", p.ContainerID, netnsDir+"/"+p.NS, p.IfName, p.Host.netConf()); err != nil {
 		return err
 	}
 	p.DelTime = time.Since(start)

@@ -45,12 +45,12 @@ func TestLossPing(t *testing.T) {
 	p := &LossPing{Interval: 100 * time.Millisecond, replies: map[int]time.Time{}}
 	// Feed it in awkward pieces, as a pipe would.
 	for i := 0; i < len(out); i += 7 {
-		_, _ = p.Write([]byte(out[i:min(i+7, len(out))]))
+		_, _ = p.write([]byte(out[i:min(i+7, len(out))]))
 	}
 	if got := p.Replies(); got != 5 {
 		t.Errorf("replies %d, want 5", got)
 	}
-	st, err := ParsePing(p.summary)
+	st, err := parsePing(p.summary)
 	if err != nil || st.Transmitted != 8 || st.Received != 5 {
 		t.Fatalf("summary %+v %v", st, err)
 	}

@@ -13,14 +13,14 @@ import (
 	"strings"
 )
 
-// IDPrefix starts every run ID and so every namespace name of a lab.
-const IDPrefix = "vx"
+// idPrefix starts every run ID and so every namespace name of a lab.
+const idPrefix = "vx"
 
 // idPattern matches a run ID; nsPattern a namespace of some run. The dash
 // keeps other packages' nstest namespaces ("vx"+6 hex, no dash) out.
 var (
-	idPattern = regexp.MustCompile(`^` + IDPrefix + `[0-9a-f]{4}$`)
-	nsPattern = regexp.MustCompile(`^(` + IDPrefix + `[0-9a-f]{4})-[a-z0-9]+$`)
+	idPattern = regexp.MustCompile(`^` + idPrefix + `[0-9a-f]{4}$`)
+	nsPattern = regexp.MustCompile(`^(` + idPrefix + `[0-9a-f]{4})-[a-z0-9]+$`)
 )
 
 // DefaultRoot is where runs keep their work directories unless
@@ -61,7 +61,7 @@ func newRunDir(root string) (*runDir, error) {
 		if _, err := rand.Read(b[:]); err != nil {
 			return nil, fmt.Errorf("random run id: %w", err)
 		}
-		id := IDPrefix + hex.EncodeToString(b[:])
+		id := idPrefix + hex.EncodeToString(b[:])
 		if nsOfRun(existing, id) != nil {
 			continue
 		}

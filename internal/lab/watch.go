@@ -125,11 +125,11 @@ func (w *Watch[K]) Wait(ctx context.Context, k K) (time.Time, error) {
 func (w *Watch[K]) WaitCount(ctx context.Context, n int) (time.Time, error) {
 	return w.wait(ctx, func() (time.Time, bool) {
 		return w.last, len(w.seen) >= n
-	}, func() string { return fmt.Sprintf("%d keys (have %d)", n, w.Count()) })
+	}, func() string { return fmt.Sprintf("%d keys (have %d)", n, w.count()) })
 }
 
-// Count is how many distinct keys were notified so far.
-func (w *Watch[K]) Count() int {
+// count is how many distinct keys were notified so far.
+func (w *Watch[K]) count() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return len(w.seen)

@@ -66,7 +66,7 @@ func TestWatch(t *testing.T) {
 	if _, err := macs.WaitCount(ctx, 2); err != nil {
 		t.Fatal(err)
 	}
-	if n := macs.Count(); n != 2 {
+	if n := macs.count(); n != 2 {
 		t.Errorf("count %d, want 2", n)
 	}
 	// A second notification of the same entry keeps the first stamp.
