@@ -2,15 +2,10 @@ package lab
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -31,28 +26,9 @@ type Chain struct {
 // ordinary pods. DelChainedPod detaches it; Close deletes its namespace
 // in any case.
 func (l *Lab) ChainedPod(ctx context.Context, h *Host, name string, c Chain) (*Pod, error) {
-	var id [32]byte
-	if _, err := rand.Read(id[:]); err != nil {
-		return nil, fmt.Errorf("container id: %w", err)
-	}
-	p := &Pod{Name: name, NS: l.ID + "-" + name, Host: h, ContainerID: hex.EncodeToString(id[:]), IfName: "eth0"}
-	if err := l.addNetns(ctx, p.NS); err != nil {
-		return nil, err
-	}
-	start := time.Now()
-	out, err := h.chainCNI(ctx, "ADD", p, c, nil)
-	p.AddTime = time.Since(start)
+	p, err := l.attach(ctx, h, name, func(p *Pod) ([]byte, error) { return h.chainCNI(ctx, "ADD", p, c, nil) })
 	if err != nil {
-		return nil, errors.Join(err, delNetns(context.WithoutCancel(ctx), p.NS, l.Dir))
-	}
-	p.Result = out
-	if err := p.parseResult(out); err != nil {
 		return nil, err
-	}
-	if p.MAC == "" {
-		if p.MAC, err = linkMAC(ctx, p.NS, p.IfName); err != nil {
-			return nil, err
-		}
 	}
 	l.logf("%s: chained pod %s %s %s (CNI ADD %v)", h.Name, name, p.Prefix, p.MAC, p.AddTime.Round(time.Millisecond))
 	return p, nil
@@ -78,19 +54,7 @@ func (h *Host) chainCNI(ctx context.Context, verb string, p *Pod, c Chain, prev 
 	if verb == "DEL" {
 		slices.Reverse(plugins)
 	}
-	env := []string{
-		"CNI_COMMAND=" + verb,
-		"CNI_CONTAINERID=" + p.ContainerID,
-		"CNI_NETNS=" + netnsDir + "/" + p.NS,
-		"CNI_IFNAME=" + p.IfName,
-		"CNI_PATH=" + c.Dir + ":" + h.lab.opts.BinDir,
-		"CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=" + p.Name,
-	}
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CNI_") {
-			env = append(env, kv)
-		}
-	}
+	env := cniEnv(verb, p, c.Dir+":"+h.lab.opts.BinDir, "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME="+p.Name)
 	var out []byte
 	for _, pl := range plugins {
 		typ, _ := pl["type"].(string)
@@ -110,12 +74,7 @@ func (h *Host) chainCNI(ctx context.Context, verb string, p *Pod, c Chain, prev 
 		if typ == BinCNI {
 			bin = h.bin(BinCNI)
 		}
-		out, err = run(ctx, stdin, env, nsArgv(h.NS, bin)...)
-		if err != nil {
-			var ce *cmdError
-			if errors.As(err, &ce) {
-				ce.Stderr = strings.TrimSpace(string(out)) + " " + ce.Stderr
-			}
+		if out, err = h.execPlugin(ctx, bin, stdin, env); err != nil {
 			return out, fmt.Errorf("cni %s %s (%s) on %s: %w", verb, p.Name, typ, h.Name, err)
 		}
 		if verb == "ADD" {

@@ -50,31 +50,17 @@ func (l *Lab) missingRemote(ctx context.Context, ns, vtep string) ([]string, err
 // has a remote entry for every pod and server behind another VTEP, and
 // returns how long that took.
 func (l *Lab) WaitConverged(ctx context.Context) (time.Duration, error) {
-	start := time.Now()
-	type node struct{ name, ns, vtep string }
-	var nodes []node
+	var checks []check
+	add := func(name, ns, vtep string) {
+		checks = append(checks, check{name + " FDB to hold every remote MAC", func(ctx context.Context) ([]string, error) {
+			return l.missingRemote(ctx, ns, vtep)
+		}})
+	}
 	for _, h := range l.Hosts {
-		nodes = append(nodes, node{h.Name, h.NS, h.Addr})
+		add(h.Name, h.NS, h.Addr)
 	}
 	for _, f := range l.FRR {
-		nodes = append(nodes, node{f.Name, f.NS, f.Addr})
+		add(f.Name, f.NS, f.Addr)
 	}
-	for _, n := range nodes {
-		err := Eventually(ctx, n.name+" FDB to hold every remote MAC", pollFast*2, func(ctx context.Context) (bool, error) {
-			missing, err := l.missingRemote(ctx, n.ns, n.vtep)
-			if err != nil {
-				return false, err
-			}
-			if len(missing) > 0 {
-				return false, fmt.Errorf("missing %v", missing)
-			}
-			return true, nil
-		})
-		if err != nil {
-			return 0, err
-		}
-	}
-	d := time.Since(start)
-	l.logf("lab %s: FDBs converged after %v", l.ID, d.Round(time.Millisecond))
-	return d, nil
+	return l.waitAll(ctx, "FDBs converged", checks)
 }

@@ -51,10 +51,16 @@ const floodMAC = "00:00:00:00:00:00"
 // ReadFDB returns `bridge -j fdb show dev dev` in namespace ns.
 func ReadFDB(ctx context.Context, ns, dev string) ([]FDBEntry, error) {
 	out, err := Bridge(ctx, ns, "-j", "fdb", "show", "dev", dev)
+	return decodeDump(ns, "fdb of "+dev, out, err, func(s string) ([]FDBEntry, error) { return decodeFDB(s, dev) })
+}
+
+// decodeDump decodes out, an iproute2 JSON dump of what in ns that ended
+// with err; errors name what and ns.
+func decodeDump[T any](ns, what, out string, err error, decode func(string) ([]T, error)) ([]T, error) {
 	if err != nil {
-		return nil, fmt.Errorf("read fdb of %s in %s: %w", dev, ns, err)
+		return nil, fmt.Errorf("read %s in %s: %w", what, ns, err)
 	}
-	list, err := decodeFDB(out, dev)
+	list, err := decode(out)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", ns, err)
 	}
@@ -108,14 +114,7 @@ func (n NeighEntry) String() string {
 // ReadNeigh returns `ip -j neigh show dev dev` in namespace ns.
 func ReadNeigh(ctx context.Context, ns, dev string) ([]NeighEntry, error) {
 	out, err := IP(ctx, ns, "-j", "neigh", "show", "dev", dev)
-	if err != nil {
-		return nil, fmt.Errorf("read neighbours of %s in %s: %w", dev, ns, err)
-	}
-	list, err := decodeNeigh(out, dev)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", ns, err)
-	}
-	return list, nil
+	return decodeDump(ns, "neighbours of "+dev, out, err, func(s string) ([]NeighEntry, error) { return decodeNeigh(s, dev) })
 }
 
 // decodeNeigh decodes `ip -j neigh show dev dev`.

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -22,9 +21,7 @@ type LossPing struct {
 	partial []byte
 	replies map[int]time.Time // icmp_seq -> reply time (ping's -D stamp)
 	summary string
-	done    chan struct{}
-	err     error
-	sig     func()
+	pingProc
 }
 
 // StartLossPing starts `ping -n -D -i interval -W 1 ip` in ns. It ends on
@@ -35,22 +32,18 @@ type LossPing struct {
 // Unreachable" while a route moves, which ended pingers of TestModeSwitch
 // half-way through now and then.
 func StartLossPing(ctx context.Context, ns, ip string, interval, maxDur time.Duration) (*LossPing, error) {
-	p := &LossPing{Interval: interval, replies: map[int]time.Time{}, done: make(chan struct{})}
+	p := &LossPing{Interval: interval, replies: map[int]time.Time{}}
 	cmd := transient(ctx, nsArgv(ns, "ping", "-n", "-D", "-i", fmt.Sprintf("%.3f", interval.Seconds()), "-W", "1", ip)...)
-	cmd.Stdout = writerFunc(p.write)
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
+	if err := p.start(cmd, lossOutput{p}, maxDur); err != nil {
 		return nil, fmt.Errorf("start ping %s in %s: %w", ip, ns, err)
 	}
-	p.sig = func() { _ = cmd.Process.Signal(syscall.SIGINT) }
-	deadline := time.AfterFunc(maxDur, p.sig)
-	go func() {
-		p.err = cmd.Wait()
-		deadline.Stop()
-		close(p.done)
-	}()
 	return p, nil
 }
+
+// lossOutput feeds ping's output to its LossPing.
+type lossOutput struct{ p *LossPing }
+
+func (o lossOutput) Write(b []byte) (int, error) { return o.p.write(b) }
 
 var (
 	// [1700000000.123456] 64 bytes from 10.244.2.2: icmp_seq=12 ttl=63 time=0.071 ms
@@ -105,15 +98,7 @@ func (p *LossPing) Replies() int {
 
 // WaitReplies waits until at least n requests have been answered.
 func (p *LossPing) WaitReplies(ctx context.Context, n int) error {
-	return Eventually(ctx, fmt.Sprintf("%d ping replies", n), pollSlow, func(context.Context) (bool, error) {
-		select {
-		case <-p.done:
-			return false, Permanent(fmt.Errorf("ping ended: %v", p.err))
-		default:
-		}
-		got := p.Replies()
-		return got >= n, fmt.Errorf("%d replies", got)
-	})
+	return p.waitReplies(ctx, n, p.Replies, func() string { return "" })
 }
 
 // LossWindow is a run of consecutive unanswered requests.
@@ -140,11 +125,8 @@ func (s LossStats) LostTime(interval time.Duration) time.Duration {
 // were. The last request may be counted lost if its answer was still on the
 // way when ping was interrupted.
 func (p *LossPing) Stop() (LossStats, error) {
-	p.sig()
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-		return LossStats{}, fmt.Errorf("ping did not stop on SIGINT")
+	if err := p.interrupt(); err != nil {
+		return LossStats{}, err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -51,39 +51,70 @@ func (h *Host) netConf() []byte {
 	return b
 }
 
-// cni runs the plugin in h's namespace as a runtime does: verb, container ID,
-// netns path and ifname in the environment, the network config on stdin.
-// It returns stdout; a failure carries the plugin's stdout (the CNI error
-// JSON) and stderr.
-func (h *Host) cni(ctx context.Context, verb, containerID, netnsPath, ifName string, conf []byte) ([]byte, error) {
+// cni runs the plugin for p in h's namespace as a runtime does: verb,
+// container ID, netns path and ifname in the environment, the network
+// config on stdin. It returns stdout; a failure carries the plugin's stdout
+// (the CNI error JSON) and stderr.
+func (h *Host) cni(ctx context.Context, verb string, p *Pod) ([]byte, error) {
+	// CNI_ARGS: what containerd sends for a Kubernetes pod.
+	env := cniEnv(verb, p, h.lab.opts.BinDir+":/opt/cni/bin:/usr/lib/cni",
+		"IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME="+p.ContainerID[:12]+";K8S_POD_INFRA_CONTAINER_ID="+p.ContainerID)
+	out, err := h.execPlugin(ctx, h.bin(BinCNI), h.netConf(), env)
+	if err != nil {
+		return out, fmt.Errorf("cni %s %s on %s: %w", verb, p.ContainerID[:12], h.Name, err)
+	}
+	return out, nil
+}
+
+// cniEnv is the environment of a plugin run for p: the CNI variables
+// (path is CNI_PATH, args CNI_ARGS), then ours without any CNI_ variable.
+func cniEnv(verb string, p *Pod, path, args string) []string {
 	env := []string{
 		"CNI_COMMAND=" + verb,
-		"CNI_CONTAINERID=" + containerID,
-		"CNI_NETNS=" + netnsPath,
-		"CNI_IFNAME=" + ifName,
-		"CNI_PATH=" + h.lab.opts.BinDir + ":/opt/cni/bin:/usr/lib/cni",
-		// What containerd sends for a Kubernetes pod.
-		"CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=" + containerID[:12] +
-			";K8S_POD_INFRA_CONTAINER_ID=" + containerID,
+		"CNI_CONTAINERID=" + p.ContainerID,
+		"CNI_NETNS=" + netnsDir + "/" + p.NS,
+		"CNI_IFNAME=" + p.IfName,
+		"CNI_PATH=" + path,
+		"CNI_ARGS=" + args,
 	}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "CNI_") {
 			env = append(env, kv)
 		}
 	}
-	out, err := run(ctx, conf, env, nsArgv(h.NS, h.bin(BinCNI))...)
-	if err != nil {
-		var ce *cmdError
-		if errors.As(err, &ce) {
-			ce.Stderr = strings.TrimSpace(string(out)) + " " + ce.Stderr
-		}
-		return out, fmt.Errorf("cni %s %s on %s: %w", verb, containerID[:12], h.Name, err)
+	return env
+}
+
+// execPlugin runs plugin binary bin in h's namespace with conf on stdin; a
+// failure's stderr is prefixed with the plugin's stdout (the CNI error
+// JSON).
+func (h *Host) execPlugin(ctx context.Context, bin string, conf []byte, env []string) ([]byte, error) {
+	out, err := run(ctx, conf, env, nsArgv(h.NS, bin)...)
+	var ce *cmdError
+	if errors.As(err, &ce) {
+		ce.Stderr = strings.TrimSpace(string(out)) + " " + ce.Stderr
 	}
-	return out, nil
+	return out, err
 }
 
 // Pod creates namespace <run>-<name> and attaches it with CNI ADD on h.
 func (l *Lab) Pod(ctx context.Context, h *Host, name string) (*Pod, error) {
+	p, err := l.attach(ctx, h, name, func(p *Pod) ([]byte, error) { return h.cni(ctx, "ADD", p) })
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	l.pods = append(l.pods, p)
+	l.mu.Unlock()
+	l.logf("%s: pod %s %s %s (CNI ADD %v)", h.Name, name, p.Prefix, p.MAC, p.AddTime.Round(time.Millisecond))
+	return p, nil
+}
+
+// attach creates namespace <run>-<name> for a pod on h and runs add, the
+// timed CNI ADD (Pod.AddStart, AddTime), for it; if add fails, the
+// namespace goes again. The pod's addresses come from add's result, its
+// MAC too, or else from its interface.
+func (l *Lab) attach(ctx context.Context, h *Host, name string, add func(p *Pod) ([]byte, error)) (*Pod, error) {
 	var id [32]byte
 	if _, err := rand.Read(id[:]); err != nil {
 		return nil, fmt.Errorf("container id: %w", err)
@@ -93,11 +124,10 @@ func (l *Lab) Pod(ctx context.Context, h *Host, name string) (*Pod, error) {
 		return nil, err
 	}
 	p.AddStart = time.Now()
-	out, err := h.cni(ctx, "ADD", p.ContainerID, netnsDir+"/"+p.NS, p.IfName, h.netConf())
+	out, err := add(p)
 	p.AddTime = time.Since(p.AddStart)
 	if err != nil {
-		_ = delNetns(context.WithoutCancel(ctx), p.NS, l.Dir)
-		return nil, err
+		return nil, errors.Join(err, delNetns(context.WithoutCancel(ctx), p.NS, l.Dir))
 	}
 	p.Result = out
 	if err := p.parseResult(out); err != nil {
@@ -108,10 +138,6 @@ func (l *Lab) Pod(ctx context.Context, h *Host, name string) (*Pod, error) {
 			return nil, err
 		}
 	}
-	l.mu.Lock()
-	l.pods = append(l.pods, p)
-	l.mu.Unlock()
-	l.logf("%s: pod %s %s %s (CNI ADD %v)", h.Name, name, p.Prefix, p.MAC, p.AddTime.Round(time.Millisecond))
 	return p, nil
 }
 
@@ -120,7 +146,7 @@ func (l *Lab) Pod(ctx context.Context, h *Host, name string) (*Pod, error) {
 // this too.
 func (l *Lab) DelPod(ctx context.Context, p *Pod) error {
 	start := time.Now()
-	if _, err := p.Host.cni(ctx, "DEL", p.ContainerID, netnsDir+"/"+p.NS, p.IfName, p.Host.netConf()); err != nil {
+	if _, err := p.Host.cni(ctx, "DEL", p); err != nil {
 		return err
 	}
 	p.DelTime = time.Since(start)

@@ -64,29 +64,18 @@ func (r KernelRoute) String() string {
 // AgentRoutes returns the main-table IPv4 routes with vxbgpd's protocol
 // number in namespace ns.
 func AgentRoutes(ctx context.Context, ns string) ([]KernelRoute, error) {
-	out, err := IP(ctx, ns, "-j", "-4", "route", "show", "proto", strconv.Itoa(RouteProto))
-	if err != nil {
-		return nil, fmt.Errorf("read routes in %s: %w", ns, err)
-	}
-	list, err := decodeRoutes(out)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", ns, err)
-	}
-	return list, nil
+	return agentRoutes(ctx, ns, "-4", "routes")
 }
 
 // AgentRoutes6 is AgentRoutes for IPv6: the main-table IPv6 routes with
 // vxbgpd's protocol number in namespace ns.
 func AgentRoutes6(ctx context.Context, ns string) ([]KernelRoute, error) {
-	out, err := IP(ctx, ns, "-j", "-6", "route", "show", "proto", strconv.Itoa(RouteProto))
-	if err != nil {
-		return nil, fmt.Errorf("read IPv6 routes in %s: %w", ns, err)
-	}
-	list, err := decodeRoutes(out)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", ns, err)
-	}
-	return list, nil
+	return agentRoutes(ctx, ns, "-6", "IPv6 routes")
+}
+
+func agentRoutes(ctx context.Context, ns, family, what string) ([]KernelRoute, error) {
+	out, err := IP(ctx, ns, "-j", family, "route", "show", "proto", strconv.Itoa(RouteProto))
+	return decodeDump(ns, what, out, err, decodeRoutes)
 }
 
 func decodeRoutes(out string) ([]KernelRoute, error) {
@@ -176,22 +165,22 @@ func OverlayLeftovers(ctx context.Context, ns string) ([]string, error) {
 // RemoteBlocks maps every other host's block to that host's underlay
 // address.
 func (l *Lab) RemoteBlocks(h *Host) map[string]string {
-	out := map[string]string{}
-	for _, o := range l.Hosts {
-		if o != h {
-			out[o.Block()] = o.Addr
-		}
-	}
-	return out
+	return l.others(h, func(o *Host) (string, string) { return o.Block(), o.Addr })
 }
 
 // RemoteBlocks6 maps every other host's block6 to that host's IPv6
 // underlay address (dual-stack labs).
 func (l *Lab) RemoteBlocks6(h *Host) map[string]string {
+	return l.others(h, func(o *Host) (string, string) { return o.Block6(), o.Addr6 })
+}
+
+// others maps kv's key to its value for every host but h.
+func (l *Lab) others(h *Host, kv func(o *Host) (string, string)) map[string]string {
 	out := map[string]string{}
 	for _, o := range l.Hosts {
 		if o != h {
-			out[o.Block6()] = o.Addr6
+			k, v := kv(o)
+			out[k] = v
 		}
 	}
 	return out
@@ -224,25 +213,13 @@ func (l *Lab) MissingBlockRoutes(ctx context.Context, h *Host) ([]string, error)
 // RouteProto) for every other host's block via that host's address, and
 // returns how long that took: routed mode's counterpart of WaitConverged.
 func (l *Lab) WaitRouted(ctx context.Context) (time.Duration, error) {
-	start := time.Now()
+	var checks []check
 	for _, h := range l.Hosts {
-		err := Eventually(ctx, h.Name+" routes to every remote block", pollFast*2, func(ctx context.Context) (bool, error) {
-			missing, err := l.MissingBlockRoutes(ctx, h)
-			if err != nil {
-				return false, err
-			}
-			if len(missing) > 0 {
-				return false, fmt.Errorf("missing %v", missing)
-			}
-			return true, nil
-		})
-		if err != nil {
-			return 0, err
-		}
+		checks = append(checks, check{h.Name + " routes to every remote block", func(ctx context.Context) ([]string, error) {
+			return l.MissingBlockRoutes(ctx, h)
+		}})
 	}
-	d := time.Since(start)
-	l.logf("lab %s: block routes converged after %v", l.ID, d.Round(time.Millisecond))
-	return d, nil
+	return l.waitAll(ctx, "block routes converged", checks)
 }
 
 // WaitSynced waits until h's agent runs in mode, reports synced and has

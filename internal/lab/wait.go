@@ -47,3 +47,34 @@ func (p permanent) Error() string { return p.err.Error() }
 // Permanent marks an error that ends an Eventually loop at once (e.g. the
 // daemon being awaited has exited).
 func Permanent(err error) error { return permanent{err} }
+
+// check is one thing waitAll waits for: missing lists what is not there
+// yet.
+type check struct {
+	what    string
+	missing func(ctx context.Context) ([]string, error)
+}
+
+// waitAll waits for each check in turn until it lists nothing missing, and
+// returns how long that took in all; it logs "<done> after <duration>".
+func (l *Lab) waitAll(ctx context.Context, done string, checks []check) (time.Duration, error) {
+	start := time.Now()
+	for _, c := range checks {
+		err := Eventually(ctx, c.what, pollFast*2, func(ctx context.Context) (bool, error) {
+			missing, err := c.missing(ctx)
+			if err != nil {
+				return false, err
+			}
+			if len(missing) > 0 {
+				return false, fmt.Errorf("missing %v", missing)
+			}
+			return true, nil
+		})
+		if err != nil {
+			return 0, err
+		}
+	}
+	d := time.Since(start)
+	l.logf("lab %s: %s after %v", l.ID, done, d.Round(time.Millisecond))
+	return d, nil
+}
