@@ -32,49 +32,52 @@ func convergence(ctx context.Context, l *lab.Lab, n int) Row {
 	return r
 }
 
-func podConvergence(ctx context.Context, l *lab.Lab, from, to *lab.Host, name string) (time.Duration, error) {
-	w, err := watchKernel(to.NS)
+// watched runs measure with a kernel watch on ns subscribed before it,
+// under a 10 s deadline.
+func watched(ctx context.Context, ns string, measure func(context.Context, kernelWatch) (time.Duration, error)) (time.Duration, error) {
+	w, err := watchKernel(ns)
 	if err != nil {
 		return 0, err
 	}
 	defer w.Close()
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	// The clock starts when CNI ADD is exec'd, as the issue defines it:
-	// creating the pod's netns is the runtime's work before the ADD.
-	p, err := l.Pod(ctx, from, name)
-	if err != nil {
-		return 0, err
-	}
-	tf, err := w.WaitFDB(ctx, p.MAC, from.Addr)
-	if err != nil {
-		return 0, err
-	}
-	tn, err := w.WaitNeigh(ctx, p.IP.String(), p.MAC)
-	if err != nil {
-		return 0, err
-	}
-	if tn.After(tf) {
-		tf = tn
-	}
-	return tf.Sub(p.AddStart), nil
+	return measure(ctx, w)
+}
+
+func podConvergence(ctx context.Context, l *lab.Lab, from, to *lab.Host, name string) (time.Duration, error) {
+	return watched(ctx, to.NS, func(ctx context.Context, w kernelWatch) (time.Duration, error) {
+		// The clock starts when CNI ADD is exec'd, as the issue defines it:
+		// creating the pod's netns is the runtime's work before the ADD.
+		p, err := l.Pod(ctx, from, name)
+		if err != nil {
+			return 0, err
+		}
+		tf, err := w.WaitFDB(ctx, p.MAC, from.Addr)
+		if err != nil {
+			return 0, err
+		}
+		tn, err := w.WaitNeigh(ctx, p.IP.String(), p.MAC)
+		if err != nil {
+			return 0, err
+		}
+		if tn.After(tf) {
+			tf = tn
+		}
+		return tf.Sub(p.AddStart), nil
+	})
 }
 
 func frrConvergence(ctx context.Context, from, to *lab.FRRHost, mac string) (time.Duration, error) {
-	w, err := watchKernel(to.NS)
-	if err != nil {
-		return 0, err
-	}
-	defer w.Close()
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	start := time.Now()
-	if _, err := lab.Bridge(ctx, from.NS, "fdb", "add", mac, "dev", "s1", "master", "static"); err != nil {
-		return 0, err
-	}
-	t, err := w.WaitFDB(ctx, mac, from.Addr)
-	if err != nil {
-		return 0, fmt.Errorf("frr %s: %w", to.Name, err)
-	}
-	return t.Sub(start), nil
+	return watched(ctx, to.NS, func(ctx context.Context, w kernelWatch) (time.Duration, error) {
+		start := time.Now()
+		if _, err := lab.Bridge(ctx, from.NS, "fdb", "add", mac, "dev", "s1", "master", "static"); err != nil {
+			return 0, err
+		}
+		t, err := w.WaitFDB(ctx, mac, from.Addr)
+		if err != nil {
+			return 0, fmt.Errorf("frr %s: %w", to.Name, err)
+		}
+		return t.Sub(start), nil
+	})
 }
