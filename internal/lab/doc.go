@@ -11,7 +11,16 @@
 //	vx1a2b-f1s  the FRR host's "server" on br100, 10.244.200.10/16
 //
 // The addresses live only inside these namespaces, so every run can use the
-// same ones. Nothing is created in the root namespace.
+// same ones. Nothing is created in the root namespace. Routers
+// (Options.Routers, vx1a2b-r1 at 10.250.0.201) are FRR too: FRR hosts and
+// routers embed one FRRInstance (zebra + bgpd, every path in its own
+// directory) and differ only in their wiring and bgpd's address family.
+//
+// Latencies that must be exact come from netlink, not a poll loop: a Watch
+// subscribes in a namespace before the action it times and stamps every
+// entry with the arrival of the notification that first showed it (WatchFDB
+// for the e2e tests; WatchNeigh and WatchRoutes take the benchmarks' own
+// keys).
 //
 // Everything a run creates is recorded in its work directory
 // (<root>/<run ID>/: namespaces, PIDs of the daemons it started, configs,
