@@ -26,7 +26,7 @@ type Watch[K comparable] struct {
 	mu   sync.Mutex
 	seen map[K]time.Time // key -> when its first notification arrived
 	last time.Time       // when the latest new key arrived
-	wake chan struct{}   // closed and replaced on every counted event
+	wake chan struct{}   // closed and replaced on every keyed notification
 	err  error           // from netlink's error callback
 }
 
