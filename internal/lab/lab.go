@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -282,7 +283,7 @@ func removeRun(ctx context.Context, r *runDir, logf func(string, ...any)) error 
 	}
 	names := r.netns()
 	for _, n := range nsOfRun(all, r.id) {
-		if !contains(names, n) {
+		if !slices.Contains(names, n) {
 			names = append(names, n)
 		}
 	}
@@ -298,13 +299,4 @@ func removeRun(ctx context.Context, r *runDir, logf func(string, ...any)) error 
 	}
 	logf("lab %s: removed %d namespaces and %s", r.id, len(names), r.dir)
 	return errors.Join(errs...)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
