@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/vxbgp/vxbgp/control/localapi"
-	"github.com/vxbgp/vxbgp/e2e/lab"
+	"github.com/vxbgp/vxbgp/internal/lab"
 )
 
 func bulkNames(sizes []int) []string {
@@ -136,7 +136,7 @@ func parallel(n int, f func(i int) error) error {
 
 func bulkOurs(ctx context.Context, l *lab.Lab, b batch) (total, put time.Duration, err error) {
 	h1, h2 := l.Host(1), l.Host(2)
-	w, err := lab.WatchKernelMAC(h2.NS, b.oursPrefix())
+	w, err := lab.WatchNeigh(h2.NS, remoteFDBWithPrefix(b.oursPrefix()))
 	if err != nil {
 		return 0, 0, err
 	}
@@ -150,7 +150,7 @@ func bulkOurs(ctx context.Context, l *lab.Lab, b batch) (total, put time.Duratio
 	if err != nil {
 		return 0, put, err
 	}
-	at, err := w.WaitFDBCount(ctx, b.n)
+	at, err := w.WaitCount(ctx, b.n)
 	if err != nil {
 		// Tell a lost notification from a missing entry.
 		kctx, kcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -165,7 +165,7 @@ func bulkOurs(ctx context.Context, l *lab.Lab, b batch) (total, put time.Duratio
 
 func bulkFRR(ctx context.Context, l *lab.Lab, b batch) (time.Duration, error) {
 	f1, f2 := l.FRR[0], l.FRR[1]
-	w, err := lab.WatchKernelMAC(f2.NS, b.refPrefix())
+	w, err := lab.WatchNeigh(f2.NS, remoteFDBWithPrefix(b.refPrefix()))
 	if err != nil {
 		return 0, err
 	}
@@ -177,10 +177,10 @@ func bulkFRR(ctx context.Context, l *lab.Lab, b batch) (time.Duration, error) {
 		lines[i] = "fdb add " + b.refMAC(i) + " dev s1 master static"
 	}
 	start := time.Now()
-	if err := lab.BridgeBatch(ctx, f1.NS, lines); err != nil {
+	if err := bridgeBatch(ctx, f1.NS, lines); err != nil {
 		return 0, err
 	}
-	at, err := w.WaitFDBCount(ctx, b.n)
+	at, err := w.WaitCount(ctx, b.n)
 	if err != nil {
 		return 0, err
 	}
@@ -216,7 +216,7 @@ func bulkRemove(ctx context.Context, l *lab.Lab, b batch, logf func(string, ...a
 	for i := range lines {
 		lines[i] = "fdb del " + b.refMAC(i) + " dev s1 master static"
 	}
-	if err := lab.BridgeBatch(ctx, f1.NS, lines); err != nil {
+	if err := bridgeBatch(ctx, f1.NS, lines); err != nil {
 		return 0, fmt.Errorf("f1: %w", err)
 	}
 	logf("bulk: n=%d batch deleted on h1 and f1 after %v; waiting for h1, h2 and f2", b.n, time.Since(start).Round(time.Millisecond))

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/vxbgp/vxbgp/control/localapi"
-	"github.com/vxbgp/vxbgp/e2e/lab"
+	"github.com/vxbgp/vxbgp/internal/lab"
 )
 
 // footprint tops h1 up to 100 local endpoints (pods left from the
@@ -52,7 +52,7 @@ func footprint(ctx context.Context, l *lab.Lab, window time.Duration) []Row {
 		lines = append(lines, fmt.Sprintf("fdb add 02:1f:00:00:00:%02x dev s1 master static", i))
 	}
 	if len(lines) > 0 {
-		if err := lab.BridgeBatch(ctx, f1.NS, lines); err != nil {
+		if err := bridgeBatch(ctx, f1.NS, lines); err != nil {
 			return fail(fmt.Errorf("f1: %w", err))
 		}
 	}
@@ -78,7 +78,7 @@ func footprint(ctx context.Context, l *lab.Lab, window time.Duration) []Row {
 	if macs, err = frrLocalMACs(ctx, f1); err != nil {
 		return fail(err)
 	}
-	nbrs, err := frrNeighbours(ctx, f1)
+	nbrs, err := f1.Neighbours(ctx)
 	if err != nil {
 		return fail(err)
 	}

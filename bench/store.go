@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/vxbgp/vxbgp/control/localapi"
-	"github.com/vxbgp/vxbgp/e2e/lab"
+	"github.com/vxbgp/vxbgp/internal/lab"
 	"github.com/vxbgp/vxbgp/ipam"
 	"github.com/vxbgp/vxbgp/overlay"
 )

@@ -6,7 +6,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/vxbgp/vxbgp/e2e/lab"
+	"github.com/vxbgp/vxbgp/internal/lab"
 )
 
 // The EVPN speaker of the overlay lab: on the underlay, iBGP l2vpn evpn
@@ -50,12 +50,12 @@ func type2(ctx context.Context, l *lab.Lab, sp *speakerProc, n int) Row {
 		if _, err := sp.expect(ctx, "established"); err != nil {
 			return err
 		}
-		wo, err := lab.WatchKernelMAC(h2.NS, "02:e0:")
+		wo, err := lab.WatchNeigh(h2.NS, remoteFDBWithPrefix("02:e0:"))
 		if err != nil {
 			return err
 		}
 		defer wo.Close()
-		wr, err := lab.WatchKernelMAC(f2.NS, "02:e0:")
+		wr, err := lab.WatchNeigh(f2.NS, remoteFDBWithPrefix("02:e0:"))
 		if err != nil {
 			return err
 		}
@@ -77,14 +77,14 @@ func type2(ctx context.Context, l *lab.Lab, sp *speakerProc, n int) Row {
 		if err != nil {
 			return err
 		}
-		to, err := wo.WaitFDBCount(ctx, n)
+		to, err := wo.WaitCount(ctx, n)
 		if err != nil {
 			return fmt.Errorf("h2: %w", err)
 		}
 		row.Ours, row.OursP99 = medianP99([]time.Duration{to.Sub(start)})
 		row.Note = fmt.Sprintf("one sample; from the speaker releasing its table (soft reset out to h2 and f2 at once; %s, %s beforehand) until all are FDB entries; h2 vxbgpd RSS %.0f MB before, %.0f MB after",
 			sent, loaded, rss0, rssMB(pid))
-		tr, err := wr.WaitFDBCount(ctx, n)
+		tr, err := wr.WaitCount(ctx, n)
 		if err != nil {
 			return fmt.Errorf("f2: %w", err)
 		}

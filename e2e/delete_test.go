@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vxbgp/vxbgp/e2e/lab"
+	"github.com/vxbgp/vxbgp/internal/lab"
 )
 
 // TestDeletePod: CNI DEL of a pod withdraws it: its type-2 leaves every

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vxbgp/vxbgp/e2e/lab"
+	"github.com/vxbgp/vxbgp/internal/lab"
 )
 
 // TestDualStackOverlay: a dual-stack overlay network (subnet6

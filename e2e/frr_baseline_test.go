@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vxbgp/vxbgp/e2e/lab"
+	"github.com/vxbgp/vxbgp/internal/lab"
 )
 
 // TestFRRBaseline runs the lab with two FRR hosts only (no vxbgp binary

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vxbgp/vxbgp/e2e/lab"
+	"github.com/vxbgp/vxbgp/internal/lab"
 )
 
 // TestFRRInterop: three vxbgp hosts and an FRR 8.4 host (zebra + bgpd,

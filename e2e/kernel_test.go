@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vxbgp/vxbgp/e2e/lab"
+	"github.com/vxbgp/vxbgp/internal/lab"
 	"github.com/vxbgp/vxbgp/internal/nstest"
 )
 

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vxbgp/vxbgp/e2e/lab"
+	"github.com/vxbgp/vxbgp/internal/lab"
 )
 
 // binaries is where TestMain put freshly built binaries, and why any of

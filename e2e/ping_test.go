@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vxbgp/vxbgp/e2e/lab"
+	"github.com/vxbgp/vxbgp/internal/lab"
 )
 
 // TestPingMatrix: 3 hosts × 2 pods made by the real CNI plugin; once BGP has

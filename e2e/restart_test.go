@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vxbgp/vxbgp/e2e/lab"
+	"github.com/vxbgp/vxbgp/internal/lab"
 )
 
 // TestRestart: SIGTERM leaves the kernel state in place, so a continuous

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vxbgp/vxbgp/e2e/lab"
+	"github.com/vxbgp/vxbgp/internal/lab"
 )
 
 // Routed mode (issue 3): no VXLAN; each host advertises its block as IPv4

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vxbgp/vxbgp/e2e/lab"
+	"github.com/vxbgp/vxbgp/internal/lab"
 )
 
 // switchInterval is the continuous pings' interval; the loss budget is per

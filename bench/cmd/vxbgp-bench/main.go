@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/vxbgp/vxbgp/bench"
-	"github.com/vxbgp/vxbgp/e2e/lab"
+	"github.com/vxbgp/vxbgp/internal/lab"
 )
 
 const refVersion = "v1.10.0"

@@ -7,7 +7,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/vxbgp/vxbgp/e2e/lab"
+	"github.com/vxbgp/vxbgp/internal/lab"
 )
 
 // clean removes every lab run under the root, live or not, and any process

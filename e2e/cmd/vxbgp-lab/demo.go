@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/vxbgp/vxbgp/e2e/lab"
+	"github.com/vxbgp/vxbgp/internal/lab"
 )
 
 type demoFlags struct {
@@ -104,16 +104,32 @@ func runDemo(ctx context.Context, l *lab.Lab, f demoFlags, logf func(string, ...
 	if err != nil {
 		return fail(err)
 	}
-	m := lab.PingMatrix(ctx, lab.PodEndpoints(l.Pods()))
-	fmt.Printf("\nping matrix (%d hosts x %d pods, rows ping columns):\n%s", f.hosts, f.pods, m)
-	routes, err := l.Host(1).Ctl(ctx, "routes")
+	m, err := pingAndShow(ctx, l, fmt.Sprintf("%d hosts x %d pods", f.hosts, f.pods))
 	if err != nil {
 		return fail(err)
 	}
-	fmt.Printf("\nh1: vxbgpctl routes\n%s", routes)
 	fmt.Printf("\nCNI ADD start  -> FDB entry on the next host: %s\n", lab.Summary(fromStart))
 	fmt.Printf("CNI ADD return -> FDB entry on the next host: %s\n", lab.Summary(afterAdd))
 	fmt.Printf("all FDBs converged %v after the last pod\n", conv.Round(time.Millisecond))
+	return allOK(m)
+}
+
+// pingAndShow pings every ordered pod pair and prints the grid and h1's
+// routes as the agent lists them.
+func pingAndShow(ctx context.Context, l *lab.Lab, what string) (*lab.Matrix, error) {
+	m := lab.PingMatrix(ctx, lab.PodEndpoints(l.Pods()))
+	fmt.Printf("\nping matrix (%s, rows ping columns):\n%s", what, m)
+	routes, err := l.Host(1).Ctl(ctx, "routes")
+	if err != nil {
+		return nil, err
+	}
+	fmt.Printf("\nh1: vxbgpctl routes\n%s", routes)
+	return m, nil
+}
+
+// allOK prints the failed pairs of m, if any, and reports whether none
+// failed.
+func allOK(m *lab.Matrix) bool {
 	if failed := m.Failed(); len(failed) > 0 {
 		fmt.Printf("FAILED pairs: %v\n", failed)
 		return false
@@ -136,22 +152,15 @@ func runRouted(ctx context.Context, l *lab.Lab, f demoFlags, fail func(error) bo
 	if err != nil {
 		return fail(err)
 	}
-	m := lab.PingMatrix(ctx, lab.PodEndpoints(l.Pods()))
-	fmt.Printf("\nping matrix (routed, %d hosts x %d pods, rows ping columns):\n%s", f.hosts, f.pods, m)
-	routes, err := l.Host(1).Ctl(ctx, "routes")
+	m, err := pingAndShow(ctx, l, fmt.Sprintf("routed, %d hosts x %d pods", f.hosts, f.pods))
 	if err != nil {
 		return fail(err)
 	}
-	fmt.Printf("\nh1: vxbgpctl routes\n%s", routes)
 	kernel, err := lab.IP(ctx, l.Host(1).NS, "route", "show", "proto", fmt.Sprint(lab.RouteProto))
 	if err != nil {
 		return fail(err)
 	}
 	fmt.Printf("\nh1: ip route show proto %d\n%s", lab.RouteProto, kernel)
 	fmt.Printf("block routes converged %v after the sessions\n", conv.Round(time.Millisecond))
-	if failed := m.Failed(); len(failed) > 0 {
-		fmt.Printf("FAILED pairs: %v\n", failed)
-		return false
-	}
-	return true
+	return allOK(m)
 }

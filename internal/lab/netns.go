@@ -1,0 +1,116 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// netnsDir is where `ip netns` keeps its named namespaces.
+const netnsDir = "/run/netns"
+
+// listNetns returns the names of all named namespaces.
+func listNetns() ([]string, error) {
+	ents, err := os.ReadDir(netnsDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", netnsDir, err)
+	}
+	out := make([]string, 0, len(ents))
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out, nil
+}
+
+// delNetns deletes a namespace if it exists. Processes still inside it whose
+// cmdline contains marker (our work dir) are stopped first: a namespace
+// whose name is deleted lives on as long as a process holds it.
+func delNetns(ctx context.Context, name, marker string) error {
+	if _, err := os.Stat(netnsDir + "/" + name); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	var errs []error
+	if out, err := run(ctx, nil, nil, "ip", "netns", "pids", name); err == nil {
+		for _, f := range strings.Fields(string(out)) {
+			pid, err := strconv.Atoi(f)
+			if err != nil || !cmdlineContains(pid, marker) {
+				continue
+			}
+			if err := terminate(ctx, pid, marker, 5*time.Second); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if _, err := run(ctx, nil, nil, "ip", "netns", "del", name); err != nil {
+		if _, serr := os.Stat(netnsDir + "/" + name); !errors.Is(serr, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("delete netns %s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// addNetns records and creates a namespace with lo up.
+func (l *Lab) addNetns(ctx context.Context, name string) error {
+	if err := l.run.recordNetns(name); err != nil {
+		return err
+	}
+	if _, err := run(ctx, nil, nil, "ip", "netns", "add", name); err != nil {
+		return fmt.Errorf("create netns %s: %w", name, err)
+	}
+	return ipBatch(ctx, name, []string{"link set lo up"})
+}
+
+// addHostNS creates a host namespace whose eth0 is a port of the underlay
+// bridge (the port is named after the host) with addr/24.
+func (l *Lab) addHostNS(ctx context.Context, ns, port, addr string) error {
+	if err := l.addNetns(ctx, ns); err != nil {
+		return err
+	}
+	if err := ipBatch(ctx, l.Underlay, []string{
+		fmt.Sprintf("link add %s type veth peer name eth0 netns %s", port, ns),
+		fmt.Sprintf("link set %s master ul up", port),
+	}); err != nil {
+		return err
+	}
+	if err := ipBatch(ctx, ns, []string{
+		fmt.Sprintf("addr add %s/%d dev eth0", addr, underlayLen),
+		"link set eth0 up",
+	}); err != nil {
+		return err
+	}
+	// Hosts route between their pods and the gateway.
+	if err := sysctl(ctx, ns, "net.ipv4.ip_forward=1"); err != nil {
+		return err
+	}
+	if l.opts.DualStack {
+		// The bridge must hold the IPv6 gateway and neighbours; pods'
+		// interfaces are the CNI plugin's to enable.
+		return sysctl(ctx, ns, "net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.disable_ipv6=0")
+	}
+	return nil
+}
+
+// AddNetns creates namespace <run>-<suffix> with lo up; Close deletes it.
+func (l *Lab) AddNetns(ctx context.Context, suffix string) (string, error) {
+	name := l.ID + "-" + suffix
+	return name, l.addNetns(ctx, name)
+}
+
+// AddUnderlayNS creates namespace <run>-<suffix> whose eth0 (addr/24) is a
+// port named port of the underlay bridge, as the hosts' are; Close deletes
+// it.
+func (l *Lab) AddUnderlayNS(ctx context.Context, suffix, port, addr string) (string, error) {
+	name := l.ID + "-" + suffix
+	return name, l.addHostNS(ctx, name, port, addr)
+}
+
+// DelNetns deletes a namespace this run created.
+func (l *Lab) DelNetns(ctx context.Context, name string) error { return delNetns(ctx, name, l.Dir) }
