@@ -169,7 +169,7 @@ func (a *agent) run(ctx context.Context) error {
 // startPeers brings the sessions up once our routes are in the speaker
 // (see the package doc), then keeps the peers the union of the sources.
 func (a *agent) startPeers(ctx context.Context) error {
-	for _, ready := range a.milestones(func(s source) <-chan struct{} { return s.Ready() }) {
+	for _, ready := range a.milestones(srcloop.Milestones.Ready) {
 		select {
 		case <-ready:
 		case <-ctx.Done():
@@ -187,7 +187,7 @@ func (a *agent) startPeers(ctx context.Context) error {
 // table is complete: until then stale kernel entries keep traffic
 // flowing.
 func (a *agent) awaitSynced(ctx context.Context) error {
-	for _, synced := range a.milestones(func(s source) <-chan struct{} { return s.Synced() }) {
+	for _, synced := range a.milestones(srcloop.Milestones.Synced) {
 		select {
 		case <-synced:
 		case <-ctx.Done():
@@ -199,13 +199,8 @@ func (a *agent) awaitSynced(ctx context.Context) error {
 	return nil
 }
 
-// source is what the start-up order needs of a source.
-type source interface {
-	Ready() <-chan struct{}
-	Synced() <-chan struct{}
-}
-
-func (a *agent) milestones(of func(source) <-chan struct{}) []<-chan struct{} {
+// milestones are one milestone of every source.
+func (a *agent) milestones(of func(srcloop.Milestones) <-chan struct{}) []<-chan struct{} {
 	out := []<-chan struct{}{of(a.routed)}
 	if a.evpn != nil {
 		out = append(out, of(a.evpn))

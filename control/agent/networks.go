@@ -26,7 +26,6 @@ func buildNetworks(cfg *config.Config, ul overlay.Underlay) ([]evpn.Network, err
 		net := evpn.Network{
 			Name:    n.Name,
 			VNI:     n.VNI,
-			Subnet:  pools[0].Subnet,
 			RDIndex: uint16(i + 1),
 			Device: overlay.Device{
 				VNI:        n.VNI,
@@ -43,11 +42,13 @@ func buildNetworks(cfg *config.Config, ul overlay.Underlay) ([]evpn.Network, err
 				ProxyARP: true,
 			},
 		}
+		for _, p := range pools {
+			net.Subnets = append(net.Subnets, p.Subnet)
+		}
 		if len(pools) > 1 {
 			// Dual-stack: the bridge holds the IPv6 anycast gateway too,
 			// and received IPv6 type-2 IPs inside subnet6 become IPv6
 			// neighbours.
-			net.Subnet6 = pools[1].Subnet
 			net.Device.Gateway6 = gatewayPrefix(pools[1])
 		}
 		if cfg.Mode == config.ModeRouted {

@@ -43,10 +43,10 @@ func TestBuildNetworksDualStack(t *testing.T) {
 	if got := nets[0].Device.Gateway6; got != netip.MustParsePrefix("fd00:10:244::1/48") {
 		t.Errorf("Gateway6 = %s, want fd00:10:244::1/48", got)
 	}
-	if got := nets[0].Subnet6; got != netip.MustParsePrefix("fd00:10:244::/48") {
-		t.Errorf("Subnet6 = %s", got)
+	if got := nets[0].Subnets; !slices.Equal(got, []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16"), netip.MustParsePrefix("fd00:10:244::/48")}) {
+		t.Errorf("Subnets = %s", got)
 	}
-	if nets[1].Device.Gateway6.IsValid() || nets[1].Subnet6.IsValid() {
+	if nets[1].Device.Gateway6.IsValid() || len(nets[1].Subnets) != 1 {
 		t.Errorf("IPv4-only network got IPv6: %+v", nets[1])
 	}
 	if nets[0].Device.NDProxy.IsValid() {

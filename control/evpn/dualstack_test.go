@@ -11,7 +11,7 @@ import (
 // outside subnet6, or on an IPv4-only network, installs only the MAC.
 func TestBuildStateDualStack(t *testing.T) {
 	nets := testNetworks()
-	nets[0].Subnet6 = netip.MustParsePrefix("fd00:10:244::/48")
+	nets[0].Subnets = append(nets[0].Subnets, netip.MustParsePrefix("fd00:10:244::/48"))
 	for _, tt := range []struct {
 		name    string
 		routes  []Route

@@ -27,7 +27,7 @@ func hostNetworks(vtep netip.Addr, vnis ...uint32) []Network {
 	for i, vni := range vnis {
 		subnet := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(243 + vni/100), 0, 0}), 16) // 100: 10.244/16, 200: 10.245/16, 300: 10.246/16
 		out = append(out, Network{
-			Name: fmt.Sprintf("net%d", vni), VNI: vni, Subnet: subnet, RDIndex: uint16(i + 1),
+			Name: fmt.Sprintf("net%d", vni), VNI: vni, Subnets: []netip.Prefix{subnet}, RDIndex: uint16(i + 1),
 			Device: overlay.Device{VNI: vni, Network: fmt.Sprintf("net%d", vni), Bridge: overlay.BridgeName(vni), VXLAN: overlay.VXLANName(vni),
 				VTEP: vtep, Underlay: "lo", Port: 4789, MTU: 1450, GatewayMAC: overlay.DefaultGatewayMAC,
 				Gateway: netip.PrefixFrom(subnet.Addr().Next(), 16)},

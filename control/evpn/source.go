@@ -20,10 +20,11 @@ import (
 
 // Network is one overlay network: an L2 VNI.
 type Network struct {
-	Name    string
-	VNI     uint32
-	Subnet  netip.Prefix   // remote IPs outside it (and Subnet6) get no neighbour entry
-	Subnet6 netip.Prefix   // the IPv6 subnet of a dual-stack network; zero: IPv4 only
+	Name string
+	VNI  uint32
+	// Subnets are the network's subnets, one per family (IPv4, then IPv6
+	// on a dual-stack network): remote IPs outside them get no neighbour.
+	Subnets []netip.Prefix
 	RDIndex uint16         // our RD is RouterID:RDIndex; unique per network
 	Device  overlay.Device // template built by the agent, published as is
 }
@@ -42,6 +43,12 @@ type Config struct {
 // per network and a type-2 route per local endpoint address, and turns the
 // routes it receives into overlay.State snapshots.
 type Source struct {
+	// Ready is closed once Run has handed the speaker the type-3 routes and
+	// the type-2 routes of every endpoint put before Run started. Synced
+	// once every configured EVPN peer sent its End-of-RIB (or SyncTimeout
+	// passed): until then the agent must not delete kernel state.
+	srcloop.Milestones
+
 	cfg     Config
 	sp      srcloop.Speaker
 	loop    *srcloop.Loop
@@ -88,6 +95,7 @@ func NewSource(c Config, sp srcloop.Speaker, publish func(overlay.State)) *Sourc
 		adv:    map[endpoint.Key][]localRoute{},
 		sent:   map[string]map[endpoint.Key]*Route{},
 	}
+	s.Milestones = s.loop
 	s.eps = srcloop.NewInbox[endpoint.Key](endpoint.Endpoint.SameAdvert, s.loop.KickLocal)
 	for i := range s.cfg.Networks {
 		n := &s.cfg.Networks[i]
@@ -124,7 +132,7 @@ func (c Config) validate() error {
 		if names[n.Name] {
 			errs = append(errs, fmt.Errorf("networks[%d] name %q: used twice", i, n.Name))
 		}
-		if !n.Subnet.IsValid() {
+		if len(n.Subnets) == 0 || slices.ContainsFunc(n.Subnets, func(p netip.Prefix) bool { return !p.IsValid() }) {
 			errs = append(errs, fmt.Errorf("networks[%d] subnet: missing", i))
 		}
 		vnis[n.VNI], rds[n.RDIndex], names[n.Name] = true, true, true
@@ -142,17 +150,8 @@ func (s *Source) DeleteEndpoint(k endpoint.Key) { s.eps.Delete(k) }
 // Handler is what the speaker's Watch feeds: received paths, End-of-RIB
 // markers and sessions.
 func (s *Source) Handler() bgp.Handler {
-	return bgp.Handler{Path: s.onPath, EOR: s.loop.OnEOR, Peer: s.loop.OnPeer}
+	return s.loop.Handler(bgp.Handler{Path: s.onPath})
 }
-
-// Ready is closed once Run has handed the speaker the type-3 routes and
-// the type-2 routes of every endpoint put before Run started.
-func (s *Source) Ready() <-chan struct{} { return s.loop.Ready() }
-
-// Synced is closed once the initial table is complete: every configured
-// EVPN peer has sent its End-of-RIB, or SyncTimeout has passed since Run
-// started. Until then the agent must not delete kernel state.
-func (s *Source) Synced() <-chan struct{} { return s.loop.Synced() }
 
 // Run originates our routes and publishes snapshots until ctx ends; call
 // it once. It leaves our routes in the speaker on return: whether they are

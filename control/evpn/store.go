@@ -2,6 +2,7 @@ package evpn
 
 import (
 	"net/netip"
+	"slices"
 
 	"github.com/vxbgp/vxbgp/overlay"
 )
@@ -30,8 +31,9 @@ const (
 // contributions computes e's entries: a route applies to every local
 // network whose VNI is among its route targets (FRR's auto-RT matching on
 // the VNI part). Type-3: the originator joins the VNI's flood list.
-// Type-2: the MAC goes behind the next hop, and an IP inside the
-// network's subnet (or, dual-stack, its IPv6 subnet6) becomes a neighbour;
+// Type-2: the MAC goes behind the next hop, and an IP inside one of the
+// network's subnets (IPv4, and IPv6 on a dual-stack network) becomes a
+// neighbour;
 // outsideIP lists the others, whose MAC still applies.
 func contributions(r Route, nets map[uint32]*Network, self netip.Addr) (e *entry, j judgement, outsideIP []uint32) {
 	e = &entry{r: r}
@@ -57,7 +59,7 @@ func contributions(r Route, nets map[uint32]*Network, self netip.Addr) (e *entry
 		case RouteType2:
 			e.fdbs = append(e.fdbs, overlay.FDB{VNI: vni, MAC: r.MAC, VTEP: vtep})
 			if r.IP.IsValid() {
-				if n.Subnet.Contains(r.IP) || (n.Subnet6.IsValid() && n.Subnet6.Contains(r.IP)) {
+				if slices.ContainsFunc(n.Subnets, func(p netip.Prefix) bool { return p.Contains(r.IP) }) {
 					e.neighs = append(e.neighs, overlay.Neigh{VNI: vni, IP: r.IP, MAC: r.MAC})
 				} else {
 					outsideIP = append(outsideIP, vni)

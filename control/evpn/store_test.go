@@ -25,8 +25,8 @@ func testNetworks() []Network {
 			Underlay: "eth0", Port: 4789, MTU: 1450, GatewayMAC: overlay.DefaultGatewayMAC, Gateway: netip.MustParsePrefix(gw)}
 	}
 	return []Network{
-		{Name: "pods", VNI: 100, Subnet: netip.MustParsePrefix("10.244.0.0/16"), RDIndex: 1, Device: dev(100, "10.244.0.1/16")},
-		{Name: "db", VNI: 200, Subnet: netip.MustParsePrefix("10.245.0.0/16"), RDIndex: 2, Device: dev(200, "10.245.0.1/16")},
+		{Name: "pods", VNI: 100, Subnets: []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16")}, RDIndex: 1, Device: dev(100, "10.244.0.1/16")},
+		{Name: "db", VNI: 200, Subnets: []netip.Prefix{netip.MustParsePrefix("10.245.0.0/16")}, RDIndex: 2, Device: dev(200, "10.245.0.1/16")},
 	}
 }
 
@@ -211,7 +211,7 @@ func TestConfigValidate(t *testing.T) {
 		{"duplicate vni", func(c *Config) { c.Networks[1].VNI = 100 }, "vni 100: used twice"},
 		{"duplicate rd", func(c *Config) { c.Networks[1].RDIndex = 1 }, "rd index 1: used twice"},
 		{"duplicate name", func(c *Config) { c.Networks[1].Name = "pods" }, `name "pods": used twice`},
-		{"subnet", func(c *Config) { c.Networks[0].Subnet = netip.Prefix{} }, "networks[0] subnet"},
+		{"subnet", func(c *Config) { c.Networks[0].Subnets = nil }, "networks[0] subnet"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -44,6 +44,14 @@ const (
 // and the addresses of its chained endpoints, and turns the unicast routes
 // it receives into kernel routes.
 type Source struct {
+	// Ready is closed once Run has handed every block (and the host routes
+	// of the endpoints put before Run started) to the speaker. Synced once
+	// every configured peer of each of our unicast families (ipv4, and
+	// ipv6 when a block, subnet or import prefix is IPv6) sent its
+	// End-of-RIB for it (or SyncTimeout passed): until then the agent must
+	// not delete kernel routes.
+	srcloop.Milestones
+
 	cfg     Config
 	rules   rules
 	sp      srcloop.Speaker
@@ -75,7 +83,8 @@ func NewSource(c Config, sp srcloop.Speaker, publish func(map[netip.Prefix]overl
 	c.Blocks = masked(c.Blocks)
 	loop := srcloop.New(srcloop.Config{Name: "unicast", Families: c.families(), SyncTimeout: c.SyncTimeout, Logger: c.Logger}, sp)
 	return &Source{
-		cfg: c, rules: newRules(c), sp: sp, loop: loop, publish: publish, log: c.Logger,
+		Milestones: loop,
+		cfg:        c, rules: newRules(c), sp: sp, loop: loop, publish: publish, log: c.Logger,
 		warn:    lograte.New(c.Logger, 30*time.Second),
 		hosts:   srcloop.NewInbox[endpoint.Key](slices.Equal[[]netip.Prefix], loop.KickLocal),
 		rx:      map[netip.Prefix][]bgp.UnicastPath{},
@@ -179,19 +188,8 @@ func (s *Source) DeleteEndpoint(k endpoint.Key) { s.hosts.Delete(k) }
 // Handler is what the speaker's Watch feeds: unicast path sets, End-of-RIB
 // markers and sessions.
 func (s *Source) Handler() bgp.Handler {
-	return bgp.Handler{Unicast: s.onRoute, EOR: s.loop.OnEOR, Peer: s.loop.OnPeer}
+	return s.loop.Handler(bgp.Handler{Unicast: s.onRoute})
 }
-
-// Ready is closed once Run has handed every block (and the host routes of
-// the endpoints put before Run started) to the speaker.
-func (s *Source) Ready() <-chan struct{} { return s.loop.Ready() }
-
-// Synced is closed once the initial table is complete: every configured
-// peer of each of our unicast families (ipv4, and ipv6 when a block,
-// subnet or import prefix is IPv6) has sent its End-of-RIB for it, or
-// SyncTimeout has passed since Run started. Until then the agent must not
-// delete kernel routes.
-func (s *Source) Synced() <-chan struct{} { return s.loop.Synced() }
 
 // Run advertises the blocks and host routes and publishes the routes to
 // install until ctx ends; call it once. The first snapshot, empty, goes

@@ -91,12 +91,26 @@ func (l *Loop) KickLocal() { Kick(l.localKick) }
 // KickRx says the received routes changed: Build runs, paced.
 func (l *Loop) KickRx() { Kick(l.rxKick) }
 
-// Ready is closed once Local reported the source's initial set handed to
-// the speaker. Synced is closed once the initial table is complete (every
-// configured peer of the loop's families sent End-of-RIB, or SyncTimeout
-// passed since Run started): until then the agent deletes no kernel state.
+// Milestones are a source's two one-way steps the agent orders start-up
+// by; sources embed the ones of their Loop. Ready is closed once the
+// source's initial set is handed to the speaker (Hooks.Local said so).
+// Synced is closed once the initial table is complete: every configured
+// peer of the loop's families sent its End-of-RIB, or SyncTimeout passed
+// since Run started. Until then the agent deletes no kernel state.
+type Milestones interface {
+	Ready() <-chan struct{}
+	Synced() <-chan struct{}
+}
+
 func (l *Loop) Ready() <-chan struct{}  { return l.gate.Ready() }
 func (l *Loop) Synced() <-chan struct{} { return l.gate.Synced() }
+
+// Handler completes a source's bgp.Handler with the loop's part:
+// End-of-RIB markers and sessions.
+func (l *Loop) Handler(h bgp.Handler) bgp.Handler {
+	h.EOR, h.Peer = l.OnEOR, l.OnPeer
+	return h
+}
 
 // OnEOR and OnPeer are the loop's part of a bgp.Handler: End-of-RIB
 // markers and sessions coming up make it check whether the initial table
