@@ -8,7 +8,9 @@
 // (Logger), polls (WaitFor), runs things such as a Source until the test
 // ends (Background) and re-executes the test binary as a child process
 // whose exit closes its sessions the way an agent restart does
-// (StartChild, RunChild).
+// (StartChild, RunChild). Fake is an in-memory speaker for the tests of
+// what drives one (the sources, the agent): it checks their side of the
+// speaker's contract.
 //
 // control/bgp's tests that use it are in package bgp_test, since this
 // package imports control/bgp; they reach the internals they test through
