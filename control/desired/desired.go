@@ -29,6 +29,12 @@ import (
 //     gateway MAC for each removed IP (gratuitous ARP), so pods that cached
 //     the old MAC move to the routed path at once.
 //
+// A masked host (a peer found dead, see control/mask) is taken out of the
+// data path without touching BGP: its FDB and flood entries and the next
+// hops through its address leave the desired state (a route left with no
+// next hop goes); its neighbour entries stay, so that nothing has to be
+// learnt again when it is unmasked.
+//
 // A host switched to routed mode keeps its VXLAN device and the entries on
 // it until its sources are synced (the reconciler's rule: removing a
 // VXLAN device is a delete): until then the peers may still send it
@@ -42,6 +48,7 @@ type Merger struct {
 	evpn    overlay.State    // overlay mode: the EVPN source's snapshot
 	hasEVPN bool
 	routes  map[netip.Prefix]overlay.Route
+	masked  map[netip.Addr]bool
 }
 
 // New returns a Merger for mode (config.ModeOverlay or ModeRouted) that
@@ -63,6 +70,15 @@ func (m *Merger) SetEVPN(s overlay.State) {
 func (m *Merger) SetRoutes(r map[netip.Prefix]overlay.Route) {
 	m.mu.Lock()
 	m.routes = r
+	m.mu.Unlock()
+	m.Publish()
+}
+
+// SetMasked takes the addresses of the hosts to keep out of the data path
+// (nil: none).
+func (m *Merger) SetMasked(addrs map[netip.Addr]bool) {
+	m.mu.Lock()
+	m.masked = addrs
 	m.mu.Unlock()
 	m.Publish()
 }
@@ -99,6 +115,9 @@ func (m *Merger) build() (overlay.State, bool) {
 		for _, f := range s.FDB {
 			vteps[f.VTEP] = true
 		}
+		if len(m.masked) > 0 {
+			s.FDB, s.Flood = m.unmaskedTunnels(s)
+		}
 	} else {
 		s = overlay.NewState()
 		for _, d := range m.devices {
@@ -106,16 +125,13 @@ func (m *Merger) build() (overlay.State, bool) {
 		}
 	}
 	for _, r := range m.routes {
-		if r.Dst.IsSingleIP() {
-			// A host route (/32, /128) is a chained endpoint of the peer
-			// (made by another plugin, e.g. ptp): its MAC is not behind the
-			// peer's bridge and it has no type-2, so it is never reachable
-			// at L2 and is installed even via an EVPN VTEP. Our bridge
-			// answers ARP for it by proxy, and the peer routes it on.
-			s.AddRoute(r)
-			continue
-		}
-		via := slices.DeleteFunc(slices.Clone(r.Via), func(a netip.Addr) bool { return vteps[a] })
+		// A host route (/32, /128) is a chained endpoint of the peer (made
+		// by another plugin, e.g. ptp): its MAC is not behind the peer's
+		// bridge and it has no type-2, so it is never reachable at L2 and
+		// is installed even via an EVPN VTEP. Our bridge answers ARP for
+		// it by proxy, and the peer routes it on.
+		host := r.Dst.IsSingleIP()
+		via := slices.DeleteFunc(slices.Clone(r.Via), func(a netip.Addr) bool { return (vteps[a] && !host) || m.masked[a] })
 		if len(via) == 0 {
 			continue
 		}
@@ -123,4 +139,22 @@ func (m *Merger) build() (overlay.State, bool) {
 		s.AddRoute(r)
 	}
 	return s, true
+}
+
+// unmaskedTunnels returns s's FDB and flood entries without those towards
+// a masked VTEP: copies, since the snapshot's maps are shared.
+func (m *Merger) unmaskedTunnels(s overlay.State) (map[overlay.FDBKey]overlay.FDB, map[overlay.Flood]struct{}) {
+	fdb := make(map[overlay.FDBKey]overlay.FDB, len(s.FDB))
+	for k, f := range s.FDB {
+		if !m.masked[f.VTEP] {
+			fdb[k] = f
+		}
+	}
+	flood := make(map[overlay.Flood]struct{}, len(s.Flood))
+	for f := range s.Flood {
+		if !m.masked[f.VTEP] {
+			flood[f] = struct{}{}
+		}
+	}
+	return fdb, flood
 }
