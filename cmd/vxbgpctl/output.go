@@ -23,7 +23,7 @@ import (
 //	peers      []localapi.Peer
 //	routes     []localapi.Route
 //	endpoints  []localapi.Endpoint
-//	members    []localapi.Member   ([] when discovery is off)
+//	members    []localapi.Member   ([] when discovery is off; nodeName names each)
 //	fdb        []localapi.FDBEntry
 //
 // Lists are [] when empty, never null. Fields are only ever added.
@@ -62,8 +62,14 @@ func commands() []command {
 			}, ""),
 		// Discovery always lists this host, so no members means it is off.
 		listCommand("members", (*localapi.Client).Members,
-			[]string{"NAME", "ADDRESS", "STATE"},
-			func(m localapi.Member) []string { return []string{m.Name, m.Address, m.State} },
+			[]string{"NAME", "ADDRESS", "ASN", "MODE", "STATE", "MASKED", "SINCE"},
+			func(m localapi.Member) []string {
+				name := m.NodeName
+				if m.Self {
+					name += " (self)"
+				}
+				return []string{name, m.Address, num(m.ASN), m.Mode, m.State, yesNo(m.Masked), uptime(m.SinceSeconds)}
+			},
 			"discovery is off (no discovery.join configured): peers are the static bgp.peers only\n"),
 		listCommand("fdb", (*localapi.Client).FDB,
 			[]string{"KIND", "VNI", "DEVICE", "MAC", "IP", "VTEP"},
@@ -168,4 +174,11 @@ func uptime(s int64) string {
 		return ""
 	}
 	return (time.Duration(s) * time.Second).String()
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }

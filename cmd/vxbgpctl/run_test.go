@@ -61,8 +61,8 @@ var full = &fakeBackend{
 		{ContainerID: "3f4e5d6c7b8a", IfName: "eth0", Network: "pods", HostIf: "vxh3f4e5d6c", MAC: "02:00:00:00:00:01", IPs: []string{"10.244.1.5", "fd00::5"}},
 	},
 	members: []localapi.Member{
-		{Name: "host-a", Address: "10.0.0.1", State: "alive"},
-		{Name: "host-b", Address: "10.0.0.2", State: "suspect"},
+		{NodeName: "host-a", Address: "10.0.0.1", ASN: 64512, Mode: "overlay", State: "alive", SinceSeconds: 3700, Self: true},
+		{NodeName: "host-b", Address: "10.0.0.2", ASN: 64512, Mode: "routed", Blocks: []string{"10.244.2.0/24"}, State: "dead", Masked: true, SinceSeconds: 2},
 	},
 	fdb: []localapi.FDBEntry{
 		{Kind: "mac", VNI: 100, Device: "vx100", MAC: "02:00:00:00:00:02", VTEP: "10.0.0.2"},
@@ -228,20 +228,32 @@ ipv4    -           -                  10.244.2.0/24  -    10.0.0.2  10.0.0.2
   }
 ]
 `},
-		{"members", fullSock, []string{"members"}, `NAME    ADDRESS   STATE
-host-a  10.0.0.1  alive
-host-b  10.0.0.2  suspect
+		{"members", fullSock, []string{"members"}, `NAME           ADDRESS   ASN    MODE     STATE  MASKED  SINCE
+host-a (self)  10.0.0.1  64512  overlay  alive  no      1h1m40s
+host-b         10.0.0.2  64512  routed   dead   yes     2s
 `},
 		{"members json", fullSock, []string{"members", "-o", "json"}, `[
   {
-    "name": "host-a",
+    "nodeName": "host-a",
     "address": "10.0.0.1",
-    "state": "alive"
+    "asn": 64512,
+    "mode": "overlay",
+    "state": "alive",
+    "masked": false,
+    "sinceSeconds": 3700,
+    "self": true
   },
   {
-    "name": "host-b",
+    "nodeName": "host-b",
     "address": "10.0.0.2",
-    "state": "suspect"
+    "asn": 64512,
+    "mode": "routed",
+    "blocks": [
+      "10.244.2.0/24"
+    ],
+    "state": "dead",
+    "masked": true,
+    "sinceSeconds": 2
   }
 ]
 `},

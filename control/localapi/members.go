@@ -9,9 +9,15 @@ import (
 // discovery is on the list always holds this host itself, so an empty list
 // means discovery is off (no discovery.join configured).
 type Member struct {
-	Name    string `json:"name"`    // the host's nodeName
-	Address string `json:"address"` // its underlay address
-	State   string `json:"state"`   // alive, suspect, dead, left
+	NodeName     string   `json:"nodeName"`
+	Address      string   `json:"address"` // its underlay address: VTEP, BGP address
+	ASN          uint32   `json:"asn"`
+	Mode         string   `json:"mode"`             // overlay or routed
+	Blocks       []string `json:"blocks,omitempty"` // the blocks it announces
+	State        string   `json:"state"`            // alive, suspect, dead, left
+	Masked       bool     `json:"masked"`           // kept out of this host's data path (found dead)
+	SinceSeconds int64    `json:"sinceSeconds"`     // how long it has been in State
+	Self         bool     `json:"self,omitempty"`   // this host
 }
 
 // Members is GET /v1/members.

@@ -69,7 +69,7 @@ func fullBackend() *fakeBackend {
 		routes:    []Route{{Type: "type-2", RD: "10.0.0.2:1", MAC: "02:00:00:00:00:02", IP: "10.244.2.5", VNI: 100, NextHop: "10.0.0.2", Source: "10.0.0.2", Best: true}},
 		endpoints: []Endpoint{{ContainerID: "c1", IfName: "eth0", Network: "pods", MAC: "02:00:00:00:00:01", IPs: []string{"10.244.1.5"}}},
 		fdb:       []FDBEntry{{Kind: "flood", VNI: 100, Device: "vx100", MAC: "00:00:00:00:00:00", VTEP: "10.0.0.2"}},
-		members:   []Member{{Name: "host-a", Address: "10.0.0.1", State: "alive"}},
+		members:   []Member{{NodeName: "host-a", Address: "10.0.0.1", State: "alive"}},
 	}
 }
 
