@@ -73,7 +73,8 @@ type Discovery struct {
 	// asked to probe it too); a member that does not is suspect, and dead
 	// SuspicionMult × max(1, log10(members)) × ProbeInterval later unless it
 	// refutes. The defaults declare a stopped host dead in about 1.5 s with
-	// 10 members and 2.5 s with 100 (memberlist's LAN defaults take 5–14 s).
+	// 10 members and 2.5 s with 100 (memberlist's LAN defaults take 5–14 s;
+	// see control/members.DefaultTimings).
 	// Durations are Go duration strings: "300ms", "1s".
 	ProbeInterval time.Duration `yaml:"probeInterval" json:"probeInterval"`
 	ProbeTimeout  time.Duration `yaml:"probeTimeout" json:"probeTimeout"`
