@@ -104,9 +104,13 @@ func (t *table) NotifyConflict(existing, other *memberlist.Node) {
 // refuseLocked logs and counts a refusal once, hides a known member whose
 // new announcement it is, and returns the error for memberlist to log.
 func (t *table) refuseLocked(kind refusal, n *memberlist.Node, why error) error {
+	err := fmt.Errorf("%s%s: %w", refusedBy, t.self.Name, why)
+	if t.stopped {
+		return err
+	}
 	addr := net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
 	key := fmt.Sprint(kind, addr, why)
-	if !t.warned[n.Name][key] && !t.stopped {
+	if !t.warned[n.Name][key] {
 		if len(t.warned) >= maxWarned {
 			clear(t.warned)
 		}
@@ -128,7 +132,7 @@ func (t *table) refuseLocked(kind refusal, n *memberlist.Node, why error) error 
 		e.refused = true
 		t.changedLocked()
 	}
-	return fmt.Errorf("%s%s: %w", refusedBy, t.self.Name, why)
+	return err
 }
 
 func (t *table) statsNow() Stats {

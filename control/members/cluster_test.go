@@ -2,6 +2,7 @@ package members
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"strconv"
 	"testing"
@@ -50,6 +51,11 @@ func TestLeave(t *testing.T) {
 	a := start(t, Config{Self: meta("a", 21)})
 	b := start(t, Config{Self: meta("b", 22), Seeds: []string{a.seed()}})
 	waitStates(t, "a=alive b=alive", a, b)
+	past, cancelPast := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancelPast()
+	if err := b.Leave(past); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Leave past its deadline: %v", err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := b.Leave(ctx); err != nil {

@@ -181,7 +181,7 @@ func flatten(err error) error {
 
 // Leave announces a deliberate departure (decommission): the others mark
 // this host Left, not Dead, and drop it as a peer at once. It waits until
-// the news went out or ctx ends (5 s without a deadline). Gossip goes on
+// the news went out or ctx's deadline passes (5 s without one). Gossip goes on
 // until Run's ctx ends; a restarting agent must not call it (see Run).
 func (d *Discovery) Leave(ctx context.Context) error {
 	d.mu.Lock()
@@ -192,6 +192,9 @@ func (d *Discovery) Leave(ctx context.Context) error {
 	timeout := leaveTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
+	}
+	if timeout <= 0 { // memberlist would wait forever
+		return fmt.Errorf("leave: %w", context.DeadlineExceeded)
 	}
 	// Memberlist cannot tell the others why we are gone: its Node.State
 	// stays "alive" in every event. So we first say it in our metadata.
