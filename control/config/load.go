@@ -8,6 +8,7 @@ import (
 	"os"
 	"reflect"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -146,6 +147,10 @@ func (d *decoder) scalar(n *yaml.Node, v reflect.Value, path string) {
 		d.fail(path, "must be %s, got %s", want(v), describe(n))
 		return
 	}
+	if v.Type() == durationType {
+		d.duration(n, v, path)
+		return
+	}
 	// yaml.v3 does the conversion and range checks (uint32 overflow, "-1"
 	// into a uint); we only replace its message with one naming the key.
 	// It would also truncate 1.5 into an integer: refuse that first.
@@ -156,6 +161,19 @@ func (d *decoder) scalar(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	v.Set(p.Elem())
+}
+
+var durationType = reflect.TypeFor[time.Duration]()
+
+// duration decodes a Go duration string ("300ms", "1m30s"). yaml.v3 would
+// take a bare integer as nanoseconds, which nobody means: a unit is required.
+func (d *decoder) duration(n *yaml.Node, v reflect.Value, path string) {
+	dur, err := time.ParseDuration(n.Value)
+	if n.ShortTag() != "!!str" || err != nil {
+		d.fail(path, "must be %s, got %q", want(v), n.Value)
+		return
+	}
+	v.SetInt(int64(dur))
 }
 
 // field finds the struct field whose yaml tag is key.
@@ -171,6 +189,9 @@ func field(v reflect.Value, key string) (reflect.Value, bool) {
 }
 
 func want(v reflect.Value) string {
+	if v.Type() == durationType {
+		return `a duration like "300ms" or "2s"`
+	}
 	switch v.Kind() {
 	case reflect.String:
 		return "a string"

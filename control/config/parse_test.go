@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLoadExample(t *testing.T) {
@@ -25,7 +26,9 @@ func TestLoadExample(t *testing.T) {
 			Peers:    []Peer{{Address: "10.0.0.254", ASN: 64512, Port: DefaultPeerPort}},
 			HoldTime: DefaultHoldTime, GracefulRestartTime: DefaultGRTime,
 		},
-		Discovery: Discovery{BindPort: 7946, Join: []string{"10.0.0.2"}},
+		Discovery: Discovery{BindPort: 7946, Join: []string{"10.0.0.2"},
+			ProbeInterval: DefaultProbeInterval, ProbeTimeout: DefaultProbeTimeout,
+			SuspicionMult: DefaultSuspicionMult, RejoinInterval: DefaultRejoinInterval},
 		Networks: []Network{{
 			Name: "pods", VNI: 100, Subnet: "10.244.0.0/16", Gateway: "10.244.0.1", Block: "10.244.1.0/24",
 		}},
@@ -74,6 +77,10 @@ func TestParseDefaults(t *testing.T) {
 		{"bgp.holdTime", c.BGP.HoldTime, uint32(9)},
 		{"bgp.gracefulRestartTime", c.BGP.GracefulRestartTime, uint32(120)},
 		{"discovery.bindPort", c.Discovery.BindPort, 7946},
+		{"discovery.probeInterval", c.Discovery.ProbeInterval, 300 * time.Millisecond},
+		{"discovery.probeTimeout", c.Discovery.ProbeTimeout, 150 * time.Millisecond},
+		{"discovery.suspicionMult", c.Discovery.SuspicionMult, 3},
+		{"discovery.rejoinInterval", c.Discovery.RejoinInterval, 30 * time.Second},
 		{"stateDir", c.StateDir, "/var/lib/vxbgp"},
 		{"api.socket", c.API.Socket, "/run/vxbgp/vxbgp.sock"},
 		{"metrics.listen", c.Metrics.Listen, "127.0.0.1:9642"},
@@ -96,6 +103,11 @@ bgp:
     - {address: 10.0.0.9, asn: 1, port: 1179}
     - {address: 10.0.0.8, asn: 1}
   importPrefixes: [0.0.0.0/0, "::/0"]
+discovery:
+  probeInterval: 1s
+  probeTimeout: 250ms
+  suspicionMult: 5
+  rejoinInterval: 1m30s
 api:
   socket:
 metrics:
@@ -113,6 +125,10 @@ logLevel: debug
 		{"bgp.holdTime", c.BGP.HoldTime, uint32(0)},
 		{"bgp.peers[0].port", c.BGP.Peers[0].Port, uint16(1179)},
 		{"bgp.peers[1].port", c.BGP.Peers[1].Port, uint16(DefaultPeerPort)},
+		{"discovery.probeInterval", c.Discovery.ProbeInterval, time.Second},
+		{"discovery.probeTimeout", c.Discovery.ProbeTimeout, 250 * time.Millisecond},
+		{"discovery.suspicionMult", c.Discovery.SuspicionMult, 5},
+		{"discovery.rejoinInterval", c.Discovery.RejoinInterval, 90 * time.Second},
 		{"api.socket", c.API.Socket, DefaultSocket},
 		{"metrics.listen", c.Metrics.Listen, ""},
 		{"logLevel", c.LogLevel, "debug"},
@@ -183,6 +199,10 @@ func TestParseErrors(t *testing.T) {
 		{"list at top level", "- a\n", []string{"(top level): must be a mapping of keys, got a list"}},
 		{"scalar for a list item", "networks: [pods]\n", []string{`networks[0]: must be a mapping of keys, got "pods"`}},
 		{"mapping for a list item", "discovery: {join: [{a: b}]}\n", []string{"discovery.join[0]: must be a string, got a mapping"}},
+		// A bare number would be nanoseconds to yaml.v3: nobody means that.
+		{"duration without unit", "discovery: {probeInterval: 300}\n", []string{`discovery.probeInterval: must be a duration like "300ms" or "2s", got "300"`}},
+		{"duration garbage", "discovery: {probeTimeout: fast}\n", []string{`discovery.probeTimeout: must be a duration like "300ms" or "2s", got "fast"`}},
+		{"duration as a list", "discovery: {rejoinInterval: [1s]}\n", []string{`discovery.rejoinInterval: must be a duration like "300ms" or "2s", got a list`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.in))

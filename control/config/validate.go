@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Limits checked by Validate.
@@ -18,6 +19,14 @@ const (
 	MaxGRTime = 4095 // the 12-bit Restart Time of RFC 4724
 	// maxSocketPath is sun_path's 108 bytes minus the terminating NUL.
 	maxSocketPath = 107
+
+	// Gossip timings: below 10 ms a probe cannot leave room for the
+	// indirect probes within one interval on a busy host; past a minute
+	// (or a suspicion that long) failure detection is effectively off.
+	MinProbeInterval  = 10 * time.Millisecond
+	MaxProbeInterval  = time.Minute
+	MaxSuspicionMult  = 100
+	MinRejoinInterval = time.Second
 )
 
 // Validate checks the whole config and returns every problem found, joined
@@ -187,8 +196,34 @@ func (p *problems) discovery(d *Discovery) {
 			p.hostPort(path, j)
 		}
 	}
-	if d.SecretKeyFile != "" {
-		p.absPath("discovery.secretKeyFile", d.SecretKeyFile)
+	// The file itself (present, not world-readable, keys of the right
+	// length) is checked when the agent starts: --check may run elsewhere.
+	if d.SecretKeyFile != "" && p.absPath("discovery.secretKeyFile", d.SecretKeyFile) &&
+		strings.HasSuffix(d.SecretKeyFile, "/") {
+		p.add("discovery.secretKeyFile", "must name a file, not a directory, got %q", d.SecretKeyFile)
+	}
+	p.probing(d)
+	if d.RejoinInterval < MinRejoinInterval {
+		p.add("discovery.rejoinInterval", "must be at least %s, got %s", MinRejoinInterval, d.RejoinInterval)
+	}
+}
+
+// probing checks memberlist's failure-detection timings.
+func (p *problems) probing(d *Discovery) {
+	if d.ProbeInterval < MinProbeInterval || d.ProbeInterval > MaxProbeInterval {
+		p.add("discovery.probeInterval", "must be %s..%s, got %s", MinProbeInterval, MaxProbeInterval, d.ProbeInterval)
+	}
+	// A probe waits ProbeTimeout for a direct answer, then asks others to
+	// probe for the rest of the interval: a timeout as long as the
+	// interval leaves them no time.
+	switch {
+	case d.ProbeTimeout <= 0:
+		p.add("discovery.probeTimeout", "must be more than 0, got %s", d.ProbeTimeout)
+	case d.ProbeTimeout >= d.ProbeInterval:
+		p.add("discovery.probeTimeout", "must be shorter than discovery.probeInterval (%s), got %s", d.ProbeInterval, d.ProbeTimeout)
+	}
+	if d.SuspicionMult < 1 || d.SuspicionMult > MaxSuspicionMult {
+		p.add("discovery.suspicionMult", "must be 1..%d, got %d", MaxSuspicionMult, d.SuspicionMult)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // valid is a config that passes Validate, for the cases to break.
@@ -55,6 +56,13 @@ func TestValidateOK(t *testing.T) {
 		{"upper-case log level", func(c *Config) { c.LogLevel = "DEBUG" }},
 		{"log level warn", func(c *Config) { c.LogLevel = "warn" }},
 		{"absolute secret key file", func(c *Config) { c.Discovery.SecretKeyFile = "/etc/vxbgp/key" }},
+		{"slowest probing", func(c *Config) {
+			c.Discovery.ProbeInterval, c.Discovery.ProbeTimeout, c.Discovery.SuspicionMult = time.Minute, 59*time.Second, 100
+		}},
+		{"fastest probing", func(c *Config) {
+			c.Discovery.ProbeInterval, c.Discovery.ProbeTimeout, c.Discovery.SuspicionMult = 10*time.Millisecond, time.Millisecond, 1
+		}},
+		{"shortest rejoin", func(c *Config) { c.Discovery.RejoinInterval = time.Second }},
 		{"import prefixes", func(c *Config) {
 			c.Mode = ModeRouted
 			c.BGP.ImportPrefixes = []string{"0.0.0.0/0", "::/0", "192.0.2.0/24", "2001:db8::/32", "10.244.0.0/16", "10.1.2.3/32"}
@@ -130,6 +138,22 @@ func TestValidate(t *testing.T) {
 		{"join with a bad port", func(c *Config) { c.Discovery.Join[1] = "host-b:gossip" }, []string{`discovery.join[1]: port must be 0..65535, got "gossip"`}},
 		{"join with too many colons", func(c *Config) { c.Discovery.Join[1] = "a:b:c" }, []string{`discovery.join[1]: must be host:port, got "a:b:c"`}},
 		{"relative secret key file", func(c *Config) { c.Discovery.SecretKeyFile = "key" }, []string{`discovery.secretKeyFile: must be an absolute path, got "key"`}},
+		{"secret key file is a directory", func(c *Config) { c.Discovery.SecretKeyFile = "/etc/vxbgp/" },
+			[]string{`discovery.secretKeyFile: must name a file, not a directory, got "/etc/vxbgp/"`}},
+		{"probe interval too short", func(c *Config) {
+			c.Discovery.ProbeInterval, c.Discovery.ProbeTimeout = 5*time.Millisecond, time.Millisecond
+		},
+			[]string{"discovery.probeInterval: must be 10ms..1m0s, got 5ms"}},
+		{"probe interval too long", func(c *Config) { c.Discovery.ProbeInterval = 2 * time.Minute },
+			[]string{"discovery.probeInterval: must be 10ms..1m0s, got 2m0s"}},
+		{"probe timeout 0", func(c *Config) { c.Discovery.ProbeTimeout = 0 }, []string{"discovery.probeTimeout: must be more than 0, got 0s"}},
+		{"probe timeout negative", func(c *Config) { c.Discovery.ProbeTimeout = -time.Second }, []string{"discovery.probeTimeout: must be more than 0, got -1s"}},
+		{"probe timeout as long as the interval", func(c *Config) { c.Discovery.ProbeTimeout = 300 * time.Millisecond },
+			[]string{"discovery.probeTimeout: must be shorter than discovery.probeInterval (300ms), got 300ms"}},
+		{"suspicion multiplier 0", func(c *Config) { c.Discovery.SuspicionMult = 0 }, []string{"discovery.suspicionMult: must be 1..100, got 0"}},
+		{"suspicion multiplier too big", func(c *Config) { c.Discovery.SuspicionMult = 101 }, []string{"discovery.suspicionMult: must be 1..100, got 101"}},
+		{"rejoin too often", func(c *Config) { c.Discovery.RejoinInterval = 500 * time.Millisecond },
+			[]string{"discovery.rejoinInterval: must be at least 1s, got 500ms"}},
 
 		{"no networks", func(c *Config) { c.Networks = nil }, []string{"networks: at least one network is required"}},
 		{"network without name", func(c *Config) { c.Networks[1].Name = "" }, []string{"networks[1].name: must be set"}},
