@@ -9,7 +9,9 @@
 // which hand the speaker what to advertise and publish snapshots;
 // control/desired combines the snapshots into the one desired overlay.State; the
 // reconciler (overlay) is the only reader and writer of the kernel.
-// Peers come from control/peer's sources (the static config today).
+// Peers come from control/peer's sources: the static config and, with
+// discovery.join, the hosts control/fleet discovers by gossip; fleet also
+// masks the hosts it finds dead (control/desired drops their entries).
 //
 // Start-up order matters for graceful restart: our routes must all be in
 // the speaker before the first session comes up (the End-of-RIB we send
@@ -34,6 +36,7 @@ import (
 	"github.com/vxbgp/vxbgp/control/config"
 	"github.com/vxbgp/vxbgp/control/desired"
 	"github.com/vxbgp/vxbgp/control/evpn"
+	"github.com/vxbgp/vxbgp/control/fleet"
 	"github.com/vxbgp/vxbgp/control/internal/srcloop"
 	"github.com/vxbgp/vxbgp/control/localapi"
 	"github.com/vxbgp/vxbgp/control/peer"
@@ -116,6 +119,7 @@ type agent struct {
 	merge  *desired.Merger
 	reg    *registry.Registry
 	peers  *peer.Set
+	fleet  *fleet.Fleet // discovery and masking; nil without discovery.join
 	api    net.Listener
 }
 
@@ -140,6 +144,10 @@ func (a *agent) run(ctx context.Context) error {
 	part("reconciler", a.rec.Run)
 	part("netlink watch", func(ctx context.Context) error { return a.dp.Watch(ctx, a.rec.Kick) })
 	handlers := []bgp.Handler{a.routed.Handler()}
+	if a.fleet != nil {
+		handlers = append(handlers, a.fleet.Handler())
+		part("fleet", a.fleet.Run)
+	}
 	if a.evpn != nil {
 		handlers = append(handlers, a.evpn.Handler())
 		part("evpn", a.evpn.Run)

@@ -59,8 +59,16 @@ type run struct {
 	stop func() error
 }
 
-// startAgent runs the agent on dp with a new fake speaker until stop.
+// startAgent runs the agent on dp with a new fake speaker until stop, and
+// waits until it configured its static peer.
 func startAgent(t *testing.T, cfg *config.Config, dp *overlaytest.Dataplane) *run {
+	t.Helper()
+	return startAgentWith(t, cfg, dp, true)
+}
+
+// startAgentWith is startAgent; with waitPeer false it returns without
+// waiting for a peer (discovery's come later).
+func startAgentWith(t *testing.T, cfg *config.Config, dp *overlaytest.Dataplane, waitPeer bool) *run {
 	t.Helper()
 	sp := bgptest.NewFake(t)
 	sp.RequireAdvertisedBeforePeers()
@@ -97,7 +105,11 @@ func startAgent(t *testing.T, cfg *config.Config, dp *overlaytest.Dataplane) *ru
 			t.Errorf("kernel invariants broken:\n%s", strings.Join(v, "\n"))
 		}
 	})
-	bgptest.WaitFor(t, "the sessions configured", 10*time.Second, func() bool { return len(sp.Configured()) == 1 })
+	if waitPeer {
+		bgptest.WaitFor(t, "the sessions configured", 10*time.Second, func() bool { return len(sp.Configured()) == 1 })
+	} else {
+		bgptest.WaitFor(t, "the API", 10*time.Second, func() bool { _, err := r.api.Status(context.Background()); return err == nil })
+	}
 	return r
 }
 

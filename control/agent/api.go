@@ -73,8 +73,12 @@ func apiPeer(p bgp.PeerStatus, source string) localapi.Peer {
 	}
 }
 
+// Members lists the discovered hosts; none without discovery.
 func (a *agent) Members(ctx context.Context) ([]localapi.Member, error) {
-	return []localapi.Member{}, nil
+	if a.fleet == nil {
+		return []localapi.Member{}, nil
+	}
+	return a.fleet.Members(), nil
 }
 
 // Routes lists the EVPN routes (overlay mode) then the unicast ones.

@@ -11,7 +11,9 @@ import (
 	"github.com/vxbgp/vxbgp/control/config"
 	"github.com/vxbgp/vxbgp/control/desired"
 	"github.com/vxbgp/vxbgp/control/evpn"
+	"github.com/vxbgp/vxbgp/control/fleet"
 	"github.com/vxbgp/vxbgp/control/localapi"
+	"github.com/vxbgp/vxbgp/control/members"
 	"github.com/vxbgp/vxbgp/control/peer"
 	"github.com/vxbgp/vxbgp/control/registry"
 	"github.com/vxbgp/vxbgp/control/routed"
@@ -90,7 +92,14 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, parts Part
 	if err := a.reg.Load(); err != nil {
 		return nil, err
 	}
-	a.peers = peer.NewSet(a.sp, a.peerTemplate, log.With("component", "peers"), staticPeers(cfg))
+	sources := []peer.Source{staticPeers(cfg)} // first: static settings win
+	if len(cfg.Discovery.Join) > 0 {
+		if a.fleet, err = a.buildFleet(); err != nil {
+			return nil, err
+		}
+		sources = append(sources, a.fleet.Peers())
+	}
+	a.peers = peer.NewSet(a.sp, a.peerTemplate, log.With("component", "peers"), sources...)
 	// The API socket comes up before BGP converges so the CNI plugin can
 	// announce pods at once.
 	if a.api, err = localapi.Listen(cfg.API.Socket); err != nil {
@@ -123,6 +132,19 @@ func resolveHost(cfg *config.Config, dp Dataplane) (host, error) {
 	}
 	h.networks, err = buildNetworks(cfg, h.ul)
 	return h, err
+}
+
+// buildFleet makes discovery and masking: this host announces its name,
+// underlay address, ASN, mode and every block.
+func (a *agent) buildFleet() (*fleet.Fleet, error) {
+	self := members.Meta{Name: a.cfg.NodeName, Addr: a.host.ul.Addr, ASN: a.cfg.BGP.ASN, Mode: a.cfg.Mode}
+	for _, n := range a.cfg.Networks {
+		for _, p := range n.Pools() {
+			self.Blocks = append(self.Blocks, p.Block)
+		}
+	}
+	return fleet.New(fleet.Config{Discovery: a.cfg.Discovery, Self: self, ProbePort: uint16(max(a.cfg.BGP.ListenPort, 1)),
+		Mask: a.merge.SetMasked, Logger: a.log})
 }
 
 // staticPeers is the config's bgp.peers as a peer source.

@@ -2,27 +2,17 @@ package agent
 
 import (
 	"context"
-	"errors"
-	"net"
-	"net/http"
+	"fmt"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/vxbgp/vxbgp/control/metrics"
 )
 
 // serveMetrics serves /metrics, /healthz (the process is up) and /readyz
 // (every source reported and the kernel matches: stale entries are gone).
 func (a *agent) serveMetrics(ctx context.Context) error {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	gauge := func(name, help string, f func() float64) {
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "vxbgp", Name: name, Help: help}, f))
-	}
-	counter := func(name, help string, f func() float64) {
-		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "vxbgp", Name: name, Help: help}, f))
-	}
+	reg := metrics.NewRegistry()
+	gauge, counter := reg.Gauge, reg.Counter
 	gauge("endpoints", "Local endpoints advertised.", func() float64 { return float64(a.reg.Len()) })
 	gauge("fdb_entries", "Remote MAC FDB entries programmed.", func() float64 { _, n, _, _ := a.rec.Counts(); return float64(n) })
 	gauge("flood_entries", "Remote VTEP flood entries programmed.", func() float64 { _, _, n, _ := a.rec.Counts(); return float64(n) })
@@ -51,36 +41,13 @@ func (a *agent) serveMetrics(ctx context.Context) error {
 	counter("reconcile_passes_total", "Reconciler passes.", func() float64 { return float64(a.rec.Stats().Passes) })
 	counter("reconcile_ops_total", "Kernel operations applied.", func() float64 { return float64(a.rec.Stats().OpsApplied) })
 	counter("reconcile_errors_total", "Kernel operations that failed (retried).", func() float64 { return float64(a.rec.Stats().OpErrors) })
-
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		st := a.rec.Stats()
-		if !st.Synced || st.LastError != "" {
-			http.Error(w, "not ready: synced="+boolString(st.Synced)+" lastError="+st.LastError, http.StatusServiceUnavailable)
-			return
+	if a.fleet != nil {
+		a.fleet.Register(reg)
+	}
+	return metrics.Serve(ctx, a.cfg.Metrics.Listen, reg, func() error {
+		if st := a.rec.Stats(); !st.Synced || st.LastError != "" {
+			return fmt.Errorf("synced=%t lastError=%s", st.Synced, st.LastError)
 		}
-		_, _ = w.Write([]byte("ok\n"))
+		return nil
 	})
-	l, err := net.Listen("tcp", a.cfg.Metrics.Listen)
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		<-ctx.Done()
-		_ = srv.Close()
-	}()
-	if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
-}
-
-func boolString(b bool) string {
-	if b {
-		return "true"
-	}
-	return "false"
 }

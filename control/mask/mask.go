@@ -89,7 +89,7 @@ type Masker struct {
 
 	mu      sync.Mutex
 	hosts   map[netip.Addr]*host
-	deaths  []time.Time // recent deaths, for the isolation rule
+	deaths  map[netip.Addr]time.Time // the latest death of each member, for the isolation rule
 	results chan probeResult
 	stats   Stats
 }
@@ -117,7 +117,7 @@ func New(c Config) *Masker {
 		c.Publish = func(map[netip.Addr]bool) {}
 	}
 	return &Masker{cfg: c, log: c.Logger, kick: make(chan struct{}, 1), hosts: map[netip.Addr]*host{},
-		results: make(chan probeResult, 16)}
+		deaths: map[netip.Addr]time.Time{}, results: make(chan probeResult, 16)}
 }
 
 // Handler feeds the Masker BGP sessions and End-of-RIB markers.
@@ -161,7 +161,7 @@ func (m *Masker) SetMembers(ms []Member) {
 		seen[mb.Addr] = true
 		h := m.host(mb.Addr)
 		if h.member && h.alive && !mb.Alive {
-			m.deaths = append(m.deaths, now)
+			m.deaths[mb.Addr] = now
 			m.log.Info("member declared dead: confirming", "member", mb.Name, "addr", mb.Addr, "silent", h.session)
 		}
 		h.name, h.member, h.alive = mb.Name, true, mb.Alive
@@ -288,16 +288,14 @@ func (m *Masker) mask(a netip.Addr, h *host, now time.Time, why string) {
 	m.log.Warn("host dead: masked (its entries leave the kernel, BGP unchanged)", "member", h.name, "addr", a, "reason", why)
 }
 
-// isolated reports whether the recent deaths are more than a third of the
-// members; m.mu is held.
+// isolated reports whether the members that died recently are more than a
+// third of the members; m.mu is held.
 func (m *Masker) isolated(now time.Time) bool {
-	keep := m.deaths[:0]
-	for _, t := range m.deaths {
-		if now.Sub(t) <= m.cfg.IsolationWindow {
-			keep = append(keep, t)
+	for a, t := range m.deaths {
+		if now.Sub(t) > m.cfg.IsolationWindow {
+			delete(m.deaths, a)
 		}
 	}
-	m.deaths = keep
 	members := 0
 	for _, h := range m.hosts {
 		if h.member {

@@ -7,12 +7,15 @@ import (
 	"github.com/vxbgp/vxbgp/control/peer"
 )
 
-// Peers is the peer source of discovered hosts ("discovered"): the alive
-// members with this host's ASN, other than itself, as iBGP peers. A member
-// with another ASN is left to the static bgp.peers: eBGP needs an
-// operator's intent. Dead and departed members are not peers, so a dead
-// host's session and routes go as soon as memberlist declares it dead,
-// without waiting for the BGP hold time.
+// Peers is the peer source of discovered hosts ("discovered"): the members
+// with this host's ASN, other than itself, as iBGP peers. A member with
+// another ASN is left to the static bgp.peers: eBGP needs an operator's
+// intent. A dead member stays a peer: removing the peer would send it a
+// hard reset and drop its routes at once, and a dead member may be an
+// agent restarting on a live host, whose routes graceful restart must
+// keep. What becomes of a dead host's entries is the agent's decision
+// (control/mask). A member that left (Leave: a decommission) or was
+// forgotten (ForgetAfter) is no peer any more.
 func (d *Discovery) Peers() peer.Source { return peerSource{d} }
 
 type peerSource struct{ d *Discovery }
@@ -41,7 +44,7 @@ func (s peerSource) Run(ctx context.Context, publish func([]peer.Peer)) error {
 func (d *Discovery) peers() []peer.Peer {
 	var out []peer.Peer
 	for _, m := range d.Members() {
-		if m.State == Alive && m.ASN == d.c.Self.ASN && m.Name != d.c.Self.Name {
+		if m.State != Left && m.ASN == d.c.Self.ASN && m.Name != d.c.Self.Name {
 			out = append(out, peer.Peer{Address: m.Addr, ASN: m.ASN, Name: m.Name})
 		}
 	}

@@ -277,14 +277,17 @@ func (f *Fake) EOR(family, peer string) {
 	})
 }
 
-// PeerUp reports peer's session established.
-func (f *Fake) PeerUp(peer string) {
+// PeerUp reports peer's session established; PeerDown reports it gone.
+func (f *Fake) PeerUp(peer string)   { f.peerState(peer, true) }
+func (f *Fake) PeerDown(peer string) { f.peerState(peer, false) }
+
+func (f *Fake) peerState(peer string, up bool) {
 	f.mu.Lock()
-	f.up[peer] = true
+	f.up[peer] = up
 	f.mu.Unlock()
 	f.each(func(h bgp.Handler) {
 		if h.Peer != nil {
-			h.Peer(peer, true)
+			h.Peer(peer, up)
 		}
 	})
 }

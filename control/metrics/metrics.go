@@ -1,0 +1,66 @@
+// Package metrics is vxbgpd's HTTP listener for Prometheus and health
+// checks: /metrics from a registry, /healthz (the process is up) and
+// /readyz (what the caller says: ready, or why not).
+package metrics
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Registry is a registry with the Go runtime and process collectors, and
+// helpers to add vxbgp_* gauges and counters computed on scrape.
+type Registry struct{ *prometheus.Registry }
+
+// NewRegistry returns a Registry with the runtime and process metrics.
+func NewRegistry() Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return Registry{reg}
+}
+
+// Gauge adds vxbgp_<name>, read by f on every scrape.
+func (r Registry) Gauge(name, help string, f func() float64) {
+	r.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "vxbgp", Name: name, Help: help}, f))
+}
+
+// Counter adds the counter vxbgp_<name>, read by f on every scrape.
+func (r Registry) Counter(name, help string, f func() float64) {
+	r.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "vxbgp", Name: name, Help: help}, f))
+}
+
+// Serve serves /metrics from reg, /healthz and /readyz on listen until ctx
+// ends. ready returns nil when the agent is ready, or why it is not (the
+// body of a 503).
+func Serve(ctx context.Context, listen string, reg Registry, ready func() error) error {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := ready(); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	l, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
