@@ -1,7 +1,6 @@
 package evpn
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -75,14 +74,7 @@ func (h *host) run(t testing.TB, o hostOpts) *host {
 	if o.beforeRun != nil {
 		o.beforeRun(h.src)
 	}
-	stopWatch := bgptest.Background(t, h.Name+": Watch", func(ctx context.Context) error {
-		if err := h.Speaker.Watch(ctx, h.src.Handler()); err != nil && ctx.Err() == nil {
-			return err
-		}
-		return nil
-	})
-	stopRun := bgptest.Background(t, h.Name+": Run", h.src.Run) // in cleanup, before the speaker's Stop
-	h.stop = func() { stopRun(); stopWatch() }
+	h.stop = bgptest.RunSource(t, h.Name, h.Speaker.Speaker, h.src.Handler(), h.src.Run) // in cleanup, before the speaker's Stop
 	return h
 }
 

@@ -1,7 +1,6 @@
 package routed
 
 import (
-	"context"
 	"net/netip"
 	"slices"
 	"strings"
@@ -67,14 +66,7 @@ func hostOn(t testing.TB, s *bgptest.Speaker, c Config) *host {
 // run starts h's Source and waits until it is Ready.
 func (h *host) run(t testing.TB) *host {
 	t.Helper()
-	stopWatch := bgptest.Background(t, h.Name+": Watch", func(ctx context.Context) error {
-		if err := h.Speaker.Watch(ctx, h.src.Handler()); err != nil && ctx.Err() == nil {
-			return err
-		}
-		return nil
-	})
-	stopRun := bgptest.Background(t, h.Name+": Run", h.src.Run) // in cleanup, before the speaker's Stop
-	h.stop = func() { stopRun(); stopWatch() }
+	h.stop = bgptest.RunSource(t, h.Name, h.Speaker.Speaker, h.src.Handler(), h.src.Run) // in cleanup, before the speaker's Stop
 	select {
 	case <-h.src.Ready():
 	case <-time.After(10 * time.Second):

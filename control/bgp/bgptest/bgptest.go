@@ -31,6 +31,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vxbgp/vxbgp/control/bgp"
 )
 
 // ASN is the AS number of the test speakers, unless a test says otherwise:
@@ -115,4 +117,14 @@ func Background(t testing.TB, what string, run func(ctx context.Context) error) 
 	}
 	t.Cleanup(stop)
 	return stop
+}
+
+// RunSource runs a source as the agent does: its Run, and a Watch of s
+// feeding its handler, both until the test ends or stop is called (stop
+// ends Run first, then the watch, before the speaker is stopped).
+func RunSource(t testing.TB, name string, s *bgp.Speaker, h bgp.Handler, run func(context.Context) error) (stop func()) {
+	t.Helper()
+	stopWatch := Background(t, name+": Watch", func(ctx context.Context) error { return closedOK(s.Watch(ctx, h)) })
+	stopRun := Background(t, name+": Run", run)
+	return func() { stopRun(); stopWatch() }
 }
