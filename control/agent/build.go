@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"path/filepath"
 	"time"
 
 	"github.com/vxbgp/vxbgp/control/bgp"
@@ -144,7 +145,7 @@ func (a *agent) buildFleet() (*fleet.Fleet, error) {
 		}
 	}
 	return fleet.New(fleet.Config{Discovery: a.cfg.Discovery, Self: self, ProbePort: uint16(max(a.cfg.BGP.ListenPort, 1)),
-		Mask: a.merge.SetMasked, Logger: a.log})
+		Mask: a.merge.SetMasked, Remember: filepath.Join(a.cfg.StateDir, "members.json"), Logger: a.log})
 }
 
 // staticPeers is the config's bgp.peers as a peer source.

@@ -32,8 +32,11 @@ type Config struct {
 	ProbePort uint16
 	// Mask receives the addresses of the hosts to keep out of the data
 	// path (desired.Merger.SetMasked).
-	Mask   func(map[netip.Addr]bool)
-	Logger *slog.Logger
+	Mask func(map[netip.Addr]bool)
+	// Remember is where the members last seen alive are kept, so that a
+	// restarting host (a seed in particular) finds them again at once.
+	Remember string
+	Logger   *slog.Logger
 }
 
 // Fleet is discovery and masking together. The zero value is not usable;
@@ -66,6 +69,7 @@ func New(c Config) (*Fleet, error) {
 			SuspicionMult: c.Discovery.SuspicionMult,
 		},
 		RejoinInterval: c.Discovery.RejoinInterval,
+		Remember:       c.Remember,
 		Logger:         c.Logger.With("component", "members"),
 	})
 	if err != nil {

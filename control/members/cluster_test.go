@@ -3,8 +3,11 @@ package members
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -96,4 +99,28 @@ func TestPartitionHeals(t *testing.T) {
 	b1 := start(t, Config{Self: meta("b1", 43), BindPort: portB})
 	b2 := start(t, Config{Self: meta("b2", 44), Seeds: []string{b1.seed()}})
 	waitStates(t, "a1=alive a2=alive b1=alive b2=alive", a1, a2, b1, b2)
+}
+
+// A seed that restarts knows only itself; with Remember it joins the
+// members it knew before at once, instead of waiting for another
+// member's rejoin (RejoinInterval, a minute here).
+func TestRememberedMembers(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "members.json")
+	port := freePort(t, "127.0.0.41")
+	a := start(t, Config{Self: meta("a", 41), BindPort: port, RejoinInterval: time.Minute, Remember: file})
+	seed := a.seed()
+	b := start(t, Config{Self: meta("b", 42), Seeds: []string{seed}, RejoinInterval: time.Minute})
+	waitStates(t, "a=alive b=alive", a, b)
+	waitFor(t, 5*time.Second, "a remembers b", func() bool {
+		got, _ := os.ReadFile(file)
+		return strings.Contains(string(got), b.seed())
+	})
+	a.stop(t)
+	waitStates(t, "a=dead b=alive", b)
+
+	// a restarts with itself as its only seed.
+	t0 := time.Now()
+	a = start(t, Config{Self: meta("a", 41), BindPort: port, Seeds: []string{seed}, RejoinInterval: time.Minute, Remember: file})
+	waitFor(t, 5*time.Second, "a finds b again", func() bool { return a.states() == "a=alive b=alive" && b.states() == "a=alive b=alive" })
+	t.Logf("the restarted seed found the cluster again in %v", time.Since(t0).Round(time.Millisecond))
 }

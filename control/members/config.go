@@ -34,7 +34,13 @@ type Config struct {
 	// 1 h: long after BGP has dropped them, even those a static peer's
 	// graceful restart keeps (bgp.gracefulRestartTime, 120 s by default).
 	ForgetAfter time.Duration
-	Logger      *slog.Logger
+	// Remember, if set, is a file where the addresses of the alive members
+	// are kept (rewritten when they change) and read at start: a host
+	// restarts joining them as well as the seeds. Without it, a seed that
+	// restarts knows nobody but itself until another member's rejoin
+	// (RejoinInterval) finds it, and peers with nobody meanwhile.
+	Remember string
+	Logger   *slog.Logger
 }
 
 // Timings are memberlist's failure-detection knobs. A member probes one

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -81,9 +82,32 @@ func (d *Discovery) Run(ctx context.Context) error {
 			d.log.Warn("gossip shutdown", "err", err)
 		}
 	}()
+	targets := d.c.Seeds
+	for _, a := range d.remembered() {
+		if !slices.Contains(targets, a) {
+			targets = append(slices.Clip(targets), a)
+		}
+	}
 	d.log.Info("gossip started", "ip", d.c.Self.Addr, "port", ml.LocalNode().Port,
-		"encrypted", len(d.c.Keys) > 0, "seeds", d.c.Seeds)
-	d.joinLoop(ctx, ml)
+		"encrypted", len(d.c.Keys) > 0, "seeds", d.c.Seeds, "remembered", len(targets)-len(d.c.Seeds))
+	if d.c.Remember != "" {
+		done := make(chan struct{})
+		defer func() { <-done }()
+		go func() {
+			defer close(done)
+			var last []string
+			for {
+				changed := d.Changes()
+				last = d.remember(ml, last)
+				select {
+				case <-ctx.Done():
+					return
+				case <-changed:
+				}
+			}
+		}()
+	}
+	d.joinLoop(ctx, ml, targets)
 	return nil
 }
 
@@ -110,7 +134,7 @@ func (d *Discovery) memberlistConfig() *memberlist.Config {
 
 // joinLoop joins the seeds until ctx ends: with backoff while this host
 // knows no other member, then every RejoinInterval.
-func (d *Discovery) joinLoop(ctx context.Context, ml *memberlist.Memberlist) {
+func (d *Discovery) joinLoop(ctx context.Context, ml *memberlist.Memberlist, targets []string) {
 	forget := time.NewTicker(min(max(d.c.ForgetAfter/4, time.Second), time.Minute))
 	defer forget.Stop()
 	next := time.NewTimer(0)
@@ -125,10 +149,10 @@ func (d *Discovery) joinLoop(ctx context.Context, ml *memberlist.Memberlist) {
 			continue
 		case <-next.C:
 		}
-		if len(d.c.Seeds) == 0 || d.leaving.Load() {
+		if len(targets) == 0 || d.leaving.Load() {
 			continue // the first member (the others join us), or leaving
 		}
-		err := d.join(ml)
+		err := d.join(ml, targets)
 		// The seeds usually include this host itself, which answers: only
 		// another member means we found the cluster.
 		if n := ml.NumMembers(); n > 1 {
@@ -143,7 +167,7 @@ func (d *Discovery) joinLoop(ctx context.Context, ml *memberlist.Memberlist) {
 			continue
 		}
 		found = false
-		args := []any{"seeds", d.c.Seeds, "in", backoff}
+		args := []any{"seeds", targets, "in", backoff}
 		if err != nil {
 			args = append(args, "err", err)
 		}
@@ -153,12 +177,12 @@ func (d *Discovery) joinLoop(ctx context.Context, ml *memberlist.Memberlist) {
 	}
 }
 
-// join contacts every seed at once, so that one that does not answer
-// costs one TCPTimeout, not one each.
-func (d *Discovery) join(ml *memberlist.Memberlist) error {
-	errs := make([]error, len(d.c.Seeds))
+// join contacts every seed (and remembered member) at once, so that one
+// that does not answer costs one TCPTimeout, not one each.
+func (d *Discovery) join(ml *memberlist.Memberlist, targets []string) error {
+	errs := make([]error, len(targets))
 	var wg sync.WaitGroup
-	for i, s := range d.c.Seeds {
+	for i, s := range targets {
 		wg.Go(func() {
 			if _, err := ml.Join([]string{s}); err != nil {
 				errs[i] = fmt.Errorf("seed %s: %w", s, flatten(err))
