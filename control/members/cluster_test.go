@@ -97,3 +97,25 @@ func TestPartitionHeals(t *testing.T) {
 	b2 := start(t, Config{Self: meta("b2", 44), Seeds: []string{b1.seed()}})
 	waitStates(t, "a1=alive a2=alive b1=alive b2=alive", a1, a2, b1, b2)
 }
+
+// A seed that restarts finds the cluster again at once, though the only
+// seed it knows is itself: the others keep joining the members they saw
+// die, so nobody waits for a rejoin (a minute here) to take it back. This
+// is the host the others would keep masked meanwhile, although it is up.
+func TestDeadSeedReturns(t *testing.T) {
+	slow := time.Minute
+	a := start(t, Config{Self: meta("a", 51), RejoinInterval: slow})
+	b := start(t, Config{Self: meta("b", 52), Seeds: []string{a.seed()}, RejoinInterval: slow})
+	c := start(t, Config{Self: meta("c", 53), Seeds: []string{a.seed()}, RejoinInterval: slow})
+	waitStates(t, "a=alive b=alive c=alive", a, b, c)
+	seed := a.Addr()
+	a.stop(t)
+	waitStates(t, "a=dead b=alive c=alive", b, c)
+
+	back := time.Now()
+	a = start(t, Config{Self: meta("a", 51), BindPort: int(seed.Port()), Seeds: []string{seed.String()}, RejoinInterval: slow})
+	waitFor(t, 5*time.Second, "the others to find the restarted seed", func() bool {
+		return b.states() == "a=alive b=alive c=alive" && c.states() == "a=alive b=alive c=alive" && a.states() == "a=alive b=alive c=alive"
+	})
+	t.Logf("restarted seed back for every member within %s", time.Since(back).Round(time.Millisecond))
+}

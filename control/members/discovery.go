@@ -109,10 +109,17 @@ func (d *Discovery) memberlistConfig() *memberlist.Config {
 }
 
 // joinLoop joins the seeds until ctx ends: with backoff while this host
-// knows no other member, then every RejoinInterval.
+// knows no other member, then every RejoinInterval. Every second it also
+// joins members declared dead and members back from the dead (see
+// reconnector), and it returns once those joins are done (at most
+// Timings.TCPTimeout).
 func (d *Discovery) joinLoop(ctx context.Context, ml *memberlist.Memberlist) {
 	forget := time.NewTicker(min(max(d.c.ForgetAfter/4, time.Second), time.Minute))
 	defer forget.Stop()
+	reconnect := time.NewTicker(reconnectInterval)
+	defer reconnect.Stop()
+	var r reconnector
+	defer r.wait()
 	next := time.NewTimer(0)
 	defer next.Stop()
 	backoff, found := minJoinRetry, false
@@ -123,12 +130,17 @@ func (d *Discovery) joinLoop(ctx context.Context, ml *memberlist.Memberlist) {
 		case now := <-forget.C:
 			d.t.forget(now)
 			continue
+		case <-reconnect.C:
+			if !d.leaving.Load() {
+				r.join(ml, d.t.reconnectTargets(), d.log)
+			}
+			continue
 		case <-next.C:
 		}
 		if len(d.c.Seeds) == 0 || d.leaving.Load() {
 			continue // the first member (the others join us), or leaving
 		}
-		err := d.join(ml)
+		err := d.join(ml, d.c.Seeds)
 		// The seeds usually include this host itself, which answers: only
 		// another member means we found the cluster.
 		if n := ml.NumMembers(); n > 1 {
@@ -153,15 +165,15 @@ func (d *Discovery) joinLoop(ctx context.Context, ml *memberlist.Memberlist) {
 	}
 }
 
-// join contacts every seed at once, so that one that does not answer
+// join contacts every address at once, so that one that does not answer
 // costs one TCPTimeout, not one each.
-func (d *Discovery) join(ml *memberlist.Memberlist) error {
-	errs := make([]error, len(d.c.Seeds))
+func (d *Discovery) join(ml *memberlist.Memberlist, addrs []string) error {
+	errs := make([]error, len(addrs))
 	var wg sync.WaitGroup
-	for i, s := range d.c.Seeds {
+	for i, s := range addrs {
 		wg.Go(func() {
 			if _, err := ml.Join([]string{s}); err != nil {
-				errs[i] = fmt.Errorf("seed %s: %w", s, flatten(err))
+				errs[i] = fmt.Errorf("%s: %w", s, flatten(err))
 			}
 		})
 	}

@@ -58,19 +58,21 @@ type table struct {
 	members map[string]*entry
 	changed chan struct{}              // closed at the next change
 	warned  map[string]map[string]bool // node name -> refusals logged and counted
+	back    map[string]bool            // members back from the dead since reconnectTargets
 	stats   Stats
 	stopped bool // Run ended: memberlist's timers may still fire, and are ignored
 }
 
 type entry struct {
 	Member
-	leaving bool // its latest metadata announced a Leave: its death is Left
-	refused bool // its latest announcement was refused: hidden until a good one
+	port    uint16 // its gossip port
+	leaving bool   // its latest metadata announced a Leave: its death is Left
+	refused bool   // its latest announcement was refused: hidden until a good one
 }
 
 func newTable(self Meta, forgetAfter time.Duration, log *slog.Logger) *table {
 	t := &table{self: self, log: log, forgetAfter: forgetAfter,
-		members: map[string]*entry{}, changed: make(chan struct{}), warned: map[string]map[string]bool{}}
+		members: map[string]*entry{}, changed: make(chan struct{}), warned: map[string]map[string]bool{}, back: map[string]bool{}}
 	t.members[self.Name] = &entry{Member: Member{Meta: self.clone(), State: Alive, Since: time.Now()}}
 	return t
 }
@@ -120,8 +122,10 @@ func (t *table) alive(n *memberlist.Node, what string) {
 	since := time.Now()
 	if e := t.members[n.Name]; e != nil && e.State == Alive && !e.refused {
 		since = e.Since
+	} else if e != nil && e.State == Dead {
+		t.back[n.Name] = true
 	}
-	t.members[n.Name] = &entry{Member: Member{Meta: m, State: Alive, Since: since}, leaving: leaving}
+	t.members[n.Name] = &entry{Member: Member{Meta: m, State: Alive, Since: since}, port: n.Port, leaving: leaving}
 	delete(t.warned, n.Name)
 	t.log.Info(what, "member", m.Name, "ip", m.Addr, "asn", m.ASN, "mode", m.Mode, "blocks", m.Blocks)
 	t.changedLocked()
