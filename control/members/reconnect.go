@@ -2,7 +2,6 @@ package members
 
 import (
 	"log/slog"
-	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -48,7 +47,7 @@ func (t *table) reconnectTargets() []string {
 	for name, e := range t.members {
 		if (e.State == Dead || t.back[name]) && e.State != Left && !e.refused && e.port != 0 &&
 			name != t.self.Name && isCaller(alive, t.self.Name, name) {
-			out = append(out, netip.AddrPortFrom(e.Addr, e.port).String())
+			out = append(out, e.gossipAddr())
 		}
 	}
 	clear(t.back)

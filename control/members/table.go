@@ -2,6 +2,7 @@ package members
 
 import (
 	"log/slog"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -149,6 +150,23 @@ func (t *table) NotifyLeave(n *memberlist.Node) {
 		t.log.Info("member "+e.State.String(), "member", e.Name, "ip", e.Addr)
 	}
 	t.changedLocked()
+}
+
+// gossipAddr is the member's gossip address, host:port.
+func (e *entry) gossipAddr() string { return netip.AddrPortFrom(e.Addr, e.port).String() }
+
+// aliveAddrs returns the gossip addresses of the other members alive.
+func (t *table) aliveAddrs() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []string
+	for name, e := range t.members {
+		if e.State == Alive && !e.refused && e.port != 0 && name != t.self.Name {
+			out = append(out, e.gossipAddr())
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // forget drops the members dead or gone for longer than forgetAfter.
