@@ -75,14 +75,7 @@ func TestDualStackRouted(t *testing.T) {
 	}
 
 	for name, eps := range map[string][]lab.Endpoint{"IPv4": lab.PodEndpoints(pods), "IPv6": lab.PodEndpoints6(pods)} {
-		m := lab.PingMatrix(ctx, eps)
-		t.Logf("%s ping matrix (routed):\n%s", name, m)
-		if m.Pairs() != 30 {
-			t.Errorf("%s: pinged %d pairs, want 30", name, m.Pairs())
-		}
-		if failed := m.Failed(); len(failed) > 0 {
-			t.Errorf("%s: %d pairs failed: %v", name, len(failed), failed)
-		}
+		pingEveryPair(t, ctx, eps, 30, name+", routed")
 	}
 
 	// Each pod reached every remote pod through its bridge's MAC, learnt

@@ -53,14 +53,7 @@ func TestDualStackOverlay(t *testing.T) {
 	t.Logf("TIMING: IPv6 neighbours complete %v after FDB convergence", time.Since(start).Round(time.Millisecond))
 
 	for name, eps := range map[string][]lab.Endpoint{"IPv4": lab.PodEndpoints(pods), "IPv6": lab.PodEndpoints6(pods)} {
-		m := lab.PingMatrix(ctx, eps)
-		t.Logf("%s ping matrix:\n%s", name, m)
-		if m.Pairs() != 30 {
-			t.Errorf("%s: pinged %d pairs, want 30", name, m.Pairs())
-		}
-		if failed := m.Failed(); len(failed) > 0 {
-			t.Errorf("%s: %d pairs failed: %v", name, len(failed), failed)
-		}
+		pingEveryPair(t, ctx, eps, 30, name)
 	}
 	if t.Failed() {
 		out, _ := lab.IP(ctx, l.Host(1).NS, "-6", "neigh", "show", "dev", lab.BridgeDev)

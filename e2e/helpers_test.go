@@ -111,6 +111,20 @@ func converge(t *testing.T, ctx context.Context, l *lab.Lab) {
 	}
 }
 
+// pingEveryPair pings every ordered pair of eps, logs the grid under what
+// and fails the test unless all want pairs answer.
+func pingEveryPair(t *testing.T, ctx context.Context, eps []lab.Endpoint, want int, what string) {
+	t.Helper()
+	m := lab.PingMatrix(ctx, eps)
+	t.Logf("ping matrix (%s):\n%s", what, m)
+	if m.Pairs() != want {
+		t.Errorf("%s: pinged %d pairs, want %d", what, m.Pairs(), want)
+	}
+	if failed := m.Failed(); len(failed) > 0 {
+		t.Errorf("%s: %d pairs failed: %v", what, len(failed), failed)
+	}
+}
+
 // must fails the test on err.
 func must(t *testing.T, err error) {
 	t.Helper()

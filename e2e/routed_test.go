@@ -33,14 +33,7 @@ func TestRoutedLab(t *testing.T) {
 	addPods(t, ctx, l, 2)
 	convergeRouted(t, ctx, l)
 
-	m := lab.PingMatrix(ctx, lab.PodEndpoints(l.Pods()))
-	t.Logf("ping matrix (routed):\n%s", m)
-	if m.Pairs() != 30 {
-		t.Errorf("pinged %d pairs, want 30", m.Pairs())
-	}
-	if failed := m.Failed(); len(failed) > 0 {
-		t.Errorf("%d pairs failed: %v", len(failed), failed)
-	}
+	pingEveryPair(t, ctx, lab.PodEndpoints(l.Pods()), 30, "routed")
 
 	var blocks []string
 	for _, h := range l.Hosts {

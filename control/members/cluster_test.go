@@ -101,26 +101,55 @@ func TestPartitionHeals(t *testing.T) {
 	waitStates(t, "a1=alive a2=alive b1=alive b2=alive", a1, a2, b1, b2)
 }
 
-// A seed that restarts knows only itself; with Remember it joins the
-// members it knew before at once, instead of waiting for another
-// member's rejoin (RejoinInterval, a minute here).
+// The whole fleet restarts (a power cut) and its seed stays down: the
+// hosts that come back find each other through the members they
+// remembered, where with the seed alone each would run by itself.
 func TestRememberedMembers(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "members.json")
-	port := freePort(t, "127.0.0.41")
-	a := start(t, Config{Self: meta("a", 41), BindPort: port, RejoinInterval: time.Minute, Remember: file})
+	dir := t.TempDir()
+	slow := time.Minute
+	file := func(name string) string { return filepath.Join(dir, name+".json") }
+	ports := map[string]int{"b": freePort(t, "127.0.0.42"), "c": freePort(t, "127.0.0.43")}
+	a := start(t, Config{Self: meta("a", 41), RejoinInterval: slow})
 	seed := a.seed()
-	b := start(t, Config{Self: meta("b", 42), Seeds: []string{seed}, RejoinInterval: time.Minute})
-	waitStates(t, "a=alive b=alive", a, b)
-	waitFor(t, 5*time.Second, "a remembers b", func() bool {
-		got, _ := os.ReadFile(file)
-		return strings.Contains(string(got), b.seed())
+	b := start(t, Config{Self: meta("b", 42), BindPort: ports["b"], Seeds: []string{seed}, RejoinInterval: slow, Remember: file("b")})
+	c := start(t, Config{Self: meta("c", 43), BindPort: ports["c"], Seeds: []string{seed}, RejoinInterval: slow, Remember: file("c")})
+	waitStates(t, "a=alive b=alive c=alive", a, b, c)
+	waitFor(t, 5*time.Second, "b and c remember each other", func() bool {
+		gb, _ := os.ReadFile(file("b"))
+		gc, _ := os.ReadFile(file("c"))
+		return strings.Contains(string(gb), c.seed()) && strings.Contains(string(gc), b.seed())
 	})
 	a.stop(t)
-	waitStates(t, "a=dead b=alive", b)
+	b.stop(t)
+	c.stop(t)
 
-	// a restarts with itself as its only seed.
 	t0 := time.Now()
-	a = start(t, Config{Self: meta("a", 41), BindPort: port, Seeds: []string{seed}, RejoinInterval: time.Minute, Remember: file})
-	waitFor(t, 5*time.Second, "a finds b again", func() bool { return a.states() == "a=alive b=alive" && b.states() == "a=alive b=alive" })
-	t.Logf("the restarted seed found the cluster again in %v", time.Since(t0).Round(time.Millisecond))
+	b = start(t, Config{Self: meta("b", 42), BindPort: ports["b"], Seeds: []string{seed}, RejoinInterval: slow, Remember: file("b")})
+	c = start(t, Config{Self: meta("c", 43), BindPort: ports["c"], Seeds: []string{seed}, RejoinInterval: slow, Remember: file("c")})
+	waitFor(t, 5*time.Second, "b and c find each other without the seed", func() bool {
+		return b.states() == "b=alive c=alive" && c.states() == "b=alive c=alive"
+	})
+	t.Logf("the fleet re-formed without its seed in %v", time.Since(t0).Round(time.Millisecond))
+}
+
+// A seed that restarts finds the cluster again at once, though the only
+// seed it knows is itself: the others keep joining the members they saw
+// die, so nobody waits for a rejoin (a minute here) to take it back. This
+// is the host the others would keep masked meanwhile, although it is up.
+func TestDeadSeedReturns(t *testing.T) {
+	slow := time.Minute
+	a := start(t, Config{Self: meta("a", 51), RejoinInterval: slow})
+	b := start(t, Config{Self: meta("b", 52), Seeds: []string{a.seed()}, RejoinInterval: slow})
+	c := start(t, Config{Self: meta("c", 53), Seeds: []string{a.seed()}, RejoinInterval: slow})
+	waitStates(t, "a=alive b=alive c=alive", a, b, c)
+	seed := a.Addr()
+	a.stop(t)
+	waitStates(t, "a=dead b=alive c=alive", b, c)
+
+	back := time.Now()
+	a = start(t, Config{Self: meta("a", 51), BindPort: int(seed.Port()), Seeds: []string{seed.String()}, RejoinInterval: slow})
+	waitFor(t, 5*time.Second, "the others to find the restarted seed", func() bool {
+		return b.states() == "a=alive b=alive c=alive" && c.states() == "a=alive b=alive c=alive" && a.states() == "a=alive b=alive c=alive"
+	})
+	t.Logf("restarted seed back for every member within %s", time.Since(back).Round(time.Millisecond))
 }

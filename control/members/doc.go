@@ -42,7 +42,11 @@
 // intervals × log10 of the cluster size) take about 1.5 s in a small
 // cluster and 2.5 s at 100 members (TestDeathAtScale measures it). A restarting agent does not leave
 // (see Run): its host is dead for the others until it is back, and the
-// agent decides what a dead host's routes become.
+// agent decides what a dead host's routes become. Every second a few
+// members call on (join) each member declared dead and each member back
+// from the dead (see reconnect.go), so a host that returns is in the
+// member list again, both ways, within about a second, even when it is
+// its own only seed.
 //
 // # Encryption
 //

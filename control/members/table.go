@@ -2,6 +2,7 @@ package members
 
 import (
 	"log/slog"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -58,19 +59,21 @@ type table struct {
 	members map[string]*entry
 	changed chan struct{}              // closed at the next change
 	warned  map[string]map[string]bool // node name -> refusals logged and counted
+	back    map[string]bool            // members back from the dead since reconnectTargets
 	stats   Stats
 	stopped bool // Run ended: memberlist's timers may still fire, and are ignored
 }
 
 type entry struct {
 	Member
-	leaving bool // its latest metadata announced a Leave: its death is Left
-	refused bool // its latest announcement was refused: hidden until a good one
+	port    uint16 // its gossip port
+	leaving bool   // its latest metadata announced a Leave: its death is Left
+	refused bool   // its latest announcement was refused: hidden until a good one
 }
 
 func newTable(self Meta, forgetAfter time.Duration, log *slog.Logger) *table {
 	t := &table{self: self, log: log, forgetAfter: forgetAfter,
-		members: map[string]*entry{}, changed: make(chan struct{}), warned: map[string]map[string]bool{}}
+		members: map[string]*entry{}, changed: make(chan struct{}), warned: map[string]map[string]bool{}, back: map[string]bool{}}
 	t.members[self.Name] = &entry{Member: Member{Meta: self.clone(), State: Alive, Since: time.Now()}}
 	return t
 }
@@ -120,8 +123,10 @@ func (t *table) alive(n *memberlist.Node, what string) {
 	since := time.Now()
 	if e := t.members[n.Name]; e != nil && e.State == Alive && !e.refused {
 		since = e.Since
+	} else if e != nil && e.State == Dead {
+		t.back[n.Name] = true
 	}
-	t.members[n.Name] = &entry{Member: Member{Meta: m, State: Alive, Since: since}, leaving: leaving}
+	t.members[n.Name] = &entry{Member: Member{Meta: m, State: Alive, Since: since}, port: n.Port, leaving: leaving}
 	delete(t.warned, n.Name)
 	t.log.Info(what, "member", m.Name, "ip", m.Addr, "asn", m.ASN, "mode", m.Mode, "blocks", m.Blocks)
 	t.changedLocked()
@@ -145,6 +150,23 @@ func (t *table) NotifyLeave(n *memberlist.Node) {
 		t.log.Info("member "+e.State.String(), "member", e.Name, "ip", e.Addr)
 	}
 	t.changedLocked()
+}
+
+// gossipAddr is the member's gossip address, host:port.
+func (e *entry) gossipAddr() string { return netip.AddrPortFrom(e.Addr, e.port).String() }
+
+// aliveAddrs returns the gossip addresses of the other members alive.
+func (t *table) aliveAddrs() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []string
+	for name, e := range t.members {
+		if e.State == Alive && !e.refused && e.port != 0 && name != t.self.Name {
+			out = append(out, e.gossipAddr())
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // forget drops the members dead or gone for longer than forgetAfter.

@@ -47,9 +47,11 @@ type HostConfig struct {
 		// (routed mode); omitted when empty.
 		ImportPrefixes []string `yaml:"importPrefixes,omitempty"`
 	} `yaml:"bgp"`
-	Networks []NetworkConfig `yaml:"networks"`
-	StateDir string          `yaml:"stateDir"`
-	API      struct {
+	// Discovery: gossip (Options.Discovery); omitted otherwise.
+	Discovery *DiscoveryConfig `yaml:"discovery,omitempty"`
+	Networks  []NetworkConfig  `yaml:"networks"`
+	StateDir  string           `yaml:"stateDir"`
+	API       struct {
 		Socket string `yaml:"socket"`
 	} `yaml:"api"`
 	Metrics struct {
@@ -62,6 +64,12 @@ type HostConfig struct {
 type PeerConfig struct {
 	Address string `yaml:"address"`
 	ASN     uint32 `yaml:"asn"`
+}
+
+// DiscoveryConfig is the discovery section: seeds and the gossip key file.
+type DiscoveryConfig struct {
+	Join          []string `yaml:"join"`
+	SecretKeyFile string   `yaml:"secretKeyFile,omitempty"`
 }
 
 // NetworkConfig is one pod network.
@@ -78,9 +86,10 @@ type NetworkConfig struct {
 }
 
 // hostConfig builds host h's config: full mesh with every other vxbgp host
-// (unless Options.NoMesh; iBGP unless Options.HostASN differs per host),
-// iBGP with every FRR host, a session with every router that serves h, and
-// one network with h's own /24 block.
+// (unless Options.NoMesh or Options.Discovery; iBGP unless Options.HostASN
+// differs per host), iBGP with every FRR host, a session with every router
+// that serves h, and one network with h's own /24 block. With
+// Options.Discovery the mesh is left to gossip: one seed, h1's address.
 func (l *Lab) hostConfig(h *Host) *HostConfig {
 	c := &HostConfig{NodeName: h.Name, Mode: l.opts.Mode, StateDir: h.StateDir, LogLevel: l.opts.LogLevel}
 	c.Underlay.Address = h.Addr
@@ -88,9 +97,12 @@ func (l *Lab) hostConfig(h *Host) *HostConfig {
 	c.BGP.RouterID = h.Addr
 	c.BGP.ListenPort = bgpPort
 	for _, o := range l.Hosts {
-		if o != h && !l.opts.NoMesh {
+		if o != h && !l.opts.NoMesh && !l.opts.Discovery {
 			c.BGP.Peers = append(c.BGP.Peers, PeerConfig{Address: o.Addr, ASN: l.hostASN(o.Index)})
 		}
+	}
+	if l.opts.Discovery {
+		c.Discovery = &DiscoveryConfig{Join: []string{hostAddr(1)}, SecretKeyFile: l.keyFile}
 	}
 	for _, f := range l.FRR {
 		c.BGP.Peers = append(c.BGP.Peers, PeerConfig{Address: f.Addr, ASN: ASN})
@@ -120,6 +132,9 @@ func (l *Lab) hostASN(i int) uint32 {
 	}
 	return ASN
 }
+
+// hostAddr is host i's underlay address.
+func hostAddr(i int) string { return fmt.Sprintf("%s%d", underlayPfx, i) }
 
 // Block is the host's pod block, 10.244.<Index>.0/24.
 func (h *Host) Block() string { return fmt.Sprintf("10.244.%d.0/24", h.Index) }

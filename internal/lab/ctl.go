@@ -85,11 +85,20 @@ func (h *Host) Endpoints(ctx context.Context) ([]localapi.Endpoint, error) {
 	return ctlList[localapi.Endpoint](ctx, h, "endpoints")
 }
 
-// WaitPeers waits until every configured peer of h is established.
+// Members is `vxbgpctl members`.
+func (h *Host) Members(ctx context.Context) ([]localapi.Member, error) {
+	return ctlList[localapi.Member](ctx, h, "members")
+}
+
+// WaitPeers waits until every configured peer of h is established; with
+// discovery, every other host of the lab too.
 func (h *Host) WaitPeers(ctx context.Context) error {
 	want := len(h.lab.Hosts) - 1 + len(h.lab.FRR)
 	if h.Config != nil {
 		want = len(h.Config.BGP.Peers)
+		if h.Config.Discovery != nil {
+			want += len(h.lab.Hosts) - 1
+		}
 	}
 	return Eventually(ctx, h.Name+" BGP sessions", pollSlow, func(ctx context.Context) (bool, error) {
 		if err := h.checkAlive(); err != nil {

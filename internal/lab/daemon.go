@@ -88,6 +88,19 @@ func (d *daemon) stop(ctx context.Context, grace time.Duration) error {
 	return fmt.Errorf("stop %s (pid %d): %w", d.name, d.pid(), errKilled)
 }
 
+// kill sends SIGKILL and waits until the daemon has exited.
+func (d *daemon) kill(ctx context.Context) error {
+	if err := d.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("sigkill %s: %w", d.name, err)
+	}
+	select {
+	case <-d.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wait for %s (pid %d) to die: %w", d.name, d.pid(), ctx.Err())
+	}
+}
+
 // errKilled says a daemon ignored SIGTERM for its grace period.
 var errKilled = errors.New("did not exit on SIGTERM, killed")
 

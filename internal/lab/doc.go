@@ -22,6 +22,13 @@
 // for the e2e tests; WatchNeigh and WatchRoutes take the benchmarks' own
 // keys).
 //
+// Hosts peer in a static iBGP full mesh, or, in a discovery lab
+// (Options.Discovery), find each other by gossip from one seed, h1, with no
+// host in bgp.peers. A host dies as a powered-off one would
+// (Host.PowerOff: its underlay port goes down, then its agent is killed,
+// so its sessions go silent); WatchGone times its entries leaving the
+// others' kernels.
+//
 // Everything a run creates is recorded in its work directory
 // (<root>/<run ID>/: namespaces, PIDs of the daemons it started, configs,
 // logs) before it is created, so Close, and CleanupStale after a crash, can

@@ -88,9 +88,7 @@ func (h *Host) Start(ctx context.Context) error {
 // Stop sends SIGTERM to vxbgpd and waits for it to exit (SIGKILL after a
 // grace period, reported as an error). Stopping a stopped agent is a no-op.
 func (h *Host) Stop(ctx context.Context) error {
-	h.mu.Lock()
-	d := h.agent
-	h.mu.Unlock()
+	d := h.daemon()
 	if d == nil {
 		return nil
 	}
@@ -106,6 +104,28 @@ func (h *Host) Stop(ctx context.Context) error {
 	}
 	h.lab.logf("%s: vxbgpd stopped in %v", h.Name, time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// Kill sends SIGKILL to vxbgpd and waits until it has exited: a crash,
+// with no chance to clean up (the kernel still closes its sockets, so its
+// peers see the sessions close). Killing a stopped agent is a no-op.
+func (h *Host) Kill(ctx context.Context) error {
+	d := h.daemon()
+	if d == nil {
+		return nil
+	}
+	if err := d.kill(ctx); err != nil {
+		return fmt.Errorf("kill vxbgpd on %s: %w", h.Name, err)
+	}
+	h.lab.run.forgetPID(d.name)
+	return nil
+}
+
+// daemon is the agent's process, the latest one started, or nil.
+func (h *Host) daemon() *daemon {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.agent
 }
 
 // setArgs sets extra vxbgpd arguments (after --config) for every later
@@ -153,9 +173,7 @@ var errAgentExited = errors.New("vxbgpd exited")
 // checkAlive returns a Permanent error if the agent has exited, with the
 // tail of its log, so a crashing agent fails a wait at once, not at timeout.
 func (h *Host) checkAlive() error {
-	h.mu.Lock()
-	d := h.agent
-	h.mu.Unlock()
+	d := h.daemon()
 	if d == nil {
 		return Permanent(fmt.Errorf("%s: vxbgpd not started", h.Name))
 	}

@@ -42,6 +42,15 @@ type Options struct {
 	// Each host's eth0 also gets an IPv6 underlay address (Host.Addr6,
 	// fd00:250::<Index>/64), which routed mode needs.
 	DualStack bool
+	// Discovery replaces the static host mesh with gossip: every host
+	// gets discovery.join with one seed, h1's underlay address, and no
+	// other vxbgp host in bgp.peers (FRR hosts and routers stay static
+	// peers). Hosts added later (AddHost) join the same way.
+	Discovery bool
+	// GossipKey, with Discovery, is a base64 gossip key: the lab writes
+	// it to <Dir>/gossip.key (mode 0600) and every host's
+	// discovery.secretKeyFile names that file.
+	GossipKey string
 }
 
 // Lab is one run: an underlay, vxbgp hosts, FRR hosts and pods.
@@ -53,9 +62,10 @@ type Lab struct {
 	FRR      []*FRRHost
 	Routers  []*Router
 
-	opts Options
-	run  *runDir
-	logf func(format string, args ...any)
+	opts    Options
+	run     *runDir
+	logf    func(format string, args ...any)
+	keyFile string // Options.GossipKey's file, or ""
 
 	mu     sync.Mutex
 	pods   []*Pod
@@ -123,26 +133,16 @@ func (l *Lab) build(ctx context.Context) error {
 	if err := ipBatch(ctx, l.Underlay, []string{"link add ul type bridge", "link set ul up"}); err != nil {
 		return err
 	}
+	if l.opts.GossipKey != "" {
+		l.keyFile = filepath.Join(l.Dir, "gossip.key")
+		if err := os.WriteFile(l.keyFile, []byte(l.opts.GossipKey+"\n"), 0o600); err != nil {
+			return fmt.Errorf("write gossip key: %w", err)
+		}
+	}
 	for i := 1; i <= l.opts.Hosts; i++ {
-		h := &Host{lab: l, Name: fmt.Sprintf("h%d", i), Index: i, Addr: fmt.Sprintf("%s%d", underlayPfx, i)}
-		h.NS = l.ID + "-" + h.Name
-		if err := l.addHostNS(ctx, h.NS, h.Name, h.Addr); err != nil {
+		if err := l.newHost(ctx, i); err != nil {
 			return err
 		}
-		if l.opts.DualStack {
-			// An IPv6 underlay address too: routed mode's next hop for
-			// the IPv6 blocks (overlay mode does not use it).
-			h.Addr6 = fmt.Sprintf("%s%x", underlayPfx6, i)
-			if err := ipBatch(ctx, h.NS, []string{
-				fmt.Sprintf("addr add %s/%d dev eth0 nodad", h.Addr6, underlayLen6),
-			}); err != nil {
-				return err
-			}
-		}
-		if err := h.prepare(); err != nil {
-			return err
-		}
-		l.Hosts = append(l.Hosts, h)
 	}
 	for j := 1; j <= l.opts.FRRHosts; j++ {
 		f := newFRRHost(l, j)
@@ -159,14 +159,9 @@ func (l *Lab) build(ctx context.Context) error {
 		l.Routers = append(l.Routers, r)
 	}
 	for _, h := range l.Hosts {
-		c := l.hostConfig(h)
-		if l.opts.Configure != nil {
-			l.opts.Configure(h, c)
-		}
-		if err := WriteConfig(h.ConfigPath, c); err != nil {
+		if err := l.writeHostConfig(h); err != nil {
 			return err
 		}
-		h.Config = c
 	}
 	for _, f := range l.FRR {
 		if err := f.setup(ctx); err != nil {
@@ -183,12 +178,67 @@ func (l *Lab) build(ctx context.Context) error {
 	if l.opts.NoStart {
 		return nil
 	}
-	return l.startAll(ctx)
+	return l.StartAll(ctx)
 }
 
-// startAll starts every agent that is not running, then waits until all
+// newHost creates host i (h<i>): its namespace with eth0 on the underlay
+// and its part of the work dir, and adds it to Hosts.
+func (l *Lab) newHost(ctx context.Context, i int) error {
+	h := &Host{lab: l, Name: fmt.Sprintf("h%d", i), Index: i, Addr: hostAddr(i)}
+	h.NS = l.ID + "-" + h.Name
+	if err := l.addHostNS(ctx, h.NS, h.Name, h.Addr); err != nil {
+		return err
+	}
+	if l.opts.DualStack {
+		// An IPv6 underlay address too: routed mode's next hop for the
+		// IPv6 blocks (overlay mode does not use it).
+		h.Addr6 = fmt.Sprintf("%s%x", underlayPfx6, i)
+		if err := ipBatch(ctx, h.NS, []string{
+			fmt.Sprintf("addr add %s/%d dev eth0 nodad", h.Addr6, underlayLen6),
+		}); err != nil {
+			return err
+		}
+	}
+	if err := h.prepare(); err != nil {
+		return err
+	}
+	l.Hosts = append(l.Hosts, h)
+	return nil
+}
+
+// writeHostConfig writes h's config (after Options.Configure).
+func (l *Lab) writeHostConfig(h *Host) error {
+	c := l.hostConfig(h)
+	if l.opts.Configure != nil {
+		l.opts.Configure(h, c)
+	}
+	if err := WriteConfig(h.ConfigPath, c); err != nil {
+		return err
+	}
+	h.Config = c
+	return nil
+}
+
+// AddHost adds the next host (h<N+1>) to a built lab: its namespace on
+// the underlay, its work dir and its config (Options.Configure applies);
+// its agent is not started (Host.Start). In a Discovery lab it joins
+// through the seed like the others; otherwise the other hosts' configs
+// stay as they are, and none of them peers with it.
+func (l *Lab) AddHost(ctx context.Context) (*Host, error) {
+	if err := l.newHost(ctx, len(l.Hosts)+1); err != nil {
+		return nil, err
+	}
+	h := l.Hosts[len(l.Hosts)-1]
+	if err := l.writeHostConfig(h); err != nil {
+		return nil, err
+	}
+	l.logf("lab %s: host %s added (%s)", l.ID, h.Name, h.Addr)
+	return h, nil
+}
+
+// StartAll starts every agent that is not running, then waits until all
 // answer; starting them together lets their BGP sessions come up together.
-func (l *Lab) startAll(ctx context.Context) error {
+func (l *Lab) StartAll(ctx context.Context) error {
 	start := time.Now()
 	for _, h := range l.Hosts {
 		if h.Running() {

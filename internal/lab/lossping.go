@@ -101,6 +101,23 @@ func (p *LossPing) WaitReplies(ctx context.Context, n int) error {
 	return p.waitReplies(ctx, n, p.Replies, func() string { return "" })
 }
 
+// WaitFirstReply waits until a request is answered and returns when the
+// first answer came (ping's -D stamp, not the time of the wait).
+func (p *LossPing) WaitFirstReply(ctx context.Context) (time.Time, error) {
+	if err := p.WaitReplies(ctx, 1); err != nil {
+		return time.Time{}, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var first time.Time
+	for _, at := range p.replies {
+		if first.IsZero() || at.Before(first) {
+			first = at
+		}
+	}
+	return first, nil
+}
+
 // LossWindow is a run of consecutive unanswered requests.
 type LossWindow struct {
 	FromSeq, ToSeq int

@@ -220,3 +220,21 @@ func (f *FDBWatch) wait(ctx context.Context, op, mac, dst string) (time.Time, er
 
 // Close ends the subscription.
 func (f *FDBWatch) Close() { f.w.Close() }
+
+// routeEvent is an agent route (protocol RouteProto) to dst added ("add":
+// new or replaced) or deleted ("del").
+type routeEvent struct{ op, dst string }
+
+func (e routeEvent) String() string { return "route " + e.op + " " + e.dst }
+
+// agentRouteEventOf keys the notifications of the agent's routes.
+func agentRouteEventOf(u netlink.RouteUpdate) (routeEvent, bool) {
+	if u.Route.Protocol != RouteProto || u.Route.Dst == nil {
+		return routeEvent{}, false
+	}
+	op := "add"
+	if u.Type == unix.RTM_DELROUTE {
+		op = "del"
+	}
+	return routeEvent{op: op, dst: u.Route.Dst.String()}, true
+}

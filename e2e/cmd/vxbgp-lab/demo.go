@@ -20,8 +20,9 @@ type demoFlags struct {
 	mode        string
 }
 
-// demo builds hosts × pods, waits for BGP, pings every ordered pod pair and
-// prints the grid and host 1's routes. It exits 1 if any pair fails.
+// demo builds hosts × pods (the hosts find each other from one seed), waits
+// for discovery and BGP, pings every ordered pod pair and prints the grid
+// and host 1's routes and members. It exits 1 if any pair fails.
 func demo(ctx context.Context, args []string) int {
 	var f demoFlags
 	fs := flag.NewFlagSet("demo", flag.ExitOnError)
@@ -53,7 +54,10 @@ func demo(ctx context.Context, args []string) int {
 	// The whole demo must fit in 2 minutes; leave time for cleanup.
 	rctx, cancel := context.WithTimeout(ctx, 100*time.Second)
 	defer cancel()
-	l, err := lab.New(rctx, lab.Options{Hosts: f.hosts, BinDir: bin, Root: f.root, Mode: f.mode, LogLevel: f.logLevel, Logf: logf})
+	// Hosts know one seed (h1) and no BGP peer: they find each other by
+	// gossip.
+	l, err := lab.New(rctx, lab.Options{Hosts: f.hosts, BinDir: bin, Root: f.root, Mode: f.mode, LogLevel: f.logLevel, Logf: logf,
+		Discovery: true})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
 		return 1
@@ -88,6 +92,9 @@ func runDemo(ctx context.Context, l *lab.Lab, f demoFlags, logf func(string, ...
 		}
 		return false
 	}
+	if _, err := l.WaitMembers(ctx, l.Hosts...); err != nil {
+		return fail(err)
+	}
 	if _, err := l.WaitAllPeers(ctx); err != nil {
 		return fail(err)
 	}
@@ -114,8 +121,8 @@ func runDemo(ctx context.Context, l *lab.Lab, f demoFlags, logf func(string, ...
 	return allOK(m)
 }
 
-// pingAndShow pings every ordered pod pair and prints the grid and h1's
-// routes as the agent lists them.
+// pingAndShow pings every ordered pod pair and prints the grid, and h1's
+// routes and members as the agent lists them.
 func pingAndShow(ctx context.Context, l *lab.Lab, what string) (*lab.Matrix, error) {
 	m := lab.PingMatrix(ctx, lab.PodEndpoints(l.Pods()))
 	fmt.Printf("\nping matrix (%s, rows ping columns):\n%s", what, m)
@@ -124,6 +131,11 @@ func pingAndShow(ctx context.Context, l *lab.Lab, what string) (*lab.Matrix, err
 		return nil, err
 	}
 	fmt.Printf("\nh1: vxbgpctl routes\n%s", routes)
+	members, err := l.Host(1).Ctl(ctx, "members")
+	if err != nil {
+		return nil, err
+	}
+	fmt.Printf("\nh1: vxbgpctl members (every host's config: discovery.join [%s], no bgp.peers)\n%s", l.Host(1).Addr, members)
 	return m, nil
 }
 
