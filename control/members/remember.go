@@ -12,6 +12,7 @@ import (
 	"strconv"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/vxbgp/vxbgp/internal/atomicfile"
 )
 
 // remembered reads the addresses Config.Remember holds (none if it has
@@ -62,17 +63,8 @@ func writeAtomic(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
+	if err := atomicfile.Write(filepath.Dir(path), filepath.Base(path), append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("remember members: %w", err)
 	}
-	defer os.Remove(tmp.Name()) // after the rename: nothing
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("remember members: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("remember members: %w", err)
-	}
-	return os.Rename(tmp.Name(), path)
+	return nil
 }
