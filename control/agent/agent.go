@@ -77,6 +77,9 @@ type Parts struct {
 	// StoreResync is how often the endpoint store is read again; 0: the
 	// registry's default.
 	StoreResync time.Duration
+	// Probe knocks at a dead member's host to confirm its death (nil: a
+	// TCP connect to its BGP port; see control/mask).
+	Probe func(ctx context.Context, addr netip.Addr) bool
 }
 
 // Run runs the agent on this host's kernel until ctx ends. On return the

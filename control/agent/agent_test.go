@@ -68,19 +68,21 @@ func startAgent(t *testing.T, cfg *config.Config, dp *overlaytest.Dataplane) *ru
 
 // startAgentWith is startAgent; with waitPeer false it returns without
 // waiting for a peer (discovery's come later).
-func startAgentWith(t *testing.T, cfg *config.Config, dp *overlaytest.Dataplane, waitPeer bool) *run {
+func startAgentWith(t *testing.T, cfg *config.Config, dp *overlaytest.Dataplane, waitPeer bool, opts ...func(*Parts)) *run {
 	t.Helper()
 	sp := bgptest.NewFake(t)
 	sp.RequireAdvertisedBeforePeers()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	log := bgptest.Logger(t).With("run", time.Now().Format("15:04:05.000"))
-	go func() {
-		done <- RunWith(ctx, cfg, log, Parts{
-			Dataplane:  dp,
-			NewSpeaker: func(context.Context, bgp.Config) (Speaker, error) { return sp, nil },
-		})
-	}()
+	parts := Parts{
+		Dataplane:  dp,
+		NewSpeaker: func(context.Context, bgp.Config) (Speaker, error) { return sp, nil },
+	}
+	for _, o := range opts {
+		o(&parts)
+	}
+	go func() { done <- RunWith(ctx, cfg, log, parts) }()
 	r := &run{sp: sp, api: localapi.NewClient(cfg.API.Socket)}
 	stopped := false
 	r.stop = func() error {

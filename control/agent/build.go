@@ -95,7 +95,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, parts Part
 	}
 	sources := []peer.Source{staticPeers(cfg)} // first: static settings win
 	if len(cfg.Discovery.Join) > 0 {
-		if a.fleet, err = a.buildFleet(); err != nil {
+		if a.fleet, err = a.buildFleet(parts.Probe); err != nil {
 			return nil, err
 		}
 		sources = append(sources, a.fleet.Peers())
@@ -137,7 +137,7 @@ func resolveHost(cfg *config.Config, dp Dataplane) (host, error) {
 
 // buildFleet makes discovery and masking: this host announces its name,
 // underlay address, ASN, mode and every block.
-func (a *agent) buildFleet() (*fleet.Fleet, error) {
+func (a *agent) buildFleet(probe func(context.Context, netip.Addr) bool) (*fleet.Fleet, error) {
 	self := members.Meta{Name: a.cfg.NodeName, Addr: a.host.ul.Addr, ASN: a.cfg.BGP.ASN, Mode: a.cfg.Mode}
 	for _, n := range a.cfg.Networks {
 		for _, p := range n.Pools() {
@@ -145,7 +145,7 @@ func (a *agent) buildFleet() (*fleet.Fleet, error) {
 		}
 	}
 	return fleet.New(fleet.Config{Discovery: a.cfg.Discovery, Self: self, ProbePort: uint16(max(a.cfg.BGP.ListenPort, 1)),
-		Mask: a.merge.SetMasked, Remember: filepath.Join(a.cfg.StateDir, "members.json"), Logger: a.log})
+		Probe: probe, Mask: a.merge.SetMasked, Remember: filepath.Join(a.cfg.StateDir, "members.json"), Logger: a.log})
 }
 
 // staticPeers is the config's bgp.peers as a peer source.

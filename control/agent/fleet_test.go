@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,7 +27,7 @@ func fleetConfig(t *testing.T, n int) *config.Config {
 	cfg.NodeName = "h" + strconv.Itoa(n)
 	cfg.Underlay.Address, cfg.BGP.RouterID = addr.String(), addr.String()
 	cfg.BGP.Peers = nil
-	cfg.BGP.ListenPort = int(bgptest.FreePort(t, addr.String())) // nobody listens: a probe is refused
+	cfg.BGP.ListenPort = int(bgptest.FreePort(t, addr.String()))
 	cfg.Discovery.BindPort = int(bgptest.FreePort(t, addr.String()))
 	cfg.Networks[0].Block = "10.244." + strconv.Itoa(n) + ".0/24"
 	cfg.API.Socket = filepath.Join(t.TempDir(), "api.sock")
@@ -35,13 +36,38 @@ func fleetConfig(t *testing.T, n int) *config.Config {
 
 // startFleetAgent runs an agent with discovery on its own fake kernel,
 // whose underlay address is the config's.
-func startFleetAgent(t *testing.T, cfg *config.Config) (*run, *overlaytest.Dataplane) {
+func startFleetAgent(t *testing.T, cfg *config.Config, grid *powerGrid) (*run, *overlaytest.Dataplane) {
 	t.Helper()
 	dp := overlaytest.New()
 	ul := overlaytest.DefaultUnderlay()
 	ul.Addr = netip.MustParseAddr(cfg.Underlay.Address)
 	dp.SetUnderlay(ul)
-	return startAgentWith(t, cfg, dp, false), dp
+	return startAgentWith(t, cfg, dp, false, grid.parts), dp
+}
+
+// powerGrid says which hosts are powered off: their address does not
+// answer a masker's probe (on loopback every address would refuse it,
+// which is what a live host does).
+type powerGrid struct {
+	mu  sync.Mutex
+	off map[netip.Addr]bool
+}
+
+func (g *powerGrid) set(a string, off bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.off == nil {
+		g.off = map[netip.Addr]bool{}
+	}
+	g.off[netip.MustParseAddr(a)] = off
+}
+
+func (g *powerGrid) parts(p *Parts) {
+	p.Probe = func(_ context.Context, a netip.Addr) bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return !g.off[a]
+	}
 }
 
 // Discovery end to end in process: three agents that list no peer find
@@ -55,9 +81,10 @@ func TestAgentFleet(t *testing.T) {
 	c1, c2, c3 := fleetConfig(t, 1), fleetConfig(t, 2), fleetConfig(t, 3)
 	seed := []string{"127.0.0.21:" + strconv.Itoa(c1.Discovery.BindPort)}
 	c1.Discovery.Join, c2.Discovery.Join, c3.Discovery.Join = seed, seed, seed
-	r1, dp1 := startFleetAgent(t, c1)
-	r2, _ := startFleetAgent(t, c2)
-	startFleetAgent(t, c3)
+	grid := &powerGrid{}
+	r1, dp1 := startFleetAgent(t, c1, grid)
+	r2, _ := startFleetAgent(t, c2, grid)
+	startFleetAgent(t, c3, grid)
 
 	bgptest.WaitFor(t, "each configures the others as its peers", 10*time.Second, func() bool {
 		return slices.Equal(r1.sp.Configured(), []string{"127.0.0.22", "127.0.0.23"}) && slices.Equal(r2.sp.Configured(), []string{"127.0.0.21", "127.0.0.23"})
@@ -84,9 +111,10 @@ func TestAgentFleet(t *testing.T) {
 	kernelHas(t, dp1, "h2's pod on h1", []string{fdb2}, nil)
 	bgptest.WaitFor(t, "h1 synced", 5*time.Second, func() bool { st, _ := r1.api.Status(ctx); return st.Synced })
 
-	// h2 goes silent (its session stays up at h1): masked within the
-	// failure detector's time.
+	// h2 is powered off (its session stays up at h1, its address stops
+	// answering): masked within the failure detector's time.
 	t0 := time.Now()
+	grid.set("127.0.0.22", true)
 	if err := r2.stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -101,16 +129,15 @@ func TestAgentFleet(t *testing.T) {
 	}
 
 	// h2 back: unmasked once alive with a fresh session and its table.
-	dp2 := overlaytest.New()
-	ul := overlaytest.DefaultUnderlay()
-	ul.Addr = netip.MustParseAddr(c2.Underlay.Address)
-	dp2.SetUnderlay(ul)
-	r2 = startAgentWith(t, c2, dp2, false)
+	r1.sp.PeerDown("127.0.0.22") // h1's hold timer ran out meanwhile
+	grid.set("127.0.0.22", false)
+	r2, _ = startFleetAgent(t, c2, grid)
 	bgptest.WaitFor(t, "h2 alive again", 10*time.Second, func() bool {
 		ms, _ := r1.api.Members(ctx)
 		return len(ms) == 3 && ms[1].State == "alive"
 	})
-	r1.sp.PeerDown("127.0.0.22")
+	time.Sleep(200 * time.Millisecond)
+	kernelHas(t, dp1, "alive but no fresh session: still masked", nil, []string{fdb2})
 	r1.sp.PeerUp("127.0.0.22")
 	r1.sp.EOR("evpn", "127.0.0.22")
 	kernelHas(t, dp1, "h2 unmasked", []string{fdb2}, nil)

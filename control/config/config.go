@@ -72,8 +72,8 @@ type Discovery struct {
 	// which must answer within ProbeTimeout (directly, or through others
 	// asked to probe it too); a member that does not is suspect, and dead
 	// SuspicionMult × max(1, log10(members)) × ProbeInterval later unless it
-	// refutes. The defaults declare a stopped host dead in about 1.5 s with
-	// 10 members and 2.5 s with 100 (memberlist's LAN defaults take 5–14 s;
+	// refutes. The defaults declare a stopped host dead in about 1.4 s with
+	// 20 members and 1.9 s with 100 (memberlist's LAN defaults take 5–14 s;
 	// see control/members.DefaultTimings).
 	// Durations are Go duration strings: "300ms", "1s".
 	ProbeInterval time.Duration `yaml:"probeInterval" json:"probeInterval"`
@@ -124,7 +124,7 @@ const (
 
 	DefaultProbeInterval  = 300 * time.Millisecond
 	DefaultProbeTimeout   = 150 * time.Millisecond
-	DefaultSuspicionMult  = 3
+	DefaultSuspicionMult  = 2
 	DefaultRejoinInterval = 30 * time.Second
 )
 

@@ -79,7 +79,7 @@ func TestParseDefaults(t *testing.T) {
 		{"discovery.bindPort", c.Discovery.BindPort, 7946},
 		{"discovery.probeInterval", c.Discovery.ProbeInterval, 300 * time.Millisecond},
 		{"discovery.probeTimeout", c.Discovery.ProbeTimeout, 150 * time.Millisecond},
-		{"discovery.suspicionMult", c.Discovery.SuspicionMult, 3},
+		{"discovery.suspicionMult", c.Discovery.SuspicionMult, 2},
 		{"discovery.rejoinInterval", c.Discovery.RejoinInterval, 30 * time.Second},
 		{"stateDir", c.StateDir, "/var/lib/vxbgp"},
 		{"api.socket", c.API.Socket, "/run/vxbgp/vxbgp.sock"},

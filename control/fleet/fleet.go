@@ -30,6 +30,8 @@ type Config struct {
 	// ProbePort is where a dead member's host is knocked at to confirm
 	// its death: this host's BGP port (one config serves the fleet).
 	ProbePort uint16
+	// Probe replaces the TCP probe of ProbePort (tests).
+	Probe func(ctx context.Context, addr netip.Addr) bool
 	// Mask receives the addresses of the hosts to keep out of the data
 	// path (desired.Merger.SetMasked).
 	Mask func(map[netip.Addr]bool)
@@ -75,11 +77,14 @@ func New(c Config) (*Fleet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("discovery: %w", err)
 	}
-	port := c.ProbePort
-	m := mask.New(mask.Config{
-		Probe: func(ctx context.Context, a netip.Addr) bool {
+	port, probe := c.ProbePort, c.Probe
+	if probe == nil {
+		probe = func(ctx context.Context, a netip.Addr) bool {
 			return mask.TCPProbe(ctx, netip.AddrPortFrom(a, port))
-		},
+		}
+	}
+	m := mask.New(mask.Config{
+		Probe:   probe,
 		Publish: c.Mask,
 		Logger:  c.Logger.With("component", "mask"),
 	})
@@ -118,8 +123,8 @@ func (f *Fleet) maskMembers() []mask.Member {
 }
 
 // Handler feeds the masker the BGP sessions and End-of-RIB markers: a
-// dead host whose session went silent is confirmed dead, and a masked host
-// is unmasked once its session is back with its table.
+// masked host is unmasked once its routes are current again (its session
+// never broke, or a new one sent its table).
 func (f *Fleet) Handler() bgp.Handler { return f.mask.Handler() }
 
 // Peers is the peer source of the discovered hosts.

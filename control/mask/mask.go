@@ -8,15 +8,17 @@
 // forwarding: graceful restart governs its routes, and masking it would
 // cut traffic that still flows.
 //
-// A death is confirmed when the host's BGP session went silent rather
-// than closed (a process that dies has its sockets closed by the kernel;
-// a host that dies says nothing), or when its address does not answer a
-// short TCP probe (a live host refuses the connection at once; a dead
-// one does not answer). A confirmed death masks the host: its FDB and
-// flood entries and the next hops through it leave the desired state
-// (control/desired), with no change to BGP. The host is unmasked when it
-// is alive again and, if it is a BGP peer, its session is back and has
-// sent End-of-RIB, so that its routes are current again.
+// A death is confirmed when the host's address does not answer a short
+// TCP probe: a live host refuses the connection at once (or accepts it),
+// whatever its agent does, since its kernel answers; a dead or cut-off
+// host says nothing. An established BGP session proves nothing either
+// way: a busy host that gossip wrongly declared dead keeps its session,
+// and so does a host that vanished until the hold timer runs out. A
+// confirmed death masks the host: its FDB and flood entries and the next
+// hops through it leave the desired state (control/desired), with no
+// change to BGP. The host is unmasked when it is alive again and, if it
+// is a BGP peer, its routes are current: the session that carried them
+// never broke, or a new one has sent End-of-RIB.
 //
 // If more than a third of the members die within IsolationWindow, this
 // host is the likely one cut off: it masks none of them, logs it and
@@ -132,6 +134,8 @@ func (m *Masker) onPeer(peer string, up bool) {
 	}
 	m.mu.Lock()
 	h := m.host(a)
+	// A session that breaks makes its routes stale until a new one's
+	// End-of-RIB.
 	h.session, h.eor = up, false
 	h.peer = h.peer || up
 	m.mu.Unlock()
@@ -162,7 +166,7 @@ func (m *Masker) SetMembers(ms []Member) {
 		h := m.host(mb.Addr)
 		if h.member && h.alive && !mb.Alive {
 			m.deaths[mb.Addr] = now
-			m.log.Info("member declared dead: confirming", "member", mb.Name, "addr", mb.Addr, "silent", h.session)
+			m.log.Info("member declared dead: confirming", "member", mb.Name, "addr", mb.Addr, "session_up", h.session)
 		}
 		h.name, h.member, h.alive = mb.Name, true, mb.Alive
 		if mb.Alive {
@@ -247,10 +251,6 @@ func (m *Masker) confirm(ctx context.Context, a netip.Addr, h *host, now time.Ti
 			"member", h.name, "addr", a, "deaths", len(m.deaths), "window", m.cfg.IsolationWindow)
 		return
 	}
-	if h.session {
-		m.mask(a, h, now, "its BGP session went silent")
-		return
-	}
 	h.probing = true
 	go func() {
 		pctx, cancel := context.WithTimeout(ctx, m.cfg.ProbeTimeout)
@@ -281,9 +281,11 @@ func (m *Masker) probed(r probeResult) {
 }
 
 func (m *Masker) mask(a netip.Addr, h *host, now time.Time, why string) {
-	// An End-of-RIB seen before counts for nothing now: the host's return
-	// waits for one on a session that comes up after its death.
-	h.masked, h.maskedSince, h.eor = true, now, false
+	// h.eor stays as it is: if the session is still up (a host cut off
+	// for less than the hold time), the routes it carried are current for
+	// as long as it stays up, and the host comes back as soon as gossip
+	// says it is alive. If the session breaks meanwhile, onPeer clears it.
+	h.masked, h.maskedSince = true, now
 	m.stats.Masks++
 	m.log.Warn("host dead: masked (its entries leave the kernel, BGP unchanged)", "member", h.name, "addr", a, "reason", why)
 }

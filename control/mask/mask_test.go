@@ -44,6 +44,12 @@ func newRig(t *testing.T) *rig {
 	return r
 }
 
+func (r *rig) probed() []netip.Addr {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.probes)
+}
+
 func (r *rig) masked() []netip.Addr {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -84,9 +90,10 @@ func members(alive map[netip.Addr]bool, addrs ...netip.Addr) []Member {
 	return out
 }
 
-// A host that dies with its BGP session up (it went silent) is masked at
-// once, without a probe; it is unmasked only when it is alive again and
-// its session is back with an End-of-RIB.
+// A host that dies with its BGP session up (it went silent) is masked once
+// the probe gets no answer; it is unmasked only when it is alive again and
+// its routes are current: here the session broke meanwhile, so only once
+// a new one has sent End-of-RIB.
 func TestPowerOff(t *testing.T) {
 	r := newRig(t)
 	all := map[netip.Addr]bool{self: true, h2: true, h3: true}
@@ -99,14 +106,14 @@ func TestPowerOff(t *testing.T) {
 	all[h2] = false
 	r.m.SetMembers(members(all, self, h2, h3))
 	r.wait(t, "h2 masked", h2)
-	if len(r.probes) != 0 {
-		t.Errorf("probed %v: a silent session confirms by itself", r.probes)
+	if !slices.Equal(r.probed(), []netip.Addr{h2}) {
+		t.Errorf("probed %v, want h2 once", r.probed())
 	}
 
+	h.Peer(h2.String(), false) // the hold timer finally expired
 	all[h2] = true
 	r.m.SetMembers(members(all, self, h2, h3))
 	r.stays(t, "alive again but its session has not come back", h2)
-	h.Peer(h2.String(), false) // the hold timer finally expired
 	h.Peer(h2.String(), true)
 	r.stays(t, "session back, no End-of-RIB yet", h2)
 	h.EOR("evpn", h2.String())
@@ -114,6 +121,40 @@ func TestPowerOff(t *testing.T) {
 	if st := r.m.Stats(); st.Masks != 1 || st.Unmasks != 1 || st.Masked != 0 {
 		t.Errorf("stats %+v", st)
 	}
+}
+
+// A host cut off for less than the hold time: masked, and back as soon as
+// gossip says it is alive, since its session never broke and the routes
+// it carried are current.
+func TestShortCutKeepsSession(t *testing.T) {
+	r := newRig(t)
+	all := map[netip.Addr]bool{self: true, h2: true, h3: true}
+	r.m.SetMembers(members(all, self, h2, h3))
+	h := r.m.Handler()
+	h.Peer(h2.String(), true)
+	h.EOR("evpn", h2.String())
+	all[h2] = false
+	r.m.SetMembers(members(all, self, h2, h3))
+	r.wait(t, "h2 masked", h2)
+	all[h2] = true
+	r.m.SetMembers(members(all, self, h2, h3))
+	r.wait(t, "h2 unmasked")
+}
+
+// A busy host that gossip wrongly declares dead keeps its session and
+// answers the probe: not masked, although its session is up.
+func TestFalseDeathWithSessionUp(t *testing.T) {
+	r := newRig(t)
+	r.answers[h2] = true
+	all := map[netip.Addr]bool{self: true, h2: true, h3: true}
+	r.m.SetMembers(members(all, self, h2, h3))
+	h := r.m.Handler()
+	h.Peer(h2.String(), true)
+	h.EOR("evpn", h2.String())
+	all[h2] = false
+	r.m.SetMembers(members(all, self, h2, h3))
+	bgptest.WaitFor(t, "the probe", 5*time.Second, func() bool { return r.m.Stats().Unconfirmed == 1 })
+	r.stays(t, "a false death")
 }
 
 // An agent killed on a live host: its session closed (the kernel closed
