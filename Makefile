@@ -8,7 +8,7 @@ LDFLAGS  := -X github.com/vxbgp/vxbgp/control/agent.Version=$(VERSION)
 # Unit and privileged package tests: everything but the multi-host lab.
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v -e /e2e -e /bench)
 
-.PHONY: all build test test-unit test-e2e demo demo-clean bench lint clean
+.PHONY: all build test test-unit test-e2e demo demo-clean bench lint clean fuzz
 
 all: build
 
@@ -27,6 +27,16 @@ test-unit:
 
 test-e2e: build
 	$(GO) test -count=1 -timeout 40m -v ./e2e/...
+
+# Native Go fuzzing, each target for FUZZTIME (default 1m). Their seed
+# corpora (f.Add and testdata/fuzz/) run as plain tests in make test.
+FUZZTIME ?= 1m
+FUZZ_TARGETS = control/config:FuzzParse cni/plugin:FuzzParseConf control/localapi:FuzzDecodeEndpoint \
+	control/evpn:FuzzDecode ipam:FuzzRecord ipam:FuzzNetworkInfo
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "== $$fn in ./$$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) ./$$pkg; done
 
 # A 3-host lab in network namespaces; KEEP=1 leaves it up; MODE=routed
 # runs it in routed mode.
