@@ -61,3 +61,5 @@ require (
 	google.golang.org/grpc v1.56.3 // indirect
 	gopkg.in/ini.v1 v1.67.0 // indirect
 )
+
+replace github.com/osrg/gobgp/v3 => ./third_party/gobgp
