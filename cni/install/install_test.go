@@ -90,7 +90,7 @@ func TestPluginErrorsLeaveNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, src := range map[string]string{
-		"missing source":   filepath.Join(dir, "nope"),
+		"missing source":    filepath.Join(dir, "nope"),
 		"source not a file": dir,
 	} {
 		t.Run(name, func(t *testing.T) {
