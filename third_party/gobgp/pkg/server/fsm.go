@@ -195,6 +195,7 @@ type fsm struct {
 	marshallingOptions   *bgp.MarshallingOption
 	notification         chan *bgp.BGPMessage
 	logger               log.Logger
+	session              sessionState // vxbgp patch
 }
 
 func (fsm *fsm) bgpMessageStateUpdate(MessageType uint8, isIn bool) {
@@ -301,6 +302,7 @@ func (fsm *fsm) StateChange(nextState bgp.FSMState) {
 			"old":    fsm.state.String(),
 			"new":    nextState.String(),
 			"reason": fsm.reason})
+	fsm.session.change(fsm.state, nextState) // vxbgp patch
 	fsm.state = nextState
 	switch nextState {
 	case bgp.BGP_FSM_ESTABLISHED:
@@ -413,9 +415,9 @@ func newFSMHandler(fsm *fsm, outgoing *channels.InfiniteChannel) *fsmHandler {
 func (h *fsmHandler) idle(ctx context.Context) (bgp.FSMState, *fsmStateReason) {
 	fsm := h.fsm
 
-	fsm.lock.RLock()
-	idleHoldTimer := time.NewTimer(time.Second * time.Duration(fsm.idleHoldTime))
-	fsm.lock.RUnlock()
+	fsm.lock.Lock()
+	idleHoldTimer := time.NewTimer(fsm.idleHold()) // vxbgp patch
+	fsm.lock.Unlock()
 
 	for {
 		select {
@@ -461,7 +463,7 @@ func (h *fsmHandler) idle(ctx context.Context) (bgp.FSMState, *fsmStateReason) {
 						"Topic":    "Peer",
 						"Key":      fsm.pConf.State.NeighborAddress,
 						"Duration": fsm.idleHoldTime})
-				fsm.idleHoldTime = holdtimeIdle
+				fsm.idleHoldTime = 0 // vxbgp patch: idleHold decides
 				fsm.lock.Unlock()
 				return bgp.BGP_FSM_ACTIVE, newfsmStateReason(fsmIdleTimerExpired, nil, nil)
 			} else {
@@ -524,10 +526,9 @@ func (h *fsmHandler) connectLoop(ctx context.Context, wg *sync.WaitGroup) {
 		return tick, addr, port, password, ttl, ttlMin, fsm.pConf.Transport.Config.TcpMss, fsm.pConf.Transport.Config.LocalAddress, int(fsm.pConf.Transport.Config.LocalPort), fsm.pConf.Transport.Config.BindInterface
 	}()
 
-	tick := minConnectRetryInterval
-	for {
-		r := rand.New(rand.NewSource(time.Now().UnixNano()))
-		timer := time.NewTimer(time.Duration(r.Intn(tick*1000)+tick*1000) * time.Millisecond)
+	r := rand.New(rand.NewSource(time.Now().UnixNano()))
+	for attempt := 0; ; attempt++ {
+		timer := time.NewTimer(dialDelay(r, attempt, time.Duration(retryInterval)*time.Second)) // vxbgp patch
 		select {
 		case <-ctx.Done():
 			fsm.logger.Debug("stop connect loop",
@@ -594,7 +595,6 @@ func (h *fsmHandler) connectLoop(ctx context.Context, wg *sync.WaitGroup) {
 				}
 			}
 		}
-		tick = retryInterval
 	}
 }
 
