@@ -302,7 +302,7 @@ func (fsm *fsm) StateChange(nextState bgp.FSMState) {
 			"old":    fsm.state.String(),
 			"new":    nextState.String(),
 			"reason": fsm.reason})
-	fsm.session.change(fsm.state, nextState) // vxbgp patch
+	fsm.session.change(fsm.state, nextState, fsm.reason) // vxbgp patch
 	fsm.state = nextState
 	switch nextState {
 	case bgp.BGP_FSM_ESTABLISHED:

@@ -11,8 +11,7 @@ import (
 )
 
 const (
-	// A session that lasted at least stableSession was no flap: the next
-	// drop reconnects at once.
+	// A session that lasted at least stableSession was no flap.
 	stableSession = 30 * time.Second
 	// A flapping session idles flapIdleBase, doubled on every further
 	// flap, up to the former fixed holdtimeIdle (5 s).
@@ -23,40 +22,50 @@ const (
 	retryBase       = 250 * time.Millisecond
 )
 
-// sessionState records when a session came up and how long the last one
-// lasted; fsm.lock is held (from StateChange).
+// sessionState decides the idle hold at each fall back to Idle; it is
+// changed in StateChange (the server loop, fsm.lock held), which runs
+// before the next state's handler, the one that waits in idle().
 type sessionState struct {
 	establishedAt time.Time
-	lasted        time.Duration // the last session's length; 0: none yet
 	flaps         int
+	hold          time.Duration // for the coming idle
 }
 
-func (s *sessionState) change(from, to bgp.FSMState) {
+// change notes a state change and, on a fall back to Idle, sets the hold:
+// none after a session that a peer ended by closing its connection (it
+// restarted or crashed: it wants to come back at once) or that lasted
+// stableSession; otherwise (a NOTIFICATION either way, the hold timer, a
+// session that never got established) a hold from flapIdleBase doubling
+// with each such fall up to the former fixed holdtimeIdle (5 s): RFC 4271
+// 8.1.1, DampPeerOscillations. GoBGP v3.37.0 idled 5 s at every fall,
+// refusing the peer's connections meanwhile, so a restarted peer waited
+// 5 s for its session.
+func (s *sessionState) change(from, to bgp.FSMState, reason *fsmStateReason) {
 	switch {
 	case to == bgp.BGP_FSM_ESTABLISHED:
 		s.establishedAt = time.Now()
-	case from == bgp.BGP_FSM_ESTABLISHED:
-		s.lasted = time.Since(s.establishedAt)
+		return
+	case to != bgp.BGP_FSM_IDLE:
+		return
 	}
+	// With graceful restart negotiated, established() reports a closed
+	// connection (and a NOTIFICATION it may treat so) as fsmGracefulRestart.
+	closed := reason != nil && (reason.Type == fsmReadFailed || reason.Type == fsmWriteFailed || reason.Type == fsmGracefulRestart)
+	if from == bgp.BGP_FSM_ESTABLISHED && (closed || time.Since(s.establishedAt) >= stableSession) {
+		s.flaps, s.hold = 0, 0
+		return
+	}
+	s.flaps++
+	s.hold = min(flapIdleBase<<min(s.flaps-1, 8), holdtimeIdle*time.Second)
 }
 
 // idleHold is how long the FSM stays idle now: what an admin reset asked
-// for (IdleHoldTimeAfterReset), else nothing after a stable session or
-// before the first, else a doubling hold for a flapping one (RFC 4271
-// 8.1.1, DampPeerOscillations). GoBGP v3.37.0 idled a fixed 5 s after
-// every drop, refusing the peer's connections meanwhile, so a restarted
-// peer waited 5 s for its session. fsm.lock is held.
+// for (IdleHoldTimeAfterReset), else what change decided. fsm.lock is held.
 func (fsm *fsm) idleHold() time.Duration {
-	s := &fsm.session
-	switch {
-	case fsm.idleHoldTime > 0:
+	if fsm.idleHoldTime > 0 {
 		return time.Duration(fsm.idleHoldTime * float64(time.Second))
-	case s.lasted == 0 || s.lasted >= stableSession:
-		s.flaps = 0
-		return 0
 	}
-	s.flaps++
-	return min(flapIdleBase<<min(s.flaps-1, 8), holdtimeIdle*time.Second)
+	return fsm.session.hold
 }
 
 // dialDelay is the wait before dial attempt n (0 first): a short jitter,
