@@ -35,7 +35,9 @@
 // stay, unchanged, until the peer's End-of-RIB (see control/bgp).
 // Malformed and unsupported routes (EVPN types 1, 4, 5, other
 // encapsulations) are logged — warnings rate-limited, unsupported ones at
-// debug — and ignored; the session stays up.
+// debug — and ignored; the session stays up. A malformed route whose NLRI
+// can be read withdraws what that NLRI announced before (RFC 7606's
+// treat-as-withdraw): the peer no longer means it.
 //
 // # Snapshots
 //

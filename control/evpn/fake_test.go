@@ -140,3 +140,29 @@ func TestSourceReceives(t *testing.T) {
 	h.sp.Deliver(w)
 	bgptest.WaitFor(t, "the withdrawal", 5*time.Second, func() bool { return h.remote() == floodLine(100, "192.0.2.2") })
 }
+
+// A replacement that fails to decode (its NLRI reads, its next hop does
+// not) withdraws the route it replaces: the peer no longer means the old
+// one (RFC 7606's treat-as-withdraw). Before, the old entries stayed.
+func TestMalformedReplacementWithdraws(t *testing.T) {
+	h := runFake(t, time.Minute)
+	peer, vtep := "10.0.0.2", netip.MustParseAddr("192.0.2.2")
+	if err := h.sp.SetPeers(context.Background(), []bgp.PeerConfig{{Address: peer, ASN: 64512, Families: []string{bgp.FamilyEVPN}}}); err != nil {
+		t.Fatal(err)
+	}
+	t2, err := Type2(64512, netip.MustParseAddr("10.0.0.2"), 1, 100, vtep, overlay.MustParseMAC("02:00:00:00:02:01"), netip.MustParseAddr("10.244.2.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t2.NeighborIp = peer
+	h.sp.Deliver(t2)
+	bgptest.WaitFor(t, "the peer's route in the snapshot", 5*time.Second, func() bool { return h.remote() != "" })
+	bad := proto.Clone(t2).(*api.Path)
+	for i, a := range bad.Pattrs {
+		if a.MessageIs(&api.NextHopAttribute{}) || a.MessageIs(&api.MpReachNLRIAttribute{}) {
+			bad.Pattrs[i] = anyOf(t, &api.NextHopAttribute{NextHop: "not-an-address"})
+		}
+	}
+	h.sp.Deliver(bad)
+	bgptest.WaitFor(t, "the replaced route withdrawn", 5*time.Second, func() bool { return h.remote() == "" })
+}

@@ -145,7 +145,8 @@ func mustAny(m proto.Message) *apb.Any {
 
 // Decode turns a path from the speaker into a Route. It never panics: a
 // path it cannot read is ErrMalformed, a route it does not handle
-// ErrUnsupported.
+// ErrUnsupported. With an error, the Route is empty, or, when the NLRI was
+// read but not the rest, holds only its Kind, Key and Peer.
 func Decode(p *api.Path) (r Route, err error) {
 	defer func() {
 		if x := recover(); x != nil {
@@ -169,12 +170,16 @@ func Decode(p *api.Path) (r Route, err error) {
 	if err := decodeNLRI(&r, p.Nlri); err != nil {
 		return Route{}, err
 	}
+	// From here the NLRI is known: a route that fails now comes back with
+	// its Kind, Key and Peer, so that the receiver can withdraw what the
+	// same NLRI announced before (RFC 7606's treat-as-withdraw).
+	keyOnly := Route{Kind: r.Kind, Key: r.Key, Peer: r.Peer}
 	if err := decodeAttrs(&r, p.Pattrs); err != nil {
-		return Route{}, fmt.Errorf("%s %s: %w", r.Kind, r.Key, err)
+		return keyOnly, fmt.Errorf("%s %s: %w", r.Kind, r.Key, err)
 	}
 	// A withdrawal only needs its key; anything else must say where to go.
 	if !r.Withdraw && r.Kind == RouteType2 && !r.NextHop.IsValid() {
-		return Route{}, fmt.Errorf("%s %s: no next hop: %w", r.Kind, r.Key, ErrMalformed)
+		return keyOnly, fmt.Errorf("%s %s: no next hop: %w", r.Kind, r.Key, ErrMalformed)
 	}
 	return r, nil
 }
@@ -330,15 +335,19 @@ func (s *Source) onPath(p *api.Path) {
 		return // our own path (see bgp.Handler.Path): nothing to decode
 	}
 	r, err := Decode(p)
-	if err != nil {
-		if errors.Is(err, ErrUnsupported) {
-			s.log.Debug("route ignored", "peer", p.GetNeighborIp(), "err", err)
-		} else {
-			s.warn.Warn("malformed", "malformed route ignored", "peer", p.GetNeighborIp(), "err", err)
-		}
-		return
+	switch {
+	case err == nil:
+		s.receive(r)
+	case errors.Is(err, ErrUnsupported):
+		s.log.Debug("route ignored", "peer", p.GetNeighborIp(), "err", err)
+	case r.Key != "":
+		// The NLRI is readable: whatever it announced before is no longer
+		// what the peer means, so it goes (treat-as-withdraw).
+		s.warn.Warn("malformed", "malformed route treated as a withdrawal", "peer", p.GetNeighborIp(), "err", err)
+		s.receive(Route{Kind: r.Kind, Key: r.Key, Peer: r.Peer, Withdraw: true})
+	default:
+		s.warn.Warn("malformed", "malformed route ignored", "peer", p.GetNeighborIp(), "err", err)
 	}
-	s.receive(r)
 }
 
 // imetRoutes are the type-3 routes: one per network, for the life of Run.
