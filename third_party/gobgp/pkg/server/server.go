@@ -1596,7 +1596,7 @@ func (s *BgpServer) handleFSMMessage(peer *peer, e *fsmMsg) {
 				return
 			}
 
-		} else if nextStateIdle {
+		} else if nextStateIdle && restartTimerExpired(e) { // vxbgp patch
 			peer.fsm.lock.RLock()
 			longLivedEnabled := peer.fsm.pConf.GracefulRestart.State.LongLivedEnabled
 			peer.fsm.lock.RUnlock()

@@ -79,3 +79,13 @@ func dialDelay(r *rand.Rand, n int, max time.Duration) time.Duration {
 	d := min(retryBase<<min(n-1, 8), max)
 	return d + time.Duration(r.Int63n(int64(d)/4+1))
 }
+
+// restartTimerExpired tells a fall back to Idle caused by the end of the
+// peer's graceful restart time, the one RFC 4724 4.2 makes the helper drop
+// the stale routes for. v3.37.0 dropped them at any fall back to Idle while
+// the peer was restarting: a connection that failed on the way up (the
+// restarted peer's listener already accepting before its configuration
+// lists us, which it then closes) lost every route the peer had kept.
+func restartTimerExpired(e *fsmMsg) bool {
+	return e.StateReason != nil && e.StateReason.Type == fsmRestartTimerExpired
+}
