@@ -2,6 +2,12 @@ module github.com/vxbgp/vxbgp
 
 go 1.26.8
 
+// Plain TCP listeners, not Go's MPTCP default (Go 1.24+): the kernel
+// refuses TCP MD5 (bgp.peers[].password) and IP_TTL on an MPTCP socket, so
+// GoBGP's listener could not take a peer's password and every session
+// that peer dialled would fail unexplained (control/bgp TestMD5...).
+godebug multipathtcp=0
+
 require (
 	github.com/containernetworking/cni v1.3.1
 	github.com/hashicorp/memberlist v0.7.0

@@ -46,7 +46,7 @@ var full = &fakeBackend{
 	status: localapi.Status{
 		NodeName: "host-a", Mode: "overlay", ASN: 64512, RouterID: "10.0.0.1", VTEP: "10.0.0.1",
 		Networks: 1, Peers: 2, PeersEstablished: 1, Endpoints: 1, RoutesReceived: 4, RoutesAdvertised: 2,
-		FDBEntries: 3, FloodEntries: 1, NeighEntries: 2, Synced: true, UptimeSeconds: 3723, Version: "v0.1.0",
+		FDBEntries: 3, FloodEntries: 1, NeighEntries: 2, Synced: true, Ready: true, UptimeSeconds: 3723, Version: "v0.1.0",
 	},
 	peers: []localapi.Peer{
 		{Address: "10.0.0.2", ASN: 64512, State: "established", UptimeSeconds: 65, Received: 3, Accepted: 2, Source: "static"},
@@ -134,6 +134,7 @@ Uptime:     1h2m3s
   "floodEntries": 1,
   "neighEntries": 2,
   "synced": true,
+  "ready": true,
   "uptimeSeconds": 3723,
   "version": "v0.1.0"
 }

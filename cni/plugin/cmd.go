@@ -82,7 +82,9 @@ func cmdStatus(args *skel.CmdArgs) error {
 		return toCNIError(fmt.Errorf("netlink in the host netns: %w", err))
 	}
 	defer host.Close()
-	return toCNIError(Status(host, conf))
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultAgentTimeout)
+	defer cancel()
+	return toCNIError(Status(ctx, host, conf, localapi.NewClient(conf.Socket)))
 }
 
 func cmdGC(args *skel.CmdArgs) error {

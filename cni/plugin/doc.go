@@ -46,9 +46,9 @@
 //	"chained"   true: another plugin made the interface; only record and
 //	            announce it (chained.go)
 //
-// STATUS is code 50 only when this host cannot attach pods (no
-// networks.json, network not in it, bridge missing), never because the
-// agent is down. GC detaches, as DEL would, the attachments of this CNI
+// STATUS is code 50 when this host cannot attach pods (no networks.json,
+// network not in it, bridge missing) and while the agent is unreachable
+// or not ready (status.go). GC detaches, as DEL would, the attachments of this CNI
 // network ("name", recorded with every allocation) missing from
 // cni.dev/valid-attachments, and deletes host veths named like ours that
 // no allocation accounts for (gc.go).

@@ -250,11 +250,13 @@ func ping(t *testing.T, ns, ip string) {
 	nstest.Run(t, "ip", "netns", "exec", ns, "ping", "-c", "1", "-W", "5", ip)
 }
 
-// fakeAgent records the endpoint announcements it receives.
+// fakeAgent records the endpoint announcements it receives, and answers
+// status as ready unless told otherwise (notReady).
 type fakeAgent struct {
-	socket string
-	mu     sync.Mutex
-	reqs   []agentRequest
+	socket   string
+	mu       sync.Mutex
+	reqs     []agentRequest
+	notReady bool
 }
 
 type agentRequest struct {
@@ -284,6 +286,13 @@ func startFakeAgent(t *testing.T) *fakeAgent {
 
 func (a *fakeAgent) serve(w http.ResponseWriter, r *http.Request) {
 	req := agentRequest{Method: r.Method, Query: r.URL.RawQuery}
+	if r.URL.Path == "/v1/status" && r.Method == http.MethodGet {
+		a.mu.Lock()
+		st := localapi.Status{Synced: true, Ready: !a.notReady}
+		a.mu.Unlock()
+		json.NewEncoder(w).Encode(st)
+		return
+	}
 	if r.URL.Path != "/v1/endpoints" {
 		w.WriteHeader(http.StatusNotFound)
 		io.WriteString(w, `{"error":"no such path"}`)

@@ -319,14 +319,22 @@ func TestLibcniRoundTrip(t *testing.T) {
 
 // TestLibcniStatusNotReady: STATUS fails with 50 when the host cannot
 // attach pods (no networks.json: the agent never ran; the bridge is
-// gone), and passes when only the agent is down.
+// gone) and while the agent is down or not ready yet.
 func TestLibcniStatusNotReady(t *testing.T) {
 	e := newTestEnv(t)
 	r := e.runtime(t)
-	agentDown := e.conflist(t, "1.1.0", "vxst", map[string]any{"socket": "/nonexistent/vxbgp.sock"})
-	if err := r.status(agentDown); err != nil {
-		t.Errorf("STATUS with the agent down: %v, want ready", err)
+	if err := r.status(e.conflist(t, "1.1.0", "vxst", nil)); err != nil {
+		t.Errorf("STATUS with a ready agent: %v", err)
 	}
+	agentDown := e.conflist(t, "1.1.0", "vxst", map[string]any{"socket": "/nonexistent/vxbgp.sock"})
+	wantCode(t, "STATUS with the agent down", r.status(agentDown), types.ErrPluginNotAvailable, "agent at /nonexistent/vxbgp.sock unreachable")
+	e.agent.mu.Lock()
+	e.agent.notReady = true
+	e.agent.mu.Unlock()
+	wantCode(t, "STATUS with the agent not ready", r.status(e.conflist(t, "1.1.0", "vxst", nil)), types.ErrPluginNotAvailable, "is starting")
+	e.agent.mu.Lock()
+	e.agent.notReady = false
+	e.agent.mu.Unlock()
 	noState := e.conflist(t, "1.1.0", "vxst", map[string]any{"stateDir": t.TempDir()})
 	wantCode(t, "STATUS without networks.json", r.status(noState), types.ErrPluginNotAvailable, "networks.json")
 	nstest.IP(t, e.host, "link", "del", e.net.Bridge)

@@ -33,6 +33,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vxbgp/vxbgp/control/bgp"
+	"github.com/vxbgp/vxbgp/control/cniconf"
 	"github.com/vxbgp/vxbgp/control/config"
 	"github.com/vxbgp/vxbgp/control/desired"
 	"github.com/vxbgp/vxbgp/control/evpn"
@@ -123,6 +124,7 @@ type agent struct {
 	reg    *registry.Registry
 	peers  *peer.Set
 	fleet  *fleet.Fleet // discovery and masking; nil without discovery.join
+	cni    *cniconf.Writer
 	api    net.Listener
 }
 
@@ -166,6 +168,7 @@ func (a *agent) run(ctx context.Context) error {
 	}
 	part("bgp peers", a.startPeers)
 	part("sync", a.awaitSynced)
+	part("cni config", a.cni.Run) // installs the conflist once ready; a no-op without cni.conflistDest
 	a.log.Info("vxbgpd running", "mode", a.cfg.Mode, "vtep", a.host.ul.Addr, "dev", a.host.ul.Dev,
 		"asn", a.cfg.BGP.ASN, "peers", len(a.cfg.BGP.Peers), "networks", len(a.host.networks))
 	err := g.Wait()

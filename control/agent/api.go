@@ -32,6 +32,7 @@ func (a *agent) Status(ctx context.Context) localapi.Status {
 		FloodEntries:  flood,
 		NeighEntries:  neigh,
 		Synced:        a.rec.Stats().Synced,
+		Ready:         a.ready() == nil,
 		UptimeSeconds: int64(time.Since(a.started).Seconds()),
 		Version:       Version,
 	}

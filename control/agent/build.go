@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vxbgp/vxbgp/control/bgp"
+	"github.com/vxbgp/vxbgp/control/cniconf"
 	"github.com/vxbgp/vxbgp/control/config"
 	"github.com/vxbgp/vxbgp/control/desired"
 	"github.com/vxbgp/vxbgp/control/evpn"
@@ -93,12 +94,15 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, parts Part
 	if err := a.reg.Load(); err != nil {
 		return nil, err
 	}
-	sources := []peer.Source{staticPeers(cfg)} // first: static settings win
+	sources := []peer.Source{peer.StaticOf(cfg.BGP.Peers)} // first: static settings win
 	if len(cfg.Discovery.Join) > 0 {
 		if a.fleet, err = a.buildFleet(parts.Probe); err != nil {
 			return nil, err
 		}
 		sources = append(sources, a.fleet.Peers())
+	}
+	if a.cni, err = cniconf.FromConfig(cfg.CNI, a.ready, log.With("component", "cniconf")); err != nil {
+		return nil, err
 	}
 	a.peers = peer.NewSet(a.sp, a.peerTemplate, log.With("component", "peers"), sources...)
 	// The API socket comes up before BGP converges so the CNI plugin can
@@ -146,15 +150,6 @@ func (a *agent) buildFleet(probe func(context.Context, netip.Addr) bool) (*fleet
 	}
 	return fleet.New(fleet.Config{Discovery: a.cfg.Discovery, Self: self, ProbePort: uint16(max(a.cfg.BGP.ListenPort, 1)),
 		Probe: probe, Mask: a.merge.SetMasked, Remember: filepath.Join(a.cfg.StateDir, "members.json"), Logger: a.log})
-}
-
-// staticPeers is the config's bgp.peers as a peer source.
-func staticPeers(cfg *config.Config) peer.Static {
-	var out peer.Static
-	for _, p := range cfg.BGP.Peers {
-		out = append(out, peer.Peer{Address: p.Addr(), ASN: p.ASN, Password: p.Password, Port: p.Port})
-	}
-	return out
 }
 
 func (a *agent) bgpConfig() bgp.Config {

@@ -44,10 +44,13 @@ func (a *agent) serveMetrics(ctx context.Context) error {
 	if a.fleet != nil {
 		a.fleet.Register(reg)
 	}
-	return metrics.Serve(ctx, a.cfg.Metrics.Listen, reg, func() error {
-		if st := a.rec.Stats(); !st.Synced || st.LastError != "" {
-			return fmt.Errorf("synced=%t lastError=%s", st.Synced, st.LastError)
-		}
-		return nil
-	})
+	return metrics.Serve(ctx, a.cfg.Metrics.Listen, reg, a.ready)
+}
+
+// ready is /readyz, the API status's ready and the CNI config's condition.
+func (a *agent) ready() error {
+	if st := a.rec.Stats(); !st.Synced || st.LastError != "" {
+		return fmt.Errorf("synced=%t lastError=%s", st.Synced, st.LastError)
+	}
+	return nil
 }

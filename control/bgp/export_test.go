@@ -51,3 +51,6 @@ func GoBGPWatchers(s *Speaker) int { return int(s.gobgpWatchers.Load()) }
 // FailOps makes s fail adds and deletes as f says (nil: no failure); set
 // it before s handles paths.
 func FailOps(s *Speaker, f func(op, desc string) error) { s.failOp = f }
+
+// WithoutMD5 makes s behave as on a kernel without TCP MD5.
+func WithoutMD5(s *Speaker, why error) { s.md5 = why }

@@ -34,6 +34,21 @@ type PeerConfig struct {
 	Passive bool
 }
 
+// String describes the session without its password, so that printing a
+// PeerConfig (%v, %+v, slog) never shows it.
+func (p PeerConfig) String() string {
+	return fmt.Sprintf("{peer %s asn %d port %d local %s md5 %s families %v passive %t}",
+		p.Address, p.ASN, p.Port, p.LocalAddress, redacted(p.Password), p.Families, p.Passive)
+}
+
+// redacted says whether a password is set, never what it is.
+func redacted(password string) string {
+	if password == "" {
+		return "none"
+	}
+	return "(set)"
+}
+
 // Session timers. GoBGP's defaults are made for routers with stable
 // neighbours; ours come and go with hosts.
 const (
@@ -166,6 +181,10 @@ func (s *Speaker) SetPeers(ctx context.Context, peers []PeerConfig) error {
 		n, err := p.normalize()
 		if err != nil {
 			errs = append(errs, err)
+			continue
+		}
+		if n.Password != "" && s.md5 != nil {
+			errs = append(errs, fmt.Errorf("peer %s: a TCP MD5 password is set, but %w", n.Address, s.md5))
 			continue
 		}
 		if _, dup := want[n.Address]; dup {

@@ -58,6 +58,8 @@ type Speaker struct {
 	// NLRI text it names, as GoBGP refusing it would.
 	failOp func(op, desc string) error
 
+	md5 error // why a password cannot be used (MD5Supported), nil if it can
+
 	mu      sync.Mutex // serialises SetPeers and Stop
 	peers   map[string]PeerConfig
 	stopped bool
@@ -111,7 +113,7 @@ func New(ctx context.Context, c Config) (*Speaker, error) {
 	log.Info("bgp speaker started", "asn", c.ASN, "routerID", c.RouterID, "port", c.ListenPort, "addr", c.ListenAddress)
 	return &Speaker{
 		log: log, srv: srv, started: time.Now(),
-		life: life, cancel: cancel, peers: map[string]PeerConfig{}, adv: newAdvertiser(),
+		life: life, cancel: cancel, peers: map[string]PeerConfig{}, adv: newAdvertiser(), md5: MD5Supported(),
 	}, nil
 }
 

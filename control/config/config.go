@@ -25,6 +25,7 @@ type Config struct {
 	StateDir  string    `yaml:"stateDir" json:"stateDir"`
 	API       API       `yaml:"api" json:"api"`
 	Metrics   Metrics   `yaml:"metrics" json:"metrics"`
+	CNI       CNI       `yaml:"cni" json:"cni"`
 	LogLevel  string    `yaml:"logLevel" json:"logLevel"` // debug | info | warn | error (default info)
 }
 
@@ -59,8 +60,12 @@ type BGP struct {
 type Peer struct {
 	Address  string `yaml:"address" json:"address"`
 	ASN      uint32 `yaml:"asn" json:"asn"`
-	Password string `yaml:"password" json:"-"`          // TCP MD5
-	Port     uint16 `yaml:"port" json:"port,omitempty"` // default 179
+	Password string `yaml:"password" json:"-"` // TCP MD5; never logged nor shown
+	// PasswordFile holds the TCP MD5 password instead (a Kubernetes
+	// Secret, a 0600 file): read when the agent starts (ReadSecrets),
+	// one trailing newline dropped. Mutually exclusive with Password.
+	PasswordFile string `yaml:"passwordFile" json:"passwordFile,omitempty"`
+	Port         uint16 `yaml:"port" json:"port,omitempty"` // default 179
 }
 
 // Discovery configures memberlist gossip.
@@ -107,6 +112,17 @@ type API struct {
 // Metrics is the Prometheus / health listener.
 type Metrics struct {
 	Listen string `yaml:"listen" json:"listen"` // "" disables it
+}
+
+// CNI is the CNI network config the agent installs for the container
+// runtime once it is ready (control/cniconf). Both empty: the agent
+// installs nothing (bare metal: the conflist is installed by hand).
+type CNI struct {
+	// ConflistSource is the conflist to install, e.g. a ConfigMap's file.
+	ConflistSource string `yaml:"conflistSource" json:"conflistSource,omitempty"`
+	// ConflistDest is where the runtime reads it, e.g.
+	// /host/etc/cni/net.d/10-vxbgp.conflist.
+	ConflistDest string `yaml:"conflistDest" json:"conflistDest,omitempty"`
 }
 
 // Defaults.

@@ -19,7 +19,9 @@ func (c *Config) ApplyMode(mode string) {
 // underlay.address becomes defaultAddr's answer (the agent looks up the
 // address of the default-route interface), an empty bgp.routerID becomes
 // underlay.address. It then checks the address-dependent keys again, since
-// only now can it tell, say, that a peer is this host itself.
+// only now can it tell, say, that a peer is this host itself. Last it
+// reads the secrets the config names by file (ReadSecrets): they are
+// on the host too, and --check, which does not resolve, may run elsewhere.
 func (c *Config) Resolve(defaultAddr func() (netip.Addr, error)) error {
 	if c.Underlay.Address == "" {
 		if defaultAddr == nil {
@@ -40,7 +42,10 @@ func (c *Config) Resolve(defaultAddr func() (netip.Addr, error)) error {
 	own, ownOK := p.underlay(c)
 	p.routerID(&c.BGP, own, ownOK)
 	p.peers(c.BGP.Peers, own, ownOK)
-	return p.err()
+	if err := p.err(); err != nil {
+		return err
+	}
+	return c.ReadSecrets()
 }
 
 // The accessors below are for a config that passed Validate and Resolve:

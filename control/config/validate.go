@@ -51,6 +51,7 @@ func (c *Config) Validate() error {
 	if c.Metrics.Listen != "" {
 		p.hostPort("metrics.listen", c.Metrics.Listen)
 	}
+	p.cni(&c.CNI)
 	if _, ok := parseLevel(c.LogLevel); !ok {
 		p.add("logLevel", "must be debug, info, warn or error, got %q", c.LogLevel)
 	}
@@ -94,6 +95,7 @@ func (p *problems) peers(peers []Peer, own netip.Addr, ownOK bool) {
 		if peer.ASN == 0 {
 			p.add(path+".asn", "must be set")
 		}
+		p.password(path, peer)
 		if !ok {
 			continue
 		}
@@ -224,6 +226,26 @@ func (p *problems) probing(d *Discovery) {
 	}
 	if d.SuspicionMult < 1 || d.SuspicionMult > MaxSuspicionMult {
 		p.add("discovery.suspicionMult", "must be 1..%d, got %d", MaxSuspicionMult, d.SuspicionMult)
+	}
+}
+
+// cni checks the conflist paths: both or neither. The source's content is
+// checked when the agent starts (control/cniconf).
+func (p *problems) cni(c *CNI) {
+	src, dst := c.ConflistSource, c.ConflistDest
+	switch {
+	case src == "" && dst == "":
+		return
+	case src == "":
+		p.add("cni.conflistSource", "must be set with cni.conflistDest (%s): the conflist to install there", dst)
+	case dst == "":
+		p.add("cni.conflistDest", "must be set with cni.conflistSource (%s): where to install it, e.g. /etc/cni/net.d/10-vxbgp.conflist", src)
+	}
+	if src != "" {
+		p.absPath("cni.conflistSource", src)
+	}
+	if dst != "" && p.absPath("cni.conflistDest", dst) && src != "" && filepath.Clean(src) == filepath.Clean(dst) {
+		p.add("cni.conflistDest", "must differ from cni.conflistSource, got %q", dst)
 	}
 }
 

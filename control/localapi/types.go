@@ -44,6 +44,7 @@ type Status struct {
 	FloodEntries     int    `json:"floodEntries"`
 	NeighEntries     int    `json:"neighEntries"`
 	Synced           bool   `json:"synced"` // every source reported; stale kernel entries are being removed
+	Ready            bool   `json:"ready"`  // synced and the last reconcile pass succeeded: /readyz
 	UptimeSeconds    int64  `json:"uptimeSeconds"`
 	Version          string `json:"version"`
 }

@@ -229,6 +229,13 @@ func (f *Fake) Configured() []string {
 	return out
 }
 
+// ConfiguredPeers is the last SetPeers' list, as it was given.
+func (f *Fake) ConfiguredPeers() []bgp.PeerConfig {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.peers)
+}
+
 // Watching reports whether a Watch runs.
 func (f *Fake) Watching() bool {
 	f.mu.Lock()
