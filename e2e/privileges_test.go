@@ -137,8 +137,8 @@ func daemonSetPrivileges(t *testing.T) privileges {
 	return privileges{
 		caps:      set,
 		procSysRO: true,
-		// Kubernetes sets no_new_privs unless allowPrivilegeEscalation is
-		// true (or the container is privileged or has CAP_SYS_ADMIN).
+		// Kubernetes sets no_new_privs when allowPrivilegeEscalation is
+		// false; unset means true.
 		nnp: nnp,
 		mounts: func(h *lab.Host) []string {
 			var m []string
@@ -288,11 +288,14 @@ func buildLauncher(t *testing.T) string {
 	return out
 }
 
-// runWithPrivileges builds a 2-host lab in mode whose agents run with p,
-// checks each agent's capability sets and /proc/sys mount, attaches a pod
-// on each host through vxbgp-cni, waits until both hosts are ready and
-// the pods ping each other.
-func runWithPrivileges(t *testing.T, mode string, p privileges) {
+// runWithPrivileges builds a 2-host lab in mode (dual-stack if dual)
+// whose agents run with p, checks each agent's capability sets and
+// /proc/sys mount, attaches a pod on each host through vxbgp-cni, waits
+// until both hosts are ready and the pods ping each other (over IPv6 too
+// if dual). Where p leaves /proc/sys read-only the hosts forward
+// beforehand, as README "Privileges" asks of such a node; elsewhere they
+// do not, and routed mode's agent must turn forwarding on itself.
+func runWithPrivileges(t *testing.T, mode string, dual bool, p privileges) {
 	nstest.Require(t)
 	requireBinaries(t)
 	ctx := testCtx(t, 3*time.Minute)
@@ -300,8 +303,25 @@ func runWithPrivileges(t *testing.T, mode string, p privileges) {
 	l := newLab(t, ctx, lab.Options{
 		Hosts:     2,
 		Mode:      mode,
+		DualStack: dual,
+		NoStart:   true,
 		AgentWrap: func(h *lab.Host) []string { return p.argv(launcher, h) },
 	})
+	// The host-wide forwarding switches: set by the node where /proc/sys
+	// is read-only to the agent, else off, for the agent to turn on
+	// itself (checked below).
+	agentSets := mode == modeRouted && !p.procSysRO
+	for _, h := range l.Hosts {
+		switch {
+		case agentSets:
+			_, err := lab.Exec(ctx, h.NS, "sysctl", "-qw", "net.ipv4.ip_forward=0", "net.ipv6.conf.all.forwarding=0")
+			must(t, err)
+		case dual:
+			_, err := lab.Exec(ctx, h.NS, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+			must(t, err)
+		}
+	}
+	must(t, l.StartAll(ctx))
 	for _, h := range l.Hosts {
 		checkAgentPrivileges(t, h, p)
 	}
@@ -328,11 +348,42 @@ func runWithPrivileges(t *testing.T, mode string, p privileges) {
 		}
 	}
 	pingEveryPair(t, ctx, lab.PodEndpoints(pods), 2, mode+" with least privilege")
+	if dual {
+		if mode == modeRouted {
+			for _, h := range l.Hosts {
+				must(t, lab.Eventually(ctx, h.Name+" IPv6 routes to every remote block6", 20*time.Millisecond, func(ctx context.Context) (bool, error) {
+					routes, err := lab.AgentRoutes6(ctx, h.NS)
+					if err != nil {
+						return false, err
+					}
+					if bad := badBlock6Routes(l, h, routes); len(bad) > 0 {
+						return false, fmt.Errorf("%s", strings.Join(bad, "; "))
+					}
+					return true, nil
+				}))
+			}
+		}
+		pingEveryPair(t, ctx, lab.PodEndpoints6(pods), 2, mode+" IPv6 with least privilege")
+	}
 	// Still the same processes, with the same privileges: nothing
 	// crashed and restarted along the way.
 	for _, h := range l.Hosts {
 		if !h.Running() {
 			t.Errorf("%s: vxbgpd exited", h.Name)
+		}
+		if !agentSets {
+			continue
+		}
+		want := []string{"net.ipv4.ip_forward = 1"}
+		if dual {
+			want = append(want, "net.ipv6.conf.all.forwarding = 1")
+		}
+		out, err := lab.Exec(ctx, h.NS, "sysctl", "net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding")
+		must(t, err)
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: the agent did not turn forwarding on: %s", h.Name, out)
+			}
 		}
 	}
 }
@@ -416,21 +467,33 @@ func readyz(ctx context.Context, ns string) (int, string, error) {
 	return resp.StatusCode, strings.TrimSpace(string(body)), err
 }
 
+// privilegeCases are the labs the privilege tests run: both modes, and
+// routed dual-stack, whose IPv6 neighbour-solicitation responder needs an
+// AF_PACKET socket (CAP_NET_RAW).
+var privilegeCases = []struct {
+	name, mode string
+	dual       bool
+}{
+	{modeOverlay, modeOverlay, false},
+	{modeRouted, modeRouted, false},
+	{"routed-dualstack", modeRouted, true},
+}
+
 // TestDaemonSetPrivileges: vxbgpd with exactly the DaemonSet's privileges
 // (containerd's defaults plus capabilities.add minus drop, no_new_privs,
 // read-only /proc/sys and root file system) is ready with a pod attached
 // on each of two hosts, and the pods ping each other, in both modes.
 func TestDaemonSetPrivileges(t *testing.T) {
-	for _, mode := range []string{modeOverlay, modeRouted} {
-		t.Run(mode, func(t *testing.T) { runWithPrivileges(t, mode, daemonSetPrivileges(t)) })
+	for _, c := range privilegeCases {
+		t.Run(c.name, func(t *testing.T) { runWithPrivileges(t, c.mode, c.dual, daemonSetPrivileges(t)) })
 	}
 }
 
 // TestSystemdUnitPrivileges: the same with the systemd unit's
 // CapabilityBoundingSet, NoNewPrivileges and Protect* settings.
 func TestSystemdUnitPrivileges(t *testing.T) {
-	for _, mode := range []string{modeOverlay, modeRouted} {
-		t.Run(mode, func(t *testing.T) { runWithPrivileges(t, mode, unitPrivileges(t)) })
+	for _, c := range privilegeCases {
+		t.Run(c.name, func(t *testing.T) { runWithPrivileges(t, c.mode, c.dual, unitPrivileges(t)) })
 	}
 }
 
