@@ -83,25 +83,10 @@ func New(log *slog.Logger) (*Dataplane, error) {
 	return newDataplane(netns.None(), log)
 }
 
-// NewAt returns a Dataplane for the network namespace ns, for tests that
-// run one in a namespace of their own: it enters ns (setns, so it needs
-// CAP_SYS_ADMIN) to open its sockets and to reach ns's /proc/sys. It keeps
-// its own duplicate of ns, so the caller may close ns afterwards.
-func NewAt(ns netns.NsHandle, log *slog.Logger) (*Dataplane, error) {
-	fd, err := unix.FcntlInt(uintptr(ns), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("dup netns handle: %w", err)
-	}
-	own := netns.NsHandle(fd)
-	d, err := newDataplane(own, log)
-	if err != nil {
-		own.Close()
-	}
-	return d, err
-}
-
 // newDataplane opens the sockets of a Dataplane in ns, or with
-// netns.None() in the current namespace without entering any.
+// netns.None() in the current namespace without entering any. Only the
+// tests pass a namespace (NewAt, export_test.go): nothing the agent
+// builds can enter one.
 func newDataplane(ns netns.NsHandle, log *slog.Logger) (*Dataplane, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
