@@ -157,6 +157,7 @@ func TestDualStackRoutedNoUnderlay6(t *testing.T) {
 	ctx := testCtx(t, time.Minute)
 	l := newLab(t, ctx, lab.Options{Hosts: 1, Mode: modeRouted, DualStack: true, NoStart: true})
 	h := l.Host(1)
+	h.ExpectExit()
 	_, err := lab.IP(ctx, h.NS, "addr", "del", h.Addr6+"/64", "dev", "eth0")
 	must(t, err)
 	err = h.Start(ctx)

@@ -61,6 +61,9 @@ func newLab(t *testing.T, ctx context.Context, opts lab.Options) *lab.Lab {
 		t.Fatalf("lab: %v", err)
 	}
 	t.Cleanup(func() {
+		for _, p := range l.Health() {
+			t.Errorf("lab health: %s", p)
+		}
 		if t.Failed() {
 			t.Logf("daemon logs of lab %s:\n%s", l.ID, l.LogTail(60))
 			dir := filepath.Join(os.TempDir(), "vxbgp-e2e-logs", strings.ReplaceAll(t.Name(), "/", "_")+"-"+l.ID)

@@ -28,6 +28,10 @@ Commands:
   members     discovered hosts and their state
   fdb         what the agent programmed: MAC, flood and neighbour entries
 
+Node set-up (no agent needed; vxbgpctl COMMAND -h for flags):
+  install-cni    copy vxbgp-cni into the CNI bin dir atomically (--bin-dir, default /opt/cni/bin)
+  uninstall-cni  remove the conflist, then vxbgp-cni, from the node
+
 Flags may also follow the command. -o json prints the local API's types
 (package localapi) as indented JSON; lists are [] when empty.
 
@@ -55,6 +59,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "vxbgpctl: no command")
 		fs.Usage()
 		return 2
+	}
+	if node, ok := nodeCommands[name]; ok {
+		return node(fs.Args()[1:], stdout, stderr)
 	}
 	if err := fs.Parse(fs.Args()[1:]); err != nil {
 		return usageExit(err)

@@ -68,7 +68,10 @@ func runTests(m *testing.M) int {
 		}
 		defer os.RemoveAll(dir)
 		pluginBin = filepath.Join(dir, "vxbgp-cni")
-		out, err := exec.Command("go", "build", "-o", pluginBin, "github.com/vxbgp/vxbgp/cmd/vxbgp-cni").CombinedOutput()
+		// Static, as make build ships it (the test binary itself runs with -race, which needs cgo).
+		build := exec.Command("go", "build", "-o", pluginBin, "github.com/vxbgp/vxbgp/cmd/vxbgp-cni")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		out, err := build.CombinedOutput()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "build vxbgp-cni: %v\n%s", err, out)
 			return 1

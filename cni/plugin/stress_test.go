@@ -41,17 +41,44 @@ func (e *testEnv) command(r pluginRun) *exec.Cmd {
 // runQuiet is run for goroutines: no testing.T. It returns an error
 // holding the CNI error's code and message when the plugin failed.
 func (e *testEnv) runQuiet(r pluginRun) error {
+	_, err := e.runOut(r)
+	return err
+}
+
+// runOut is runQuiet that also returns the plugin's stdout (the result).
+func (e *testEnv) runOut(r pluginRun) ([]byte, error) {
 	c := e.command(r)
 	var stdout, stderr bytes.Buffer
 	c.Stdout, c.Stderr = &stdout, &stderr
 	if err := c.Run(); err != nil {
 		var ce types.Error
 		if json.Unmarshal(stdout.Bytes(), &ce) == nil && ce.Msg != "" {
-			return fmt.Errorf("%s %s: code %d: %s", r.cmd, r.containerID, ce.Code, ce.Msg)
+			return nil, fmt.Errorf("%s %s: code %d: %s", r.cmd, r.containerID, ce.Code, ce.Msg)
 		}
-		return fmt.Errorf("%s %s: %v: %s %s", r.cmd, r.containerID, err, stdout.String(), stderr.String())
+		return nil, fmt.Errorf("%s %s: %v: %s %s", r.cmd, r.containerID, err, stdout.String(), stderr.String())
 	}
-	return nil
+	return stdout.Bytes(), nil
+}
+
+// resultAddrs returns the addresses of a CNI 1.x ADD result.
+func resultAddrs(out []byte) ([]netip.Prefix, error) {
+	var res struct {
+		IPs []struct {
+			Address string `json:"address"`
+		} `json:"ips"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		return nil, fmt.Errorf("result %q: %w", out, err)
+	}
+	var ps []netip.Prefix
+	for _, ip := range res.IPs {
+		p, err := netip.ParsePrefix(ip.Address)
+		if err != nil {
+			return nil, fmt.Errorf("result address %q: %w", ip.Address, err)
+		}
+		ps = append(ps, p)
+	}
+	return ps, nil
 }
 
 // parallel runs f(i) for i in [0,n) at once and returns the errors.
@@ -81,10 +108,25 @@ func TestConcurrentAddDel(t *testing.T) {
 			return e.runQuiet(pluginRun{cmd: cmd, containerID: fmt.Sprintf("conc%03d", i), netns: "/var/run/netns/" + pods[i], conf: conf})
 		}
 	}
-	for _, err := range parallel(n, run("ADD")) {
+	// What each ADD returned, not the store, is what must be distinct:
+	// the store names its records by address, so it cannot hold a
+	// duplicate even when two pods were given the same one.
+	given := make([][]netip.Prefix, n)
+	errs := parallel(n, func(i int) error {
+		out, err := e.runOut(pluginRun{cmd: "ADD", containerID: fmt.Sprintf("conc%03d", i), netns: "/var/run/netns/" + pods[i], conf: conf})
+		if err != nil {
+			return err
+		}
+		given[i], err = resultAddrs(out)
+		return err
+	})
+	for _, err := range errs {
 		if err != nil {
 			t.Error(err)
 		}
+	}
+	if dups := duplicateAddrs(given); len(dups) > 0 {
+		t.Errorf("addresses given to more than one pod: %v", dups)
 	}
 	recs, err := e.store(t).List()
 	if err != nil {
@@ -92,13 +134,15 @@ func TestConcurrentAddDel(t *testing.T) {
 	}
 	seen := map[netip.Addr]string{}
 	for _, r := range recs {
-		if o, dup := seen[r.IPs[0]]; dup {
-			t.Errorf("%s given to %s and %s", r.IPs[0], o, r.ContainerID)
-		}
 		seen[r.IPs[0]] = r.ContainerID
 	}
 	if len(seen) != n {
-		t.Errorf("%d distinct addresses, want %d", len(seen), n)
+		t.Errorf("%d distinct addresses in the store, want %d", len(seen), n)
+	}
+	for i, ps := range given {
+		if len(ps) != 1 || seen[ps[0].Addr()] != fmt.Sprintf("conc%03d", i) {
+			t.Errorf("conc%03d was given %v; the store holds it for %q", i, ps, seen[firstAddr(ps)])
+		}
 	}
 	// The kernel agrees: every pod has its recorded address.
 	for i, r := range recs {
@@ -124,6 +168,30 @@ func TestConcurrentAddDel(t *testing.T) {
 	assertStoreClean(t, e)
 }
 
+// duplicateAddrs returns every address that appears more than once in
+// the results, with the indexes of the pods it was given to.
+func duplicateAddrs(given [][]netip.Prefix) map[netip.Addr][]int {
+	by := map[netip.Addr][]int{}
+	for i, ps := range given {
+		for _, p := range ps {
+			by[p.Addr()] = append(by[p.Addr()], i)
+		}
+	}
+	for a, is := range by {
+		if len(is) < 2 {
+			delete(by, a)
+		}
+	}
+	return by
+}
+
+func firstAddr(ps []netip.Prefix) netip.Addr {
+	if len(ps) == 0 {
+		return netip.Addr{}
+	}
+	return ps[0].Addr()
+}
+
 // TestKilledAdds: ADDs SIGKILLed at random points, ten at a time, many
 // times. At every point no address is configured in two pods, and every
 // address configured in a pod is held in the store for that pod (so it
@@ -134,17 +202,13 @@ func TestKilledAdds(t *testing.T) {
 	e := newTestEnv(t)
 	const rounds, batch = 6, 10
 	conf := e.conf("1.1.0", map[string]any{"socket": "/nonexistent/vxbgp.sock"}) // agent down: one less thing to wait for
-	type attempt struct {
-		cid, pod string
-		done     bool
-	}
-	var all []*attempt
+	var all []*killedAdd
 	pods := map[string]string{} // container ID -> pod netns
 	for round := range rounds {
-		atts := make([]*attempt, batch)
+		atts := make([]*killedAdd, batch)
 		for i := range atts {
 			_, pod, _ := newPod(t)
-			atts[i] = &attempt{cid: fmt.Sprintf("kill%d-%d", round, i), pod: pod}
+			atts[i] = &killedAdd{cid: fmt.Sprintf("kill%d-%d", round, i), pod: pod}
 		}
 		parallel(batch, func(i int) error {
 			a := atts[i]
@@ -165,6 +229,13 @@ func TestKilledAdds(t *testing.T) {
 			pods[a.cid] = a.pod
 		}
 		assertNoDoubleAddress(t, e, pods)
+	}
+	// The test proves something only if some ADDs were killed part-way,
+	// leaving a record or a veth behind for DEL and GC to clean up.
+	if killed, partial := killedPartWay(t, e, all); killed == 0 || partial == 0 {
+		t.Errorf("%d ADDs killed, %d of them part-way (a record or a veth left): the kill times missed every step of an ADD", killed, partial)
+	} else {
+		t.Logf("%d ADDs killed, %d of them part-way", killed, partial)
 	}
 	var valid []string
 	killed := 0
@@ -217,6 +288,40 @@ func TestKilledAdds(t *testing.T) {
 	}
 	assertNoDoubleAddress(t, e, pods)
 	assertStoreClean(t, e)
+}
+
+// killedAdd is one ADD of TestKilledAdds.
+type killedAdd struct {
+	cid, pod string
+	done     bool // it completed before the kill
+}
+
+// killedPartWay counts the ADDs that did not complete, and those of them
+// that left a store record or a host veth behind.
+func killedPartWay(t *testing.T, e *testEnv, all []*killedAdd) (killed, partial int) {
+	t.Helper()
+	recs, err := e.store(t).List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	traces := map[string]bool{}
+	for _, r := range recs {
+		traces[r.ContainerID] = true
+	}
+	veths := map[string]bool{}
+	for _, v := range e.hostVeths(t) {
+		veths[v] = true
+	}
+	for _, a := range all {
+		if a.done {
+			continue
+		}
+		killed++
+		if traces[a.cid] || veths[HostVethName(a.cid, "eth0")] {
+			partial++
+		}
+	}
+	return killed, partial
 }
 
 // assertNoDoubleAddress checks that no address is configured in two of
@@ -315,5 +420,18 @@ func assertStoreClean(t *testing.T, e *testEnv) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The duplicate check of TestConcurrentAddDel can fire.
+func TestDuplicateAddrs(t *testing.T) {
+	p := netip.MustParsePrefix
+	given := [][]netip.Prefix{{p("10.0.0.1/16")}, {p("10.0.0.2/16")}, {p("10.0.0.1/16")}}
+	got := duplicateAddrs(given)
+	if len(got) != 1 || len(got[netip.MustParseAddr("10.0.0.1")]) != 2 {
+		t.Errorf("duplicateAddrs = %v, want 10.0.0.1 given to pods 0 and 2", got)
+	}
+	if got := duplicateAddrs(given[:2]); len(got) != 0 {
+		t.Errorf("duplicateAddrs of distinct addresses = %v", got)
 	}
 }

@@ -185,9 +185,9 @@ func (a *agent) peerTemplate(p peer.Peer) bgp.PeerConfig {
 		// unused by a routed host. ipv6 only with dual-stack networks,
 		// so an IPv4-only host's OPEN stays as it was.
 		Families: a.families(),
-		// Between two agents exactly one side dials: after a session
-		// drops GoBGP idles 5 s and refuses connections, so two dialling
-		// sides keep missing each other. The higher address waits.
+		// Between two agents exactly one side dials: a flapping session
+		// idles and refuses connections, so two dialling sides can keep
+		// missing each other (control/bgp). The higher address waits.
 		// Peers of other kinds (FRR, switches) dial us anyway.
 		Passive: p.Address.Less(a.host.ul.Addr),
 	}

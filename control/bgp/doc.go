@@ -114,12 +114,15 @@
 // withdraw the routes we had not re-added yet: originate local routes
 // before calling SetPeers: the sources' Ready, then WaitAdvertised.
 //
-// Session recovery. After a session drop GoBGP idles 5 s and closes every
-// connection offered meanwhile (fsm.go:145, 443, 464). If both sides dial,
-// each can keep hitting the other's idle period; observed: no session for
-// more than 20 s. Configure exactly one side of an agent-to-agent session
-// as PeerConfig.Passive; then a restarted agent is back about 6-9 s after
-// its peer noticed the loss, its routes kept as stale in the meantime.
+// Session recovery. GoBGP v3.37.0 idled 5 s after every session drop,
+// closing every connection offered meanwhile, and waited 1-2 s before its
+// first dial: a restarted agent got its sessions back 5-9 s after its
+// peers noticed the loss. third_party/gobgp is patched (PATCHES.md): no
+// idle after a session that lasted 30 s or more, a doubling idle for one
+// that flaps, the first dial within 100 ms and a backoff from 250 ms to
+// connectRetry. Configure exactly one side of an agent-to-agent session as
+// PeerConfig.Passive, so the two never race; the restarted agent's routes
+// stay at its peers as stale (graceful restart) until its End-of-RIB.
 //
 // # Known GoBGP v3.37.0 data races
 //

@@ -19,9 +19,10 @@ import (
 // exit closes the TCP session the way an agent restart does: no
 // NOTIFICATION, just FIN.
 const (
-	childPeer   = "VXBGP_BGP_TEST_PEER" // B's address and port
-	childVNIs   = "VXBGP_BGP_TEST_VNIS" // type-3 routes A originates, e.g. "100,200"
-	childOnTerm = "VXBGP_BGP_TEST_TERM" // "close" (agent SIGTERM) or "stop"
+	childPeer   = "VXBGP_BGP_TEST_PEER"    // B's address and port
+	childVNIs   = "VXBGP_BGP_TEST_VNIS"    // type-3 routes A originates, e.g. "100,200"
+	childOnTerm = "VXBGP_BGP_TEST_TERM"    // "close" (agent SIGTERM) or "stop"
+	childWaits  = "VXBGP_BGP_TEST_PASSIVE" // "1": A waits for B to dial
 )
 
 // TestGracefulRestartChild is the child's body; it is skipped in a normal run.
@@ -47,7 +48,8 @@ func runChild(ctx context.Context, c bgp.Config) error {
 		}
 	}
 	// The routes are in the RIB before the first session can come up.
-	if err := s.SetPeers(ctx, []bgp.PeerConfig{{Address: peerHost, ASN: bgptest.ASN, Port: uint16(pport), LocalAddress: c.ListenAddress}}); err != nil {
+	if err := s.SetPeers(ctx, []bgp.PeerConfig{{Address: peerHost, ASN: bgptest.ASN, Port: uint16(pport), LocalAddress: c.ListenAddress,
+		Passive: os.Getenv(childWaits) == "1"}}); err != nil {
 		return err
 	}
 	fmt.Println("ready")

@@ -27,10 +27,10 @@ type PeerConfig struct {
 	Families     []string // FamilyEVPN, FamilyIPv4, FamilyIPv6; default evpn
 	// Passive: never dial, wait for the peer to connect. Between two GoBGP
 	// speakers exactly one side should be passive (e.g. the one with the
-	// higher address): after a session drop GoBGP idles 5 s and closes
-	// every connection it is offered meanwhile (fsm.go holdtimeIdle), and
-	// when both sides dial, each keeps hitting the other's idle period and
-	// the session can stay down for tens of seconds.
+	// higher address): a flapping session idles (refusing connections)
+	// for longer each time, and when both sides dial, each can keep
+	// hitting the other's idle period. One dialling side also spares the
+	// collision resolution.
 	Passive bool
 }
 
@@ -39,12 +39,16 @@ type PeerConfig struct {
 const (
 	defaultHoldTime = 9
 	defaultGRTime   = 120
-	// connectRetry: GoBGP dials every rand[retry, 2*retry) seconds (fsm.go
-	// connectLoop); its default of 120 s would leave a restarted peer
-	// unreachable for minutes unless it dials us.
-	connectRetry = 2
+	// connectRetry caps the dial backoff (seconds; third_party/gobgp's
+	// patched connectLoop dials within 100 ms, then after 0.25, 0.5, 1 s,
+	// then every connectRetry): a restarted peer that we dial is reached
+	// within about a second of its listening. GoBGP's default of 120 s
+	// would leave it unreachable for minutes unless it dials us.
+	connectRetry = 1
 	// idleHoldAfterReset applies after ResetPeer (default 30 s). After any
-	// other session loss GoBGP idles a fixed 5 s (fsm.go holdtimeIdle).
+	// other session loss the patched GoBGP idles not at all after a stable
+	// session, and from 0.25 s doubling up to 5 s for a flapping one
+	// (third_party/gobgp/PATCHES.md).
 	idleHoldAfterReset = 1
 	// deferralTime bounds how long a restarting speaker holds back its
 	// UPDATEs waiting for its peers' End-of-RIB (default 360 s). What we

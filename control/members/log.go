@@ -20,8 +20,11 @@ type logWriter struct{ log *slog.Logger }
 
 func (w logWriter) Write(p []byte) (int, error) {
 	level, msg := parseLogLine(string(p))
-	if repeatsRefusal(msg) {
+	switch {
+	case repeatsRefusal(msg):
 		level = slog.LevelDebug
+	case level == slog.LevelError && unreachable(msg):
+		level = slog.LevelWarn
 	}
 	w.log.Log(context.Background(), level, msg)
 	return len(p), nil
@@ -35,6 +38,24 @@ func (w logWriter) Write(p []byte) (int, error) {
 func repeatsRefusal(msg string) bool {
 	return strings.HasPrefix(msg, "ignoring alive message for ") && strings.Contains(msg, refusedBy) ||
 		strings.HasPrefix(msg, "Conflicting address for ")
+}
+
+// unreachable tells memberlist's errors that only say a member did not
+// answer: what failure detection is for, and what every host logs when
+// one is powered off. They are warnings; the member's death, if it comes,
+// is logged by the table. Errors about what a member sent (a bad packet,
+// a key that does not decrypt it) stay errors. Memberlist v0.7.0,
+// state.go and net.go.
+func unreachable(msg string) bool {
+	for _, p := range []string{"Failed fallback TCP ping", "Failed to send UDP ping", "Failed to send indirect ping",
+		"Failed to send indirect UDP ping", "Failed to send UDP compound ping", "Failed to send gossip to",
+		"Failed to send ack", "Failed to send nack", "Failed to forward ack", "Push/Pull with ", "Failed to push local state",
+		"Failed to read remote state"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // parseLogLine splits "[LEVEL] memberlist: msg\n" into its slog level and

@@ -46,3 +46,22 @@ func TestLogRepeatsAtDebug(t *testing.T) {
 		}
 	}
 }
+
+// A member that does not answer is a warning; what a member sent wrong
+// stays an error.
+func TestLogUnreachableAtWarn(t *testing.T) {
+	rec := newRecorder(t)
+	l := newMemberlistLogger(slog.New(rec))
+	l.Printf("[ERR] memberlist: Failed fallback TCP ping: timeout 300ms: read tcp 10.250.0.1:44096->10.250.0.2:7946: i/o timeout")
+	l.Printf("[ERR] memberlist: Push/Pull with h2 failed: dial tcp 10.250.0.2:7946: i/o timeout")
+	l.Printf("[ERR] memberlist: failed to receive: no installed keys could decrypt the message from=10.250.0.4:57008")
+	for _, want := range [][]string{
+		{"WARN Failed fallback TCP ping"},
+		{"WARN Push/Pull with h2 failed"},
+		{"ERROR failed to receive: no installed keys"},
+	} {
+		if !rec.has(want...) {
+			t.Errorf("no log line with %q", want)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -18,6 +19,8 @@ type daemon struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error // the Wait result, valid once done is closed
+	// asked: the lab stopped or killed it, so its exit is no failure.
+	asked atomic.Bool
 }
 
 // startDaemon starts argv in ns with stdout and stderr appended to logPath,
@@ -72,6 +75,7 @@ func (d *daemon) stop(ctx context.Context, grace time.Duration) error {
 	if ok, _ := d.exited(); ok {
 		return nil
 	}
+	d.asked.Store(true)
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("sigterm %s: %w", d.name, err)
 	}
@@ -90,6 +94,7 @@ func (d *daemon) stop(ctx context.Context, grace time.Duration) error {
 
 // kill sends SIGKILL and waits until the daemon has exited.
 func (d *daemon) kill(ctx context.Context) error {
+	d.asked.Store(true)
 	if err := d.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("sigkill %s: %w", d.name, err)
 	}

@@ -43,6 +43,10 @@ type Host struct {
 	mu    sync.Mutex
 	agent *daemon
 	args  []string // extra vxbgpd arguments, e.g. --mode routed
+	// started is every agent process started, for Lab.Health; mayExit
+	// says one may exit on its own (ExpectExit).
+	started []*daemon
+	mayExit bool
 }
 
 func (h *Host) prepare() error {
@@ -77,6 +81,7 @@ func (h *Host) spawn() error {
 		return err
 	}
 	h.agent = d
+	h.started = append(h.started, d)
 	return nil
 }
 

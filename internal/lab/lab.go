@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -72,9 +73,10 @@ type Lab struct {
 	logf    func(format string, args ...any)
 	keyFile string // Options.GossipKey's file, or ""
 
-	mu     sync.Mutex
-	pods   []*Pod
-	closed bool
+	mu      sync.Mutex
+	pods    []*Pod
+	closed  bool
+	allowed []*regexp.Regexp // ERROR log lines a test expects (ExpectErrors)
 }
 
 // New builds the lab and, unless opts.NoStart, starts every agent and waits

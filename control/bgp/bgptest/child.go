@@ -162,6 +162,21 @@ func (c *Child) Terminate(t testing.TB) {
 	}
 }
 
+// Kill sends the child SIGKILL and waits until it has exited: a crash,
+// whose sockets the kernel closes.
+func (c *Child) Kill(t testing.TB) {
+	t.Helper()
+	if err := c.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-c.done:
+		c.done <- err // for the cleanup
+	case <-time.After(20 * time.Second):
+		t.Fatal("child did not die after SIGKILL")
+	}
+}
+
 // lockedBuffer is a bytes.Buffer safe for concurrent use.
 type lockedBuffer struct {
 	mu  sync.Mutex
