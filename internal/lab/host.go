@@ -73,6 +73,9 @@ func (h *Host) spawn() error {
 		}
 	}
 	argv := append([]string{h.bin(BinAgent), "--config", h.ConfigPath}, h.args...)
+	if wrap := h.lab.opts.AgentWrap; wrap != nil {
+		argv = append(wrap(h), argv...)
+	}
 	d, err := startDaemon(h.lab.run, h.Name+"-vxbgpd", h.NS, h.LogPath, argv...)
 	if err != nil {
 		return err

@@ -48,6 +48,11 @@ type Options struct {
 	// other vxbgp host in bgp.peers (FRR hosts and routers stay static
 	// peers). Hosts added later (AddHost) join the same way.
 	Discovery bool
+	// AgentWrap, if set, returns the argv put before vxbgpd's own inside
+	// a host's namespace: a launcher that execs vxbgpd (so the PID stays
+	// the agent's), e.g. with a container's privileges
+	// (e2e/cmd/vxbgp-caps).
+	AgentWrap func(h *Host) []string
 	// GossipKey, with Discovery, is a base64 gossip key: the lab writes
 	// it to <Dir>/gossip.key (mode 0600) and every host's
 	// discovery.secretKeyFile names that file.

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
@@ -32,8 +33,14 @@ var (
 
 // Dataplane is the Linux overlay.Dataplane of one network namespace.
 type Dataplane struct {
-	h   *netlink.Handle
-	ns  netns.NsHandle // our own duplicate, for Watch's subscription socket
+	h *netlink.Handle
+	// raw carries the rtnetlink requests netlink.Handle has no method
+	// for (netconf.go).
+	raw *nl.SocketHandle
+	// ns is NewAt's namespace (our own duplicate), entered to open
+	// sockets and to reach /proc/sys (inNS); netns.None() for New's, the
+	// process's own namespace, which is never entered.
+	ns  netns.NsHandle
 	log *slog.Logger
 
 	mu sync.Mutex
@@ -66,33 +73,34 @@ type linkRef struct {
 
 var _ overlay.Dataplane = (*Dataplane)(nil)
 
-// New returns a Dataplane for the network namespace of the calling thread.
+// New returns a Dataplane for the network namespace the process runs in.
+// It never enters a namespace: setns needs CAP_SYS_ADMIN, even into the
+// namespace the process is in already, and the agent runs without it. Its
+// netlink and packet sockets are opened where the process is, and
+// /proc/sys/net is read (and written) as it is, which shows this
+// namespace's sysctls.
 func New(log *slog.Logger) (*Dataplane, error) {
-	ns, err := netns.Get()
-	if err != nil {
-		return nil, fmt.Errorf("get current netns: %w", err)
-	}
-	defer ns.Close()
-	return NewAt(ns, log)
+	return newDataplane(netns.None(), log)
 }
 
-// NewAt returns a Dataplane for the network namespace ns. It keeps its own
-// duplicate of ns, so the caller may close ns afterwards.
-func NewAt(ns netns.NsHandle, log *slog.Logger) (*Dataplane, error) {
+// newDataplane opens the sockets of a Dataplane in ns, or with
+// netns.None() in the current namespace without entering any. Only the
+// tests pass a namespace (NewAt, export_test.go): nothing the agent
+// builds can enter one.
+func newDataplane(ns netns.NsHandle, log *slog.Logger) (*Dataplane, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	fd, err := unix.FcntlInt(uintptr(ns), unix.F_DUPFD_CLOEXEC, 0)
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
-		return nil, fmt.Errorf("dup netns handle: %w", err)
-	}
-	own := netns.NsHandle(fd)
-	h, err := netlink.NewHandleAt(own, unix.NETLINK_ROUTE)
-	if err != nil {
-		own.Close()
 		return nil, fmt.Errorf("netlink handle: %w", err)
 	}
-	d := &Dataplane{h: h, ns: own, log: log, links: map[uint32]linkRef{}, ndStopped: make(chan struct{}, 1)}
+	raw, err := nl.GetNetlinkSocketAt(ns, netns.None(), unix.NETLINK_ROUTE)
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("netlink socket: %w", err)
+	}
+	d := &Dataplane{h: h, raw: &nl.SocketHandle{Socket: raw}, ns: ns, log: log, links: map[uint32]linkRef{}, ndStopped: make(chan struct{}, 1)}
 	d.nd = ndproxy.New(ndproxy.Config{
 		Open: d.openND,
 		Stopped: func(error) {
@@ -111,12 +119,16 @@ func NewAt(ns netns.NsHandle, log *slog.Logger) (*Dataplane, error) {
 func (d *Dataplane) Close() error {
 	d.nd.Close()
 	d.h.Close()
+	d.raw.Socket.Close()
 	d.mu.Lock()
 	if d.packetOpen {
 		unix.Close(d.packet)
 		d.packetOpen = false
 	}
 	d.mu.Unlock()
+	if !d.ns.IsOpen() {
+		return nil
+	}
 	return d.ns.Close()
 }
 

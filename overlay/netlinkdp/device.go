@@ -94,7 +94,7 @@ func (d *Dataplane) setDevice(dev overlay.Device) error {
 	if err := d.setUp(vx, br); err != nil {
 		return err
 	}
-	if err := d.setProxyARP(dev.Bridge, dev.ProxyARP); err != nil {
+	if err := d.setProxyARP(br, dev.ProxyARP); err != nil {
 		return err
 	}
 	if err := d.setNDProxy(dev, br); err != nil {
@@ -133,7 +133,7 @@ func (d *Dataplane) setRoutedDevice(dev overlay.Device, br netlink.Link, keep *k
 		return err
 	}
 	// Proxy ARP and ND before the pods are told to use the gateway (below).
-	if err := d.setProxyARP(dev.Bridge, dev.ProxyARP); err != nil {
+	if err := d.setProxyARP(br, dev.ProxyARP); err != nil {
 		return err
 	}
 	if err := d.setNDProxy(dev, br); err != nil {

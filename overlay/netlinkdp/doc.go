@@ -45,9 +45,16 @@
 // proxy_arp makes the bridge answer a pod's ARP for a remote pod (routed
 // away from the bridge) with the gateway MAC; proxy_delay 0 makes it answer
 // at once rather than after up to 0.8 s; forwarding lets the host route
-// what it attracted. /proc/sys/net belongs to the namespace of the thread
-// that opens it, so sysctls are read and written from a thread switched
-// into the Dataplane's namespace (inNS), as is the packet socket's creation.
+// what it attracted. The bridge's own three go through rtnetlink
+// (RTM_SETLINK IFLA_INET_CONF, RTM_SETNEIGHTBL: netconf.go), so they need
+// CAP_NET_ADMIN and no writable /proc/sys; the host-wide forwarding
+// switches have no netlink setter and are written to /proc/sys only when
+// the host has not set them (a read-only /proc/sys then fails with
+// ErrSysctlReadOnly, naming the sysctl). The agent's Dataplane (New) lives
+// in the process's own namespace and never enters one: setns needs
+// CAP_SYS_ADMIN. A test's Dataplane (NewAt) enters its namespace to open
+// sockets and read /proc/sys/net, which belongs to the namespace of the
+// thread that opens it (inNS).
 // The bridge without vxlan device is found again by its name
 // (overlay.BridgeName); Observe reports Device.ProxyARP only when
 // proxy_arp, proxy_delay 0 and forwarding are all in place.
