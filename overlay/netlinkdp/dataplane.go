@@ -14,6 +14,7 @@ import (
 
 	"github.com/vxbgp/vxbgp/overlay"
 	"github.com/vxbgp/vxbgp/overlay/ndproxy"
+	"github.com/vxbgp/vxbgp/overlay/nftnat"
 )
 
 // AliasPrefix marks the links vxbgp owns: their alias is AliasPrefix plus the
@@ -53,6 +54,10 @@ type Dataplane struct {
 	// that the reconciler re-reads (Observe then reports its bridges
 	// without NDProxy) and serves them again.
 	ndStopped chan struct{}
+
+	// nat is the nftables connection of the NAT table (nat.go), nil
+	// until first used.
+	nat *nftnat.Conn
 }
 
 // linkRef is one network's pair of links. bridge is 0 while the vxlan
@@ -110,6 +115,7 @@ func NewAt(ns netns.NsHandle, log *slog.Logger) (*Dataplane, error) {
 // and the namespace handle. Call it after Watch has returned.
 func (d *Dataplane) Close() error {
 	d.nd.Close()
+	d.closeNAT()
 	d.h.Close()
 	d.mu.Lock()
 	if d.packetOpen {
@@ -151,6 +157,10 @@ func (d *Dataplane) Apply(ctx context.Context, op overlay.Op) error {
 		return d.setRoute(*op.Route)
 	case op.Route != nil:
 		return d.delRoute(*op.Route)
+	case op.NAT != nil && set:
+		return d.setNAT(*op.NAT)
+	case op.NAT != nil:
+		return d.delNAT()
 	}
 	return fmt.Errorf("%s: empty op", op)
 }
