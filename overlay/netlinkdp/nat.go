@@ -67,13 +67,19 @@ func (d *Dataplane) setNAT(n overlay.NAT) error {
 	if err == nil {
 		err = c.Set(n)
 	}
-	if errors.Is(err, nftnat.ErrUnavailable) {
+	return natError(err)
+}
+
+// natError names the key behind a failure to program the NAT table, and
+// the way out when the kernel cannot have one.
+func natError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, nftnat.ErrUnavailable):
 		return fmt.Errorf("natOutgoing: %w (set natOutgoing: false on every network to run without pod egress NAT)", err)
 	}
-	if err != nil {
-		return fmt.Errorf("natOutgoing: %w", err)
-	}
-	return nil
+	return fmt.Errorf("natOutgoing: %w", err)
 }
 
 // delNAT removes our NAT table; without nf_tables there is none.
