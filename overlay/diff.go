@@ -25,9 +25,21 @@ import (
 // (the kernel replaces it), never deleted and re-added. A device whose VXLAN
 // device comes or goes is set too.
 //
+// The NAT table is one object, set whole (the kernel swaps it in one
+// transaction) before anything else: a new network's subnet must be
+// exempt from masquerading before the first route or device towards it
+// exists, or the first packets of a flow to it would leave masqueraded,
+// and conntrack keeps a flow's NAT binding for its whole life. It is
+// deleted last, when no network wants NAT any more.
+//
 // Diff is pure and deterministic: within a kind, operations are sorted.
 func Diff(cur, want State) []Op {
 	var ops []Op
+	natChanged := !cur.NAT.Equal(want.NAT)
+	if natChanged && !want.NAT.IsZero() {
+		n := want.NAT.Clone()
+		ops = append(ops, Op{Kind: OpSet, NAT: &n})
+	}
 	// Sets.
 	for _, vni := range sortedKeys(want.Devices) {
 		d := want.Devices[vni]
@@ -97,6 +109,10 @@ func Diff(cur, want State) []Op {
 			d := cur.Devices[vni]
 			ops = append(ops, Op{Kind: OpDel, Device: &d})
 		}
+	}
+	if natChanged && want.NAT.IsZero() {
+		n := cur.NAT.Clone()
+		ops = append(ops, Op{Kind: OpDel, NAT: &n})
 	}
 	return ops
 }

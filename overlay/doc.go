@@ -60,6 +60,12 @@
 // mode. The other way round, a VXLAN device wanted where there is none, is
 // an add, made at once.
 //
+// Pod egress (State.NAT, networks[].natOutgoing) is one object: the
+// masquerade rules of the networks whose pods leave behind their host's
+// address, each exempting every network's pools of its family. A
+// Dataplane keeps it as one table of its own (overlay/nftnat: table inet
+// vxbgp) that it replaces whole, atomically, and deletes whole.
+//
 // What else the control plane needs of the kernel is data too: the host's
 // Underlay (its fabric-facing device, address, IPv6 address and MTU), which
 // the data plane finds (netlinkdp.Dataplane.Underlay, DefaultAddr).

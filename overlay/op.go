@@ -8,8 +8,9 @@ import (
 // Dataplane is the kernel seen through the agent's eyes.
 type Dataplane interface {
 	// Observe returns only what the agent owns: its devices, the FDB,
-	// flood and neighbour entries on them, and the routes tagged
-	// RouteProtocol. The caller owns the State (fresh maps every call).
+	// flood and neighbour entries on them, the routes tagged
+	// RouteProtocol, and its NAT table. The caller owns the State (fresh
+	// maps every call).
 	Observe(ctx context.Context) (State, error)
 	// Apply performs one operation. It is idempotent: setting what exists
 	// and deleting what is gone both succeed.
@@ -42,10 +43,12 @@ type Op struct {
 	FDB    *FDB
 	Flood  *Flood
 	Route  *Route
+	// NAT replaces the whole NAT table (set) or removes it (del).
+	NAT *NAT
 }
 
 // Object names the kind of object an Op touches ("device", "neigh", "fdb",
-// "flood", "route").
+// "flood", "route", "nat").
 func (o Op) Object() string {
 	switch {
 	case o.Device != nil:
@@ -58,6 +61,8 @@ func (o Op) Object() string {
 		return "flood"
 	case o.Route != nil:
 		return "route"
+	case o.NAT != nil:
+		return "nat"
 	}
 	return "none"
 }
@@ -76,6 +81,8 @@ func (o Op) String() string {
 		return fmt.Sprintf("%s flood vni %d dst %s", o.Kind, o.Flood.VNI, o.Flood.VTEP)
 	case o.Route != nil:
 		return fmt.Sprintf("%s %s", o.Kind, o.Route)
+	case o.NAT != nil:
+		return fmt.Sprintf("%s nat table (%d rules)", o.Kind, len(o.NAT.Rules))
 	}
 	return o.Kind.String() + " nothing"
 }

@@ -324,6 +324,12 @@ func (s *State) Apply(op Op) {
 		} else {
 			delete(s.Routes, op.Route.Dst)
 		}
+	case op.NAT != nil:
+		if op.Kind == OpSet {
+			s.NAT = op.NAT.Clone()
+		} else {
+			s.NAT = NAT{}
+		}
 	}
 }
 

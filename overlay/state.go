@@ -151,6 +151,7 @@ type State struct {
 	Flood   map[Flood]struct{}
 	Neigh   map[NeighKey]Neigh
 	Routes  map[netip.Prefix]Route // tagged RouteProtocol, main table
+	NAT     NAT                    // pod egress masquerade; zero: no NAT table
 }
 
 // NewState returns an empty State with its maps allocated.
@@ -190,6 +191,7 @@ func (s State) Clone() State {
 		Flood:   maps.Clone(s.Flood),
 		Neigh:   maps.Clone(s.Neigh),
 		Routes:  make(map[netip.Prefix]Route, len(s.Routes)),
+		NAT:     s.NAT.Clone(),
 	}
 	for k, r := range s.Routes {
 		c.Routes[k] = r.Clone()
@@ -213,12 +215,12 @@ func (s State) Clone() State {
 func (s State) Equal(o State) bool {
 	return maps.Equal(s.Devices, o.Devices) && maps.Equal(s.FDB, o.FDB) &&
 		maps.Equal(s.Flood, o.Flood) && maps.Equal(s.Neigh, o.Neigh) &&
-		maps.EqualFunc(s.Routes, o.Routes, Route.Equal)
+		maps.EqualFunc(s.Routes, o.Routes, Route.Equal) && s.NAT.Equal(o.NAT)
 }
 
 // Len is the number of entries of every kind.
 func (s State) Len() int {
-	return len(s.Devices) + len(s.FDB) + len(s.Flood) + len(s.Neigh) + len(s.Routes)
+	return len(s.Devices) + len(s.FDB) + len(s.Flood) + len(s.Neigh) + len(s.Routes) + len(s.NAT.Rules)
 }
 
 // device returns the device names for a VNI, falling back to the default names
@@ -248,6 +250,9 @@ func (s State) String() string {
 	}
 	for _, r := range s.Routes {
 		lines = append(lines, r.String())
+	}
+	for _, m := range s.NAT.Rules {
+		lines = append(lines, m.String())
 	}
 	slices.Sort(lines)
 	return strings.Join(lines, "\n")

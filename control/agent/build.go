@@ -67,6 +67,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, parts Part
 		devices = append(devices, n.Device)
 	}
 	a.merge = desired.New(cfg.Mode, devices, a.rec.Set)
+	a.merge.SetNAT(desired.NAT(cfg.Networks))
 	a.routed = routed.NewSource(routed.Config{
 		Blocks:         a.blocks(),
 		NextHop4:       a.host.ul.Addr,

@@ -102,7 +102,16 @@ type Network struct {
 	Subnet6  string `yaml:"subnet6" json:"subnet6,omitempty"`   // e.g. fd00:10:244::/48
 	Gateway6 string `yaml:"gateway6" json:"gateway6,omitempty"` // inside subnet6
 	Block6   string `yaml:"block6" json:"block6,omitempty"`     // this host's share of subnet6
+	// NATOutgoing masquerades the network's pods' traffic to destinations
+	// outside every network's subnet and subnet6 behind the host's
+	// address (Calico's natOutgoing, flannel's --ip-masq). nil (unset) is
+	// true: read it with NATOn.
+	NATOutgoing *bool `yaml:"natOutgoing" json:"natOutgoing,omitempty"`
 }
+
+// NATOn reports whether the network's egress is NATed: natOutgoing, true
+// unless set to false.
+func (n Network) NATOn() bool { return n.NATOutgoing == nil || *n.NATOutgoing }
 
 // API is the local control socket.
 type API struct {

@@ -156,7 +156,10 @@ func (d *decoder) scalar(n *yaml.Node, v reflect.Value, path string) {
 	// It would also truncate 1.5 into an integer: refuse that first.
 	p := reflect.New(v.Type())
 	isInt := v.CanInt() || v.CanUint()
-	if isInt && n.ShortTag() != "!!int" || n.Decode(p.Interface()) != nil {
+	// A boolean must be true or false: yaml.v3 would also take YAML 1.1's
+	// yes/no/on/off, even quoted.
+	isBool := v.Kind() == reflect.Bool || v.Kind() == reflect.Pointer && v.Type().Elem().Kind() == reflect.Bool
+	if isInt && n.ShortTag() != "!!int" || isBool && n.ShortTag() != "!!bool" || n.Decode(p.Interface()) != nil {
 		d.fail(path, "must be %s, got %q", want(v), n.Value)
 		return
 	}
@@ -193,6 +196,8 @@ func want(v reflect.Value) string {
 		return `a duration like "300ms" or "2s"`
 	}
 	switch v.Kind() {
+	case reflect.Pointer: // an optional value: unset and its zero differ
+		return want(reflect.New(v.Type().Elem()).Elem())
 	case reflect.String:
 		return "a string"
 	case reflect.Bool:

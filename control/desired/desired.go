@@ -35,6 +35,9 @@ import (
 // next hop goes); its neighbour entries stay, so that nothing has to be
 // learnt again when it is unmasked.
 //
+// The pod egress NAT (SetNAT) comes from the config and is the same in
+// both modes.
+//
 // A host switched to routed mode keeps its VXLAN device and the entries on
 // it until its sources are synced (the reconciler's rule: removing a
 // VXLAN device is a delete): until then the peers may still send it
@@ -49,6 +52,7 @@ type Merger struct {
 	hasEVPN bool
 	routes  map[netip.Prefix]overlay.Route
 	masked  map[netip.Addr]bool
+	nat     overlay.NAT // from the config: the same in both modes
 }
 
 // New returns a Merger for mode (config.ModeOverlay or ModeRouted) that
@@ -124,6 +128,7 @@ func (m *Merger) build() (overlay.State, bool) {
 			s.AddDevice(d)
 		}
 	}
+	s.NAT = m.nat // s is a copy of the snapshot's struct: its maps stay shared, NAT is ours
 	for _, r := range m.routes {
 		// A host route (/32, /128) is a chained endpoint of the peer (made
 		// by another plugin, e.g. ptp): its MAC is not behind the peer's

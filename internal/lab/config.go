@@ -83,6 +83,9 @@ type NetworkConfig struct {
 	Subnet6  string `yaml:"subnet6,omitempty"`
 	Gateway6 string `yaml:"gateway6,omitempty"`
 	Block6   string `yaml:"block6,omitempty"`
+	// NATOutgoing: nil leaves natOutgoing out of the file (its default,
+	// true).
+	NATOutgoing *bool `yaml:"natOutgoing,omitempty"`
 }
 
 // hostConfig builds host h's config: full mesh with every other vxbgp host

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vxbgp/vxbgp/overlay"
 	"github.com/vxbgp/vxbgp/overlay/ndproxy"
+	"github.com/vxbgp/vxbgp/overlay/nftnat"
 )
 
 // AliasPrefix marks the links vxbgp owns: their alias is AliasPrefix plus the
@@ -60,6 +61,10 @@ type Dataplane struct {
 	// that the reconciler re-reads (Observe then reports its bridges
 	// without NDProxy) and serves them again.
 	ndStopped chan struct{}
+
+	// nat is the nftables connection of the NAT table (nat.go), nil
+	// until first used.
+	nat *nftnat.Conn
 }
 
 // linkRef is one network's pair of links. bridge is 0 while the vxlan
@@ -118,6 +123,7 @@ func newDataplane(ns netns.NsHandle, log *slog.Logger) (*Dataplane, error) {
 // and the namespace handle. Call it after Watch has returned.
 func (d *Dataplane) Close() error {
 	d.nd.Close()
+	d.closeNAT()
 	d.h.Close()
 	d.raw.Socket.Close()
 	d.mu.Lock()
@@ -163,6 +169,10 @@ func (d *Dataplane) Apply(ctx context.Context, op overlay.Op) error {
 		return d.setRoute(*op.Route)
 	case op.Route != nil:
 		return d.delRoute(*op.Route)
+	case op.NAT != nil && set:
+		return d.setNAT(*op.NAT)
+	case op.NAT != nil:
+		return d.delNAT()
 	}
 	return fmt.Errorf("%s: empty op", op)
 }

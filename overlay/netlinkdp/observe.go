@@ -64,6 +64,9 @@ func (d *Dataplane) Observe(ctx context.Context) (overlay.State, error) {
 	if err := d.observeRoutes(st); err != nil {
 		return st, err
 	}
+	if err := d.observeNAT(&st); err != nil {
+		return st, err
+	}
 	d.setLinks(obs.refs)
 	return st, nil
 }

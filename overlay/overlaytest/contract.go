@@ -51,6 +51,8 @@ func Contract(t *testing.T, newDP func(t *testing.T) overlay.Dataplane) {
 		{"ProxyND", contractProxyND},
 		{"OverlayToRouted", contractOverlayToRouted},
 		{"SwitchKeepsVXLANUntilSync", contractSwitchKeepsVXLAN},
+		{"NAT", contractNAT},
+		{"NATReconciler", contractNATReconciler},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newDP(t)) })
 	}
@@ -151,6 +153,8 @@ func op(k overlay.OpKind, o any) overlay.Op {
 		return overlay.Op{Kind: k, Neigh: &v}
 	case overlay.Route:
 		return overlay.Op{Kind: k, Route: &v}
+	case overlay.NAT:
+		return overlay.Op{Kind: k, NAT: &v}
 	}
 	panic("op of unknown object")
 }

@@ -79,6 +79,11 @@ func (d *Dataplane) Apply(ctx context.Context, op overlay.Op) error {
 			return fmt.Errorf("%s: %w", op, err)
 		}
 	}
+	if op.NAT != nil && op.Kind == overlay.OpSet {
+		if err := d.checkNAT(*op.NAT); err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+	}
 	if op.Device != nil && op.Kind == overlay.OpDel {
 		vni := op.Device.VNI
 		for k, f := range d.state.FDB {
@@ -146,6 +151,26 @@ func (d *Dataplane) checkRoute(r overlay.Route) error {
 	}
 	if !r.Normal() {
 		d.violations = append(d.violations, fmt.Sprintf("route not normalised (use overlay.NewRoute or State.AddRoute): %s", r))
+	}
+	return nil
+}
+
+// checkNAT refuses a NAT the kernel Dataplane cannot encode, and records a
+// violation for one that is not normalised (it would never compare equal
+// to what the kernel gives back).
+func (d *Dataplane) checkNAT(n overlay.NAT) error {
+	for _, m := range n.Rules {
+		if !m.Src.IsValid() {
+			return fmt.Errorf("nat rule for network %q: invalid source prefix", m.Network)
+		}
+		for _, p := range m.Except {
+			if !p.IsValid() || p.Addr().Is6() != m.Src.Addr().Is6() {
+				return fmt.Errorf("nat rule for network %q: exception %s is not of the family of %s", m.Network, p, m.Src)
+			}
+		}
+	}
+	if !n.Equal(overlay.NewNAT(n.Rules...)) {
+		d.violations = append(d.violations, fmt.Sprintf("nat not normalised (use overlay.NewNAT): %v", n))
 	}
 	return nil
 }
