@@ -105,20 +105,12 @@ func TestSourceAdvertisesPerEndpoint(t *testing.T) {
 // become FDB, neighbour and flood entries, a withdrawal removes them, and
 // Synced closes on the End-of-RIB of the configured peer.
 func TestSourceReceives(t *testing.T) {
-	h := runFake(t, time.Minute)
-	peer, vtep := "10.0.0.2", netip.MustParseAddr("192.0.2.2")
-	if err := h.sp.SetPeers(context.Background(), []bgp.PeerConfig{{Address: peer, ASN: 64512, Families: []string{bgp.FamilyEVPN}}}); err != nil {
-		t.Fatal(err)
-	}
-	t2, err := Type2(64512, netip.MustParseAddr("10.0.0.2"), 1, 100, vtep, overlay.MustParseMAC("02:00:00:00:02:01"), netip.MustParseAddr("10.244.2.1"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, peer, vtep, t2 := fakeWithPeer(t)
 	t3, err := Type3(64512, netip.MustParseAddr("10.0.0.2"), 1, 100, vtep)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t2.NeighborIp, t3.NeighborIp = peer, peer
+	t3.NeighborIp = peer
 	h.sp.Deliver(t2)
 	h.sp.Deliver(t3)
 	want := strings.Join(sorted(fdbLine("02:00:00:00:02:01", 100, "192.0.2.2"), neighLine("10.244.2.1", "02:00:00:00:02:01", 100),
@@ -145,16 +137,7 @@ func TestSourceReceives(t *testing.T) {
 // not) withdraws the route it replaces: the peer no longer means the old
 // one (RFC 7606's treat-as-withdraw). Before, the old entries stayed.
 func TestMalformedReplacementWithdraws(t *testing.T) {
-	h := runFake(t, time.Minute)
-	peer, vtep := "10.0.0.2", netip.MustParseAddr("192.0.2.2")
-	if err := h.sp.SetPeers(context.Background(), []bgp.PeerConfig{{Address: peer, ASN: 64512, Families: []string{bgp.FamilyEVPN}}}); err != nil {
-		t.Fatal(err)
-	}
-	t2, err := Type2(64512, netip.MustParseAddr("10.0.0.2"), 1, 100, vtep, overlay.MustParseMAC("02:00:00:00:02:01"), netip.MustParseAddr("10.244.2.1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t2.NeighborIp = peer
+	h, _, _, t2 := fakeWithPeer(t)
 	h.sp.Deliver(t2)
 	bgptest.WaitFor(t, "the peer's route in the snapshot", 5*time.Second, func() bool { return h.remote() != "" })
 	bad := proto.Clone(t2).(*api.Path)
@@ -165,4 +148,21 @@ func TestMalformedReplacementWithdraws(t *testing.T) {
 	}
 	h.sp.Deliver(bad)
 	bgptest.WaitFor(t, "the replaced route withdrawn", 5*time.Second, func() bool { return h.remote() == "" })
+}
+
+// fakeWithPeer runs a source on the fake speaker with one EVPN peer,
+// 10.0.0.2 with VTEP 192.0.2.2, and returns a type-2 route from it.
+func fakeWithPeer(t *testing.T) (h *fakeHost, peer string, vtep netip.Addr, t2 *api.Path) {
+	t.Helper()
+	h = runFake(t, time.Minute)
+	peer, vtep = "10.0.0.2", netip.MustParseAddr("192.0.2.2")
+	if err := h.sp.SetPeers(context.Background(), []bgp.PeerConfig{{Address: peer, ASN: 64512, Families: []string{bgp.FamilyEVPN}}}); err != nil {
+		t.Fatal(err)
+	}
+	t2, err := Type2(64512, netip.MustParseAddr("10.0.0.2"), 1, 100, vtep, overlay.MustParseMAC("02:00:00:00:02:01"), netip.MustParseAddr("10.244.2.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t2.NeighborIp = peer
+	return h, peer, vtep, t2
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vxbgp/vxbgp/control/bgp"
 	"github.com/vxbgp/vxbgp/control/bgp/bgptest"
 )
 
@@ -90,29 +91,39 @@ func members(alive map[netip.Addr]bool, addrs ...netip.Addr) []Member {
 	return out
 }
 
+// threeUp is a rig whose members self, h2 and h3 are alive, h2 answering
+// the probe as answers says, with h2's session up and its End-of-RIB in;
+// setAlive changes h2's liveness.
+func threeUp(t *testing.T, answers bool) (r *rig, h bgp.Handler, setAlive func(bool)) {
+	r = newRig(t)
+	r.answers[h2] = answers
+	all := map[netip.Addr]bool{self: true, h2: true, h3: true}
+	r.m.SetMembers(members(all, self, h2, h3))
+	h = r.m.Handler()
+	h.Peer(h2.String(), true)
+	h.EOR("evpn", h2.String())
+	return r, h, func(alive bool) {
+		all[h2] = alive
+		r.m.SetMembers(members(all, self, h2, h3))
+	}
+}
+
 // A host that dies with its BGP session up (it went silent) is masked once
 // the probe gets no answer; it is unmasked only when it is alive again and
 // its routes are current: here the session broke meanwhile, so only once
 // a new one has sent End-of-RIB.
 func TestPowerOff(t *testing.T) {
-	r := newRig(t)
-	all := map[netip.Addr]bool{self: true, h2: true, h3: true}
-	r.m.SetMembers(members(all, self, h2, h3))
-	h := r.m.Handler()
-	h.Peer(h2.String(), true)
-	h.EOR("evpn", h2.String())
+	r, h, setAlive := threeUp(t, false)
 	r.stays(t, "all alive")
 
-	all[h2] = false
-	r.m.SetMembers(members(all, self, h2, h3))
+	setAlive(false)
 	r.wait(t, "h2 masked", h2)
 	if !slices.Equal(r.probed(), []netip.Addr{h2}) {
 		t.Errorf("probed %v, want h2 once", r.probed())
 	}
 
 	h.Peer(h2.String(), false) // the hold timer finally expired
-	all[h2] = true
-	r.m.SetMembers(members(all, self, h2, h3))
+	setAlive(true)
 	r.stays(t, "alive again but its session has not come back", h2)
 	h.Peer(h2.String(), true)
 	r.stays(t, "session back, no End-of-RIB yet", h2)
@@ -127,32 +138,18 @@ func TestPowerOff(t *testing.T) {
 // gossip says it is alive, since its session never broke and the routes
 // it carried are current.
 func TestShortCutKeepsSession(t *testing.T) {
-	r := newRig(t)
-	all := map[netip.Addr]bool{self: true, h2: true, h3: true}
-	r.m.SetMembers(members(all, self, h2, h3))
-	h := r.m.Handler()
-	h.Peer(h2.String(), true)
-	h.EOR("evpn", h2.String())
-	all[h2] = false
-	r.m.SetMembers(members(all, self, h2, h3))
+	r, _, setAlive := threeUp(t, false)
+	setAlive(false)
 	r.wait(t, "h2 masked", h2)
-	all[h2] = true
-	r.m.SetMembers(members(all, self, h2, h3))
+	setAlive(true)
 	r.wait(t, "h2 unmasked")
 }
 
 // A busy host that gossip wrongly declares dead keeps its session and
 // answers the probe: not masked, although its session is up.
 func TestFalseDeathWithSessionUp(t *testing.T) {
-	r := newRig(t)
-	r.answers[h2] = true
-	all := map[netip.Addr]bool{self: true, h2: true, h3: true}
-	r.m.SetMembers(members(all, self, h2, h3))
-	h := r.m.Handler()
-	h.Peer(h2.String(), true)
-	h.EOR("evpn", h2.String())
-	all[h2] = false
-	r.m.SetMembers(members(all, self, h2, h3))
+	r, _, setAlive := threeUp(t, true)
+	setAlive(false)
 	bgptest.WaitFor(t, "the probe", 5*time.Second, func() bool { return r.m.Stats().Unconfirmed == 1 })
 	r.stays(t, "a false death")
 }
