@@ -16,16 +16,17 @@ const (
 
 // Config is the whole configuration file.
 type Config struct {
-	NodeName  string    `yaml:"nodeName" json:"nodeName"`
-	Mode      string    `yaml:"mode" json:"mode"`
-	Underlay  Underlay  `yaml:"underlay" json:"underlay"`
-	BGP       BGP       `yaml:"bgp" json:"bgp"`
-	Discovery Discovery `yaml:"discovery" json:"discovery"`
-	Networks  []Network `yaml:"networks" json:"networks"`
-	StateDir  string    `yaml:"stateDir" json:"stateDir"`
-	API       API       `yaml:"api" json:"api"`
-	Metrics   Metrics   `yaml:"metrics" json:"metrics"`
-	LogLevel  string    `yaml:"logLevel" json:"logLevel"` // debug | info | warn | error (default info)
+	NodeName   string     `yaml:"nodeName" json:"nodeName"`
+	Mode       string     `yaml:"mode" json:"mode"`
+	Underlay   Underlay   `yaml:"underlay" json:"underlay"`
+	BGP        BGP        `yaml:"bgp" json:"bgp"`
+	Discovery  Discovery  `yaml:"discovery" json:"discovery"`
+	Networks   []Network  `yaml:"networks" json:"networks"`
+	StateDir   string     `yaml:"stateDir" json:"stateDir"`
+	API        API        `yaml:"api" json:"api"`
+	Metrics    Metrics    `yaml:"metrics" json:"metrics"`
+	Kubernetes Kubernetes `yaml:"kubernetes" json:"kubernetes"`
+	LogLevel   string     `yaml:"logLevel" json:"logLevel"` // debug | info | warn | error (default info)
 }
 
 // Underlay is this host's address on the fabric.
@@ -99,6 +100,16 @@ type Network struct {
 	Block6   string `yaml:"block6" json:"block6,omitempty"`     // this host's share of subnet6
 }
 
+// Kubernetes makes this host's Node object a source (control/kube): the
+// networks' blocks from spec.podCIDRs, underlay.address from its
+// InternalIP when unset, and the other Nodes as iBGP peers.
+type Kubernetes struct {
+	Enabled bool `yaml:"enabled" json:"enabled"`
+	// Kubeconfig is the credentials file; empty: the pod's service
+	// account (in-cluster).
+	Kubeconfig string `yaml:"kubeconfig" json:"kubeconfig,omitempty"`
+}
+
 // API is the local control socket.
 type API struct {
 	Socket string `yaml:"socket" json:"socket"`
@@ -122,6 +133,9 @@ const (
 	DefaultPeerPort   = 179
 	DefaultLogLevel   = "info"
 
+	// NodeNameEnv, when set, is the default nodeName.
+	NodeNameEnv = "NODE_NAME"
+
 	DefaultProbeInterval  = 300 * time.Millisecond
 	DefaultProbeTimeout   = 150 * time.Millisecond
 	DefaultSuspicionMult  = 2
@@ -134,7 +148,13 @@ const (
 // Resolve when the agent starts.
 func Default() *Config {
 	// An unknown hostname leaves nodeName empty, which Validate reports.
-	host, _ := os.Hostname()
+	// NODE_NAME (a DaemonSet sets it from spec.nodeName) comes before the
+	// hostname, which need not be the Node's name; the file's nodeName
+	// wins over both.
+	host := os.Getenv(NodeNameEnv)
+	if host == "" {
+		host, _ = os.Hostname()
+	}
 	return &Config{
 		NodeName: host,
 		Mode:     ModeOverlay,
