@@ -93,7 +93,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, parts Part
 	if err := a.reg.Load(); err != nil {
 		return nil, err
 	}
-	sources := []peer.Source{staticPeers(cfg)} // first: static settings win
+	sources := append([]peer.Source{staticPeers(cfg)}, parts.PeerSources...) // first: static settings win
 	if len(cfg.Discovery.Join) > 0 {
 		if a.fleet, err = a.buildFleet(parts.Probe); err != nil {
 			return nil, err
