@@ -103,6 +103,17 @@ func (p Plan) Apply(cfg *config.Config) {
 	}
 }
 
+// blocks are the valid blocks, for the log.
+func (p Plan) blocks() string {
+	var out []string
+	for _, b := range append(append([]netip.Prefix(nil), p.Blocks...), p.Blocks6...) {
+		if b.IsValid() {
+			out = append(out, b.String())
+		}
+	}
+	return strings.Join(out, ",")
+}
+
 // podCIDRs are spec.podCIDRs (or the older single spec.podCIDR), parsed.
 func podCIDRs(node *corev1.Node) ([]netip.Prefix, error) {
 	list := node.Spec.PodCIDRs

@@ -32,6 +32,7 @@ func kubeConfig(t *testing.T, name string) *config.Config {
 	c.NodeName = name
 	c.BGP.ASN = 64512
 	c.Kubernetes.Enabled = true
+	c.Metrics.Listen = "" // scenarios that serve health pick a free port
 	c.Networks = []config.Network{{Name: "pods", VNI: 100, Subnet: "10.244.0.0/16", Gateway: "10.244.0.1"}}
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)

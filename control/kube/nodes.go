@@ -46,7 +46,17 @@ func newNodes(client kubernetes.Interface) (*nodes, error) {
 }
 
 // run runs the informer until ctx ends.
-func (n *nodes) run(ctx context.Context) { n.inf.RunWithContext(ctx) }
+func (n *nodes) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	// The first list of an empty cluster adds nothing: say it came.
+	wg.Go(func() {
+		if cache.WaitForCacheSync(ctx.Done(), n.inf.HasSynced) {
+			n.notify()
+		}
+	})
+	n.inf.RunWithContext(ctx)
+}
 
 func (n *nodes) notify() {
 	n.mu.Lock()

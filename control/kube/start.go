@@ -99,8 +99,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	}
 	plan.Apply(cfg)
 	k.underlay, k.fromNode = cfg.UnderlayAddr(), plan.Underlay.IsValid()
-	log.Info("config completed from the Node", "underlay", cfg.Underlay.Address, "fromNode", k.fromNode,
-		"blocks", fmt.Sprint(plan.Blocks), "blocks6", fmt.Sprint(plan.Blocks6))
+	log.Info("config completed from the Node", "underlay", cfg.Underlay.Address, "fromNode", k.fromNode, "blocks", plan.blocks())
 	return k, nil
 }
 
