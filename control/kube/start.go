@@ -131,7 +131,9 @@ func (k *Kube) wait(ctx context.Context, cfg *config.Config) (Plan, error) {
 			return plan, err
 		}
 		reason.Store(w.Reason)
-		if w.Reason != said {
+		// The first list's usual moment of delay is not worth a line.
+		quiet := !k.nodes.synced() && k.nodes.failure() == nil
+		if w.Reason != said && !quiet {
 			k.log.Warn("waiting for the Node before starting", "reason", w.Reason)
 			said = w.Reason
 		}
