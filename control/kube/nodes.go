@@ -6,8 +6,9 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -23,11 +24,22 @@ type nodes struct {
 }
 
 // newNodes makes the informer; nothing runs until run.
-func newNodes(client kubernetes.Interface) (*nodes, error) {
+func newNodes(client Client) (*nodes, error) {
 	n := &nodes{changed: make(chan struct{})}
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return client.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return client.Watch(ctx, o)
+		},
+	}
 	// No periodic resync: the watch delivers every change, and a resync
 	// would only replay the cache.
-	n.inf = informers.NewSharedInformerFactory(client, 0).Core().V1().Nodes().Informer()
+	// The real API server streams the first list as watch events
+	// (WatchList); a client that says it cannot (the fake clientset) is
+	// listed the old way.
+	n.inf = cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(lw, client), &corev1.Node{}, 0, cache.Indexers{})
 	if err := n.inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) {
 		n.mu.Lock()
 		n.lastErr = err

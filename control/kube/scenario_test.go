@@ -31,7 +31,8 @@ import (
 // controller-manager would.
 type cluster struct {
 	t      *testing.T
-	client kubernetes.Interface
+	client kubernetes.Interface // the kubelet's and controller-manager's
+	source Client               // the agent's
 }
 
 func (c cluster) ctx() context.Context {
@@ -150,7 +151,7 @@ func scenarioWaitForPodCIDR(t *testing.T, c cluster, name string) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		k, err := Start(context.Background(), cfg, logs.logger(t), Options{Client: c.client})
+		k, err := Start(context.Background(), cfg, logs.logger(t), Options{Client: c.source})
 		done <- result{k, err}
 	}()
 	base := "http://" + cfg.Metrics.Listen
@@ -202,7 +203,7 @@ func scenarioPeers(t *testing.T, c cluster, prefix string) {
 	c.add(b, "192.0.2.2", "10.244.2.0/24")
 	c.add(cc, "192.0.2.3") // no podCIDR yet: a peer all the same
 	cfg := kubeConfig(t, self)
-	k, err := Start(context.Background(), cfg, bgptest.Logger(t), Options{Client: c.client})
+	k, err := Start(context.Background(), cfg, bgptest.Logger(t), Options{Client: c.source})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +261,7 @@ func scenarioPeers(t *testing.T, c cluster, prefix string) {
 func scenarioMisfit(t *testing.T, c cluster, name string) {
 	c.add(name, "192.0.2.1", "10.99.1.0/24")
 	cfg := kubeConfig(t, name)
-	k, err := Start(context.Background(), cfg, bgptest.Logger(t), Options{Client: c.client})
+	k, err := Start(context.Background(), cfg, bgptest.Logger(t), Options{Client: c.source})
 	var fe *config.FieldError
 	if !errors.As(err, &fe) || fe.Path != "networks" || !strings.Contains(err.Error(), "podCIDR 10.99.1.0/24 is inside no network's subnet") {
 		t.Errorf("Start = %v, %v; want a networks error", k, err)
@@ -277,7 +278,7 @@ func scenarioCancel(t *testing.T, c cluster, name string) {
 	var logs logBuffer
 	done := make(chan error, 1)
 	go func() {
-		k, err := Start(ctx, cfg, logs.logger(t), Options{Client: c.client})
+		k, err := Start(ctx, cfg, logs.logger(t), Options{Client: c.source})
 		if k != nil {
 			err = errors.New("a *Kube returned")
 		}
@@ -297,8 +298,9 @@ func scenarioCancel(t *testing.T, c cluster, name string) {
 	}
 }
 
-// scenarios are every scenario, each on its own nodes.
-func scenarios(t *testing.T, client kubernetes.Interface) {
+// scenarios are every scenario, each on its own nodes: client changes
+// Nodes, source is what Start reads them with.
+func scenarios(t *testing.T, client kubernetes.Interface, source Client) {
 	for _, s := range []struct {
 		name string
 		run  func(*testing.T, cluster, string)
@@ -309,7 +311,7 @@ func scenarios(t *testing.T, client kubernetes.Interface) {
 		{"ctx ends while waiting", scenarioCancel},
 	} {
 		t.Run(s.name, func(t *testing.T) {
-			s.run(t, cluster{t: t, client: client}, fmt.Sprintf("n%d", time.Now().UnixNano()%1e9))
+			s.run(t, cluster{t: t, client: client, source: source}, fmt.Sprintf("n%d", time.Now().UnixNano()%1e9))
 		})
 	}
 }

@@ -9,10 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-
 	"github.com/vxbgp/vxbgp/control/config"
 	"github.com/vxbgp/vxbgp/control/metrics"
 	"github.com/vxbgp/vxbgp/control/peer"
@@ -20,9 +16,8 @@ import (
 
 // Options are what tests replace.
 type Options struct {
-	// Client is the API client; nil: made from cfg.Kubernetes
-	// (kubernetes.kubeconfig, or the pod's service account).
-	Client kubernetes.Interface
+	// Client is the API client; nil: NewClient(cfg.Kubernetes).
+	Client Client
 }
 
 // Kube is the running Node informer of an agent with kubernetes.enabled.
@@ -41,22 +36,6 @@ type Kube struct {
 
 	cancel context.CancelFunc
 	done   sync.WaitGroup
-}
-
-// NewClient makes the API client of c: from the kubeconfig file, or
-// in-cluster from the service account when the path is empty.
-func NewClient(c config.Kubernetes) (kubernetes.Interface, error) {
-	var rc *rest.Config
-	var err error
-	if c.Kubeconfig == "" {
-		if rc, err = rest.InClusterConfig(); err != nil {
-			return nil, fmt.Errorf("kubernetes: in-cluster credentials (kubernetes.kubeconfig is empty): %w", err)
-		}
-	} else if rc, err = clientcmd.BuildConfigFromFlags("", c.Kubeconfig); err != nil {
-		return nil, fmt.Errorf("kubernetes.kubeconfig %s: %w", c.Kubeconfig, err)
-	}
-	rc.UserAgent = "vxbgpd"
-	return kubernetes.NewForConfig(rc)
 }
 
 // Start runs the Node informer and completes cfg from this host's Node
