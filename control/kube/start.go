@@ -30,7 +30,7 @@ type Kube struct {
 	asn   uint32
 	// underlay is this host's address: peers are the other Nodes'
 	// InternalIPs of its family. fromNode: it is the Node's InternalIP,
-	// and a change of that is fatal (see watchSelf).
+	// and a change of that is fatal (see checkSelf).
 	underlay netip.Addr
 	fromNode bool
 

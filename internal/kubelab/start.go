@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -60,8 +61,19 @@ type ControlPlane struct {
 }
 
 // Start brings up etcd and kube-apiserver and waits until the API server
-// answers /readyz. On error whatever started is stopped.
-func Start(ctx context.Context, o Options) (_ *ControlPlane, err error) {
+// answers /readyz. On error whatever started is stopped. Ports are picked
+// free and bound by the processes a moment later: if another process took
+// one meanwhile, Start tries again with new ports.
+func Start(ctx context.Context, o Options) (*ControlPlane, error) {
+	for attempt := 1; ; attempt++ {
+		cp, err := start(ctx, o)
+		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			return cp, err
+		}
+	}
+}
+
+func start(ctx context.Context, o Options) (_ *ControlPlane, err error) {
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
 	}
@@ -102,6 +114,9 @@ func Start(ctx context.Context, o Options) (_ *ControlPlane, err error) {
 	cp.Etcd, cp.URL = url(ports[0]), "https://"+host+strconv.Itoa(ports[2])
 	cp.EtcdLog, cp.APIServerLog = filepath.Join(cp.Dir, "etcd.log"), filepath.Join(cp.Dir, "apiserver.log")
 
+	if err := os.RemoveAll(filepath.Join(cp.Dir, "etcd")); err != nil { // a fresh cluster, also in a given Dir
+		return nil, err
+	}
 	t0 := time.Now()
 	if err := cp.spawn(o.Prefix, cp.EtcdLog, o.Etcd, "--name", "kubelab", "--data-dir", filepath.Join(cp.Dir, "etcd"),
 		"--listen-client-urls", cp.Etcd, "--advertise-client-urls", cp.Etcd,
