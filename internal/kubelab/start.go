@@ -57,6 +57,7 @@ type ControlPlane struct {
 	EtcdLog, APIServerLog string
 
 	removeDir bool
+	prefix    []string
 	procs     []*exec.Cmd // in start order; stopped in reverse
 }
 
@@ -89,7 +90,7 @@ func start(ctx context.Context, o Options) (_ *ControlPlane, err error) {
 	if _, err := os.Stat(apiserver); err != nil {
 		return nil, fmt.Errorf("kube-apiserver: %w", err)
 	}
-	cp := &ControlPlane{Dir: o.Dir}
+	cp := &ControlPlane{Dir: o.Dir, prefix: o.Prefix}
 	if cp.Dir == "" {
 		if cp.Dir, err = os.MkdirTemp("", "kubelab-"); err != nil {
 			return nil, err
@@ -118,7 +119,7 @@ func start(ctx context.Context, o Options) (_ *ControlPlane, err error) {
 		return nil, err
 	}
 	t0 := time.Now()
-	if err := cp.spawn(o.Prefix, cp.EtcdLog, o.Etcd, "--name", "kubelab", "--data-dir", filepath.Join(cp.Dir, "etcd"),
+	if err := cp.spawn(cp.EtcdLog, o.Etcd, "--name", "kubelab", "--data-dir", filepath.Join(cp.Dir, "etcd"),
 		"--listen-client-urls", cp.Etcd, "--advertise-client-urls", cp.Etcd,
 		"--listen-peer-urls", url(ports[1]), "--initial-advertise-peer-urls", url(ports[1]),
 		"--initial-cluster", "kubelab="+url(ports[1]), "--unsafe-no-fsync"); err != nil {
@@ -140,7 +141,7 @@ func start(ctx context.Context, o Options) (_ *ControlPlane, err error) {
 		// reconcile, and kubelets are reached by their InternalIP.
 		"--endpoint-reconciler-type=none", "--kubelet-preferred-address-types=InternalIP", "--v=1",
 	}
-	if err := cp.spawn(o.Prefix, cp.APIServerLog, apiserver, append(args, o.ExtraArgs...)...); err != nil {
+	if err := cp.spawn(cp.APIServerLog, apiserver, append(args, o.ExtraArgs...)...); err != nil {
 		return nil, err
 	}
 	client, err := cp.httpClient()
@@ -154,16 +155,24 @@ func start(ctx context.Context, o Options) (_ *ControlPlane, err error) {
 	return cp, nil
 }
 
+// Spawn starts another process of the cluster (kube-controller-manager,
+// a kubelet, ...) under Options.Prefix, its output in Dir/<logName>.log;
+// Stop stops it before the API server. It returns the log's path.
+func (cp *ControlPlane) Spawn(logName, binary string, args ...string) (string, error) {
+	path := filepath.Join(cp.Dir, logName+".log")
+	return path, cp.spawn(path, binary, args...)
+}
+
 // spawn starts one process with its output in logPath. It dies with the
 // test process (SIGKILL on parent death), so a killed test leaves
 // nothing running.
-func (cp *ControlPlane) spawn(prefix []string, logPath, name string, args ...string) error {
+func (cp *ControlPlane) spawn(logPath, name string, args ...string) error {
 	log, err := os.Create(logPath)
 	if err != nil {
 		return err
 	}
 	defer log.Close() // the child holds its own descriptor
-	argv := append(append(append([]string(nil), prefix...), name), args...)
+	argv := append(append(append([]string(nil), cp.prefix...), name), args...)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir, cmd.Stdout, cmd.Stderr = cp.Dir, log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -174,9 +183,10 @@ func (cp *ControlPlane) spawn(prefix []string, logPath, name string, args ...str
 	return nil
 }
 
-// Stop stops the API server, then etcd (the other order makes the API
-// server linger for ~25 s), and removes a temporary directory. It is safe
-// to call more than once.
+// Stop stops the processes in reverse start order — what Spawn started,
+// the API server, then etcd (the other order makes the API server linger
+// for ~25 s) — and removes a temporary directory. It is safe to call more
+// than once.
 func (cp *ControlPlane) Stop() {
 	for i := len(cp.procs) - 1; i >= 0; i-- {
 		stop(cp.procs[i])
