@@ -16,17 +16,19 @@ const (
 
 // Config is the whole configuration file.
 type Config struct {
-	NodeName   string     `yaml:"nodeName" json:"nodeName"`
-	Mode       string     `yaml:"mode" json:"mode"`
-	Underlay   Underlay   `yaml:"underlay" json:"underlay"`
-	BGP        BGP        `yaml:"bgp" json:"bgp"`
-	Discovery  Discovery  `yaml:"discovery" json:"discovery"`
-	Networks   []Network  `yaml:"networks" json:"networks"`
-	StateDir   string     `yaml:"stateDir" json:"stateDir"`
-	API        API        `yaml:"api" json:"api"`
-	Metrics    Metrics    `yaml:"metrics" json:"metrics"`
+	NodeName  string    `yaml:"nodeName" json:"nodeName"`
+	Mode      string    `yaml:"mode" json:"mode"`
+	Underlay  Underlay  `yaml:"underlay" json:"underlay"`
+	BGP       BGP       `yaml:"bgp" json:"bgp"`
+	Discovery Discovery `yaml:"discovery" json:"discovery"`
+	Networks  []Network `yaml:"networks" json:"networks"`
+	StateDir  string    `yaml:"stateDir" json:"stateDir"`
+	API       API       `yaml:"api" json:"api"`
+	Metrics   Metrics   `yaml:"metrics" json:"metrics"`
+	LogLevel  string    `yaml:"logLevel" json:"logLevel"` // debug | info | warn | error (default info)
+
+	// Kubernetes: Node objects as a source (control/kube).
 	Kubernetes Kubernetes `yaml:"kubernetes" json:"kubernetes"`
-	LogLevel   string     `yaml:"logLevel" json:"logLevel"` // debug | info | warn | error (default info)
 }
 
 // Underlay is this host's address on the fabric.
