@@ -26,7 +26,8 @@ import (
 )
 
 // TestKubernetesNodes runs the agent (fake kernel and speaker) with
-// kubernetes.enabled against a real kube-apiserver and etcd, as the
+// kubernetes.enabled against a real kube-apiserver, etcd and
+// kube-controller-manager (node IPAM: it assigns the podCIDRs), as the
 // DaemonSet's service account with exactly deploy/kubernetes/rbac.yaml's
 // rights: one config without underlay address, blocks or peers waits
 // for its Node's podCIDR (not ready, saying why), then takes its block
@@ -34,7 +35,8 @@ import (
 // go and change address; its own address changing ends it.
 func TestKubernetesNodes(t *testing.T) {
 	sa := kubelab.ServiceAccountUser("kube-system", "vxbgp")
-	cp := kubelab.New(t, kubelab.Options{Users: []kubelab.User{sa}})
+	bin := kubelab.Require(t, kubelab.APIServer, kubelab.ControllerManager)
+	cp := kubelab.New(t, kubelab.Options{Bin: bin, Users: []kubelab.User{sa}})
 	admin, err := cp.Client()
 	if err != nil {
 		t.Fatal(err)
@@ -145,14 +147,26 @@ kubernetes: {enabled: true, kubeconfig: %s}
 		t.Fatalf("peers configured before the podCIDR: %v", sp.Configured())
 	}
 
-	// The controller-manager assigns h1's podCIDR: the agent carries on.
-	editNode("h1", false, func(n *corev1.Node) { n.Spec.PodCIDRs, n.Spec.PodCIDR = []string{"10.244.5.0/24"}, "10.244.5.0/24" })
+	// The controller-manager comes up and assigns the podCIDRs: the agent
+	// carries on.
+	if err := cp.SpawnControllerManager(bin, "--controllers=nodeipam", "--allocate-node-cidrs=true",
+		"--cluster-cidr=10.244.0.0/16", "--node-cidr-mask-size=24"); err != nil {
+		t.Fatal(err)
+	}
+	var block string
+	bgptest.WaitFor(t, "h1's podCIDR from the controller-manager", 60*time.Second, func() bool {
+		n, err := nodes.Get(ctx, "h1", metav1.GetOptions{})
+		if err == nil && len(n.Spec.PodCIDRs) > 0 {
+			block = n.Spec.PodCIDRs[0]
+		}
+		return block != ""
+	})
 	api := localapi.NewClient(cfg.API.Socket)
 	bgptest.WaitFor(t, "the agent running", 30*time.Second, func() bool { _, err := api.Status(ctx); return err == nil })
 	if st, _ := api.Status(ctx); st.VTEP != "198.51.100.1" {
 		t.Errorf("VTEP %s, want the Node's InternalIP 198.51.100.1", st.VTEP)
 	}
-	bgptest.WaitFor(t, "our block from the podCIDR advertised", 10*time.Second, func() bool { return slices.Contains(sp.Table(), "10.244.5.0/24") })
+	bgptest.WaitFor(t, "our block from the podCIDR advertised", 10*time.Second, func() bool { return slices.Contains(sp.Table(), block) })
 
 	wantPeers := func(what string, want ...string) {
 		t.Helper()

@@ -318,3 +318,20 @@ func tail(path string) string {
 	data, _ := os.ReadFile(path)
 	return lastLines(string(data), 30)
 }
+
+// SpawnControllerManager starts kube-controller-manager (from bin, Build's
+// directory) as the admin, on loopback, without leader election, with
+// args added, e.g. "--controllers=nodeipam", "--allocate-node-cidrs=true",
+// "--cluster-cidr=10.244.0.0/16", "--node-cidr-mask-size=24" to assign
+// podCIDRs (a new Node gets its own in well under a second).
+func (cp *ControlPlane) SpawnControllerManager(bin string, args ...string) error {
+	kc := filepath.Join(cp.Dir, "controller-manager.kubeconfig")
+	if err := cp.WriteKubeconfig(kc, Admin); err != nil {
+		return err
+	}
+	_, err := cp.Spawn("controller-manager", filepath.Join(bin, ControllerManager), append([]string{
+		"--kubeconfig=" + kc, "--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port=0",
+		"--service-account-private-key-file=" + cp.PKI.SAKey, "--root-ca-file=" + cp.PKI.CACert,
+	}, args...)...)
+	return err
+}
