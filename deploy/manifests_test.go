@@ -326,11 +326,25 @@ func TestManifests(t *testing.T) {
 		if configs == 0 {
 			t.Errorf("ConfigMap %s holds no vxbgpd config (*.yaml key)", cm.Name)
 		}
-		if _, ok := cm.Data[path.Base(cfgPath)]; !ok {
-			// TODO(issue 11, at merge): the ConfigMap's single config.yaml
-			// comes with the Node source; then make this t.Errorf.
-			t.Logf("TOLERATED until the merge with the Node source: vxbgpd --config %s, but ConfigMap %s has no key %s (keys %v)",
+		data, ok := cm.Data[path.Base(cfgPath)]
+		if !ok {
+			t.Fatalf("vxbgpd --config %s, but ConfigMap %s has no key %s (keys %v)",
 				cfgPath, cm.Name, path.Base(cfgPath), slices.Sorted(maps.Keys(cm.Data)))
+		}
+		// The agent writes the ConfigMap's conflist, from where the volume
+		// puts it, into the host's conf dir (mounted above).
+		cfg, err := config.Parse([]byte(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := path.Join(m.MountPath, "10-vxbgp.conflist"); cfg.CNI.ConflistSource != want {
+			t.Errorf("cni.conflistSource %q, want %q (the ConfigMap's conflist)", cfg.CNI.ConflistSource, want)
+		}
+		if want := "/host/etc/cni/net.d/10-vxbgp.conflist"; cfg.CNI.ConflistDest != want {
+			t.Errorf("cni.conflistDest %q, want %q (the host's /etc/cni/net.d)", cfg.CNI.ConflistDest, want)
+		}
+		if !cfg.Kubernetes.Enabled {
+			t.Error("the ConfigMap's config serves every node only with kubernetes.enabled")
 		}
 		const conflistKey = "10-vxbgp.conflist"
 		if raw, ok := cm.Data[conflistKey]; !ok {

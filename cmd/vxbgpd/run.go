@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 
+	"k8s.io/klog/v2"
+
 	"github.com/vxbgp/vxbgp/control/config"
 )
 
@@ -59,6 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, version s
 	}
 
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.Level()}))
+	klog.SetSlogLogger(log.With("component", "client-go")) // kubernetes.enabled: the informer's own log lines
 	log.Info("vxbgpd starting", "version", version, "config", *path, "mode", cfg.Mode, "node", cfg.NodeName)
 	if err := start(ctx, cfg, log); err != nil {
 		log.Error("vxbgpd failed", "err", err)

@@ -39,6 +39,7 @@ import (
 	"github.com/vxbgp/vxbgp/control/evpn"
 	"github.com/vxbgp/vxbgp/control/fleet"
 	"github.com/vxbgp/vxbgp/control/internal/srcloop"
+	"github.com/vxbgp/vxbgp/control/kube"
 	"github.com/vxbgp/vxbgp/control/localapi"
 	"github.com/vxbgp/vxbgp/control/peer"
 	"github.com/vxbgp/vxbgp/control/registry"
@@ -81,6 +82,8 @@ type Parts struct {
 	// Probe knocks at a dead member's host to confirm its death (nil: a
 	// TCP connect to its BGP port; see control/mask).
 	Probe func(ctx context.Context, addr netip.Addr) bool
+	// PeerSources come after bgp.peers, before discovery (control/kube's).
+	PeerSources []peer.Source
 }
 
 // Run runs the agent on this host's kernel until ctx ends. On return the
@@ -100,6 +103,12 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 
 // RunWith is Run on the given parts.
 func RunWith(ctx context.Context, cfg *config.Config, log *slog.Logger, parts Parts) error {
+	k, err := kube.Start(ctx, cfg, log, kube.Options{}) // kubernetes.enabled: cfg from the Node
+	if err != nil || ctx.Err() != nil {
+		return err
+	}
+	defer k.Close()
+	parts.PeerSources = append(parts.PeerSources, k.PeerSources()...)
 	a, err := build(ctx, cfg, log, parts)
 	if err != nil {
 		return err

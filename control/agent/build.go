@@ -95,7 +95,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, parts Part
 	if err := a.reg.Load(); err != nil {
 		return nil, err
 	}
-	sources := []peer.Source{peer.StaticOf(cfg.BGP.Peers)} // first: static settings win
+	sources := append([]peer.Source{peer.StaticOf(cfg.BGP.Peers)}, parts.PeerSources...) // first: static settings win
 	if len(cfg.Discovery.Join) > 0 {
 		if a.fleet, err = a.buildFleet(parts.Probe); err != nil {
 			return nil, err

@@ -27,6 +27,9 @@ type Config struct {
 	Metrics   Metrics   `yaml:"metrics" json:"metrics"`
 	CNI       CNI       `yaml:"cni" json:"cni"`
 	LogLevel  string    `yaml:"logLevel" json:"logLevel"` // debug | info | warn | error (default info)
+
+	// Kubernetes: Node objects as a source (control/kube).
+	Kubernetes Kubernetes `yaml:"kubernetes" json:"kubernetes"`
 }
 
 // Underlay is this host's address on the fabric.
@@ -113,6 +116,16 @@ type Network struct {
 // unless set to false.
 func (n Network) NATOn() bool { return n.NATOutgoing == nil || *n.NATOutgoing }
 
+// Kubernetes makes this host's Node object a source (control/kube): the
+// networks' blocks from spec.podCIDRs, underlay.address from its
+// InternalIP when unset, and the other Nodes as iBGP peers.
+type Kubernetes struct {
+	Enabled bool `yaml:"enabled" json:"enabled"`
+	// Kubeconfig is the credentials file; empty: the pod's service
+	// account (in-cluster).
+	Kubeconfig string `yaml:"kubeconfig" json:"kubeconfig,omitempty"`
+}
+
 // API is the local control socket.
 type API struct {
 	Socket string `yaml:"socket" json:"socket"`
@@ -147,6 +160,9 @@ const (
 	DefaultPeerPort   = 179
 	DefaultLogLevel   = "info"
 
+	// NodeNameEnv, when set, is the default nodeName.
+	NodeNameEnv = "NODE_NAME"
+
 	DefaultProbeInterval  = 300 * time.Millisecond
 	DefaultProbeTimeout   = 150 * time.Millisecond
 	DefaultSuspicionMult  = 2
@@ -159,7 +175,13 @@ const (
 // Resolve when the agent starts.
 func Default() *Config {
 	// An unknown hostname leaves nodeName empty, which Validate reports.
-	host, _ := os.Hostname()
+	// NODE_NAME (a DaemonSet sets it from spec.nodeName) comes before the
+	// hostname, which need not be the Node's name; the file's nodeName
+	// wins over both.
+	host := os.Getenv(NodeNameEnv)
+	if host == "" {
+		host, _ = os.Hostname()
+	}
 	return &Config{
 		NodeName: host,
 		Mode:     ModeOverlay,

@@ -17,7 +17,9 @@ type parsedNet struct {
 	subnet6, block6 netip.Prefix
 }
 
-func (p *problems) networks(nets []Network, mode string) {
+// With fromNode (kubernetes.enabled) the blocks come from the Node and
+// must be left empty.
+func (p *problems) networks(nets []Network, mode string, fromNode bool) {
 	if len(nets) == 0 {
 		p.add("networks", "at least one network is required")
 		return
@@ -38,8 +40,8 @@ func (p *problems) networks(nets []Network, mode string) {
 			names[n.Name] = i
 		}
 		p.vni(path+".vni", n.VNI, mode, vnis, i)
-		parsed[i] = p.network(path, n)
-		parsed[i].subnet6, parsed[i].block6 = p.network6(path, n)
+		parsed[i] = p.network(path, n, fromNode)
+		parsed[i].subnet6, parsed[i].block6 = p.network6(path, n, fromNode)
 		p.overlaps(path, i, parsed)
 		if n.MTU != 0 && (n.MTU < MinMTU || n.MTU > MaxMTU) {
 			p.add(path+".mtu", "must be %d..%d, got %d", MinMTU, MaxMTU, n.MTU)
@@ -67,7 +69,7 @@ func (p *problems) vni(path string, vni uint32, mode string, seen map[uint32]int
 
 // network checks one network's subnet, gateway and block and returns what
 // of them is valid.
-func (p *problems) network(path string, n Network) parsedNet {
+func (p *problems) network(path string, n Network, fromNode bool) parsedNet {
 	var out parsedNet
 	subnet, ok := p.prefix(path+".subnet", n.Subnet)
 	if ok && subnet.Bits() > 30 {
@@ -90,7 +92,7 @@ func (p *problems) network(path string, n Network) parsedNet {
 	}
 
 	// The gateway may lie inside the block: IPAM reserves it.
-	block, bOK := p.prefix(path+".block", n.Block)
+	block, bOK := p.hostBlock(path+".block", n.Block, fromNode, p.prefix)
 	if bOK && ok && !(block.Bits() >= subnet.Bits() && subnet.Contains(block.Addr())) {
 		p.add(path+".block", "%s is outside subnet %s", block, subnet)
 		bOK = false
@@ -105,7 +107,7 @@ func (p *problems) network(path string, n Network) parsedNet {
 // (all three or none) and returns the valid prefixes. Both modes support
 // dual-stack; routed mode also needs an IPv6 underlay address (the agent
 // checks that at start, not here).
-func (p *problems) network6(path string, n Network) (subnet, block netip.Prefix) {
+func (p *problems) network6(path string, n Network, fromNode bool) (subnet, block netip.Prefix) {
 	if n.Subnet6 == "" && n.Gateway6 == "" && n.Block6 == "" {
 		return netip.Prefix{}, netip.Prefix{}
 	}
@@ -129,7 +131,7 @@ func (p *problems) network6(path string, n Network) (subnet, block netip.Prefix)
 			p.add(path+".gateway6", "%s is link-local", gw)
 		}
 	}
-	block, bOK := p.prefix6(path+".block6", n.Block6)
+	block, bOK := p.hostBlock(path+".block6", n.Block6, fromNode, p.prefix6)
 	if bOK && ok && !(block.Bits() >= subnet.Bits() && subnet.Contains(block.Addr())) {
 		p.add(path+".block6", "%s is outside subnet6 %s", block, subnet)
 		bOK = false
@@ -138,6 +140,19 @@ func (p *problems) network6(path string, n Network) (subnet, block netip.Prefix)
 		block = netip.Prefix{}
 	}
 	return subnet, block
+}
+
+// hostBlock checks a block or block6. With fromNode it must be empty:
+// each host's block comes from its Node's spec.podCIDRs, and one config
+// serves every node, so a block written here would be every node's.
+func (p *problems) hostBlock(path, s string, fromNode bool, parse func(string, string) (netip.Prefix, bool)) (netip.Prefix, bool) {
+	if !fromNode {
+		return parse(path, s)
+	}
+	if s != "" {
+		p.add(path, "must be empty with kubernetes.enabled (each node's block comes from its Node's spec.podCIDRs), got %q", s)
+	}
+	return netip.Prefix{}, false
 }
 
 // prefix6 parses an IPv6 CIDR prefix that is its own network address.

@@ -32,6 +32,8 @@ const (
 // Validate checks the whole config and returns every problem found, joined
 // with errors.Join, each a *FieldError naming its key path. An empty
 // underlay.address or bgp.routerID is valid: Resolve fills them on the host.
+// With kubernetes.enabled the networks' blocks are empty: control/kube
+// fills them from the Node.
 func (c *Config) Validate() error {
 	var p problems
 	if c.NodeName == "" {
@@ -43,7 +45,7 @@ func (c *Config) Validate() error {
 	own, ownOK := p.underlay(c)
 	p.bgp(&c.BGP, own, ownOK)
 	p.discovery(&c.Discovery)
-	p.networks(c.Networks, c.Mode)
+	p.networks(c.Networks, c.Mode, c.Kubernetes.Enabled)
 	p.absPath("stateDir", c.StateDir)
 	if p.absPath("api.socket", c.API.Socket) && len(c.API.Socket) > maxSocketPath {
 		p.add("api.socket", "is %d bytes long, more than a unix socket path can hold (%d)", len(c.API.Socket), maxSocketPath)
@@ -52,6 +54,9 @@ func (c *Config) Validate() error {
 		p.hostPort("metrics.listen", c.Metrics.Listen)
 	}
 	p.cni(&c.CNI)
+	if c.Kubernetes.Kubeconfig != "" {
+		p.absPath("kubernetes.kubeconfig", c.Kubernetes.Kubeconfig)
+	}
 	if _, ok := parseLevel(c.LogLevel); !ok {
 		p.add("logLevel", "must be debug, info, warn or error, got %q", c.LogLevel)
 	}
