@@ -74,13 +74,10 @@ type Speaker interface {
 // Parts are what the agent runs on. Run uses the real kernel and GoBGP;
 // tests hand in fakes.
 type Parts struct {
-	Dataplane  Dataplane
-	NewSpeaker func(ctx context.Context, c bgp.Config) (Speaker, error)
-	// StoreResync is how often the endpoint store is read again; 0: the
-	// registry's default.
-	StoreResync time.Duration
-	// Probe knocks at a dead member's host to confirm its death (nil: a
-	// TCP connect to its BGP port; see control/mask).
+	Dataplane   Dataplane
+	NewSpeaker  func(ctx context.Context, c bgp.Config) (Speaker, error)
+	StoreResync time.Duration // how often the store is read again (0: the registry's default)
+	// Probe confirms a dead member's death (nil: TCP to its BGP port).
 	Probe func(ctx context.Context, addr netip.Addr) bool
 	// PeerSources come after bgp.peers, before discovery (control/kube's).
 	PeerSources []peer.Source
