@@ -241,12 +241,14 @@ func TestUnreadableNLRIResetsSession(t *testing.T) {
 	for i, c := range []struct {
 		name  string
 		nlris []byte // MP_REACH_NLRI's NLRI field
+		nh    []byte // its next-hop length and next hop; nil: 4, the peer's VTEP
 	}{
-		{"type-2 shorter than its RD", []byte{2, 3, 0, 0, 1}},
-		{"length beyond the attribute", []byte{2, 33, 0, 1}},
-		{"unknown route type", []byte{200, 4, 1, 2, 3, 4}},
-		{"ESI type 1 with a non-zero last octet", append([]byte{2, 33, 0, 1, 10, 0, 0, 32, 0, 1, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9},
+		{name: "type-2 shorter than its RD", nlris: []byte{2, 3, 0, 0, 1}},
+		{name: "length beyond the attribute", nlris: []byte{2, 33, 0, 1}},
+		{name: "unknown route type", nlris: []byte{200, 4, 1, 2, 3, 4}},
+		{name: "ESI type 1 with a non-zero last octet", nlris: append([]byte{2, 33, 0, 1, 10, 0, 0, 32, 0, 1, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9},
 			0, 0, 0, 0, 48, 2, 0, 0, 0, 0, 0x77, 0, 0, 0, 100)},
+		{name: "next-hop length 3", nlris: t2bytes(), nh: []byte{3, 192, 0, 2}},
 	} {
 		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
 			// A fresh address pair per case: GoBGP damps a peer that falls
@@ -254,7 +256,11 @@ func TestUnreadableNLRIResetsSession(t *testing.T) {
 			p := newHostilePeer(t, "127.0.1."+strconv.Itoa(10+2*i), "127.0.1."+strconv.Itoa(11+2*i))
 			p.Send(reach(t, hostileVTEP, 100, nlris(t2("02:00:00:00:03:01", "10.244.3.1", 100)), nil))
 			waitRemote(t, p.h, sorted(fdbLine("02:00:00:00:03:01", 100, hostileVTEP), neighLine("10.244.3.1", "02:00:00:00:03:01", 100)), sessionTimeout)
-			mp := append([]byte{0x80, 14, byte(5 + 4 + len(c.nlris)), 0, 25, 70, 4, 192, 0, 2, 32, 0}, c.nlris...)
+			nh := c.nh
+			if nh == nil {
+				nh = []byte{4, 192, 0, 2, 32}
+			}
+			mp := append(append(append([]byte{0x80, 14, byte(3 + len(nh) + 1 + len(c.nlris)), 0, 25, 70}, nh...), 0), c.nlris...)
 			p.Send(bgptest.RawUpdate([]byte{0x40, 1, 1, 0}, []byte{0x40, 2, 0}, mp))
 			bgptest.WaitFor(t, "the session to end", 5*time.Second, func() bool { _, err := p.state(); return err != nil })
 			n, err := p.state()
@@ -268,4 +274,13 @@ func TestUnreadableNLRIResetsSession(t *testing.T) {
 			}
 		})
 	}
+}
+
+// t2bytes is a well-formed type-2 NLRI.
+func t2bytes() []byte {
+	b, err := t2("02:00:00:00:03:09", "10.244.3.9", 100).Serialize()
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
