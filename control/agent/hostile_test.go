@@ -81,7 +81,7 @@ func TestAgentHostileRoute(t *testing.T) {
 		return err == nil
 	})
 	metrics := get(t, http.DefaultClient, "http://"+cfg.Metrics.Listen+"/metrics")
-	for _, want := range []string{`vxbgp_routes_rejected_total{reason="bad_mac"} 1`, `vxbgp_bgp_peers_established 1`} {
+	for _, want := range []string{`vxbgp_routes_rejected_total{family="evpn",reason="bad_mac"} 1`, `vxbgp_bgp_peers_established 1`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics has no %s", want)
 		}

@@ -43,6 +43,7 @@ func (a *agent) serveMetrics(ctx context.Context) error {
 	counter("reconcile_errors_total", "Kernel operations that failed (retried).", func() float64 { return float64(a.rec.Stats().OpErrors) })
 	a.fleet.Register(reg) // each is nil when not running
 	a.evpn.Register(reg)
+	a.routed.Register(reg)
 	return metrics.Serve(ctx, a.cfg.Metrics.Listen, reg, a.ready)
 }
 

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vxbgp/vxbgp/control/metrics"
 )
 
 // judgement is why a received route contributes nothing (or, for
@@ -61,22 +63,21 @@ func (s *Source) Rejected(reason string) uint64 {
 	return 0
 }
 
-// Register adds vxbgp_routes_rejected_total{reason} to reg. A nil Source
-// (routed mode) registers nothing.
+// Register adds vxbgp_routes_rejected_total{family="evpn",reason} to reg.
+// A nil Source (routed mode) registers nothing.
 func (s *Source) Register(reg prometheus.Registerer) {
 	if s == nil {
 		return
 	}
 	for j := applies + 1; j < nJudgements; j++ {
-		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Namespace: "vxbgp", Name: "routes_rejected_total", ConstLabels: prometheus.Labels{"reason": j.String()},
-			Help: "Received EVPN routes refused (nothing installed; outside_subnet: no neighbour entry), by reason.",
-		}, func() float64 { return float64(s.rejected[j].Load()) }))
+		metrics.Rejected(reg, "evpn", j.String(), func() float64 { return float64(s.rejected[j].Load()) })
 	}
 }
 
 // martian reports whether a is no address a VTEP can have: unspecified,
-// "this network" (0/8), loopback, multicast or the limited broadcast.
+// "this network" (0/8), loopback, multicast or the limited broadcast. A
+// loopback VTEP is accepted when ours is one too (several agents on one
+// machine, as GoBGP accepts a loopback next hop over a loopback session).
 func martian(a netip.Addr) bool {
 	if !a.IsValid() || a.IsUnspecified() || a.IsLoopback() || a.IsMulticast() {
 		return true
