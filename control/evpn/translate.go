@@ -339,7 +339,9 @@ func (s *Source) onPath(p *api.Path) {
 	case err == nil:
 		s.receive(r)
 	case errors.Is(err, ErrUnsupported):
-		s.reject(unsupported, "route ignored", "peer", p.GetNeighborIp(), "err", err)
+		if !p.GetIsWithdraw() { // the withdrawal of a route never taken refuses nothing
+			s.reject(unsupported, "route ignored", "peer", p.GetNeighborIp(), "err", err)
+		}
 	case r.Key != "":
 		// The NLRI is readable: whatever it announced before is no longer
 		// what the peer means, so it goes (treat-as-withdraw).
