@@ -41,9 +41,9 @@ func (a *agent) serveMetrics(ctx context.Context) error {
 	counter("reconcile_passes_total", "Reconciler passes.", func() float64 { return float64(a.rec.Stats().Passes) })
 	counter("reconcile_ops_total", "Kernel operations applied.", func() float64 { return float64(a.rec.Stats().OpsApplied) })
 	counter("reconcile_errors_total", "Kernel operations that failed (retried).", func() float64 { return float64(a.rec.Stats().OpErrors) })
-	if a.fleet != nil {
-		a.fleet.Register(reg)
-	}
+	a.fleet.Register(reg) // each is nil when not running
+	a.evpn.Register(reg)
+	a.routed.Register(reg)
 	return metrics.Serve(ctx, a.cfg.Metrics.Listen, reg, a.ready)
 }
 

@@ -136,6 +136,11 @@ func apiPeer(p PeerConfig, restarting bool) *api.Peer {
 			MpGracefulRestart: &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}},
 		})
 	}
+	// RFC 7606 error handling (TreatAsWithdraw) has no field in v3's API:
+	// AddPeer and UpdatePeer turn it on for every peer (config/oc's
+	// default), so a malformed ORIGIN, AS_PATH, NEXT_HOP, extended
+	// community or PMSI attribute withdraws its UPDATE's routes and keeps
+	// the session (control/evpn's hostile tests).
 	return &api.Peer{
 		Conf: &api.PeerConf{
 			NeighborAddress: p.Address,

@@ -1,7 +1,6 @@
 package evpn
 
 import (
-	"fmt"
 	"slices"
 
 	"github.com/vxbgp/vxbgp/overlay"
@@ -34,17 +33,12 @@ func (s *Source) ingest(r Route) bool {
 		return old != nil && (len(old.floods)+len(old.fdbs)+len(old.neighs) > 0)
 	}
 	e, j, outside := contributions(r, s.byVNI, s.cfg.VTEP)
-	if old == nil || !sameRoute(old.r, r) { // judge and log once per route version
-		switch j {
-		case noVTEP:
-			s.warn.Warn("novtep", "route without vtep ignored", "peer", r.Peer, "route", r.Key)
-		case ownVTEP:
-			s.log.Debug("route to our own vtep ignored", "peer", r.Peer, "route", r.Key)
-		case unknownVNI:
-			s.log.Debug("route for no local vni ignored", "peer", r.Peer, "vni", r.VNIs, "route", r.Key)
+	if old == nil || !sameRoute(old.r, r) { // judge, count and log once per route version
+		if j != applies {
+			s.reject(j, "route ignored", "peer", r.Peer, "route", r.Key, "vni", r.VNIs, "vtep", r.VTEP())
 		}
 		for _, vni := range outside {
-			s.warn.Warn(fmt.Sprintf("outside:%d", vni), "remote ip outside the network's subnet: no neighbour entry",
+			s.reject(outsideSubnet, "remote ip outside the network's subnet: no neighbour entry",
 				"peer", r.Peer, "vni", vni, "mac", r.MAC, "ip", r.IP, "vtep", r.NextHop)
 		}
 	}

@@ -49,14 +49,15 @@ type Source struct {
 	// passed): until then the agent must not delete kernel state.
 	srcloop.Milestones
 
-	cfg     Config
-	sp      srcloop.Speaker
-	loop    *srcloop.Loop
-	publish func(overlay.State)
-	log     *slog.Logger
-	warn    *lograte.Throttle
-	byVNI   map[uint32]*Network
-	byName  map[string]*Network
+	cfg      Config
+	sp       srcloop.Speaker
+	loop     *srcloop.Loop
+	publish  func(overlay.State)
+	log      *slog.Logger
+	warn     *lograte.Throttle
+	rejected rejected // received routes refused, by judgement
+	byVNI    map[uint32]*Network
+	byName   map[string]*Network
 
 	eps *srcloop.Inbox[endpoint.Key, endpoint.Endpoint] // the local endpoints
 

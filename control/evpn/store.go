@@ -18,16 +18,6 @@ type entry struct {
 	neighs []overlay.Neigh
 }
 
-// judgement is why a route contributes nothing, for the logs.
-type judgement int
-
-const (
-	applies judgement = iota
-	ownVTEP
-	noVTEP
-	unknownVNI
-)
-
 // contributions computes e's entries: a route applies to every local
 // network whose VNI is among its route targets (FRR's auto-RT matching on
 // the VNI part). Type-3: the originator joins the VNI's flood list.
@@ -39,12 +29,18 @@ func contributions(r Route, nets map[uint32]*Network, self netip.Addr) (e *entry
 	e = &entry{r: r}
 	vtep := r.VTEP()
 	switch {
-	case !vtep.IsValid():
-		return e, noVTEP, nil
+	case martian(vtep) && !(vtep.IsLoopback() && self.IsLoopback()): // hosts on one machine (tests) share loopback
+		return e, martianVTEP, nil
 	case vtep == self:
-		// Our own routes reflected back (route reflector, eBGP loop): the
-		// kernel must never tunnel to itself.
+		// Our own routes reflected back (route reflector, eBGP loop) or a
+		// host claiming our address: the kernel must never tunnel to itself.
 		return e, ownVTEP, nil
+	case r.Kind == RouteType2 && (r.MAC.IsZero() || r.MAC[0]&1 == 1):
+		// The zero MAC is the flood list's key; a multicast or broadcast
+		// MAC behind one VTEP would steal the flooding.
+		return e, badMAC, nil
+	case r.Kind == RouteType2 && r.Label == 0:
+		return e, badLabel, nil
 	}
 	j = unknownVNI
 	for _, vni := range r.VNIs {

@@ -339,14 +339,16 @@ func (s *Source) onPath(p *api.Path) {
 	case err == nil:
 		s.receive(r)
 	case errors.Is(err, ErrUnsupported):
-		s.log.Debug("route ignored", "peer", p.GetNeighborIp(), "err", err)
+		if !p.GetIsWithdraw() { // the withdrawal of a route never taken refuses nothing
+			s.reject(unsupported, "route ignored", "peer", p.GetNeighborIp(), "err", err)
+		}
 	case r.Key != "":
 		// The NLRI is readable: whatever it announced before is no longer
 		// what the peer means, so it goes (treat-as-withdraw).
-		s.warn.Warn("malformed", "malformed route treated as a withdrawal", "peer", p.GetNeighborIp(), "err", err)
+		s.reject(malformed, "malformed route treated as a withdrawal", "peer", p.GetNeighborIp(), "err", err)
 		s.receive(Route{Kind: r.Kind, Key: r.Key, Peer: r.Peer, Withdraw: true})
-	default:
-		s.warn.Warn("malformed", "malformed route ignored", "peer", p.GetNeighborIp(), "err", err)
+	case p.GetNlri() != nil: // not an End-of-RIB marker
+		s.reject(malformed, "malformed route ignored", "peer", p.GetNeighborIp(), "err", err)
 	}
 }
 

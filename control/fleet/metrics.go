@@ -14,7 +14,12 @@ import (
 //	vxbgp_mask_unconfirmed_total                             deaths the host answered for (agent restarts)
 //	vxbgp_mask_isolated_total                                deaths ignored: too many at once (this host cut off?)
 //	vxbgp_members_refused_total{reason="conflict|overlap|bad_meta"}
+//
+// A nil Fleet (no discovery) registers nothing.
 func (f *Fleet) Register(reg prometheus.Registerer) {
+	if f == nil {
+		return
+	}
 	gauge := func(name, help string, labels prometheus.Labels, v func() float64) {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "vxbgp", Name: name, Help: help, ConstLabels: labels}, v))
 	}

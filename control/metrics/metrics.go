@@ -36,6 +36,15 @@ func (r Registry) Counter(name, help string, f func() float64) {
 	r.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "vxbgp", Name: name, Help: help}, f))
 }
 
+// Rejected adds one series of vxbgp_routes_rejected_total{family,reason}:
+// received routes a source refused, read by f on every scrape. Both
+// sources (control/evpn, control/routed) register under this one name.
+func Rejected(reg prometheus.Registerer, family, reason string, f func() float64) {
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "vxbgp", Name: "routes_rejected_total",
+		Help:        "Received routes refused (nothing installed; outside_subnet: the MAC without its neighbour entry), by family and reason.",
+		ConstLabels: prometheus.Labels{"family": family, "reason": reason}}, f))
+}
+
 // Serve serves /metrics from reg, /healthz and /readyz on listen until ctx
 // ends. ready returns nil when the agent is ready, or why it is not (the
 // body of a 503).

@@ -52,13 +52,14 @@ type Source struct {
 	// not delete kernel routes.
 	srcloop.Milestones
 
-	cfg     Config
-	rules   rules
-	sp      srcloop.Speaker
-	loop    *srcloop.Loop
-	publish func(map[netip.Prefix]overlay.Route)
-	log     *slog.Logger
-	warn    *lograte.Throttle
+	cfg      Config
+	rules    rules
+	sp       srcloop.Speaker
+	loop     *srcloop.Loop
+	publish  func(map[netip.Prefix]overlay.Route)
+	log      *slog.Logger
+	warn     *lograte.Throttle
+	rejected rejected // received path sets refused, by verdict
 
 	last   map[netip.Prefix]overlay.Route // the last snapshot published (loop only)
 	blocks []bgp.Path                     // built at start, handed over once (loop only)
@@ -292,16 +293,21 @@ func (s *Source) judge(p netip.Prefix, paths []bgp.UnicastPath, rt overlay.Route
 	for _, u := range paths {
 		from = append(from, u.Peer)
 	}
+	if _, ok := rejectReasons[v]; ok {
+		s.rejected[v].Add(1)
+	}
+	// One warning per kind per interval, not per prefix: a peer may send
+	// thousands.
 	switch v {
 	case outside:
 		s.warn.Warn("outside", "route outside the subnets and import prefixes ignored (the import policy should have dropped it)",
 			"prefix", p, "peer", from)
 	case ownBlock:
-		s.warn.Warn("block:"+p.String(), "route for our own block ignored", "prefix", p, "peer", from)
+		s.warn.Warn("block", "route for our own block ignored", "prefix", p, "peer", from)
 	case isSubnet:
 		s.log.Debug("route for a whole subnet ignored: the bridge's connected route holds it", "prefix", p, "peer", from)
 	case noNextHop:
-		s.warn.Warn("nexthop:"+p.String(), "route without a usable next hop ignored (ours, link-local or of the other family)",
+		s.warn.Warn("nexthop", "route without a usable next hop ignored (ours, martian or of the other family)",
 			"prefix", p, "peer", from, "nexthops", nextHops(paths))
 	case install:
 		if len(rt.Via) < len(paths) {

@@ -108,8 +108,7 @@ func (r rules) route(p netip.Prefix, paths []bgp.UnicastPath) (overlay.Route, ve
 }
 
 func (r rules) usable(p netip.Prefix, nh netip.Addr) bool {
-	return nh.IsValid() && nh.Is4() == p.Addr().Is4() && !nh.Is4In6() && !nh.IsUnspecified() &&
-		!nh.IsLinkLocalUnicast() && !nh.IsMulticast() && !slices.Contains(r.own, nh)
+	return nh.IsValid() && nh.Is4() == p.Addr().Is4() && !nh.Is4In6() && !martian(nh) && !slices.Contains(r.own, nh)
 }
 
 // build turns the received table into the routes to install.

@@ -72,6 +72,11 @@ func TestRoute(t *testing.T) {
 		{"fd00:10:244:2::/64", paths("::ffff:192.0.2.2@10.0.0.2"), noNextHop, ""},
 		{"fd00:10:244:2::/64", paths("fe80::2@10.0.0.2"), noNextHop, ""},
 		{"10.244.2.0/24", paths("0.0.0.0@10.0.0.2"), noNextHop, ""},
+		{"10.244.2.0/24", paths("127.0.0.2@10.0.0.2"), noNextHop, ""}, // martians
+		{"10.244.2.0/24", paths("255.255.255.255@10.0.0.2"), noNextHop, ""},
+		{"10.244.2.0/24", paths("0.1.2.3@10.0.0.2"), noNextHop, ""},
+		{"10.244.2.0/24", paths("224.0.0.2@10.0.0.2"), noNextHop, ""},
+		{"fd00:10:244:2::/64", paths("::1@10.0.0.2"), noNextHop, ""},
 		{"10.244.2.0/24", paths("@10.0.0.2"), noNextHop, ""}, // none decoded
 	} {
 		t.Run(tt.prefix+" "+tt.want.String(), func(t *testing.T) {

@@ -4,6 +4,7 @@
 package lograte
 
 import (
+	"context"
 	"log/slog"
 	"sync"
 	"time"
@@ -27,6 +28,12 @@ func New(l *slog.Logger, interval time.Duration) *Throttle {
 // Warn logs msg unless a warning of the same kind went out less than the
 // interval ago; the next one that goes out says how many were dropped.
 func (t *Throttle) Warn(kind, msg string, args ...any) {
+	t.Log(slog.LevelWarn, kind, msg, args...)
+}
+
+// Log is Warn at another level: for what is worth a line now and then but
+// is not wrong (a peer with more networks than we have).
+func (t *Throttle) Log(level slog.Level, kind, msg string, args ...any) {
 	now := time.Now()
 	t.mu.Lock()
 	if last, ok := t.last[kind]; ok && now.Sub(last) < t.interval {
@@ -41,5 +48,5 @@ func (t *Throttle) Warn(kind, msg string, args ...any) {
 	if n > 0 {
 		args = append(args, "suppressed", n)
 	}
-	t.log.Warn(msg, args...)
+	t.log.Log(context.Background(), level, msg, args...)
 }

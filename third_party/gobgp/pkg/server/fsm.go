@@ -961,27 +961,15 @@ func (h *fsmHandler) handlingError(m *bgp.BGPMessage, e error, useRevisedError b
 					"Error": e})
 			h.fsm.lock.RUnlock()
 		case bgp.ERROR_HANDLING_AFISAFI_DISABLE:
-			rf := extractRouteFamily(factor.ErrorAttribute)
-			if rf == nil {
-				h.fsm.lock.RLock()
-				h.fsm.logger.Warn("Error occurred during AFI/SAFI disabling",
-					log.Fields{
-						"Topic": "Peer",
-						"Key":   h.fsm.pConf.State.NeighborAddress,
-						"State": h.fsm.state.String()})
-				h.fsm.lock.RUnlock()
-			} else {
-				n := h.afiSafiDisable(*rf)
-				h.fsm.lock.RLock()
-				h.fsm.logger.Warn("Capability was disabled",
-					log.Fields{
-						"Topic": "Peer",
-						"Key":   h.fsm.pConf.State.NeighborAddress,
-						"State": h.fsm.state.String(),
-						"Error": e,
-						"Cap":   n})
-				h.fsm.lock.RUnlock()
-			}
+			// vxbgp patch: RFC 7606 allows session reset or AFI/SAFI disable
+			// here; this disable removed nothing learned in the family (RFC
+			// 4760 section 7 wants it all deleted), told the peer nothing
+			// and went on accepting the family, so an unreadable
+			// replacement or withdrawal left the old route installed for
+			// the life of the session. A reset is visible and recovers.
+			// See third_party/gobgp/PATCHES.md. (afiSafiDisable is left
+			// unused.)
+			handling = bgp.ERROR_HANDLING_SESSION_RESET
 		}
 	} else {
 		handling = bgp.ERROR_HANDLING_SESSION_RESET
