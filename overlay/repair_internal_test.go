@@ -1,0 +1,28 @@
+package overlay
+
+import (
+	"testing"
+	"time"
+)
+
+// TestRepairLimiter: a burst of repairs goes through at once, then each
+// waits twice as long as the previous one up to the maximum, and a quiet
+// spell starts over.
+func TestRepairLimiter(t *testing.T) {
+	l := newRepairLimiter(4 * time.Second)
+	now := time.Unix(0, 0)
+	var got []time.Duration
+	for range 10 {
+		now = now.Add(50 * time.Millisecond)
+		got = append(got, l.repaired(now))
+	}
+	want := []time.Duration{0, 0, 0, 0, 250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 4 * time.Second}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("delays %v, want %v", got, want)
+		}
+	}
+	if d := l.repaired(now.Add(9 * time.Second)); d != 0 {
+		t.Errorf("after a quiet spell: delay %v, want 0", d)
+	}
+}
