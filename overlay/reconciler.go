@@ -50,8 +50,8 @@ type Reconciler struct {
 	synced  bool
 	stale   bool // the cache must be refreshed from the kernel
 	stats   Stats
-	// repaired says the last pass repaired something (see repair.go).
-	repaired bool
+	// repaired names what the last pass repaired (see repair.go).
+	repaired []string
 
 	// cache is the kernel state as of the last pass. cacheMu is held for a
 	// whole pass, so readers (Current) see a consistent state without the
@@ -68,8 +68,9 @@ type Stats struct {
 	LastPass   time.Time
 	LastError  string
 	Synced     bool
-	// Repairs counts, by kind (Op.Object), what passes restored after
-	// finding the kernel changed behind our back (repair.go).
+	// Repairs counts, by kind (Op.Object; every kind present), what
+	// passes restored after finding the kernel changed behind our back
+	// (repair.go).
 	Repairs map[string]uint64
 	// Delayed counts the kicks the repair limiter held back.
 	Delayed uint64
@@ -138,7 +139,10 @@ func (r *Reconciler) Stats() Stats {
 	defer r.mu.Unlock()
 	s := r.stats
 	s.Synced = r.synced
-	s.Repairs = maps.Clone(r.stats.Repairs)
+	s.Repairs = map[string]uint64{}
+	for _, k := range ObjectKinds() {
+		s.Repairs[k] = r.stats.Repairs[k]
+	}
 	return s
 }
 
@@ -220,8 +224,8 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		r.mu.Lock()
 		repaired := r.repaired
 		r.mu.Unlock()
-		if repaired {
-			if wait := limit.repaired(time.Now()); wait > 0 {
+		if len(repaired) > 0 {
+			if wait := limit.repaired(time.Now(), repaired); wait > 0 {
 				kickAt = time.Now().Add(wait)
 				r.warn.Warn("backoff", "kernel state keeps changing behind our back: repairs slowed down", "next_in", wait)
 			}
@@ -244,7 +248,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 func (r *Reconciler) Sync(ctx context.Context) error {
 	r.mu.Lock()
 	want, hasWant, synced, stale := r.want, r.hasWant, r.synced, r.stale
-	r.stale, r.repaired = false, false
+	r.stale, r.repaired = false, nil
 	r.mu.Unlock()
 	if !hasWant {
 		return nil
@@ -265,7 +269,7 @@ func (r *Reconciler) Sync(ctx context.Context) error {
 		want = keepTunnels(*r.cache, want)
 	}
 	ops := Diff(*r.cache, want)
-	var fixed map[string]uint64
+	var fixed []Op
 	if stale {
 		fixed = repairs(before, ops)
 	}
@@ -289,8 +293,8 @@ func (r *Reconciler) Sync(ctx context.Context) error {
 	r.stats.OpsApplied += applied
 	r.stats.OpErrors += uint64(len(errs))
 	r.stats.LastPass = time.Now()
-	r.stats.Repairs = addRepairs(r.stats.Repairs, fixed)
-	r.repaired = len(fixed) > 0
+	var kinds map[string]uint64
+	r.stats.Repairs, kinds, r.repaired = countRepairs(r.stats.Repairs, fixed)
 	if err != nil {
 		r.stats.LastError = err.Error()
 		r.stale = true // the kernel may differ from the cache in ways we don't know
@@ -301,8 +305,8 @@ func (r *Reconciler) Sync(ctx context.Context) error {
 	if applied > 0 || err != nil {
 		r.log.Info("reconciled", "ops", applied, "errors", len(errs), "pending_deletes", !synced)
 	}
-	for _, kind := range repairKinds(fixed) {
-		r.warn.Warn("repair "+kind, "kernel state changed behind our back, repaired", "kind", kind, "ops", fixed[kind])
+	for _, kind := range repairKinds(kinds) {
+		r.warn.Warn("repair "+kind, "kernel state changed behind our back, repaired", "kind", kind, "ops", kinds[kind])
 	}
 	return err
 }

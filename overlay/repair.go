@@ -45,73 +45,99 @@ func (s State) reflects(op Op) bool {
 	return false
 }
 
-// repairs counts, by kind, the ops of a pass that before (the cache as it
-// was before the kernel was re-read) already reflected.
-func repairs(before *State, ops []Op) map[string]uint64 {
+// repairs returns the ops of a pass that before (the cache as it was
+// before the kernel was re-read) already reflected.
+func repairs(before *State, ops []Op) []Op {
 	if before == nil {
 		return nil // the first read: nothing to compare with
 	}
-	var n map[string]uint64
+	var r []Op
 	for _, op := range ops {
 		if before.reflects(op) {
-			if n == nil {
-				n = map[string]uint64{}
-			}
-			n[op.Object()]++
+			r = append(r, op)
 		}
 	}
-	return n
+	return r
 }
 
-// repairLimiter spaces the kick-triggered passes when repairs keep coming.
-// The first burst repairs of a streak go at once (an operator's slip is
-// undone within the event's round trip); from then on each repair waits
-// twice as long as the previous one, from base up to max (the resync
-// period). A streak ends when no repair came for quiet or twice the
-// current delay, whichever is longer.
+// repairLimiter spaces the kick-triggered passes when the same object
+// keeps needing repair. The first burst repairs of an object go at once
+// (an operator's slip is undone within the event's round trip); from then
+// on each waits twice as long as the previous one, from base up to max (the
+// resync period). An object's streak ends when it needed no repair for
+// quiet or twice its current delay, whichever is longer. Different objects
+// repaired one after the other (an operator deleting several entries) do
+// not slow each other down.
 type repairLimiter struct {
 	burst     int
 	base, max time.Duration
 	quiet     time.Duration
 
-	streak int
-	delay  time.Duration
-	last   time.Time
+	objects map[string]*streak
+	sweep   time.Time // when objects was last cleared of ended streaks
+}
+
+type streak struct {
+	n     int
+	delay time.Duration
+	last  time.Time
 }
 
 func newRepairLimiter(max time.Duration) repairLimiter {
-	return repairLimiter{burst: 5, base: 250 * time.Millisecond, max: max, quiet: time.Second}
+	return repairLimiter{burst: 5, base: 250 * time.Millisecond, max: max, quiet: time.Second, objects: map[string]*streak{}}
 }
 
-// repaired records a pass that repaired something at now and returns how
-// long the next kick-triggered pass must wait.
-func (l *repairLimiter) repaired(now time.Time) time.Duration {
-	if !l.last.IsZero() && now.Sub(l.last) > max(l.quiet, 2*l.delay) {
-		l.streak, l.delay = 0, 0
+// repaired records a pass that repaired objects (Op.String of each) at now
+// and returns how long the next kick-triggered pass must wait.
+func (l *repairLimiter) repaired(now time.Time, objects []string) time.Duration {
+	var wait time.Duration
+	for _, o := range objects {
+		s := l.objects[o]
+		if s == nil || l.ended(s, now) {
+			s = &streak{}
+			l.objects[o] = s
+		}
+		s.last = now
+		s.n++
+		switch {
+		case s.delay > 0:
+			s.delay = min(2*s.delay, l.max)
+		case s.n >= l.burst:
+			s.delay = min(l.base, l.max)
+		}
+		wait = max(wait, s.delay)
 	}
-	l.last = now
-	l.streak++
-	switch {
-	case l.delay > 0:
-		l.delay = min(2*l.delay, l.max)
-	case l.streak >= l.burst:
-		l.delay = min(l.base, l.max)
+	if now.Sub(l.sweep) > l.max {
+		l.sweep = now
+		for o, s := range l.objects {
+			if l.ended(s, now) {
+				delete(l.objects, o)
+			}
+		}
 	}
-	return l.delay
+	return wait
 }
 
-// addRepairs adds n to the counters in m, allocating m if needed.
-func addRepairs(m map[string]uint64, n map[string]uint64) map[string]uint64 {
-	if len(n) == 0 {
-		return m
+func (l *repairLimiter) ended(s *streak, now time.Time) bool {
+	return now.Sub(s.last) > max(l.quiet, 2*s.delay)
+}
+
+// countRepairs adds ops to the counters in m by kind, allocating m if
+// needed, and returns m with the ops' kinds and names.
+func countRepairs(m map[string]uint64, ops []Op) (_ map[string]uint64, kinds map[string]uint64, names []string) {
+	if len(ops) == 0 {
+		return m, nil, nil
 	}
 	if m == nil {
 		m = map[string]uint64{}
 	}
-	for k, v := range n {
-		m[k] += v
+	kinds = map[string]uint64{}
+	for _, op := range ops {
+		m[op.Object()]++
+		kinds[op.Object()]++
+		names = append(names, op.String())
 	}
-	return m
+	return m, kinds, names
 }
 
 // repairKinds lists n's kinds, sorted, for the log.
