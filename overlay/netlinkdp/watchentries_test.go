@@ -9,6 +9,7 @@ import (
 
 	"github.com/vxbgp/vxbgp/internal/nstest"
 	"github.com/vxbgp/vxbgp/overlay"
+	"github.com/vxbgp/vxbgp/overlay/netlinkdp"
 	"github.com/vxbgp/vxbgp/overlay/overlaytest"
 )
 
@@ -124,13 +125,21 @@ func ptr[T any](v T) *T { return &v }
 // source (and a resync too long to matter) and deletes one of each kind of
 // entry behind its back: each is back, and how fast is logged.
 func TestWatchRepairsEntries(t *testing.T) {
-	dp, _, ns := newDP(t)
+	dp, h, ns := newDP(t)
 	nstest.RequireTool(t, "nft")
+	// The test reads the kernel through a Dataplane of its own: one
+	// Dataplane's Observe is not for concurrent use (its nftables
+	// connection), and the reconciler's runs meanwhile.
+	view, err := netlinkdp.NewAt(h, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { view.Close() })
 	r := runWithWatch(t, dp)
 	want := healState()
 	r.Set(want.Clone())
 	r.MarkSynced()
-	waitObserved(t, dp, want)
+	waitObserved(t, view, want)
 	gw := want.Devices[100].Gateway
 	for _, c := range []struct {
 		name string
@@ -145,7 +154,7 @@ func TestWatchRepairsEntries(t *testing.T) {
 	} {
 		start := time.Now() // the command included: its event may come before it returns
 		sh(t, ns, c.cmd...)
-		waitObserved(t, dp, want)
+		waitObserved(t, view, want)
 		t.Logf("TIMING repaired %s: %v", c.name, time.Since(start).Round(time.Millisecond))
 	}
 	if got := r.Stats().Repairs; len(got) == 0 {
