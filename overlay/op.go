@@ -67,6 +67,9 @@ func (o Op) Object() string {
 	return "none"
 }
 
+// ObjectKinds lists what Op.Object returns for an op with an object.
+func ObjectKinds() []string { return []string{"device", "neigh", "fdb", "flood", "route", "nat"} }
+
 func (o Op) String() string {
 	switch {
 	case o.Device != nil && o.Device.Routed():

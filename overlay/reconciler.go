@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/vxbgp/vxbgp/internal/lograte"
 )
 
 // Reconciler drives a Dataplane towards the desired State. It is level
@@ -36,8 +38,11 @@ type Reconciler struct {
 	dp     Dataplane
 	log    *slog.Logger
 	resync time.Duration
+	warn   *lograte.Throttle
 
 	wake chan struct{}
+	// kicked wakes Run for a Kick, which the repair limiter may delay.
+	kicked chan struct{}
 
 	mu      sync.Mutex
 	want    State
@@ -45,6 +50,8 @@ type Reconciler struct {
 	synced  bool
 	stale   bool // the cache must be refreshed from the kernel
 	stats   Stats
+	// repaired names what the last pass repaired (see repair.go).
+	repaired []string
 
 	// cache is the kernel state as of the last pass. cacheMu is held for a
 	// whole pass, so readers (Current) see a consistent state without the
@@ -61,6 +68,12 @@ type Stats struct {
 	LastPass   time.Time
 	LastError  string
 	Synced     bool
+	// Repairs counts, by kind (Op.Object; every kind present), what
+	// passes restored after finding the kernel changed behind our back
+	// (repair.go).
+	Repairs map[string]uint64
+	// Delayed counts the kicks the repair limiter held back.
+	Delayed uint64
 }
 
 // ReconcilerOptions configures NewReconciler.
@@ -79,7 +92,8 @@ func NewReconciler(dp Dataplane, o ReconcilerOptions) *Reconciler {
 	if o.Resync == 0 {
 		o.Resync = 30 * time.Second
 	}
-	return &Reconciler{dp: dp, log: o.Logger, resync: o.Resync, wake: make(chan struct{}, 1), stale: true}
+	return &Reconciler{dp: dp, log: o.Logger, resync: o.Resync, warn: lograte.New(o.Logger, 10*time.Second),
+		wake: make(chan struct{}, 1), kicked: make(chan struct{}, 1), stale: true}
 }
 
 // Set hands over the desired state (latest wins) and wakes the reconciler.
@@ -100,12 +114,16 @@ func (r *Reconciler) MarkSynced() {
 }
 
 // Kick makes the next pass re-read the kernel, e.g. after a netlink event
-// on one of the agent's devices.
+// on one of the agent's objects. While repairs keep coming the pass it
+// starts is delayed (repairLimiter); a Set meanwhile re-reads at once.
 func (r *Reconciler) Kick() {
 	r.mu.Lock()
 	r.stale = true
 	r.mu.Unlock()
-	r.poke()
+	select {
+	case r.kicked <- struct{}{}:
+	default:
+	}
 }
 
 func (r *Reconciler) poke() {
@@ -121,6 +139,10 @@ func (r *Reconciler) Stats() Stats {
 	defer r.mu.Unlock()
 	s := r.stats
 	s.Synced = r.synced
+	s.Repairs = map[string]uint64{}
+	for _, k := range ObjectKinds() {
+		s.Repairs[k] = r.stats.Repairs[k]
+	}
 	return s
 }
 
@@ -164,17 +186,33 @@ func (r *Reconciler) Desired() State {
 
 // Run reconciles until ctx ends: on Set, MarkSynced and Kick, every resync
 // interval, and after a failed pass with exponential backoff (100ms..10s).
+// Kicks are passed on at once until repairs keep coming; then each waits
+// for the repair limiter (repair.go), at most a resync period.
 func (r *Reconciler) Run(ctx context.Context) error {
 	const minBackoff, maxBackoff = 100 * time.Millisecond, 10 * time.Second
 	backoff := minBackoff
 	resync := time.NewTicker(r.resync)
 	defer resync.Stop()
-	var retry <-chan time.Time
+	var retry, held <-chan time.Time
+	limit := newRepairLimiter(r.resync)
+	var kickAt time.Time // kicks wait until then
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-r.wake:
+		case <-r.kicked:
+			if wait := time.Until(kickAt); wait > 0 {
+				if held == nil {
+					r.mu.Lock()
+					r.stats.Delayed++
+					r.mu.Unlock()
+					held = time.After(wait)
+				}
+				continue
+			}
+		case <-held:
+			held = nil
 		case <-resync.C:
 			r.mu.Lock()
 			r.stale = true
@@ -182,7 +220,17 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		case <-retry:
 			retry = nil
 		}
-		if err := r.Sync(ctx); err != nil {
+		err := r.Sync(ctx)
+		r.mu.Lock()
+		repaired := r.repaired
+		r.mu.Unlock()
+		if len(repaired) > 0 {
+			if wait := limit.repaired(time.Now(), repaired); wait > 0 {
+				kickAt = time.Now().Add(wait)
+				r.warn.Warn("backoff", "kernel state keeps changing behind our back: repairs slowed down", "next_in", wait)
+			}
+		}
+		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -200,25 +248,31 @@ func (r *Reconciler) Run(ctx context.Context) error {
 func (r *Reconciler) Sync(ctx context.Context) error {
 	r.mu.Lock()
 	want, hasWant, synced, stale := r.want, r.hasWant, r.synced, r.stale
-	r.stale = false
+	r.stale, r.repaired = false, nil
 	r.mu.Unlock()
 	if !hasWant {
 		return nil
 	}
 	r.cacheMu.Lock()
 	defer r.cacheMu.Unlock()
+	var before *State // the cache before a re-read, to tell repairs
 	if stale || r.cache == nil {
 		cur, err := r.dp.Observe(ctx)
 		if err != nil {
 			r.markStale(err)
 			return fmt.Errorf("observe: %w", err)
 		}
+		before = r.cache
 		r.cache = &cur // ours (see Observe): mutated in place from here on
 	}
 	if !synced {
 		want = keepTunnels(*r.cache, want)
 	}
 	ops := Diff(*r.cache, want)
+	var fixed []Op
+	if stale {
+		fixed = repairs(before, ops)
+	}
 	var errs []error
 	applied := uint64(0)
 	for _, op := range ops {
@@ -239,6 +293,8 @@ func (r *Reconciler) Sync(ctx context.Context) error {
 	r.stats.OpsApplied += applied
 	r.stats.OpErrors += uint64(len(errs))
 	r.stats.LastPass = time.Now()
+	var kinds map[string]uint64
+	r.stats.Repairs, kinds, r.repaired = countRepairs(r.stats.Repairs, fixed)
 	if err != nil {
 		r.stats.LastError = err.Error()
 		r.stale = true // the kernel may differ from the cache in ways we don't know
@@ -248,6 +304,9 @@ func (r *Reconciler) Sync(ctx context.Context) error {
 	r.mu.Unlock()
 	if applied > 0 || err != nil {
 		r.log.Info("reconciled", "ops", applied, "errors", len(errs), "pending_deletes", !synced)
+	}
+	for _, kind := range repairKinds(kinds) {
+		r.warn.Warn("repair "+kind, "kernel state changed behind our back, repaired", "kind", kind, "ops", kinds[kind])
 	}
 	return err
 }

@@ -41,6 +41,7 @@ func (a *agent) serveMetrics(ctx context.Context) error {
 	counter("reconcile_passes_total", "Reconciler passes.", func() float64 { return float64(a.rec.Stats().Passes) })
 	counter("reconcile_ops_total", "Kernel operations applied.", func() float64 { return float64(a.rec.Stats().OpsApplied) })
 	counter("reconcile_errors_total", "Kernel operations that failed (retried).", func() float64 { return float64(a.rec.Stats().OpErrors) })
+	reg.CounterMap("reconcile_repairs_total", "Objects restored after they changed behind the agent's back, by kind.", "kind", func() map[string]uint64 { return a.rec.Stats().Repairs })
 	a.fleet.Register(reg) // each is nil when not running
 	a.evpn.Register(reg)
 	a.routed.Register(reg)

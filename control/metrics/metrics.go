@@ -45,6 +45,25 @@ func Rejected(reg prometheus.Registerer, family, reason string, f func() float64
 		ConstLabels: prometheus.Labels{"family": family, "reason": reason}}, f))
 }
 
+// CounterMap adds the counters vxbgp_<name>{<label>="k"}, one per key k of
+// the map f returns on every scrape.
+func (r Registry) CounterMap(name, help, label string, f func() map[string]uint64) {
+	r.MustRegister(counterMap{desc: prometheus.NewDesc("vxbgp_"+name, help, []string{label}, nil), f: f})
+}
+
+type counterMap struct {
+	desc *prometheus.Desc
+	f    func() map[string]uint64
+}
+
+func (c counterMap) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c counterMap) Collect(ch chan<- prometheus.Metric) {
+	for k, v := range c.f() {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(v), k)
+	}
+}
+
 // Serve serves /metrics from reg, /healthz and /readyz on listen until ctx
 // ends. ready returns nil when the agent is ready, or why it is not (the
 // body of a 503).

@@ -65,6 +65,10 @@ type Dataplane struct {
 	// nat is the nftables connection of the NAT table (nat.go), nil
 	// until first used.
 	nat *nftnat.Conn
+
+	// echo holds the entries Apply changed recently, whose events Watch
+	// skips (watchentries.go).
+	echo echoes
 }
 
 // linkRef is one network's pair of links. bridge is 0 while the vxlan
@@ -148,6 +152,7 @@ func (d *Dataplane) Apply(ctx context.Context, op overlay.Op) error {
 		return fmt.Errorf("%s: bad op kind", op)
 	}
 	set := op.Kind == overlay.OpSet
+	d.noteEcho(op)
 	switch {
 	case op.Device != nil && set:
 		return d.setDevice(*op.Device)

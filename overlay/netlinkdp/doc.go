@@ -1,7 +1,9 @@
 // Package netlinkdp is the Linux overlay.Dataplane: it reads (Observe) and
 // writes (Apply) the kernel objects of the overlay through one
 // *netlink.Handle bound to a network namespace, and watches (Watch) our
-// links for changes made behind the agent's back.
+// links, the entries on them, our routes, the bridges' gateway addresses
+// and our NAT table for changes made behind the agent's back
+// (watch.go, watchentries.go, watchnft.go).
 //
 // Per network (VNI 100 here), in iproute2 terms:
 //

@@ -70,6 +70,12 @@ func TestWatchChanged(t *testing.T) {
 		u.Header.Type = typ
 		return u
 	}
+	// port is a bridge port's AF_BRIDGE message: no alias in it.
+	port := func(l netlink.Link) netlink.LinkUpdate {
+		u := upd(unix.RTM_NEWLINK, l)
+		u.Family = unix.AF_BRIDGE
+		return u
+	}
 	ours := link("vxlan100", "vxbgp:pods", 1450, true)
 	carrier := link("vxlan100", "vxbgp:pods", 1450, true)
 	carrier.Flags |= net.FlagRunning // carrier alone, as on pod churn
@@ -89,6 +95,8 @@ func TestWatchChanged(t *testing.T) {
 		{"set down", map[int]string{7: fingerprint(ours)}, upd(unix.RTM_NEWLINK, link("vxlan100", "vxbgp:pods", 1450, false)), true, true},
 		{"alias removed", map[int]string{7: fingerprint(ours)}, upd(unix.RTM_NEWLINK, link("vxlan100", "", 1450, true)), true, false},
 		{"deleted", map[int]string{7: fingerprint(ours)}, upd(unix.RTM_DELLINK, ours), true, false},
+		{"port message of ours", map[int]string{7: fingerprint(ours)}, port(link("vxlan100", "", 1450, true)), true, true},
+		{"port message of a pod", nil, port(link("veth1", "", 1450, true)), false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			seen := map[int]string{}

@@ -13,17 +13,21 @@ import (
 // Watch calls kick whenever one of our links is deleted or changes in a way
 // Observe would see (name, alias, MTU, address, up, master, vxlan
 // parameters), e.g. after an operator's `ip link del vxlan100`, so that the
-// reconciler re-reads the kernel and repairs it. It does not watch FDB or
-// neighbour changes: the reconciler makes thousands of those itself, and the
-// periodic resync covers the rest. It also kicks when the ND responder
+// reconciler re-reads the kernel and repairs it; likewise when an entry of
+// ours (FDB, flood, neighbour, route), a bridge's gateway address
+// (watchentries.go) or our nftables table (watchnft.go) is deleted or
+// changed by someone else. It also kicks when the ND responder
 // stopped on an error: Observe then reports its bridges without NDProxy,
 // and the reconciler serves them again. Each time it has subscribed (at
 // start, and again after the subscription broke and events may have been
 // lost) it kicks once, since anything may have changed while nobody was
 // watching. Watch returns nil when ctx ends.
 //
-//	ip monitor link
+//	ip monitor link neigh route address; nft monitor
 func (d *Dataplane) Watch(ctx context.Context, kick func()) error {
+	nftDone := make(chan struct{})
+	go func() { defer close(nftDone); d.watchNFT(ctx, kick) }()
+	defer func() { <-nftDone }()
 	const minBackoff, maxBackoff = 100 * time.Millisecond, 10 * time.Second
 	backoff := minBackoff
 	for attempt := 0; ; attempt++ {
@@ -39,7 +43,7 @@ func (d *Dataplane) Watch(ctx context.Context, kick func()) error {
 		}
 		// The subscription broke (typically ENOBUFS: events were lost), so
 		// resubscribe.
-		d.log.Warn("link watch broke, resubscribing", "err", err, "in", backoff)
+		d.log.Warn("netlink watch broke, resubscribing", "err", err, "in", backoff)
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
@@ -58,23 +62,26 @@ func (d *Dataplane) watchOnce(ctx context.Context, kick func()) (subscribed bool
 	done := make(chan struct{})
 	errc := make(chan error, 1)
 	ns := d.ns
-	err = netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{
-		Namespace: &ns,
-		ErrorCallback: func(err error) {
-			select {
-			case errc <- err:
-			default:
-			}
-		},
-	})
+	onErr := func(err error) {
+		select {
+		case errc <- err:
+		default:
+		}
+	}
+	err = netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{Namespace: &ns, ErrorCallback: onErr})
 	if err != nil {
 		return false, fmt.Errorf("subscribe to link updates: %w", err)
 	}
+	entries, drain, err := d.subscribeEntries(done, onErr)
 	defer func() {
 		close(done)
-		for range ch { // let the subscription goroutine finish
+		for range ch { // let the subscription goroutines finish
 		}
+		drain()
 	}()
+	if err != nil {
+		return false, err
+	}
 	// Record what our links look like now, after subscribing, so that no
 	// change falls between the dump and the first event.
 	links, err := dump("links", d.h.LinkList)
@@ -87,21 +94,49 @@ func (d *Dataplane) watchOnce(ctx context.Context, kick func()) (subscribed bool
 			seen[l.Attrs().Index] = fingerprint(l)
 		}
 	}
+	learned, err := d.learnedNeighs(seen)
+	if err != nil {
+		return false, err
+	}
 	kick()
+	closed := func(what string) error {
+		select {
+		case err := <-errc:
+			return err
+		default:
+			return fmt.Errorf("%s subscription closed", what)
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return true, nil
 		case u, ok := <-ch:
 			if !ok {
-				select {
-				case err := <-errc:
-					return true, err
-				default:
-					return true, fmt.Errorf("link subscription closed")
-				}
+				return true, closed("link")
 			}
 			if d.changed(seen, u) {
+				kick()
+			}
+		case u, ok := <-entries.neigh:
+			if !ok {
+				return true, closed("neighbour")
+			}
+			if d.neighKick(seen, learned, u) {
+				kick()
+			}
+		case u, ok := <-entries.route:
+			if !ok {
+				return true, closed("route")
+			}
+			if d.routeKick(u) {
+				kick()
+			}
+		case u, ok := <-entries.addr:
+			if !ok {
+				return true, closed("address")
+			}
+			if d.addrKick(seen, u) {
 				kick()
 			}
 		case <-d.ndStopped:
@@ -114,6 +149,12 @@ func (d *Dataplane) watchOnce(ctx context.Context, kick func()) (subscribed bool
 func (d *Dataplane) changed(seen map[int]string, u netlink.LinkUpdate) bool {
 	a := u.Attrs()
 	prev, known := seen[a.Index]
+	if u.Family == unix.AF_BRIDGE {
+		// A bridge port's own message (learning, neigh_suppress, port
+		// state) carries no alias: it says nothing of ownership, and
+		// concerns us only on a port of ours.
+		return known
+	}
 	if u.Header.Type == unix.RTM_DELLINK {
 		if known || owned(u.Link) {
 			delete(seen, a.Index)

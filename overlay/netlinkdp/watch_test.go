@@ -2,6 +2,7 @@ package netlinkdp_test
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -31,7 +32,7 @@ func TestWatchRepairs(t *testing.T) {
 func runWithWatch(t *testing.T, dp *netlinkdp.Dataplane) *overlay.Reconciler {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	r := overlay.NewReconciler(dp, overlay.ReconcilerOptions{Resync: time.Hour})
+	r := overlay.NewReconciler(dp, overlay.ReconcilerOptions{Resync: time.Hour, Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
 	watching := make(chan struct{}, 1)
 	kick := func() {
 		r.Kick()
