@@ -43,7 +43,7 @@ func (r *killRun) startup(trials int) {
 			at = append(at, fmt.Sprintf("%v after spawn (%s)", d.Round(time.Millisecond), milestone(h.LastRunLog())))
 		}
 		must(r.t, h.Start(r.ctx))
-		r.settle(fmt.Sprintf("start-up trial %d: %s killed %s", i+1, h.Name, strings.Join(at, ", then ")))
+		r.endTrial(fmt.Sprintf("start-up trial %d: %s killed %s", i+1, h.Name, strings.Join(at, ", then ")))
 	}
 }
 
@@ -135,7 +135,7 @@ func (r *killRun) midReconcile(trials int) {
 			how = fmt.Sprintf("h1 killed %v after it began replacing its endpoints, %d of %d new ones stored; h2 then: %s", d.Round(time.Millisecond), stored, len(next), onH2)
 		}
 		r.landed[where]++
-		r.settle(fmt.Sprintf("mid-reconcile trial %d: %s: %s", i+1, how, where))
+		r.endTrial(fmt.Sprintf("mid-reconcile trial %d: %s: %s", i+1, how, where))
 	}
 	must(r.t, r.replaceBulk(c, nil))
 	r.settle("stored endpoints removed from h1")
@@ -339,7 +339,7 @@ func (r *killRun) cniBurst(trials int) {
 			r.t.Fatalf("CNI burst on %s: %v", bh.Name, err)
 		default:
 		}
-		r.settle(fmt.Sprintf("CNI burst trial %d: pods added/deleted on %s (%d ADD, %d DEL; %d/%d before the kill), %s killed %v into it",
+		r.endTrial(fmt.Sprintf("CNI burst trial %d: pods added/deleted on %s (%d ADD, %d DEL; %d/%d before the kill), %s killed %v into it",
 			i+1, bh.Name, adds.Load(), dels.Load(), addsAt, delsAt, kh.Name, d.Round(time.Millisecond)))
 	}
 }
@@ -367,7 +367,7 @@ func (r *killRun) modeSwitch(trials int) {
 		must(r.t, h.SpawnWith("--mode", final))
 		must(r.t, h.WaitReady(r.ctx))
 		r.modes[h] = final
-		r.settle(fmt.Sprintf("mode switch trial %d: %s %s -> %s killed %v after its spawn (%s), started in %s",
+		r.endTrial(fmt.Sprintf("mode switch trial %d: %s %s -> %s killed %v after its spawn (%s), started in %s",
 			i+1, h.Name, from, to, d.Round(time.Millisecond), reached, final))
 	}
 }
