@@ -10,6 +10,7 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -169,7 +170,10 @@ func (r *Responder) start() (*loop, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &loop{cancel: cancel, done: make(chan struct{})}
-	stop := context.AfterFunc(ctx, func() { f.Close() }) // wakes the read in receive
+	// The deadline wakes the read in receive; the socket is closed by the
+	// loop alone, before done, so that stop returns with it closed (a Close
+	// from here could still be closing it when done closes).
+	stop := context.AfterFunc(ctx, func() { _ = f.SetReadDeadline(time.Unix(1, 0)) })
 	go func() {
 		defer close(l.done)
 		err := r.receive(ctx, l, rc)

@@ -69,6 +69,10 @@ type Dataplane struct {
 	// echo holds the entries Apply changed recently, whose events Watch
 	// skips (watchentries.go).
 	echo echoes
+	// linkAdded, if set (tests only: export_test.go), runs right after
+	// a link is created; an error ends the Apply there, as if the process
+	// had been killed.
+	linkAdded func(name string) error
 }
 
 // linkRef is one network's pair of links. bridge is 0 while the vxlan
@@ -183,7 +187,21 @@ func (d *Dataplane) Apply(ctx context.Context, op overlay.Op) error {
 }
 
 // owned reports whether l carries our alias.
-func owned(l netlink.Link) bool { return strings.HasPrefix(l.Attrs().Alias, AliasPrefix) }
+// newLinkGroup is the link group (IFLA_GROUP) our links are created in.
+// The kernel takes no alias in the RTM_NEWLINK that creates a link, only
+// in a later RTM_SETLINK, so a link would exist for a moment without the
+// alias that marks it ours, and an agent SIGKILLed then would leave a link
+// the next one refuses as foreign (ErrNotManaged), for ever. The group is
+// taken at creation: until setCommon has set the alias and put the link
+// back in the default group, it marks the link ours. ("vxbp" in ASCII.)
+const newLinkGroup = 0x76786270
+
+// owned reports whether l is ours: it carries our alias, or has none yet
+// and is in newLinkGroup (created by an agent killed before the alias).
+func owned(l netlink.Link) bool {
+	a := l.Attrs()
+	return strings.HasPrefix(a.Alias, AliasPrefix) || (a.Alias == "" && a.Group == newLinkGroup)
+}
 
 func alias(network string) string { return AliasPrefix + network }
 

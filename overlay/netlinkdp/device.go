@@ -16,9 +16,10 @@ import (
 // setDevice creates one network's bridge and vxlan device, or brings
 // existing ones in line, in place where the kernel allows it:
 //
-//	ip link add vxbr100 address GWMAC mtu 1450 type bridge
-//	ip link add vxlan100 mtu 1450 type vxlan id 100 local VTEP dev UNDERLAY dstport 4789 nolearning
+//	ip link add vxbr100 address GWMAC mtu 1450 group NEWLINKGROUP type bridge
+//	ip link add vxlan100 mtu 1450 group NEWLINKGROUP type vxlan id 100 local VTEP dev UNDERLAY dstport 4789 nolearning
 //	ip link set vxbr100 alias vxbgp:NET; ip link set vxlan100 alias vxbgp:NET
+//	ip link set vxbr100 group default; ip link set vxlan100 group default
 //	ip link set vxlan100 master vxbr100
 //	bridge link set dev vxlan100 learning off neigh_suppress on
 //	ip addr replace GATEWAY dev vxbr100
@@ -216,9 +217,9 @@ func (d *Dataplane) ensureBridge(dev overlay.Device, keep *keeper) (netlink.Link
 		br = nil
 	}
 	if br == nil {
-		// ip link add NAME address GWMAC mtu MTU alias vxbgp:NET type bridge
+		// ip link add NAME address GWMAC mtu MTU group NEWLINKGROUP type bridge
 		attrs := netlink.NewLinkAttrs()
-		attrs.Name, attrs.MTU, attrs.Alias = dev.Bridge, dev.MTU, alias(dev.Network)
+		attrs.Name, attrs.MTU, attrs.Group = dev.Bridge, dev.MTU, newLinkGroup
 		if !dev.GatewayMAC.IsZero() {
 			attrs.HardwareAddr = dev.GatewayMAC.HardwareAddr()
 		}
@@ -226,6 +227,9 @@ func (d *Dataplane) ensureBridge(dev overlay.Device, keep *keeper) (netlink.Link
 			return nil, fmt.Errorf("add link %s type bridge: %w", dev.Bridge, err)
 		}
 		d.log.Info("created bridge", "dev", dev.Bridge, "vni", dev.VNI)
+		if err := d.added(dev.Bridge); err != nil {
+			return nil, err
+		}
 		if br, err = d.h.LinkByName(dev.Bridge); err != nil {
 			return nil, fmt.Errorf("get link %s: %w", dev.Bridge, err)
 		}
@@ -246,13 +250,29 @@ func (d *Dataplane) ensureBridge(dev overlay.Device, keep *keeper) (netlink.Link
 	return br, d.setCommon(br, dev)
 }
 
-// setCommon sets what both links of a network share: alias and MTU.
+// added runs the tests' linkAdded hook, if any.
+func (d *Dataplane) added(name string) error {
+	if d.linkAdded == nil {
+		return nil
+	}
+	return d.linkAdded(name)
+}
+
+// setCommon sets what both links of a network share: alias and MTU; a
+// link just created leaves newLinkGroup once it has the alias (in this
+// order: it is ours all along).
 func (d *Dataplane) setCommon(l netlink.Link, dev overlay.Device) error {
 	a := l.Attrs()
 	if want := alias(dev.Network); a.Alias != want {
 		// ip link set NAME alias vxbgp:NET
 		if err := d.h.LinkSetAlias(l, want); err != nil {
 			return fmt.Errorf("set link %s alias %s: %w", a.Name, want, err)
+		}
+	}
+	if a.Group == newLinkGroup {
+		// ip link set NAME group default
+		if err := d.h.LinkSetGroup(l, 0); err != nil {
+			return fmt.Errorf("set link %s group default: %w", a.Name, err)
 		}
 	}
 	if dev.MTU > 0 && a.MTU != dev.MTU {
@@ -286,7 +306,8 @@ func (d *Dataplane) ensureVXLAN(dev overlay.Device, br netlink.Link, keep *keepe
 		Port:         int(dev.Port),
 		Learning:     false, // nolearning: remote MACs come from BGP only
 	}
-	want.Name, want.MTU, want.Alias = dev.VXLAN, dev.MTU, alias(dev.Network)
+	// LinkAttrs' Group: the link group; Vxlan's own Group is its multicast group.
+	want.Name, want.MTU, want.LinkAttrs.Group = dev.VXLAN, dev.MTU, newLinkGroup
 	if dev.VTEP.IsValid() {
 		want.SrcAddr = dev.VTEP.AsSlice()
 	}
@@ -310,12 +331,15 @@ func (d *Dataplane) ensureVXLAN(dev overlay.Device, br netlink.Link, keep *keepe
 		}
 	}
 	if vx == nil {
-		// ip link add NAME mtu MTU alias vxbgp:NET type vxlan id VNI local VTEP dev UNDERLAY dstport PORT nolearning
+		// ip link add NAME mtu MTU group NEWLINKGROUP type vxlan id VNI local VTEP dev UNDERLAY dstport PORT nolearning
 		if err := d.h.LinkAdd(want); err != nil {
 			return nil, fmt.Errorf("add link %s type vxlan id %d local %s dev %s dstport %d: %w",
 				dev.VXLAN, dev.VNI, dev.VTEP, dev.Underlay, dev.Port, err)
 		}
 		d.log.Info("created vxlan device", "dev", dev.VXLAN, "vni", dev.VNI, "vtep", dev.VTEP)
+		if err := d.added(dev.VXLAN); err != nil {
+			return nil, err
+		}
 		if vx, err = d.h.LinkByName(dev.VXLAN); err != nil {
 			return nil, fmt.Errorf("get link %s: %w", dev.VXLAN, err)
 		}

@@ -7,9 +7,10 @@
 //
 // Per network (VNI 100 here), in iproute2 terms:
 //
-//	ip link add vxbr100 address GWMAC mtu 1450 type bridge
-//	ip link add vxlan100 mtu 1450 type vxlan id 100 local VTEP dev UNDERLAY dstport 4789 nolearning
+//	ip link add vxbr100 address GWMAC mtu 1450 group NEWLINKGROUP type bridge
+//	ip link add vxlan100 mtu 1450 group NEWLINKGROUP type vxlan id 100 local VTEP dev UNDERLAY dstport 4789 nolearning
 //	ip link set vxbr100 alias vxbgp:NET; ip link set vxlan100 alias vxbgp:NET
+//	ip link set vxbr100 group default; ip link set vxlan100 group default
 //	ip link set vxlan100 master vxbr100
 //	bridge link set dev vxlan100 learning off neigh_suppress on
 //	ip addr replace GATEWAY/LEN dev vxbr100; ip addr replace GATEWAY6/LEN dev vxbr100 nodad
@@ -101,7 +102,10 @@
 // the network's name. Observe returns only such links and the entries on
 // them; Apply never modifies or deletes a link without it, and refuses
 // (ErrNotManaged) to take over a link that has one of our names but not our
-// alias. Deleting a device deletes its entries with it (the kernel flushes a
+// alias. The kernel ignores an alias in the message that creates a link, so
+// links are created in a link group of ours (newLinkGroup) that marks them
+// until the alias is set; a link left without alias by an agent killed in
+// between is then still ours, and finished by the next. Deleting a device deletes its entries with it (the kernel flushes a
 // link's FDB and neighbours), which is what overlaytest does too.
 //
 // Every dump is retried while the kernel reports it interrupted

@@ -1,6 +1,7 @@
 package netlinkdp
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -30,4 +31,18 @@ func NewAt(ns netns.NsHandle, log *slog.Logger) (*Dataplane, error) {
 		own.Close()
 	}
 	return d, err
+}
+
+// ErrKilled is what an Apply returns when KillAfterLinkAdd stopped it.
+var ErrKilled = errors.New("killed (test)")
+
+// KillAfterLinkAdd makes d's Apply stop right after it created the link
+// called name, before anything else, as a SIGKILL at that instant would.
+func KillAfterLinkAdd(d *Dataplane, name string) {
+	d.linkAdded = func(n string) error {
+		if n == name {
+			return ErrKilled
+		}
+		return nil
+	}
 }
