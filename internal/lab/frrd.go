@@ -327,6 +327,9 @@ type Session struct {
 	PortLocal   int    `json:"portLocal"`
 	PortForeign int    `json:"portForeign"`
 	LastReset   string `json:"lastResetDueTo"`
+	// LastNotification is the last NOTIFICATION's reason, e.g.
+	// "Cease/Hard Reset".
+	LastNotification string `json:"lastNotificationReason"`
 	// Established counts the times the session came up.
 	Established int `json:"connectionsEstablished"`
 }
