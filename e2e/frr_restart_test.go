@@ -19,6 +19,14 @@ import (
 // no ping is lost; after the session is back both routes are still there
 // and FRR has our block again from the new session.
 //
+// Why zebra keeps the routes: bgpd configured for graceful restart
+// registers it with zebra, and when bgpd dies zebra logs that the bgp
+// client shut down but removes none of its routes (for the vnc client, in
+// the same log: "disconnected 0 vnc routes removed from the rib"); the
+// route to our block stays in the kernel with the same nexthop group, and
+// the restarted bgpd replaces it. No zebra option (-K, -r) is involved:
+// those are for zebra's own restart.
+//
 // The same test without graceful restart on the router (tried by hand)
 // loses 31 of 61 pings: both sides drop the routes at once, and FRR puts
 // them back only after the new session's updates.

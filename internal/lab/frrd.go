@@ -151,38 +151,33 @@ func (f *FRRInstance) start(ctx context.Context) error {
 
 // startDaemon starts one daemon (zebra or bgpd) and records its PID.
 func (f *FRRInstance) startDaemon(ctx context.Context, d string) error {
-	{
-		pidFile := filepath.Join(f.Dir, d+".pid")
-		_ = os.Remove(pidFile)
-		argv := []string{filepath.Join(frrDir, d), "-d", "-A", "127.0.0.1", "-P", "0",
-			"-f", filepath.Join(f.Dir, d+".conf"), "-i", pidFile,
-			"-z", filepath.Join(f.Dir, "zserv.api"), "--vty_socket", f.Dir}
-		if d == "bgpd" && f.bgpPort != 0 {
-			argv = append(argv, "-p", strconv.Itoa(f.bgpPort))
-		}
-		// -d forks and returns once the daemon is up; the daemon itself is
-		// no child of ours, so we learn its PID from the pid file.
-		if _, err := run(ctx, nil, nil, nsArgv(f.NS, argv...)...); err != nil {
-			return fmt.Errorf("start %s on %s: %w", d, f.Name, err)
-		}
-		var pid int
-		err := Eventually(ctx, d+" pid file on "+f.Name, pollFast, func(context.Context) (bool, error) {
-			b, err := os.ReadFile(pidFile)
-			if err != nil {
-				return false, err
-			}
-			pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
-			return err == nil && pid > 0, err
-		})
-		if err != nil {
-			return err
-		}
-		f.pids[d] = pid
-		if err := f.lab.run.recordPID(f.Name+"-"+d, pid); err != nil {
-			return err
-		}
+	pidFile := filepath.Join(f.Dir, d+".pid")
+	_ = os.Remove(pidFile)
+	argv := []string{filepath.Join(frrDir, d), "-d", "-A", "127.0.0.1", "-P", "0",
+		"-f", filepath.Join(f.Dir, d+".conf"), "-i", pidFile,
+		"-z", filepath.Join(f.Dir, "zserv.api"), "--vty_socket", f.Dir}
+	if d == "bgpd" && f.bgpPort != 0 {
+		argv = append(argv, "-p", strconv.Itoa(f.bgpPort))
 	}
-	return nil
+	// -d forks and returns once the daemon is up; the daemon itself is
+	// no child of ours, so we learn its PID from the pid file.
+	if _, err := run(ctx, nil, nil, nsArgv(f.NS, argv...)...); err != nil {
+		return fmt.Errorf("start %s on %s: %w", d, f.Name, err)
+	}
+	var pid int
+	err := Eventually(ctx, d+" pid file on "+f.Name, pollFast, func(context.Context) (bool, error) {
+		b, err := os.ReadFile(pidFile)
+		if err != nil {
+			return false, err
+		}
+		pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil && pid > 0, err
+	})
+	if err != nil {
+		return err
+	}
+	f.pids[d] = pid
+	return f.lab.run.recordPID(f.Name+"-"+d, pid)
 }
 
 // StopBGPD stops bgpd, with SIGKILL (kill, as a crash would) or SIGTERM,
