@@ -39,14 +39,15 @@ type sizes struct {
 	idle        time.Duration
 	goCount     int    // go test -count
 	goTime      string // go test -benchtime
+	repeerN     int    // restarts per signal, ours and FRR's each
 }
 
 func (c Config) sizes() sizes {
 	s := sizes{convN: 50, cniN: 100, iperf: 10 * time.Second, iperfRounds: 3, bulk: DefaultBulk, type2: 100000, blocks: 1000,
-		idle: 20 * time.Second, goCount: 5, goTime: "1s"}
+		idle: 20 * time.Second, goCount: 5, goTime: "1s", repeerN: 10}
 	if c.Quick {
 		s = sizes{convN: 10, cniN: 20, iperf: 3 * time.Second, iperfRounds: 1, bulk: DefaultBulk, type2: 10000, blocks: 1000,
-			idle: 5 * time.Second, goCount: 1, goTime: "100ms"}
+			idle: 5 * time.Second, goCount: 1, goTime: "100ms", repeerN: 3}
 	}
 	if len(c.Bulk) > 0 {
 		s.bulk = c.Bulk
@@ -65,6 +66,10 @@ const (
 	WhatRSS     = "agent idle RSS (100 local endpoints, 2 BGP peers)"
 	WhatType2   = "type-2 routes from a peer until all in the kernel"
 	WhatCPU     = "agent idle CPU (100 local endpoints, 2 BGP peers)"
+	// repeer.go: the daemon's start until all its sessions are back.
+	WhatRepeerTerm = "re-peer after a restart (SIGTERM): start -> all sessions Established"
+	WhatRepeerKill = "re-peer after a restart (SIGKILL): start -> all sessions Established"
+	refFRRBgpd     = "FRR 8.4 bgpd restarted"
 	// Go micro-benchmarks (gobench.go).
 	WhatGoDiff       = "Go: overlay.Diff, 100k FDB entries, 1% changed"
 	WhatGoDecode     = "Go: decode one received type-2 path"
@@ -88,7 +93,7 @@ func WhatBulk(n int) string {
 // Expected lists every row (and note) a complete run with the default
 // sizes prints.
 var Expected = []string{WhatConv, WhatCNIAdd, WhatCNIDel, WhatBulk(1000), WhatBulk(10000), WhatType2, WhatOverlay,
-	WhatRSS, WhatCPU, WhatRouted, WhatBlocks, WhatGoDiff, WhatGoDecode, WhatGoFromPaths, WhatGoBuildState, NoteOffloads}
+	WhatRSS, WhatCPU, WhatRouted, WhatBlocks, WhatRepeerTerm, WhatRepeerKill, WhatGoDiff, WhatGoDecode, WhatGoFromPaths, WhatGoBuildState, NoteOffloads}
 
 // MaxBulk is the largest bulk size: the endpoints' IPs are
 // 10.244.128.1-10.244.199.250, 250 per /24.
@@ -132,6 +137,9 @@ func Run(ctx context.Context, c Config) *Report {
 		rows, notes := routedSuite(ctx, c, sz)
 		rep.Rows = append(rep.Rows, rows...)
 		rep.Notes = append(rep.Notes, notes...)
+	}
+	if c.has(PartRepeer) {
+		rep.Rows = append(rep.Rows, repeerSuite(ctx, c, sz)...)
 	}
 	// Last: compiling and running Go benchmarks would disturb the labs.
 	if c.has(PartGoBench) {

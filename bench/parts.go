@@ -8,7 +8,8 @@ import (
 
 // Parts of a run, for Config.Only (vxbgp-bench -only): each names one or
 // two rows. The overlay lab serves conv, cni, bulk, type2, overlay and
-// footprint; the routed lab serves routed and blocks; gobench needs no lab.
+// footprint; the routed lab serves routed and blocks; repeer has a lab of
+// its own; gobench needs no lab.
 const (
 	PartConv      = "conv"      // convergence, 1 endpoint
 	PartCNI       = "cni"       // CNI ADD and DEL
@@ -18,11 +19,12 @@ const (
 	PartFootprint = "footprint" // agent idle RSS and CPU
 	PartRouted    = "routed"    // iperf3, routed
 	PartBlocks    = "blocks"    // routed blocks from a peer
+	PartRepeer    = "repeer"    // re-peer after a restart, vs FRR's bgpd
 	PartGoBench   = "gobench"   // Go micro-benchmarks
 )
 
 // Parts lists every part, in table order.
-var Parts = []string{PartConv, PartCNI, PartBulk, PartType2, PartOverlay, PartFootprint, PartRouted, PartBlocks, PartGoBench}
+var Parts = []string{PartConv, PartCNI, PartBulk, PartType2, PartOverlay, PartFootprint, PartRouted, PartBlocks, PartRepeer, PartGoBench}
 
 // ParseParts parses a comma list of parts; "" and "all" select all (nil).
 func ParseParts(s string) ([]string, error) {

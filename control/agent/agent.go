@@ -23,6 +23,8 @@
 package agent
 
 import (
+	"github.com/prometheus/client_golang/prometheus"
+
 	"context"
 	"fmt"
 	"log/slog"
@@ -68,6 +70,7 @@ type Speaker interface {
 	Watch(ctx context.Context, hs ...bgp.Handler) error
 	WaitAdvertised(ctx context.Context) error
 	Peers(ctx context.Context) ([]bgp.PeerStatus, error)
+	Register(reg prometheus.Registerer) // its metrics
 	Close()
 }
 

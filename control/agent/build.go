@@ -173,6 +173,7 @@ func (a *agent) peerTemplate(p peer.Peer) bgp.PeerConfig {
 		ASN:          p.ASN,
 		Password:     p.Password,
 		Port:         p.Port,
+		MaxPrefixes:  p.MaxPrefixes,
 		LocalAddress: a.host.ul.Addr.String(),
 		HoldTime:     a.cfg.BGP.HoldTime,
 		GRTime:       a.cfg.BGP.GracefulRestartTime,

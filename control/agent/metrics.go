@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/vxbgp/vxbgp/control/metrics"
 )
@@ -23,21 +22,7 @@ func (a *agent) serveMetrics(ctx context.Context) error {
 		}
 		return 0
 	})
-	gauge("bgp_peers_established", "BGP sessions in Established state.", func() float64 {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		ps, err := a.sp.Peers(ctx)
-		if err != nil {
-			return 0
-		}
-		n := 0
-		for _, p := range ps {
-			if p.Established() {
-				n++
-			}
-		}
-		return float64(n)
-	})
+	a.sp.Register(reg) // vxbgp_bgp_*: sessions, prefix limits
 	counter("reconcile_passes_total", "Reconciler passes.", func() float64 { return float64(a.rec.Stats().Passes) })
 	counter("reconcile_ops_total", "Kernel operations applied.", func() float64 { return float64(a.rec.Stats().OpsApplied) })
 	counter("reconcile_errors_total", "Kernel operations that failed (retried).", func() float64 { return float64(a.rec.Stats().OpErrors) })

@@ -54,3 +54,6 @@ func FailOps(s *Speaker, f func(op, desc string) error) { s.failOp = f }
 
 // WithoutMD5 makes s behave as on a kernel without TCP MD5.
 func WithoutMD5(s *Speaker, why error) { s.md5 = why }
+
+// Normalize is PeerConfig's defaults and checks, as SetPeers applies them.
+func Normalize(p PeerConfig) (PeerConfig, error) { return p.normalize() }

@@ -32,13 +32,17 @@ type PeerConfig struct {
 	// hitting the other's idle period. One dialling side also spares the
 	// collision resolution.
 	Passive bool
+	// MaxPrefixes bounds the routes the peer may send, per address family;
+	// 0 => DefaultMaxPrefixes. Beyond it the session is closed with a
+	// Cease (see limit.go).
+	MaxPrefixes uint32
 }
 
 // String describes the session without its password, so that printing a
 // PeerConfig (%v, %+v, slog) never shows it.
 func (p PeerConfig) String() string {
-	return fmt.Sprintf("{peer %s asn %d port %d local %s md5 %s families %v passive %t}",
-		p.Address, p.ASN, p.Port, p.LocalAddress, redacted(p.Password), p.Families, p.Passive)
+	return fmt.Sprintf("{peer %s asn %d port %d local %s md5 %s families %v passive %t maxPrefixes %d}",
+		p.Address, p.ASN, p.Port, p.LocalAddress, redacted(p.Password), p.Families, p.Passive, p.MaxPrefixes)
 }
 
 // redacted says whether a password is set, never what it is.
@@ -98,6 +102,9 @@ func (p PeerConfig) normalize() (PeerConfig, error) {
 	if p.GRTime == 0 {
 		p.GRTime = defaultGRTime
 	}
+	if p.MaxPrefixes == 0 {
+		p.MaxPrefixes = DefaultMaxPrefixes
+	}
 	if p.GRTime > 4095 {
 		return p, fmt.Errorf("peer %s graceful restart time %d: must be at most 4095 (RFC 4724)", p.Address, p.GRTime)
 	}
@@ -120,7 +127,7 @@ func (p PeerConfig) normalize() (PeerConfig, error) {
 func (p PeerConfig) equal(o PeerConfig) bool {
 	return p.Address == o.Address && p.ASN == o.ASN && p.Password == o.Password && p.Port == o.Port &&
 		p.LocalAddress == o.LocalAddress && p.HoldTime == o.HoldTime && p.GRTime == o.GRTime &&
-		p.Passive == o.Passive && slices.Equal(p.Families, o.Families)
+		p.Passive == o.Passive && p.MaxPrefixes == o.MaxPrefixes && slices.Equal(p.Families, o.Families)
 }
 
 // apiPeer builds GoBGP's neighbour. p must be normalized. restarting sets
@@ -134,6 +141,7 @@ func apiPeer(p PeerConfig, restarting bool) *api.Peer {
 			// Per-AFI GR: without it no AFI tuple is advertised and peers
 			// keep none of our routes across a restart.
 			MpGracefulRestart: &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}},
+			PrefixLimits:      &api.PrefixLimit{Family: f, MaxPrefixes: p.MaxPrefixes},
 		})
 	}
 	// RFC 7606 error handling (TreatAsWithdraw) has no field in v3's API:

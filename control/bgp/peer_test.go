@@ -17,12 +17,12 @@ func TestPeerConfigNormalize(t *testing.T) {
 		{
 			name: "defaults",
 			in:   PeerConfig{Address: "10.0.0.2", ASN: 64512},
-			want: PeerConfig{Address: "10.0.0.2", ASN: 64512, HoldTime: 9, GRTime: 120, Families: []string{"evpn"}},
+			want: PeerConfig{Address: "10.0.0.2", ASN: 64512, HoldTime: 9, GRTime: 120, Families: []string{"evpn"}, MaxPrefixes: DefaultMaxPrefixes},
 		},
 		{
 			name: "canonical addresses and deduplicated families",
 			in:   PeerConfig{Address: "2001:DB8::0:1", ASN: 65001, LocalAddress: "2001:db8:0::2", Families: []string{"ipv6", "evpn", "ipv6"}, HoldTime: 30, GRTime: 300, Port: 1179},
-			want: PeerConfig{Address: "2001:db8::1", ASN: 65001, LocalAddress: "2001:db8::2", Families: []string{"ipv6", "evpn"}, HoldTime: 30, GRTime: 300, Port: 1179},
+			want: PeerConfig{Address: "2001:db8::1", ASN: 65001, LocalAddress: "2001:db8::2", Families: []string{"ipv6", "evpn"}, HoldTime: 30, GRTime: 300, Port: 1179, MaxPrefixes: DefaultMaxPrefixes},
 		},
 		{name: "bad address", in: PeerConfig{Address: "host-a", ASN: 1}, wantErr: `peer address "host-a"`},
 		{name: "zero asn", in: PeerConfig{Address: "10.0.0.2"}, wantErr: "asn: must not be 0"},

@@ -31,6 +31,9 @@ type Config struct {
 	// these prefixes (bgp.importPrefixes, e.g. 0.0.0.0/0). Nothing else is
 	// accepted: with both nil, no unicast route from a peer is.
 	ImportExact []netip.Prefix
+	// PrefixLimitRestart: how long a peer that sent more routes than its
+	// MaxPrefixes stays down before it is enabled again; 0 => 60 s.
+	PrefixLimitRestart time.Duration
 }
 
 // ErrClosed is returned by calls on a speaker after Close or Stop.
@@ -59,6 +62,8 @@ type Speaker struct {
 	failOp func(op, desc string) error
 
 	md5 error // why a password cannot be used (MD5Supported), nil if it can
+
+	lim limits // peers held down for their prefix limit (limit.go)
 
 	mu      sync.Mutex // serialises SetPeers and Stop
 	peers   map[string]PeerConfig
@@ -110,11 +115,21 @@ func New(ctx context.Context, c Config) (*Speaker, error) {
 		return nil, err
 	}
 	life, cancel := context.WithCancel(context.Background())
-	log.Info("bgp speaker started", "asn", c.ASN, "routerID", c.RouterID, "port", c.ListenPort, "addr", c.ListenAddress)
-	return &Speaker{
+	s := &Speaker{
 		log: log, srv: srv, started: time.Now(),
 		life: life, cancel: cancel, peers: map[string]PeerConfig{}, adv: newAdvertiser(), md5: MD5Supported(),
-	}, nil
+		lim: limits{restart: c.PrefixLimitRestart, held: map[string]*time.Timer{}},
+	}
+	if s.lim.restart <= 0 {
+		s.lim.restart = defaultPrefixLimitRestart
+	}
+	if err := s.watchLimits(life); err != nil {
+		cancel()
+		_ = srv.StopBgp(context.Background(), &api.StopBgpRequest{})
+		return nil, err
+	}
+	log.Info("bgp speaker started", "asn", c.ASN, "routerID", c.RouterID, "port", c.ListenPort, "addr", c.ListenAddress)
+	return s, nil
 }
 
 func (s *Speaker) alive() error {
@@ -134,6 +149,7 @@ func (s *Speaker) Close() {
 	s.cancel()
 	s.wmu.Unlock()
 	s.watches.Wait()
+	s.stopLimits()
 	s.adv.mu.Lock()
 	if s.adv.retry != nil {
 		s.adv.retry.Stop()

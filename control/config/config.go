@@ -69,6 +69,11 @@ type Peer struct {
 	// one trailing newline dropped. Mutually exclusive with Password.
 	PasswordFile string `yaml:"passwordFile" json:"passwordFile,omitempty"`
 	Port         uint16 `yaml:"port" json:"port,omitempty"` // default 179
+	// MaxPrefixes bounds the routes the peer may send, per address family:
+	// beyond it the session is closed with a Cease and the peer is enabled
+	// again a minute later. 0 (unset): bgp.DefaultMaxPrefixes (500,000),
+	// which discovered and Kubernetes peers get too.
+	MaxPrefixes uint32 `yaml:"maxPrefixes" json:"maxPrefixes,omitempty"`
 }
 
 // Discovery configures memberlist gossip.

@@ -32,6 +32,8 @@ type Peer struct {
 	Password string // TCP MD5; never logged
 	Port     uint16 // 0: 179
 	Name     string // the host's node name, when the source knows it
+	// MaxPrefixes: routes the peer may send per family; 0: the default.
+	MaxPrefixes uint32
 }
 
 // Source publishes its current set of peers: at least once, then on every

@@ -11,7 +11,7 @@ import (
 func StaticOf(peers []config.Peer) Static {
 	var out Static
 	for _, p := range peers {
-		out = append(out, Peer{Address: p.Addr(), ASN: p.ASN, Password: p.Password, Port: p.Port})
+		out = append(out, Peer{Address: p.Addr(), ASN: p.ASN, Password: p.Password, Port: p.Port, MaxPrefixes: p.MaxPrefixes})
 	}
 	return out
 }

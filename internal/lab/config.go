@@ -62,8 +62,10 @@ type HostConfig struct {
 
 // PeerConfig is one static BGP peer.
 type PeerConfig struct {
-	Address string `yaml:"address"`
-	ASN     uint32 `yaml:"asn"`
+	Address      string `yaml:"address"`
+	ASN          uint32 `yaml:"asn"`
+	PasswordFile string `yaml:"passwordFile,omitempty"`
+	MaxPrefixes  uint32 `yaml:"maxPrefixes,omitempty"`
 }
 
 // DiscoveryConfig is the discovery section: seeds and the gossip key file.

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -35,8 +36,9 @@ type FRRInstance struct {
 	ServerNS string // the server's namespace, "" without one
 	ServerIP string
 
-	lab  *Lab
-	pids map[string]int // by daemon name
+	lab     *Lab
+	pids    map[string]int // by daemon name
+	bgpPort int            // bgpd's listen port (-p); 0: 179
 }
 
 func newFRRInstance(l *Lab, name string, index int, addr string, server bool) *FRRInstance {
@@ -92,8 +94,9 @@ func peerAddrs(peers []frrPeer) []string {
 }
 
 // writeConfigs writes zebra.conf and bgpd.conf: `router bgp asn` with
-// global (extra global lines), every peer on short timers and connect
-// retry (sessions come up in seconds), then af, the address-family block.
+// every peer on short timers and connect retry (sessions come up in
+// seconds), then global (extra lines, which may name the neighbours), then
+// af, the address-family block.
 func (f *FRRInstance) writeConfigs(asn uint32, global string, peers []frrPeer, af string) error {
 	if err := os.MkdirAll(f.Dir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", f.Dir, err)
@@ -102,11 +105,11 @@ func (f *FRRInstance) writeConfigs(asn uint32, global string, peers []frrPeer, a
 	var b strings.Builder
 	fmt.Fprintf(&b, "frr defaults traditional\nhostname %s\nlog file %s/bgpd.log informational\n!\n", f.NS, f.Dir)
 	fmt.Fprintf(&b, "router bgp %d\n bgp router-id %s\n no bgp default ipv4-unicast\n", asn, f.Addr)
-	b.WriteString(global)
 	for _, p := range peers {
 		fmt.Fprintf(&b, " neighbor %s remote-as %d\n neighbor %s timers 3 9\n neighbor %s timers connect 1\n",
 			p.addr, p.asn, p.addr, p.addr)
 	}
+	b.WriteString(global)
 	b.WriteString(" !\n" + af + "!\n")
 	for name, text := range map[string]string{"zebra.conf": zebra, "bgpd.conf": b.String()} {
 		if err := os.WriteFile(filepath.Join(f.Dir, name), []byte(text), 0o644); err != nil {
@@ -138,36 +141,69 @@ func chownFRR(dir string) error {
 // start starts zebra, then bgpd, each with every path in f.Dir.
 func (f *FRRInstance) start(ctx context.Context) error {
 	for _, d := range frrDaemons {
-		pidFile := filepath.Join(f.Dir, d+".pid")
-		_ = os.Remove(pidFile)
-		argv := []string{filepath.Join(frrDir, d), "-d", "-A", "127.0.0.1", "-P", "0",
-			"-f", filepath.Join(f.Dir, d+".conf"), "-i", pidFile,
-			"-z", filepath.Join(f.Dir, "zserv.api"), "--vty_socket", f.Dir}
-		// -d forks and returns once the daemon is up; the daemon itself is
-		// no child of ours, so we learn its PID from the pid file.
-		if _, err := run(ctx, nil, nil, nsArgv(f.NS, argv...)...); err != nil {
-			return fmt.Errorf("start %s on %s: %w", d, f.Name, err)
-		}
-		var pid int
-		err := Eventually(ctx, d+" pid file on "+f.Name, pollFast, func(context.Context) (bool, error) {
-			b, err := os.ReadFile(pidFile)
-			if err != nil {
-				return false, err
-			}
-			pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
-			return err == nil && pid > 0, err
-		})
-		if err != nil {
-			return err
-		}
-		f.pids[d] = pid
-		if err := f.lab.run.recordPID(f.Name+"-"+d, pid); err != nil {
+		if err := f.startDaemon(ctx, d); err != nil {
 			return err
 		}
 	}
 	f.lab.logf("%s: FRR zebra %d bgpd %d started", f.Name, f.pids["zebra"], f.pids["bgpd"])
 	return nil
 }
+
+// startDaemon starts one daemon (zebra or bgpd) and records its PID.
+func (f *FRRInstance) startDaemon(ctx context.Context, d string) error {
+	pidFile := filepath.Join(f.Dir, d+".pid")
+	_ = os.Remove(pidFile)
+	argv := []string{filepath.Join(frrDir, d), "-d", "-A", "127.0.0.1", "-P", "0",
+		"-f", filepath.Join(f.Dir, d+".conf"), "-i", pidFile,
+		"-z", filepath.Join(f.Dir, "zserv.api"), "--vty_socket", f.Dir}
+	if d == "bgpd" && f.bgpPort != 0 {
+		argv = append(argv, "-p", strconv.Itoa(f.bgpPort))
+	}
+	// -d forks and returns once the daemon is up; the daemon itself is
+	// no child of ours, so we learn its PID from the pid file.
+	if _, err := run(ctx, nil, nil, nsArgv(f.NS, argv...)...); err != nil {
+		return fmt.Errorf("start %s on %s: %w", d, f.Name, err)
+	}
+	var pid int
+	err := Eventually(ctx, d+" pid file on "+f.Name, pollFast, func(context.Context) (bool, error) {
+		b, err := os.ReadFile(pidFile)
+		if err != nil {
+			return false, err
+		}
+		pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil && pid > 0, err
+	})
+	if err != nil {
+		return err
+	}
+	f.pids[d] = pid
+	return f.lab.run.recordPID(f.Name+"-"+d, pid)
+}
+
+// StopBGPD stops bgpd, with SIGKILL (kill, as a crash would) or SIGTERM,
+// and waits for it to be gone; zebra stays up. Start it again with
+// StartBGPD.
+func (f *FRRInstance) StopBGPD(ctx context.Context, kill bool) error {
+	pid, ok := f.pids["bgpd"]
+	if !ok {
+		return fmt.Errorf("%s: bgpd not running", f.Name)
+	}
+	var err error
+	if kill {
+		err = killWait(ctx, pid, f.Dir)
+	} else {
+		err = terminate(ctx, pid, f.Dir, 10*time.Second)
+	}
+	if err != nil {
+		return fmt.Errorf("stop bgpd on %s: %w", f.Name, err)
+	}
+	delete(f.pids, "bgpd")
+	f.lab.run.forgetPID(f.Name + "-bgpd")
+	return nil
+}
+
+// StartBGPD starts bgpd again (after KillBGPD) with the same config.
+func (f *FRRInstance) StartBGPD(ctx context.Context) error { return f.startDaemon(ctx, "bgpd") }
 
 // stop stops bgpd, then zebra, by their recorded PIDs. zebra removes the
 // FDB entries it installed when it exits.
@@ -260,4 +296,44 @@ func (f *FRRInstance) WaitEstablished(ctx context.Context, peers ...string) erro
 		}
 		return true, nil
 	})
+}
+
+// killWait sends pid (whose command line must contain marker) SIGKILL and
+// waits until it is gone.
+func killWait(ctx context.Context, pid int, marker string) error {
+	if !alive(pid) {
+		return nil
+	}
+	if !cmdlineContains(pid, marker) {
+		return fmt.Errorf("kill %d: %w", pid, errNotOurs)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("sigkill %d: %w", pid, err)
+	}
+	return Eventually(ctx, fmt.Sprintf("pid %d to die", pid), pollFast, func(context.Context) (bool, error) {
+		return !alive(pid), nil
+	})
+}
+
+// Session is one neighbour of `show bgp neighbors json` (FRR 8.4): its
+// state, the TCP ports (0 when down) and why it last went down.
+type Session struct {
+	State       string `json:"bgpState"`
+	PortLocal   int    `json:"portLocal"`
+	PortForeign int    `json:"portForeign"`
+	LastReset   string `json:"lastResetDueTo"`
+	// LastNotification is the last NOTIFICATION's reason, e.g.
+	// "Cease/Hard Reset".
+	LastNotification string `json:"lastNotificationReason"`
+	// Established counts the times the session came up.
+	Established int `json:"connectionsEstablished"`
+}
+
+// Sessions is `show bgp neighbors json`, by neighbour address.
+func (f *FRRInstance) Sessions(ctx context.Context) (map[string]Session, error) {
+	var out map[string]Session
+	if err := f.vtyshJSON(ctx, "show bgp neighbors json", &out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }

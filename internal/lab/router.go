@@ -28,6 +28,18 @@ type RouterSpec struct {
 	// default route via the prefix's first address, which the router holds.
 	// The router does not announce it unless Networks says so.
 	Server string
+	// Password is the TCP MD5 password on every session (`neighbor X
+	// password`); "" for none.
+	Password string
+	// Passive: the router never dials (`neighbor X passive`).
+	Passive bool
+	// ListenPort is bgpd's listen port (-p); 0 for 179. With another port
+	// the hosts' dials (to 179) are refused and only the router dials.
+	ListenPort int
+	// GracefulRestart: `bgp graceful-restart` and `bgp graceful-restart
+	// preserve-fw-state`: the router restarts gracefully (R and F bits)
+	// and its zebra keeps bgpd's kernel routes while bgpd is down.
+	GracefulRestart bool
 }
 
 // Router is an FRR instance named r1, r2, ... at 10.250.0.(200+k) with no
@@ -110,7 +122,20 @@ func (r *Router) setup(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := r.writeConfigs(r.ASN, " no bgp ebgp-requires-policy\n no bgp network import-check\n", r.peers(), r.addressFamily()); err != nil {
+	global := " no bgp ebgp-requires-policy\n no bgp network import-check\n"
+	if r.Spec.GracefulRestart {
+		global += " bgp graceful-restart\n bgp graceful-restart preserve-fw-state\n"
+	}
+	for _, p := range r.peers() {
+		if r.Spec.Password != "" {
+			global += fmt.Sprintf(" neighbor %s password %s\n", p.addr, r.Spec.Password)
+		}
+		if r.Spec.Passive {
+			global += fmt.Sprintf(" neighbor %s passive\n", p.addr)
+		}
+	}
+	r.bgpPort = r.Spec.ListenPort
+	if err := r.writeConfigs(r.ASN, global, r.peers(), r.addressFamily()); err != nil {
 		return err
 	}
 	return r.start(ctx)

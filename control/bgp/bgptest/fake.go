@@ -1,6 +1,8 @@
 package bgptest
 
 import (
+	"github.com/prometheus/client_golang/prometheus"
+
 	"context"
 	"fmt"
 	"maps"
@@ -177,6 +179,12 @@ func (f *Fake) Peers(ctx context.Context) ([]bgp.PeerStatus, error) {
 		out = append(out, st)
 	}
 	return out, nil
+}
+
+// Register adds the speaker metrics, from Peers (no prefix limit ever
+// trips in a fake).
+func (f *Fake) Register(reg prometheus.Registerer) {
+	bgp.RegisterMetrics(reg, f.Peers, func() bgp.LimitStats { return bgp.LimitStats{} })
 }
 
 // Close marks the fake closed: later calls fail the test.

@@ -1903,7 +1903,11 @@ func (h *fsmHandler) established(ctx context.Context) (bgp.FSMState, *fsmStateRe
 			// it now.
 			h.outgoing.In() <- err
 			fsm.lock.RLock()
-			if s := fsm.pConf.GracefulRestart.State; s.Enabled {
+			// vxbgp patch: a session we closed for its prefix limit is
+			// never a graceful restart, even when the peer's close of the
+			// connection is read before our NOTIFICATION is reported sent
+			// (the peer's routes, over the limit, would stay as stale).
+			if s := fsm.pConf.GracefulRestart.State; s.Enabled && fsm.adminState != adminStatePfxCt {
 				if (s.NotificationEnabled && err.Type == fsmNotificationRecv) ||
 					(err.Type == fsmNotificationSent &&
 						err.BGPNotification.Body.(*bgp.BGPNotification).ErrorCode == bgp.BGP_ERROR_HOLD_TIMER_EXPIRED) ||

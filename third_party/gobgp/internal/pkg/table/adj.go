@@ -24,8 +24,12 @@ import (
 
 type AdjRib struct {
 	accepted map[bgp.RouteFamily]int
-	table    map[bgp.RouteFamily]*Table
-	logger   log.Logger
+	// vxbgp patch: count is every family's number of paths, kept up to
+	// date so that Count is O(1): the prefix limit calls it after every
+	// UPDATE, and walking the table each time was O(routes) per UPDATE.
+	count  map[bgp.RouteFamily]int
+	table  map[bgp.RouteFamily]*Table
+	logger log.Logger
 }
 
 func NewAdjRib(logger log.Logger, rfList []bgp.RouteFamily) *AdjRib {
@@ -36,6 +40,7 @@ func NewAdjRib(logger log.Logger, rfList []bgp.RouteFamily) *AdjRib {
 	return &AdjRib{
 		table:    m,
 		accepted: make(map[bgp.RouteFamily]int),
+		count:    make(map[bgp.RouteFamily]int),
 		logger:   logger,
 	}
 }
@@ -63,6 +68,7 @@ func (adj *AdjRib) Update(pathList []*Path) {
 		if path.IsWithdraw {
 			if idx != -1 {
 				d.knownPathList = append(d.knownPathList[:idx], d.knownPathList[idx+1:]...)
+				adj.count[rf]--
 				if len(d.knownPathList) == 0 {
 					t.deleteDest(d)
 				}
@@ -84,6 +90,7 @@ func (adj *AdjRib) Update(pathList []*Path) {
 				d.knownPathList[idx] = path
 			} else {
 				d.knownPathList = append(d.knownPathList, path)
+				adj.count[rf]++
 				if !path.IsRejected() {
 					adj.accepted[rf]++
 				}
@@ -107,6 +114,7 @@ func (adj *AdjRib) UpdateAdjRibOut(pathList []*Path) {
 		t := adj.table[path.GetRouteFamily()]
 		d := t.getOrCreateDest(path.GetNlri(), 0)
 		d.knownPathList = append(d.knownPathList, path)
+		adj.count[path.GetRouteFamily()]++
 	}
 }
 
@@ -138,10 +146,11 @@ func (adj *AdjRib) PathList(rfList []bgp.RouteFamily, accepted bool) []*Path {
 
 func (adj *AdjRib) Count(rfList []bgp.RouteFamily) int {
 	count := 0
-	adj.walk(rfList, func(d *Destination) bool {
-		count += len(d.knownPathList)
-		return false
-	})
+	for _, rf := range rfList {
+		if _, ok := adj.table[rf]; ok {
+			count += adj.count[rf]
+		}
+	}
 	return count
 }
 
@@ -168,6 +177,7 @@ func (adj *AdjRib) Drop(rfList []bgp.RouteFamily) []*Path {
 	for _, rf := range rfList {
 		adj.table[rf] = NewTable(adj.logger, rf)
 		adj.accepted[rf] = 0
+		adj.count[rf] = 0
 	}
 	return l
 }
