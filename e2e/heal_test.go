@@ -64,7 +64,9 @@ func TestSelfHealing(t *testing.T) {
 					routes, err := lab.AgentRoutes(ctx, h1.NS)
 					_, ok := lab.FindRoute(routes, h2.Block())
 					return ok, err
-				}})
+				}}, sysctlHealCase(h1.NS, "net/ipv4/conf/"+lab.BridgeDev+"/proxy_arp"),
+					// ip_forward=0 also turns every device's forwarding off.
+					sysctlHealCase(h1.NS, "net/ipv4/ip_forward", "net/ipv4/conf/"+lab.BridgeDev+"/forwarding"))
 			} else {
 				cases = append(cases, overlayHealCases(h1, h2.Addr, p2)...)
 			}
@@ -105,6 +107,22 @@ func overlayHealCases(h1 *lab.Host, vtep string, p2 *lab.Pod) []healCase {
 			return ok && n.HasState("NOARP"), err
 		}},
 	}
+}
+
+// sysctlHealCase turns the sysctl at path off by hand (a write under
+// /proc/sys, as sysctl -w does); it is back when it and every one of also
+// read 1 again.
+func sysctlHealCase(ns, path string, also ...string) healCase {
+	return healCase{"sysctl " + strings.ReplaceAll(path, "/", "."), []string{"sh", "-c", "echo 0 > /proc/sys/" + path},
+		func(ctx context.Context) (bool, error) {
+			for _, p := range append([]string{path}, also...) {
+				out, err := exec.CommandContext(ctx, "ip", "netns", "exec", ns, "cat", "/proc/sys/"+p).Output()
+				if err != nil || strings.TrimSpace(string(out)) != "1" {
+					return false, err
+				}
+			}
+			return true, nil
+		}}
 }
 
 // timeHeal checks c's object is there, runs c's command in ns and returns

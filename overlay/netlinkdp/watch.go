@@ -72,14 +72,22 @@ func (d *Dataplane) watchOnce(ctx context.Context, kick func()) (subscribed bool
 	if err != nil {
 		return false, fmt.Errorf("subscribe to link updates: %w", err)
 	}
+	var netconf <-chan int32
 	entries, drain, err := d.subscribeEntries(done, onErr)
 	defer func() {
 		close(done)
 		for range ch { // let the subscription goroutines finish
 		}
 		drain()
+		if netconf != nil {
+			for range netconf {
+			}
+		}
 	}()
 	if err != nil {
+		return false, err
+	}
+	if netconf, err = d.subscribeNetconf(done, onErr); err != nil {
 		return false, err
 	}
 	// Record what our links look like now, after subscribing, so that no
@@ -137,6 +145,13 @@ func (d *Dataplane) watchOnce(ctx context.Context, kick func()) (subscribed bool
 				return true, closed("address")
 			}
 			if d.addrKick(seen, u) {
+				kick()
+			}
+		case idx, ok := <-netconf:
+			if !ok {
+				return true, closed("netconf")
+			}
+			if netconfKick(seen, idx) {
 				kick()
 			}
 		case <-d.ndStopped:

@@ -1,0 +1,67 @@
+package netlinkdp_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/vxbgp/vxbgp/overlay/overlaytest"
+)
+
+// TestWatchKicksOnNetconf: Watch kicks when a sysctl of one of our bridges
+// or a host-wide one (ip_forward) changes, written under /proc/sys as
+// sysctl -w does, and not for another device's.
+func TestWatchKicksOnNetconf(t *testing.T) {
+	dp, _, ns := newDP(t)
+	applyState(t, dp, kernelState())
+	kicks := make(chan struct{}, 1024)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- dp.Watch(ctx, func() { kicks <- struct{}{} }) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Watch: %v", err)
+		}
+	})
+	quiet := func(d time.Duration) int {
+		n := 0
+		for {
+			select {
+			case <-kicks:
+				n++
+			case <-time.After(d):
+				return n
+			}
+		}
+	}
+	if quiet(500*time.Millisecond) == 0 {
+		t.Fatal("Watch did not kick once subscribed")
+	}
+	write := func(path, v string) []string { return []string{"sh", "-c", "echo " + v + " > /proc/sys/" + path} }
+	for _, c := range []struct {
+		name string
+		cmd  []string
+		kick bool
+	}{
+		{"another device's proxy_arp", write("net/ipv4/conf/"+overlaytest.ContractUnderlay+"/proxy_arp", "1"), false},
+		{"our bridge's proxy_arp", write("net/ipv4/conf/vxbr100/proxy_arp", "1"), true},
+		{"our bridge's forwarding", write("net/ipv4/conf/vxbr100/forwarding", "1"), true},
+		{"ip_forward", write("net/ipv4/ip_forward", "1"), true},
+		{"our bridge's IPv6 forwarding", write("net/ipv6/conf/vxbr100/forwarding", "1"), true},
+	} {
+		start := time.Now()
+		sh(t, ns, c.cmd...)
+		if c.kick {
+			select {
+			case <-kicks:
+				t.Logf("TIMING watch kick %s: %v", c.name, time.Since(start).Round(time.Microsecond))
+			case <-time.After(time.Second):
+				t.Errorf("%s changed: no kick within 1s", c.name)
+			}
+			quiet(200 * time.Millisecond)
+		} else if n := quiet(300 * time.Millisecond); n > 0 {
+			t.Errorf("%s: %d kicks, want none", c.name, n)
+		}
+	}
+}
