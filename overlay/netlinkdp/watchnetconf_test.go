@@ -38,17 +38,20 @@ func TestWatchKicksOnNetconf(t *testing.T) {
 	if quiet(500*time.Millisecond) == 0 {
 		t.Fatal("Watch did not kick once subscribed")
 	}
+	// The new bridges' own late events (IPv6 autoconfiguration and the
+	// like) die down first, so that a kick below is the sysctl's.
+	quiet(time.Second)
 	write := func(path, v string) []string { return []string{"sh", "-c", "echo " + v + " > /proc/sys/" + path} }
 	for _, c := range []struct {
 		name string
 		cmd  []string
 		kick bool
 	}{
-		{"another device's proxy_arp", write("net/ipv4/conf/"+overlaytest.ContractUnderlay+"/proxy_arp", "1"), false},
 		{"our bridge's proxy_arp", write("net/ipv4/conf/vxbr100/proxy_arp", "1"), true},
 		{"our bridge's forwarding", write("net/ipv4/conf/vxbr100/forwarding", "1"), true},
 		{"ip_forward", write("net/ipv4/ip_forward", "1"), true},
 		{"our bridge's IPv6 forwarding", write("net/ipv6/conf/vxbr100/forwarding", "1"), true},
+		{"another device's proxy_arp", write("net/ipv4/conf/"+overlaytest.ContractUnderlay+"/proxy_arp", "1"), false},
 	} {
 		start := time.Now()
 		sh(t, ns, c.cmd...)
