@@ -41,31 +41,8 @@ func TestWatchKicksOnEntries(t *testing.T) {
 	dp, _, ns := newDP(t)
 	nstest.RequireTool(t, "nft")
 	applyState(t, dp, healState())
-	kicks := make(chan struct{}, 1024)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- dp.Watch(ctx, func() { kicks <- struct{}{} }) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Watch: %v", err)
-		}
-	})
-	// quiet drains the kicks until none came for a while.
-	quiet := func(d time.Duration) int {
-		n := 0
-		for {
-			select {
-			case <-kicks:
-				n++
-			case <-time.After(d):
-				return n
-			}
-		}
-	}
-	if quiet(500*time.Millisecond) == 0 {
-		t.Fatal("Watch did not kick once subscribed")
-	}
+	kicks, quiet := watchKicks(t, dp)
+	ctx := context.Background()
 	gw := healState().Devices[100].Gateway
 	for _, c := range []struct {
 		name string
@@ -120,6 +97,38 @@ func TestWatchKicksOnEntries(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// watchKicks runs dp.Watch until the test ends and returns its kicks, and
+// quiet, which drains them until none came for d and says how many did.
+// It returns once Watch has kicked for its subscription.
+func watchKicks(t *testing.T, dp *netlinkdp.Dataplane) (chan struct{}, func(d time.Duration) int) {
+	t.Helper()
+	kicks := make(chan struct{}, 1024)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- dp.Watch(ctx, func() { kicks <- struct{}{} }) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Watch: %v", err)
+		}
+	})
+	quiet := func(d time.Duration) int {
+		n := 0
+		for {
+			select {
+			case <-kicks:
+				n++
+			case <-time.After(d):
+				return n
+			}
+		}
+	}
+	if quiet(500*time.Millisecond) == 0 {
+		t.Fatal("Watch did not kick once subscribed")
+	}
+	return kicks, quiet
+}
 
 // TestWatchRepairsEntries runs the reconciler with Watch as its kick
 // source (and a resync too long to matter) and deletes one of each kind of

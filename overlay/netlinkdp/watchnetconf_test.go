@@ -1,7 +1,6 @@
 package netlinkdp_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -14,30 +13,7 @@ import (
 func TestWatchKicksOnNetconf(t *testing.T) {
 	dp, _, ns := newDP(t)
 	applyState(t, dp, kernelState())
-	kicks := make(chan struct{}, 1024)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- dp.Watch(ctx, func() { kicks <- struct{}{} }) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Watch: %v", err)
-		}
-	})
-	quiet := func(d time.Duration) int {
-		n := 0
-		for {
-			select {
-			case <-kicks:
-				n++
-			case <-time.After(d):
-				return n
-			}
-		}
-	}
-	if quiet(500*time.Millisecond) == 0 {
-		t.Fatal("Watch did not kick once subscribed")
-	}
+	kicks, quiet := watchKicks(t, dp)
 	// The new bridges' own late events (IPv6 autoconfiguration and the
 	// like) die down first, so that a kick below is the sysctl's.
 	quiet(time.Second)
