@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net/netip"
 	"sync"
 	"time"
 
@@ -341,68 +340,4 @@ func (r *Reconciler) markStale(err error) {
 	r.stats.OpErrors++
 	r.stats.LastError = err.Error()
 	r.mu.Unlock()
-}
-
-// Apply records op in s, in place, as a Dataplane would carry it out.
-// s must have its maps allocated (NewState or Clone); Routes may be nil.
-func (s *State) Apply(op Op) {
-	switch {
-	case op.Device != nil:
-		if op.Kind == OpSet {
-			s.Devices[op.Device.VNI] = *op.Device
-			if op.Device.Routed() {
-				s.dropTunnelEntries(op.Device.VNI)
-			}
-		} else {
-			delete(s.Devices, op.Device.VNI)
-		}
-	case op.Neigh != nil:
-		if op.Kind == OpSet {
-			s.Neigh[op.Neigh.Key()] = *op.Neigh
-		} else {
-			delete(s.Neigh, op.Neigh.Key())
-		}
-	case op.FDB != nil:
-		if op.Kind == OpSet {
-			s.FDB[op.FDB.Key()] = *op.FDB
-		} else {
-			delete(s.FDB, op.FDB.Key())
-		}
-	case op.Flood != nil:
-		if op.Kind == OpSet {
-			s.Flood[*op.Flood] = struct{}{}
-		} else {
-			delete(s.Flood, *op.Flood)
-		}
-	case op.Route != nil:
-		if op.Kind == OpSet {
-			if s.Routes == nil {
-				s.Routes = map[netip.Prefix]Route{}
-			}
-			s.Routes[op.Route.Dst] = op.Route.Clone()
-		} else {
-			delete(s.Routes, op.Route.Dst)
-		}
-	case op.NAT != nil:
-		if op.Kind == OpSet {
-			s.NAT = op.NAT.Clone()
-		} else {
-			s.NAT = NAT{}
-		}
-	}
-}
-
-// dropTunnelEntries removes a network's FDB and flood entries: they live on
-// its VXLAN device, and go with it.
-func (s *State) dropTunnelEntries(vni uint32) {
-	for k := range s.FDB {
-		if k.VNI == vni {
-			delete(s.FDB, k)
-		}
-	}
-	for f := range s.Flood {
-		if f.VNI == vni {
-			delete(s.Flood, f)
-		}
-	}
 }

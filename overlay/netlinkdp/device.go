@@ -397,8 +397,3 @@ func (d *Dataplane) delDevice(dev overlay.Device) error {
 	}
 	return nil
 }
-
-// gateways returns the device's gateway addresses.
-func gateways(dev overlay.Device) []netip.Prefix {
-	return []netip.Prefix{dev.Gateway, dev.Gateway6}
-}

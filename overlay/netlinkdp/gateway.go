@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vxbgp/vxbgp/overlay"
 	"golang.org/x/sys/unix"
 )
 
@@ -84,4 +85,9 @@ func (d *Dataplane) replaceGateway(br netlink.Link, gw netip.Prefix) error {
 		return fmt.Errorf("replace addr %s dev %s: %w", gw, br.Attrs().Name, err)
 	}
 	return nil
+}
+
+// gateways returns the device's gateway addresses.
+func gateways(dev overlay.Device) []netip.Prefix {
+	return []netip.Prefix{dev.Gateway, dev.Gateway6}
 }
