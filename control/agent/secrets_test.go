@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,9 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/vxbgp/vxbgp/internal/testlog"
 
 	"github.com/vxbgp/vxbgp/control/bgp"
 	"github.com/vxbgp/vxbgp/control/bgp/bgptest"
@@ -23,19 +23,6 @@ import (
 
 // canary is a peer password that must show up nowhere but in the speaker.
 const canary = "vxbgp-canary-agent-Pa55"
-
-// logBuffer keeps every log line of a run, at debug level.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *logBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // tLog echoes log lines to the test's log while it runs.
 type tLog struct{ t *testing.T }
@@ -50,7 +37,7 @@ func (w tLog) Write(p []byte) (int, error) {
 // runLogged runs the agent on a fake kernel and speaker with every log
 // line (debug level) in logs, until the test ends. wait returns RunWith's
 // error once it returned (true), or false after d.
-func runLogged(t *testing.T, cfg *config.Config, logs *logBuffer) (sp *bgptest.Fake, wait func(d time.Duration) (bool, error)) {
+func runLogged(t *testing.T, cfg *config.Config, logs *testlog.Buffer) (sp *bgptest.Fake, wait func(d time.Duration) (bool, error)) {
 	t.Helper()
 	sp = bgptest.NewFake(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -119,7 +106,7 @@ func TestAgentPasswordFile(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	var logs logBuffer
+	var logs testlog.Buffer
 	sp, _ := runLogged(t, cfg, &logs)
 	bgptest.WaitFor(t, "the peer configured", 10*time.Second, func() bool { return len(sp.ConfiguredPeers()) == 1 })
 	if got := sp.ConfiguredPeers()[0].Password; got != canary {
@@ -168,7 +155,7 @@ func TestAgentPasswordFileRefused(t *testing.T) {
 	pwFile := filepath.Join(dir, "peer-password")
 	writeFile(t, pwFile, canary, 0o644)
 	cfg.BGP.Peers[0].PasswordFile = pwFile
-	var logs logBuffer
+	var logs testlog.Buffer
 	_, wait := runLogged(t, cfg, &logs)
 	ok, err := wait(10 * time.Second)
 	if !ok {
@@ -235,7 +222,7 @@ func TestAgentConflistSourceRefused(t *testing.T) {
 	cfg.CNI.ConflistSource = filepath.Join(dir, "10-vxbgp.conflist")
 	cfg.CNI.ConflistDest = filepath.Join(dir, "net.d", "10-vxbgp.conflist")
 	writeFile(t, cfg.CNI.ConflistSource, `{"cniVersion":"1.0.0","name":"x","plugins":[{"type":"bridge"}]}`, 0o644)
-	var logs logBuffer
+	var logs testlog.Buffer
 	_, wait := runLogged(t, cfg, &logs)
 	ok, err := wait(10 * time.Second)
 	if !ok {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vxbgp/vxbgp/control/bgp"
 	"github.com/vxbgp/vxbgp/control/bgp/bgptest"
+	"github.com/vxbgp/vxbgp/internal/testlog"
 )
 
 // maxPrefixes over a real session: b accepts at most 5 routes from a.
@@ -19,8 +20,8 @@ import (
 // after PrefixLimitRestart (1 s here); a still sends 6, so it is closed
 // again; once a sends 4 the session comes back and stays.
 func TestMaxPrefixes(t *testing.T) {
-	var alog, blog lockedBuffer
-	logger := func(b *lockedBuffer) *slog.Logger {
+	var alog, blog testlog.Buffer
+	logger := func(b *testlog.Buffer) *slog.Logger {
 		return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
 	a := newNodeConfig(t, "127.0.0.191", bgp.Config{ASN: bgptest.ASN, RouterID: "10.0.0.191", Logger: logger(&alog)})

@@ -1,14 +1,14 @@
 package bgp_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/vxbgp/vxbgp/internal/testlog"
 
 	"github.com/vxbgp/vxbgp/control/bgp"
 	"github.com/vxbgp/vxbgp/control/bgp/bgptest"
@@ -16,19 +16,6 @@ import (
 
 // md5Canary is a TCP MD5 password that must appear in no log line.
 const md5Canary = "vxbgp-canary-md5-Pa55"
-
-// lockedBuffer collects log output from many goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // TCP MD5 on a real session: two speakers with the same password come up,
 // a third whose password differs never does; and at debug level neither
@@ -42,7 +29,7 @@ func TestMD5SessionAndNoPasswordInLogs(t *testing.T) {
 		// A kernel option, not a tool CI could install: skipped even in CI.
 		t.Skipf("SKIPPED, TCP MD5 untested: %v", err)
 	}
-	var logs lockedBuffer
+	var logs testlog.Buffer
 	logger := func(name string) *slog.Logger {
 		return slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})).With("speaker", name)
 	}

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/vxbgp/vxbgp/internal/testlog"
 )
 
 func conflist(network string) []byte {
@@ -69,7 +71,7 @@ type env struct {
 	src, dst string
 	ready    atomic.Bool
 	asked    atomic.Int64 // calls of Ready
-	logs     syncBuffer
+	logs     testlog.Buffer
 	w        *Writer
 }
 
@@ -148,18 +150,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // The life of the file: nothing before ready; then installed, put back
 // after a deletion and after an edit, updated with its source, kept while

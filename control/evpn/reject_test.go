@@ -1,36 +1,19 @@
 package evpn
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/vxbgp/vxbgp/internal/testlog"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // A peer that keeps sending one kind of bad route is counted every time
 // and logged once per interval, each kind on its own.
 func TestRejectLoggedOncePerKind(t *testing.T) {
-	var logs lockedBuffer
+	var logs testlog.Buffer
 	s := NewSource(Config{ASN: testASN, RouterID: rid1, VTEP: selfVTEP, Networks: testNetworks(),
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))}, nil, nil)
 	for i := range 50 {

@@ -1,7 +1,6 @@
 package bgptest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -11,10 +10,11 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vxbgp/vxbgp/internal/testlog"
 
 	"github.com/vxbgp/vxbgp/control/bgp"
 )
@@ -32,7 +32,7 @@ const (
 // just FIN.
 type Child struct {
 	cmd    *exec.Cmd
-	stderr lockedBuffer
+	stderr testlog.Buffer
 	done   chan error // Wait's result; put back by whoever takes it
 }
 
@@ -175,22 +175,4 @@ func (c *Child) Kill(t testing.TB) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("child did not die after SIGKILL")
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent use.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
