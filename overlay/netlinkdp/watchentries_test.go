@@ -44,11 +44,7 @@ func TestWatchKicksOnEntries(t *testing.T) {
 	kicks, quiet := watchKicks(t, dp)
 	ctx := context.Background()
 	gw := healState().Devices[100].Gateway
-	for _, c := range []struct {
-		name string
-		cmd  []string
-		kick bool
-	}{
+	expectKicks(t, ns, kicks, quiet, []kickCase{
 		{"remote MAC", []string{"bridge", "fdb", "del", "02:00:00:00:02:01", "dev", "vxlan100", "self"}, true},
 		{"flood entry", []string{"bridge", "fdb", "del", "00:00:00:00:00:00", "dev", "vxlan100", "dst", "10.99.0.2", "self"}, true},
 		{"neighbour", []string{"ip", "neigh", "del", "10.100.2.2", "dev", "vxbr100"}, true},
@@ -63,21 +59,7 @@ func TestWatchKicksOnEntries(t *testing.T) {
 		{"underlay address", []string{"ip", "addr", "add", "10.98.0.1/24", "dev", overlaytest.ContractUnderlay}, false},
 		{"underlay address deleted", []string{"ip", "addr", "del", "10.98.0.1/24", "dev", overlaytest.ContractUnderlay}, false},
 		{"other nft table", []string{"nft", "add", "table", "inet", "vxtest"}, false},
-	} {
-		start := time.Now() // the command included: its event may come before it returns
-		sh(t, ns, c.cmd...)
-		if c.kick {
-			select {
-			case <-kicks:
-				t.Logf("TIMING watch kick %s: %v", c.name, time.Since(start).Round(time.Microsecond))
-			case <-time.After(time.Second):
-				t.Errorf("%s deleted: no kick within 1s", c.name)
-			}
-			quiet(200 * time.Millisecond)
-		} else if n := quiet(300 * time.Millisecond); n > 0 {
-			t.Errorf("%s: %d kicks, want none", c.name, n)
-		}
-	}
+	})
 	// The echo of our own Apply does not kick.
 	applyState(t, dp, healState()) // put back what the cases deleted
 	quiet(300 * time.Millisecond)
@@ -97,6 +79,35 @@ func TestWatchKicksOnEntries(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// kickCase is a command run in the Dataplane's namespace and whether
+// Watch must kick for it.
+type kickCase struct {
+	name string
+	cmd  []string
+	kick bool
+}
+
+// expectKicks runs each case and checks that Watch kicked within a second,
+// or not at all, logging how fast it did.
+func expectKicks(t *testing.T, ns string, kicks chan struct{}, quiet func(time.Duration) int, cases []kickCase) {
+	t.Helper()
+	for _, c := range cases {
+		start := time.Now() // the command included: its event may come before it returns
+		sh(t, ns, c.cmd...)
+		if c.kick {
+			select {
+			case <-kicks:
+				t.Logf("TIMING watch kick %s: %v", c.name, time.Since(start).Round(time.Microsecond))
+			case <-time.After(time.Second):
+				t.Errorf("%s: no kick within 1s", c.name)
+			}
+			quiet(200 * time.Millisecond)
+		} else if n := quiet(300 * time.Millisecond); n > 0 {
+			t.Errorf("%s: %d kicks, want none", c.name, n)
+		}
+	}
+}
 
 // watchKicks runs dp.Watch until the test ends and returns its kicks, and
 // quiet, which drains them until none came for d and says how many did.
