@@ -23,27 +23,34 @@ import (
 // lost) it kicks once, since anything may have changed while nobody was
 // watching. Watch returns nil when ctx ends.
 //
-//	ip monitor link neigh route address; nft monitor
+//	ip monitor link neigh route address netconf; nft monitor
 func (d *Dataplane) Watch(ctx context.Context, kick func()) error {
 	nftDone := make(chan struct{})
 	go func() { defer close(nftDone); d.watchNFT(ctx, kick) }()
 	defer func() { <-nftDone }()
+	return d.resubscribe(ctx, "netlink", func(ctx context.Context) (bool, error) { return d.watchOnce(ctx, kick) })
+}
+
+// resubscribe runs once until ctx ends (then it returns nil), and again
+// each time its subscription breaks (typically ENOBUFS: events were lost),
+// after a backoff from 100 ms doubling to 10 s, reset by a run that got as
+// far as subscribing. A first run that cannot subscribe at all is a setup
+// problem: its error is returned.
+func (d *Dataplane) resubscribe(ctx context.Context, what string, once func(context.Context) (subscribed bool, err error)) error {
 	const minBackoff, maxBackoff = 100 * time.Millisecond, 10 * time.Second
 	backoff := minBackoff
 	for attempt := 0; ; attempt++ {
-		subscribed, err := d.watchOnce(ctx, kick)
+		subscribed, err := once(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
 		if attempt == 0 && !subscribed {
-			return err // cannot subscribe at all: a setup problem
+			return err
 		}
 		if subscribed {
 			backoff = minBackoff
 		}
-		// The subscription broke (typically ENOBUFS: events were lost), so
-		// resubscribe.
-		d.log.Warn("netlink watch broke, resubscribing", "err", err, "in", backoff)
+		d.log.Warn(what+" watch broke, resubscribing", "err", err, "in", backoff)
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():

@@ -2,7 +2,6 @@ package netlinkdp
 
 import (
 	"context"
-	"time"
 
 	"github.com/google/nftables"
 
@@ -22,29 +21,9 @@ import (
 // rules change with the config) and cost one more pass each. A host
 // without nf_tables has nothing to watch: it says so once and returns.
 func (d *Dataplane) watchNFT(ctx context.Context, kick func()) {
-	const minBackoff, maxBackoff = 100 * time.Millisecond, 10 * time.Second
-	backoff := minBackoff
-	for attempt := 0; ; attempt++ {
-		subscribed, err := d.watchNFTOnce(ctx, kick)
-		if ctx.Err() != nil {
-			return
-		}
-		if attempt == 0 && !subscribed {
-			d.log.Info("not watching the NAT table: no nftables monitor", "err", err)
-			return
-		}
-		if subscribed {
-			backoff = minBackoff
-		}
-		d.log.Warn("nftables watch broke, resubscribing", "err", err, "in", backoff)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		backoff = min(backoff*2, maxBackoff)
+	err := d.resubscribe(ctx, "nftables", func(ctx context.Context) (bool, error) { return d.watchNFTOnce(ctx, kick) })
+	if err != nil {
+		d.log.Info("not watching the NAT table: no nftables monitor", "err", err)
 	}
 }
 
