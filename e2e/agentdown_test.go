@@ -15,7 +15,7 @@ import (
 // back (a few connect retries), one UPDATE. A minute means it never will.
 const announceTimeout = time.Minute
 
-// TestAgentDownAdd (issue 4): CNI ADD on a host whose agent is stopped
+// TestAgentDownAdd: CNI ADD on a host whose agent is stopped
 // succeeds, and the pod works locally at once (its host's pods and the
 // gateway); the pods that were there keep reaching each other across hosts
 // meanwhile, since SIGTERM leaves the kernel state in place. Once the agent

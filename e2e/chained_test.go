@@ -41,7 +41,7 @@ func installRefPlugins(t *testing.T) string {
 	return dir
 }
 
-// TestChainedPTP (issue 4): vxbgp-cni chained after the reference ptp
+// TestChainedPTP: vxbgp-cni chained after the reference ptp
 // plugin. The pod's address, outside every block, is advertised as a host
 // route (no type-2: its MAC is not behind the bridge); a pod on another
 // host reaches it and back (proxy ARP on that host's bridge, routed to h1,

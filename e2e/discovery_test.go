@@ -15,7 +15,7 @@ import (
 	"github.com/vxbgp/vxbgp/internal/lab"
 )
 
-// Discovery (issue 10): hosts that know one seed (h1's underlay address)
+// Discovery: hosts that know one seed (h1's underlay address)
 // and list no BGP peer find each other by gossip and peer; a host that
 // dies is masked on the others, an agent that restarts is not.
 
@@ -172,7 +172,7 @@ func TestDiscoveryNewHost(t *testing.T) {
 	pingEveryPair(t, ctx, lab.PodEndpoints(l.Pods()), 12, "after "+h4.Name+" joined")
 }
 
-// newHostTarget is issue 10's target for a new host's pods to be reachable
+// newHostTarget is the target for a new host's pods to be reachable
 // from every other host, from its agent's start.
 const newHostTarget = 3 * time.Second
 

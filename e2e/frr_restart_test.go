@@ -9,7 +9,7 @@ import (
 	"github.com/vxbgp/vxbgp/internal/lab"
 )
 
-// TestFRRRestartsGracefully: FRR is the one restarting (issue 14). A
+// TestFRRRestartsGracefully: FRR is the one restarting. A
 // routed host peers eBGP with an FRR router configured for graceful
 // restart with preserved forwarding state; a pod pings the server behind
 // the router every 100 ms while the router's bgpd is killed (SIGKILL) and

@@ -15,7 +15,7 @@ import (
 	"github.com/vxbgp/vxbgp/internal/lab"
 )
 
-// Issue 10's acceptance target: a powered-off host is out of every other
+// The target: a powered-off host is out of every other
 // host's data path within 3 s.
 const powerOffTarget = 3 * time.Second
 

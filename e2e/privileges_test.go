@@ -24,7 +24,7 @@ import (
 	"github.com/vxbgp/vxbgp/internal/nstest"
 )
 
-// Least privilege (issue 11): vxbgpd runs with exactly the privileges the
+// Least privilege: vxbgpd runs with exactly the privileges the
 // DaemonSet or the systemd unit grants, read from the files themselves so
 // that the tests and the manifests cannot drift apart, through
 // e2e/cmd/vxbgp-caps: the capability bounding set (root then gets

@@ -10,7 +10,7 @@ import (
 	"github.com/vxbgp/vxbgp/internal/lab"
 )
 
-// repeerTarget is issue 14's bound on a restarted agent's sessions.
+// repeerTarget is the bound on a restarted agent's sessions (README: Restarts).
 const repeerTarget = 2 * time.Second
 
 // TestRepeer: h1's agent is restarted ten times, SIGTERM and SIGKILL in

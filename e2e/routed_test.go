@@ -12,7 +12,7 @@ import (
 	"github.com/vxbgp/vxbgp/internal/lab"
 )
 
-// Routed mode (issue 3): no VXLAN; each host advertises its block as IPv4
+// Routed mode: no VXLAN; each host advertises its block as IPv4
 // unicast with its underlay address as next hop and installs the blocks it
 // receives as kernel routes with protocol lab.RouteProto.
 

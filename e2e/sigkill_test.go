@@ -14,7 +14,7 @@ import (
 	"github.com/vxbgp/vxbgp/internal/lab"
 )
 
-// TestSIGKILL (issue 14, point 2): the agent is SIGKILLed at random
+// TestSIGKILL: the agent is SIGKILLed at random
 // instants, at least 20 times, in four phases on one 3-host overlay lab:
 //
 //   - start-up: spawned and killed 0-300 ms later, once or twice in a

@@ -12,7 +12,7 @@ import (
 	"github.com/vxbgp/vxbgp/control/bgp/bgptest"
 )
 
-// repeerTarget is issue 14's bound: a restarted agent's session is back
+// repeerTarget is the bound we hold ourselves to: a restarted agent's session is back
 // within 2 s of its start.
 const repeerTarget = 2 * time.Second
 

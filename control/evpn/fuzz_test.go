@@ -68,7 +68,7 @@ func FuzzDecode(f *testing.F) {
 // some truncated NLRIs (a type-2 shorter than its route distinguisher:
 // seed #2), which this target does not test: they are GoBGP's, and only
 // Decode is ours. (Over a session that panic is in GoBGP's receive
-// goroutine, which does not recover: see issue 14.)
+// goroutine, which does not recover: see third_party/gobgp/PATCHES.md.)
 func wirePath(nlriBytes, attrBytes []byte) (p *api.Path) {
 	defer func() {
 		if recover() != nil {
