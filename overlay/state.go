@@ -58,7 +58,7 @@ type Device struct {
 	VTEP     netip.Addr
 	Underlay string
 	Port     uint16 // VXLAN UDP destination port (4789)
-	MTU      int    // of the vxlan device and the bridge: underlay MTU - 50
+	MTU      int    // of the vxlan device and the bridge: underlay MTU - Overhead(VTEP)
 	// GatewayMAC and Gateway (address/prefix length of the subnet) sit on the
 	// bridge, identical on every host: the anycast gateway.
 	GatewayMAC MAC
@@ -298,8 +298,16 @@ func VXLANName(vni uint32) string  { return fmt.Sprintf("vxlan%d", vni) }
 // (locally administered, unicast).
 var DefaultGatewayMAC = MAC{0x02, 0x76, 0x78, 0x62, 0x67, 0x01}
 
-// Overhead is what VXLAN over IPv4 adds to a frame (outer IP 20 + UDP 8 + VXLAN 8 + inner Ethernet 14).
-const Overhead = 50
+// Overhead is what VXLAN adds to a pod's frame over a VTEP address: outer
+// IP header (20 bytes for IPv4, 40 for IPv6) + UDP 8 + VXLAN 8 + inner
+// Ethernet 14, so 50 or 70. Underestimating it over IPv6 would leave pods
+// an MTU whose full-size frames the underlay drops.
+func Overhead(vtep netip.Addr) int {
+	if vtep.Is6() && !vtep.Is4In6() {
+		return 70
+	}
+	return 50
+}
 
 // MarshalText renders m as "02:00:00:00:00:01" (JSON and YAML use it).
 func (m MAC) MarshalText() ([]byte, error) { return []byte(m.String()), nil }

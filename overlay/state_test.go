@@ -156,3 +156,14 @@ func TestOpString(t *testing.T) {
 		}
 	}
 }
+
+func TestOverhead(t *testing.T) {
+	for _, tc := range []struct {
+		vtep string
+		want int
+	}{{"192.0.2.1", 50}, {"::ffff:192.0.2.1", 50}, {"2001:db8::1", 70}, {"fd00::1", 70}} {
+		if got := overlay.Overhead(netip.MustParseAddr(tc.vtep)); got != tc.want {
+			t.Errorf("Overhead(%s) = %d, want %d", tc.vtep, got, tc.want)
+		}
+	}
+}

@@ -18,7 +18,7 @@ func buildNetworks(cfg *config.Config, ul overlay.Underlay) ([]evpn.Network, err
 		pools := n.Pools()
 		mtu := n.MTU
 		if mtu == 0 {
-			mtu = ul.MTU - overlay.Overhead
+			mtu = ul.MTU - overlay.Overhead(ul.Addr)
 		}
 		if mtu < 576 {
 			return nil, fmt.Errorf("networks[%d]: underlay %s MTU %d leaves %d for pods, below 576", i, ul.Dev, ul.MTU, mtu)

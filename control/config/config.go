@@ -104,7 +104,7 @@ type Network struct {
 	Subnet  string `yaml:"subnet" json:"subnet"`     // cluster-wide pool, e.g. 10.244.0.0/16
 	Gateway string `yaml:"gateway" json:"gateway"`   // anycast gateway, inside subnet
 	Block   string `yaml:"block" json:"block"`       // this host's share of subnet
-	MTU     int    `yaml:"mtu" json:"mtu,omitempty"` // default: underlay MTU - 50
+	MTU     int    `yaml:"mtu" json:"mtu,omitempty"` // default: underlay MTU - 50 (- 70 over an IPv6 underlay)
 	// Dual-stack (overlay mode): the IPv6 counterparts of subnet, gateway
 	// and block. All three or none.
 	Subnet6  string `yaml:"subnet6" json:"subnet6,omitempty"`   // e.g. fd00:10:244::/48
