@@ -8,7 +8,7 @@ BIN      ?= bin
 VERSION  := $(shell cat VERSION)
 GITREV   ?= $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 IMAGE    ?= ghcr.io/vxbgp/vxbgp:$(VERSION)
-LDFLAGS  := -X github.com/vxbgp/vxbgp/control/agent.Version=$(VERSION)+$(GITREV)
+LDFLAGS  := -X github.com/vxbgp/vxbgp/control/agent.Version=$(VERSION)+$(GITREV) -X github.com/vxbgp/vxbgp/internal/version.Version=$(VERSION)+$(GITREV)
 # Unit and privileged package tests: everything but the multi-host lab.
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v -e /e2e -e /bench)
 

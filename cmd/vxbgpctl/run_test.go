@@ -96,6 +96,9 @@ func serveFake(t *testing.T, b localapi.Backend) string {
 	return path
 }
 
+// TestCommands: every command's table and JSON. The JSON goldens are the
+// stable format as it was before wide, yaml, families and last errors
+// were added: data without the new fields must print the same bytes.
 func TestCommands(t *testing.T) {
 	fullSock, emptySock := serveFake(t, full), serveFake(t, &fakeBackend{})
 	for _, tc := range []struct {
@@ -104,19 +107,20 @@ func TestCommands(t *testing.T) {
 		args   []string
 		want   string
 	}{
-		{"status", fullSock, []string{"status"}, `Node:       host-a
-Mode:       overlay
-Version:    v0.1.0
-ASN:        64512
-Router ID:  10.0.0.1
-VTEP:       10.0.0.1
-Networks:   1
-Peers:      2 (1 established)
-Endpoints:  1
-Routes:     4 received, 2 advertised
-FDB:        3 MAC, 1 flood, 2 neighbour
-Synced:     yes
-Uptime:     1h2m3s
+		{"status", fullSock, []string{"status"}, `Node:        host-a
+Mode:        overlay
+Version:     v0.1.0
+ASN:         64512
+Router ID:   10.0.0.1
+VTEP:        10.0.0.1
+Networks:    1
+Peers:       2 (1 established)
+Endpoints:   1
+Routes:      4 received, 2 advertised
+FDB:         3 MAC, 1 flood, 2 neighbour
+Synced:      yes
+Last error:  none
+Uptime:      1h2m3s
 `},
 		{"status json", fullSock, []string{"-o", "json", "status"}, `{
   "nodeName": "host-a",
@@ -139,19 +143,20 @@ Uptime:     1h2m3s
   "version": "v0.1.0"
 }
 `},
-		{"status, nothing yet", emptySock, []string{"status"}, `Node:       -
-Mode:       -
-Version:    -
-ASN:        0
-Router ID:  -
-VTEP:       -
-Networks:   0
-Peers:      0 (0 established)
-Endpoints:  0
-Routes:     0 received, 0 advertised
-FDB:        0 MAC, 0 flood, 0 neighbour
-Synced:     no (waiting for every source to report; stale kernel entries are kept)
-Uptime:     -
+		{"status, nothing yet", emptySock, []string{"status"}, `Node:        -
+Mode:        -
+Version:     -
+ASN:         0
+Router ID:   -
+VTEP:        -
+Networks:    0
+Peers:       0 (0 established)
+Endpoints:   0
+Routes:      0 received, 0 advertised
+FDB:         0 MAC, 0 flood, 0 neighbour
+Synced:      no (waiting for every source to report; stale kernel entries are kept)
+Last error:  none
+Uptime:      -
 `},
 		{"peers", fullSock, []string{"peers"}, `ADDRESS     ASN    STATE        UPTIME  RECEIVED  ACCEPTED
 10.0.0.2    64512  established  1m5s    3         2
@@ -333,15 +338,20 @@ func TestErrors(t *testing.T) {
 		wantCode   int
 		wantStderr string // substring
 	}{
-		{"socket missing", []string{"--socket", missing, "status"}, 1, "vxbgpctl: cannot reach vxbgpd at " + missing + ": is it running?\n"},
-		{"nobody listening", []string{"--socket", stale, "peers"}, 1, "vxbgpctl: cannot reach vxbgpd at " + stale + ": is it running?\n"},
+		{"socket missing", []string{"--socket", missing, "status"}, 3, "vxbgpctl: cannot reach vxbgpd at " + missing + ": is it running?\n"},
+		{"nobody listening", []string{"--socket", stale, "peers"}, 3, "vxbgpctl: cannot reach vxbgpd at " + stale + ": is it running?\n"},
 		{"agent fails", []string{"--socket", failing, "peers"}, 1, "vxbgpctl: vxbgpd answered 500: /v1/peers: gobgp: not started\n"},
 		{"no command", []string{"--socket", failing}, 2, "vxbgpctl: no command\nusage: vxbgpctl"},
 		{"unknown command", []string{"--socket", failing, "neighbours"}, 2, `vxbgpctl: unknown command "neighbours"`},
-		{"bad output", []string{"--socket", failing, "-o", "yaml", "status"}, 2, `vxbgpctl: -o must be table or json, got "yaml"`},
+		{"bad output", []string{"--socket", failing, "-o", "xml", "status"}, 2, `invalid value "xml" for flag -o: must be table, wide, json or yaml`},
+		{"bad output after the command", []string{"--socket", failing, "status", "-o", "tabel"}, 2, `invalid value "tabel" for flag -o: must be table, wide, json or yaml`},
+		{"filter of another command", []string{"--socket", failing, "fdb", "--type", "2"}, 2, "flag provided but not defined: -type"},
+		{"filter before the command", []string{"--socket", failing, "--vni", "100", "routes"}, 2, "flag provided but not defined: -vni"},
+		{"command help", []string{"routes", "-h"}, 0, "usage: vxbgpctl routes [--vni N] [--type 2|3|unicast] [--peer ADDR|local]"},
 		{"extra argument", []string{"--socket", failing, "peers", "10.0.0.2"}, 2, `vxbgpctl: unexpected argument "10.0.0.2"`},
 		{"unknown flag", []string{"--bogus", "status"}, 2, "flag provided but not defined: -bogus"},
 		{"help", []string{"--help"}, 0, "Commands:\n  status"},
+		{"help names the exit codes", []string{"-h"}, 0, "Exit codes: 0 ok; 1 the agent answered with an error; 2 bad usage"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
@@ -362,8 +372,8 @@ func TestDefaultSocket(t *testing.T) {
 		t.Skip("a vxbgpd is running here: its answer would not be this test's")
 	}
 	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), []string{"status"}, &stdout, &stderr); code != 1 {
-		t.Errorf("exit %d, want 1", code)
+	if code := run(context.Background(), []string{"status"}, &stdout, &stderr); code != 3 {
+		t.Errorf("exit %d, want 3", code)
 	}
 	if want := "vxbgpctl: cannot reach vxbgpd at /run/vxbgp/vxbgp.sock: is it running?\n"; stderr.String() != want {
 		t.Errorf("stderr %q, want %q", &stderr, want)

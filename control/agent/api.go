@@ -1,16 +1,14 @@
 package agent
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
 	"time"
 
-	"github.com/vxbgp/vxbgp/control/bgp"
 	"github.com/vxbgp/vxbgp/control/evpn"
 	"github.com/vxbgp/vxbgp/control/localapi"
-	"github.com/vxbgp/vxbgp/control/routed"
+	"github.com/vxbgp/vxbgp/control/view"
 	"github.com/vxbgp/vxbgp/endpoint"
 )
 
@@ -35,6 +33,7 @@ func (a *agent) Status(ctx context.Context) localapi.Status {
 		Ready:         a.ready() == nil,
 		UptimeSeconds: int64(time.Since(a.started).Seconds()),
 		Version:       Version,
+		LastError:     a.rec.Stats().LastError,
 	}
 	if peers, err := a.sp.Peers(ctx); err == nil {
 		st.Peers = len(peers)
@@ -45,13 +44,7 @@ func (a *agent) Status(ctx context.Context) localapi.Status {
 		}
 	}
 	rs, _ := a.Routes(ctx)
-	for _, r := range rs {
-		if r.Source == "local" {
-			st.RoutesAdvertised++
-		} else {
-			st.RoutesReceived++
-		}
-	}
+	st.CountRoutes(rs)
 	return st
 }
 
@@ -62,16 +55,9 @@ func (a *agent) Peers(ctx context.Context) ([]localapi.Peer, error) {
 	}
 	out := make([]localapi.Peer, 0, len(peers))
 	for _, p := range peers {
-		out = append(out, apiPeer(p, a.peers.SourceOf(p.Address)))
+		out = append(out, view.Peer(p, a.peers.SourceOf(p.Address)))
 	}
 	return out, nil
-}
-
-func apiPeer(p bgp.PeerStatus, source string) localapi.Peer {
-	return localapi.Peer{
-		Address: p.Address.String(), ASN: p.ASN, State: p.State, UptimeSeconds: int64(p.Uptime.Seconds()),
-		Received: p.Received, Accepted: p.Accepted, Source: source,
-	}
 }
 
 // Members lists the discovered hosts; none without discovery.
@@ -84,65 +70,11 @@ func (a *agent) Members(ctx context.Context) ([]localapi.Member, error) {
 
 // Routes lists the EVPN routes (overlay mode) then the unicast ones.
 func (a *agent) Routes(ctx context.Context) ([]localapi.Route, error) {
-	var rs []localapi.Route
+	var ev []evpn.Route
 	if a.evpn != nil {
-		for _, r := range a.evpn.Routes() {
-			rs = append(rs, apiEVPNRoute(r))
-		}
-		slices.SortFunc(rs, func(a, b localapi.Route) int {
-			return cmp.Or(cmp.Compare(a.Type, b.Type), cmp.Compare(a.VNI, b.VNI), cmp.Compare(a.MAC, b.MAC),
-				cmp.Compare(a.IP, b.IP), cmp.Compare(a.RD, b.RD), cmp.Compare(a.Source, b.Source))
-		})
+		ev = a.evpn.Routes()
 	}
-	listed := a.routed.Routes()
-	slices.SortFunc(listed, func(a, b routed.Listed) int {
-		return cmp.Or(cmp.Compare(a.Prefix.Addr().BitLen(), b.Prefix.Addr().BitLen()), a.Prefix.Addr().Compare(b.Prefix.Addr()),
-			cmp.Compare(a.Prefix.Bits(), b.Prefix.Bits()), cmp.Compare(routeSource(a.Peer), routeSource(b.Peer)),
-			cmp.Compare(a.NextHop.String(), b.NextHop.String()))
-	})
-	for _, r := range listed {
-		rs = append(rs, apiUnicastRoute(r))
-	}
-	return rs, nil
-}
-
-// routeSource is a route's source as the API shows it: "local" or the peer.
-func routeSource(peer string) string {
-	if peer == "" {
-		return "local"
-	}
-	return peer
-}
-
-func apiEVPNRoute(r evpn.Route) localapi.Route {
-	out := localapi.Route{Type: r.Kind.String(), RD: r.RD, Source: routeSource(r.Peer), Best: true}
-	if len(r.VNIs) > 0 {
-		out.VNI = r.VNIs[0]
-	}
-	switch r.Kind {
-	case evpn.RouteType2:
-		out.MAC = r.MAC.String()
-		if r.IP.IsValid() {
-			out.IP = r.IP.String()
-		}
-	case evpn.RouteType3:
-		out.IP = r.Originator.String()
-	}
-	if r.NextHop.IsValid() {
-		out.NextHop = r.NextHop.String()
-	}
-	return out
-}
-
-func apiUnicastRoute(r routed.Listed) localapi.Route {
-	out := localapi.Route{Type: bgp.FamilyIPv4, IP: r.Prefix.String(), Source: routeSource(r.Peer), Best: r.Best}
-	if r.Prefix.Addr().Is6() {
-		out.Type = bgp.FamilyIPv6
-	}
-	if r.NextHop.IsValid() {
-		out.NextHop = r.NextHop.String()
-	}
-	return out
+	return view.Routes(ev, a.routed.Routes()), nil
 }
 
 func (a *agent) Endpoints(ctx context.Context) ([]localapi.Endpoint, error) {

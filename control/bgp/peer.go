@@ -190,10 +190,20 @@ type PeerStatus struct {
 	ASN     uint32
 	// State as operators know it from FSM texts: idle, connect, active,
 	// opensent, openconfirm, established.
-	State    string
-	Uptime   time.Duration // since the session became established; 0 when it is not
-	Received uint64        // routes received, all families
-	Accepted uint64        // of those, accepted by the import policy
+	State     string
+	Uptime    time.Duration  // since the session became established; 0 when it is not
+	Received  uint64         // routes received, all families
+	Accepted  uint64         // of those, accepted by the import policy
+	Families  []FamilyStatus // per address family, sorted by Family
+	LastError string         // the last error that ended or refused the session, "" if none
+}
+
+// FamilyStatus is one address family of a session.
+type FamilyStatus struct {
+	Family     string // l2vpn-evpn, ipv4-unicast, ipv6-unicast
+	Received   uint64 // routes received
+	Accepted   uint64 // of those, accepted by the import policy
+	Advertised uint64 // routes sent
 }
 
 // Established reports whether the session is up.

@@ -10,6 +10,10 @@ import (
 // names, file names and the CNI config.
 var networkName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
 
+// ValidNetworkName reports whether name may be a networks[].name
+// (vxbgpctl checks its --network filter with it).
+func ValidNetworkName(name string) bool { return networkName.MatchString(name) }
+
 // parsedNet is a network's prefixes, kept when valid for the checks that
 // compare networks with each other.
 type parsedNet struct {

@@ -54,6 +54,18 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("agent answered %d %s: %s", e.Code, http.StatusText(e.Code), e.Message)
 }
 
+// UnreachableError is a request that got no answer: no socket, nobody
+// listening, no permission, or no answer before the context ended. The
+// agent answered nothing, as opposed to a StatusError.
+type UnreachableError struct {
+	Op     string // e.g. "GET /v1/status"
+	Socket string
+	Err    error
+}
+
+func (e *UnreachableError) Error() string { return fmt.Sprintf("%s on %s: %v", e.Op, e.Socket, e.Err) }
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
 // Status is GET /v1/status.
 func (c *Client) Status(ctx context.Context) (Status, error) {
 	var s Status
@@ -125,7 +137,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return fmt.Errorf("%s %s on %s: %w", method, path, c.socket, err)
+		return &UnreachableError{Op: method + " " + path, Socket: c.socket, Err: err}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {

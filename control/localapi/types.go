@@ -47,6 +47,18 @@ type Status struct {
 	Ready            bool   `json:"ready"`  // synced and the last reconcile pass succeeded: /readyz
 	UptimeSeconds    int64  `json:"uptimeSeconds"`
 	Version          string `json:"version"`
+	// LastError is the reconciler's last error (its last pass failed, so the
+	// kernel does not match yet; /readyz fails with it); omitted when none.
+	LastError string `json:"lastError,omitempty"`
+	// Families splits RoutesReceived and RoutesAdvertised by address family.
+	Families []FamilyCount `json:"families,omitempty"`
+}
+
+// FamilyCount is one address family's share of `vxbgpctl routes`.
+type FamilyCount struct {
+	Family     string `json:"family"` // l2vpn-evpn, ipv4-unicast, ipv6-unicast
+	Received   int    `json:"received"`
+	Advertised int    `json:"advertised"`
 }
 
 // Peer is one BGP neighbour (`vxbgpctl peers`).
@@ -58,6 +70,19 @@ type Peer struct {
 	Received      uint64 `json:"received"`
 	Accepted      uint64 `json:"accepted"`
 	Source        string `json:"source"` // static | discovered
+	// Added later, so omitted when zero or empty: scripts written against
+	// the fields above read the same bytes.
+	Advertised uint64       `json:"advertised,omitempty"` // routes sent, all families
+	Families   []PeerFamily `json:"families,omitempty"`   // sorted by family
+	LastError  string       `json:"lastError,omitempty"`  // the last error that ended or refused the session
+}
+
+// PeerFamily is one address family of a session.
+type PeerFamily struct {
+	Family     string `json:"family"` // l2vpn-evpn, ipv4-unicast, ipv6-unicast
+	Received   uint64 `json:"received"`
+	Accepted   uint64 `json:"accepted"`
+	Advertised uint64 `json:"advertised"`
 }
 
 // Route is one EVPN or unicast route (`vxbgpctl routes`).
@@ -70,6 +95,10 @@ type Route struct {
 	NextHop string `json:"nextHop"`
 	Source  string `json:"source"` // "local" or the peer's address
 	Best    bool   `json:"best"`
+	// EVPN details (`-o wide`), omitted when zero.
+	Label  uint32 `json:"label,omitempty"`  // type-2: the MPLS label field, i.e. the VNI (RFC 8365); type-3: the PMSI tunnel's
+	Seq    uint32 `json:"seq,omitempty"`    // type-2: MAC mobility sequence number (RFC 7432 15.1)
+	Sticky bool   `json:"sticky,omitempty"` // type-2: a static MAC that must not move
 }
 
 // FDBEntry is one entry the agent programmed (`vxbgpctl fdb`).
