@@ -14,6 +14,9 @@ import (
 // when it could not ping at all: no socket, ctx ended, or no request could
 // be sent.
 func Ping(ctx context.Context, ns, ip string, count int) (PingStats, error) {
+	if count < 1 {
+		return PingStats{}, fmt.Errorf("ping %s from %s: count %d, want at least 1", ip, ns, count)
+	}
 	r, err := startEcho(ctx, ns, ip, 200*time.Millisecond, 2*time.Second, count, 0)
 	if err != nil {
 		return PingStats{}, fmt.Errorf("ping %s from %s: %w", ip, ns, err)
