@@ -31,7 +31,7 @@ const (
 // any host. All overlay again: no agent route for another host's block, and
 // every FDB entry is back.
 //
-// One ping process per ordered pair (30): each sends 10 small packets a
+// One pinger (lab.StartLossPing) per ordered pair (30): each sends 10 small packets a
 // second, so together they cost far less than the agents on 2 cores.
 func TestModeSwitch(t *testing.T) {
 	ctx := testCtx(t, 10*time.Minute)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"syscall"
@@ -106,4 +107,17 @@ func (c *Capture) WaitCount(ctx context.Context, substr string, n int) error {
 		c.mu.Unlock()
 		return got >= n, fmt.Errorf("%d captured", got)
 	})
+}
+
+// lockedWriter serializes writes to w under mu, which readers of w hold
+// too: a command's stdout and stderr are written from two goroutines.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.w.Write(p)
 }

@@ -34,6 +34,13 @@
 // logs) before it is created, so Close, and CleanupStale after a crash, can
 // remove exactly that and nothing else. Daemons are killed only after
 // /proc/PID/cmdline shows they were started with a path inside the work
-// directory; transient commands (ping, tcpdump, bridge) are started with
+// directory; transient commands (tcpdump, bridge) are started with
 // Pdeathsig so they die with the harness.
+//
+// A plain lab runs no tool but iproute2 (CoreTools): pings are the
+// harness's own, ICMP echo requests (IPv4 and IPv6) from a raw socket
+// opened on a thread inside the sender's namespace (Ping, PingMatrix,
+// StartPing and StartLossPing share one echoRun), and sysctls are written
+// to /proc/sys from inside the namespace. FRR hosts, captures and the
+// benchmarks need their own tools, and their tests check for them.
 package lab

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 )
@@ -261,14 +260,6 @@ func (l *Lab) StartAll(ctx context.Context) error {
 		}
 	}
 	l.logf("lab %s: %d agents ready in %v", l.ID, len(l.Hosts), time.Since(start).Round(time.Millisecond))
-	return nil
-}
-
-// sysctl sets kernel parameters inside ns.
-func sysctl(ctx context.Context, ns string, kv ...string) error {
-	if _, err := Exec(ctx, ns, append([]string{"sysctl", "-qw"}, kv...)...); err != nil {
-		return fmt.Errorf("sysctl %s in %s: %w", strings.Join(kv, " "), ns, err)
-	}
 	return nil
 }
 

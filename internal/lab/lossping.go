@@ -1,116 +1,49 @@
 package lab
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"regexp"
 	"slices"
-	"strconv"
-	"sync"
 	"time"
 )
 
-// LossPing is a continuous `ping -D` that records which sequence numbers
-// were answered and when, so that lost requests can be counted and placed
-// in time (to tell which step of a scenario lost them).
+// LossPing is a continuous ping, sent by the lab itself (no ping
+// binary), that records which requests were answered and when, so that
+// lost requests can be counted and placed in time (to tell which step of a
+// scenario lost them).
 type LossPing struct {
 	Interval time.Duration
-
-	mu      sync.Mutex
-	partial []byte
-	replies map[int]time.Time // icmp_seq -> reply time (ping's -D stamp)
-	summary string
-	pingProc
+	run      *echoRun
 }
 
-// StartLossPing starts `ping -n -D -i interval -W 1 ip` in ns. It ends on
-// Stop, at ctx's end, or after maxDur (a SIGINT, as Stop sends).
-//
-// Not `ping -w maxDur`: with a deadline set, iputils ping exits (status 0)
-// at the first ICMP error it receives, e.g. one "Destination Host
-// Unreachable" while a route moves, which ended pingers of TestModeSwitch
-// half-way through now and then.
+// StartLossPing pings ip from ns every interval, each answer awaited up to
+// 1 s. It ends on Stop, at ctx's end, or after maxDur. ICMP errors (a
+// "Destination Host Unreachable" while a route moves) only count as
+// unanswered requests; they never end it.
 func StartLossPing(ctx context.Context, ns, ip string, interval, maxDur time.Duration) (*LossPing, error) {
-	p := &LossPing{Interval: interval, replies: map[int]time.Time{}}
-	cmd := transient(ctx, nsArgv(ns, "ping", "-n", "-D", "-i", fmt.Sprintf("%.3f", interval.Seconds()), "-W", "1", ip)...)
-	if err := p.start(cmd, lossOutput{p}, maxDur); err != nil {
+	r, err := startEcho(ctx, ns, ip, interval, time.Second, 0, maxDur)
+	if err != nil {
 		return nil, fmt.Errorf("start ping %s in %s: %w", ip, ns, err)
 	}
-	return p, nil
-}
-
-// lossOutput feeds ping's output to its LossPing.
-type lossOutput struct{ p *LossPing }
-
-func (o lossOutput) Write(b []byte) (int, error) { return o.p.write(b) }
-
-var (
-	// [1700000000.123456] 64 bytes from 10.244.2.2: icmp_seq=12 ttl=63 time=0.071 ms
-	replyLine = regexp.MustCompile(`^\[(\d+)\.(\d+)\] \d+ bytes from .*icmp_seq=(\d+) `)
-	dupMark   = []byte("(DUP!)")
-)
-
-// write parses ping's output line by line as it arrives.
-func (p *LossPing) write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.partial = append(p.partial, b...)
-	for {
-		i := bytes.IndexByte(p.partial, '\n')
-		if i < 0 {
-			break
-		}
-		line := p.partial[:i]
-		p.parseLine(line)
-		p.partial = p.partial[i+1:]
-	}
-	return len(b), nil
-}
-
-func (p *LossPing) parseLine(line []byte) {
-	if pingSummary.Match(line) {
-		p.summary = string(line)
-		return
-	}
-	m := replyLine.FindSubmatch(line)
-	if m == nil || bytes.Contains(line, dupMark) {
-		return
-	}
-	sec, _ := strconv.ParseInt(string(m[1]), 10, 64)
-	frac := string(m[2])
-	for len(frac) < 9 {
-		frac += "0"
-	}
-	nsec, _ := strconv.ParseInt(frac[:9], 10, 64)
-	seq, _ := strconv.Atoi(string(m[3]))
-	if _, ok := p.replies[seq]; !ok {
-		p.replies[seq] = time.Unix(sec, nsec)
-	}
+	return &LossPing{Interval: interval, run: r}, nil
 }
 
 // Replies is the number of distinct requests answered so far.
-func (p *LossPing) Replies() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.replies)
-}
+func (p *LossPing) Replies() int { return p.run.answered() }
 
 // WaitReplies waits until at least n requests have been answered.
-func (p *LossPing) WaitReplies(ctx context.Context, n int) error {
-	return p.waitReplies(ctx, n, p.Replies, func() string { return "" })
-}
+func (p *LossPing) WaitReplies(ctx context.Context, n int) error { return p.run.waitReplies(ctx, n) }
 
 // WaitFirstReply waits until a request is answered and returns when the
-// first answer came (ping's -D stamp, not the time of the wait).
+// first answer came (not the time of the wait).
 func (p *LossPing) WaitFirstReply(ctx context.Context) (time.Time, error) {
 	if err := p.WaitReplies(ctx, 1); err != nil {
 		return time.Time{}, err
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	p.run.mu.Lock()
+	defer p.run.mu.Unlock()
 	var first time.Time
-	for _, at := range p.replies {
+	for _, at := range p.run.replies {
 		if first.IsZero() || at.Before(first) {
 			first = at
 		}
@@ -129,7 +62,7 @@ func (w LossWindow) Lost() int { return w.ToSeq - w.FromSeq + 1 }
 
 // LossStats is a stopped LossPing's result.
 type LossStats struct {
-	PingStats              // ping's own summary
+	PingStats              // requests sent and answered
 	Windows   []LossWindow // unanswered requests, in order
 }
 
@@ -138,24 +71,17 @@ func (s LossStats) LostTime(interval time.Duration) time.Duration {
 	return time.Duration(s.Lost()) * interval
 }
 
-// Stop interrupts the ping and returns its summary and where the losses
-// were. The last request may be counted lost if its answer was still on the
-// way when ping was interrupted.
+// Stop ends the ping and returns its summary and where the losses were.
+// Answers still due are awaited (up to 1 s), so a request in flight at Stop
+// is not counted lost. Stop may be called again; it returns the same.
 func (p *LossPing) Stop() (LossStats, error) {
-	if err := p.interrupt(); err != nil {
+	if err := p.run.stop(); err != nil {
 		return LossStats{}, err
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.partial) > 0 {
-		p.parseLine(p.partial)
-		p.partial = nil
-	}
-	st, err := parsePing(p.summary)
-	if err != nil {
-		return LossStats{}, fmt.Errorf("ping ended (%v) without a summary: %w", p.err, err)
-	}
-	return LossStats{PingStats: st, Windows: lossWindows(p.replies, st.Transmitted, p.Interval)}, nil
+	st := p.run.stats()
+	p.run.mu.Lock()
+	defer p.run.mu.Unlock()
+	return LossStats{PingStats: st, Windows: lossWindows(p.run.replies, st.Transmitted, p.Interval)}, nil
 }
 
 // lossWindows groups the sequence numbers 1..sent that have no reply into

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vishvananda/netns"
 )
 
 // netnsDir is where `ip netns` keeps its named namespaces.
@@ -114,3 +117,53 @@ func (l *Lab) AddUnderlayNS(ctx context.Context, suffix, port, addr string) (str
 
 // DelNetns deletes a namespace this run created.
 func (l *Lab) DelNetns(ctx context.Context, name string) error { return delNetns(ctx, name, l.Dir) }
+
+// inNetns runs f on a locked thread switched into namespace name, and
+// switches back: sockets made there stay in it, and /proc/sys/net shows
+// its sysctls.
+func inNetns(name string, f func() error) error {
+	target, err := netns.GetFromName(name)
+	if err != nil {
+		return fmt.Errorf("open netns %s: %w", name, err)
+	}
+	defer target.Close()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		return fmt.Errorf("get current netns: %w", err)
+	}
+	defer orig.Close()
+	if err := netns.Set(target); err != nil {
+		return fmt.Errorf("enter netns %s: %w", name, err)
+	}
+	ferr := f()
+	if err := netns.Set(orig); err != nil {
+		// A thread left in the wrong namespace must never go back to
+		// the runtime.
+		panic(fmt.Sprintf("restore netns: %v", errors.Join(ferr, err)))
+	}
+	return ferr
+}
+
+// sysctl sets sysctls (`sysctl -w key=value`) of namespace ns by writing
+// /proc/sys from a thread inside it, so the lab needs no procps.
+func sysctl(_ context.Context, ns string, kv ...string) error {
+	err := inNetns(ns, func() error {
+		for _, s := range kv {
+			k, v, ok := strings.Cut(s, "=")
+			if !ok {
+				return fmt.Errorf("sysctl %q: want key=value", s)
+			}
+			path := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
+			if err := os.WriteFile(path, []byte(v), 0); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sysctl %s in %s: %w", strings.Join(kv, " "), ns, err)
+	}
+	return nil
+}

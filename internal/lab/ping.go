@@ -3,48 +3,47 @@ package lab
 import (
 	"context"
 	"fmt"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 )
 
-// Ping sends count echo requests from namespace ns to ip (one every 200 ms,
-// each awaited up to 2 s) and returns how many were answered.
+// Ping sends count echo requests from namespace ns to ip (one every
+// 200 ms, answers awaited up to 2 s after the last) and returns how many
+// were answered. The lab sends them itself (no ping binary). It fails only
+// when it could not ping at all: no socket, ctx ended, or no request could
+// be sent.
 func Ping(ctx context.Context, ns, ip string, count int) (PingStats, error) {
-	out, err := Exec(ctx, ns, "ping", "-n", "-q", "-c", strconv.Itoa(count), "-i", "0.2", "-W", "2", ip)
-	st, perr := parsePing(out)
-	if perr != nil {
-		if err != nil {
-			return st, fmt.Errorf("ping %s from %s: %w", ip, ns, err)
-		}
-		return st, fmt.Errorf("ping %s from %s: %w", ip, ns, perr)
+	if count < 1 {
+		return PingStats{}, fmt.Errorf("ping %s from %s: count %d, want at least 1", ip, ns, count)
 	}
-	// ping exits 1 when some replies are missing; the counts say that.
+	r, err := startEcho(ctx, ns, ip, 200*time.Millisecond, 2*time.Second, count, 0)
+	if err != nil {
+		return PingStats{}, fmt.Errorf("ping %s from %s: %w", ip, ns, err)
+	}
+	<-r.done
+	st := r.stats()
+	r.mu.Lock()
+	endErr, sendErr := r.endErr, r.sendErr
+	r.mu.Unlock()
+	switch {
+	case endErr != nil:
+		return st, fmt.Errorf("ping %s from %s: %w", ip, ns, endErr)
+	case st.Received == 0 && sendErr != nil:
+		return st, fmt.Errorf("ping %s from %s: %w", ip, ns, sendErr)
+	}
+	// Missing replies are no error; the counts say that, as ping's did.
 	return st, nil
 }
 
-// PingStats is ping's summary line.
+// PingStats is what ping's summary line said: requests sent and
+// requests answered.
 type PingStats struct {
 	Transmitted, Received int
 }
 
 // Lost is the number of unanswered requests.
 func (s PingStats) Lost() int { return s.Transmitted - s.Received }
-
-var pingSummary = regexp.MustCompile(`(\d+) packets transmitted, (\d+) (?:packets )?received`)
-
-// parsePing reads "N packets transmitted, M received" from ping's output.
-func parsePing(out string) (PingStats, error) {
-	m := pingSummary.FindStringSubmatch(out)
-	if m == nil {
-		return PingStats{}, fmt.Errorf("no ping summary in %q", abbrev(out))
-	}
-	tx, _ := strconv.Atoi(m[1])
-	rx, _ := strconv.Atoi(m[2])
-	return PingStats{Transmitted: tx, Received: rx}, nil
-}
 
 // Endpoint is anything that can send and answer pings: a pod or an FRR
 // host's server.
@@ -108,10 +107,13 @@ func PingMatrix(ctx context.Context, eps []Endpoint) *Matrix {
 func pingOnce(ctx context.Context, ns, ip string) (bool, error) {
 	var err error
 	for range 2 {
-		var out string
-		out, err = Exec(ctx, ns, "ping", "-n", "-q", "-c", "1", "-W", "2", ip)
-		if st, perr := parsePing(out); perr == nil && st.Received == 1 {
+		var st PingStats
+		st, err = Ping(ctx, ns, ip, 1)
+		if err == nil && st.Received == 1 {
 			return true, nil
+		}
+		if err == nil {
+			err = fmt.Errorf("ping %s from %s: no answer within 2 s", ip, ns)
 		}
 	}
 	return false, err

@@ -31,40 +31,27 @@ func TestDecodeRoutes(t *testing.T) {
 	}
 }
 
-func TestLossPing(t *testing.T) {
-	// ping -n -D -i 0.1 (iputils 20221126): seq 3-4 and 7 unanswered, one
-	// duplicate that must not count.
-	out := "PING 10.244.2.2 (10.244.2.2) 56(84) bytes of data.\n" +
-		"[1700000000.100000] 64 bytes from 10.244.2.2: icmp_seq=1 ttl=63 time=0.071 ms\n" +
-		"[1700000000.200000] 64 bytes from 10.244.2.2: icmp_seq=2 ttl=63 time=0.071 ms\n" +
-		"[1700000000.250000] 64 bytes from 10.244.2.2: icmp_seq=2 ttl=63 time=0.071 ms (DUP!)\n" +
-		"[1700000000.500000] 64 bytes from 10.244.2.2: icmp_seq=5 ttl=63 time=0.071 ms\n" +
-		"[1700000000.6] 64 bytes from 10.244.2.2: icmp_seq=6 ttl=63 time=0.071 ms\n" +
-		"[1700000000.800000] 64 bytes from 10.244.2.2: icmp_seq=8 ttl=63 time=0.071 ms\n" +
-		"\n--- 10.244.2.2 ping statistics ---\n8 packets transmitted, 5 received, +1 duplicates, 37.5% packet loss, time 700ms\n"
-	p := &LossPing{Interval: 100 * time.Millisecond, replies: map[int]time.Time{}}
-	// Feed it in awkward pieces, as a pipe would.
-	for i := 0; i < len(out); i += 7 {
-		_, _ = p.write([]byte(out[i:min(i+7, len(out))]))
-	}
-	if got := p.Replies(); got != 5 {
-		t.Errorf("replies %d, want 5", got)
-	}
-	st, err := parsePing(p.summary)
-	if err != nil || st.Transmitted != 8 || st.Received != 5 {
-		t.Fatalf("summary %+v %v", st, err)
-	}
-	w := lossWindows(p.replies, st.Transmitted, p.Interval)
+func TestLossWindows(t *testing.T) {
+	// 8 requests every 100 ms: 3-4 and 7 unanswered.
+	at := func(ms int) time.Time { return time.Unix(1700000000, int64(ms)*int64(time.Millisecond)) }
+	replies := map[int]time.Time{1: at(100), 2: at(200), 5: at(500), 6: at(600), 8: at(800)}
+	interval := 100 * time.Millisecond
+	st := PingStats{Transmitted: 8, Received: len(replies)}
+	w := lossWindows(replies, st.Transmitted, interval)
 	if len(w) != 2 || w[0].FromSeq != 3 || w[0].ToSeq != 4 || w[1].FromSeq != 7 || w[1].Lost() != 1 {
 		t.Fatalf("windows %+v", w)
 	}
-	if want := time.Unix(1700000000, 300000000); !w[0].At.Equal(want) {
+	if want := at(300); !w[0].At.Equal(want) {
 		t.Errorf("first window at %v, want %v", w[0].At, want)
 	}
-	if want := time.Unix(1700000000, 700000000); !w[1].At.Equal(want) {
+	if want := at(700); !w[1].At.Equal(want) {
 		t.Errorf("second window at %v, want %v", w[1].At, want)
 	}
-	if got := (LossStats{PingStats: st}).LostTime(p.Interval); got != 300*time.Millisecond {
+	if got := (LossStats{PingStats: st}).LostTime(interval); got != 300*time.Millisecond {
 		t.Errorf("lost time %v", got)
+	}
+	// A loss at the start is placed from the first answer after it.
+	if w := lossWindows(map[int]time.Time{3: at(300)}, 3, interval); len(w) != 1 || !w[0].At.Equal(at(100)) {
+		t.Errorf("leading window %+v", w)
 	}
 }

@@ -2,15 +2,11 @@ package lab
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 	"sync"
 	"time"
-
-	"github.com/vishvananda/netns"
 )
 
 // UDPEcho is a UDP server in a namespace, run by the harness itself (no
@@ -118,30 +114,3 @@ func (c *UDPClient) Ask(ctx context.Context, tries int, wait time.Duration) (net
 
 // Close closes the socket.
 func (c *UDPClient) Close() { c.conn.Close() }
-
-// inNetns runs f on a locked thread switched into namespace name (sockets
-// made there stay in it), and switches back.
-func inNetns(name string, f func() error) error {
-	target, err := netns.GetFromName(name)
-	if err != nil {
-		return fmt.Errorf("open netns %s: %w", name, err)
-	}
-	defer target.Close()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return fmt.Errorf("get current netns: %w", err)
-	}
-	defer orig.Close()
-	if err := netns.Set(target); err != nil {
-		return fmt.Errorf("enter netns %s: %w", name, err)
-	}
-	ferr := f()
-	if err := netns.Set(orig); err != nil {
-		// A thread left in the wrong namespace must never go back to
-		// the runtime.
-		panic(fmt.Sprintf("restore netns: %v", errors.Join(ferr, err)))
-	}
-	return ferr
-}

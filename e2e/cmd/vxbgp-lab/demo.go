@@ -47,6 +47,9 @@ func demo(ctx context.Context, args []string) int {
 		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
 		return 2
 	}
+	if !preflight(os.Stderr, bin) {
+		return 1
+	}
 	start := time.Now()
 	logf := func(format string, a ...any) {
 		fmt.Fprintf(os.Stderr, "[%6.2fs] "+format+"\n", append([]any{time.Since(start).Seconds()}, a...)...)
@@ -63,12 +66,8 @@ func demo(ctx context.Context, args []string) int {
 		return 1
 	}
 	ok := runDemo(rctx, l, f, logf)
-	if f.keep {
-		fmt.Printf("\nKEEP: lab %s left running; work dir %s (configs, logs, sockets)\n", l.ID, l.Dir)
-		fmt.Printf("  namespaces: %v\n", l.Namespaces())
-		fmt.Printf("  e.g. ip netns exec %s %s/vxbgpctl --socket %s peers\n", l.Host(1).NS, bin, l.Host(1).Socket)
-		fmt.Printf("  clean up with: make demo-clean   (or: vxbgp-lab clean)\n")
-	} else {
+	printNext(os.Stdout, l, bin, f.keep)
+	if !f.keep {
 		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer ccancel()
 		if err := l.Close(cctx); err != nil {
