@@ -41,10 +41,14 @@ func (p *Pacer) Changed() {
 	p.timer.Reset(max(GatherDelay, time.Until(p.lastPublish.Add(max(PublishGap, 2*p.buildCost)))))
 }
 
-// Build runs build (the rebuild, after C fired) and times it for the pacing
-// of the next one.
+// Pending reports whether a rebuild is scheduled and has not run.
+func (p *Pacer) Pending() bool { return p.pending }
+
+// Build runs build (the rebuild, after C fired or ahead of it) and times
+// it for the pacing of the next one.
 func (p *Pacer) Build(build func()) {
 	p.pending = false
+	p.timer.Stop() // built ahead of the timer: it must not fire for nothing
 	t0 := time.Now()
 	build()
 	p.lastPublish = time.Now()

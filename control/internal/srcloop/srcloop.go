@@ -164,12 +164,36 @@ func (l *Loop) Run(ctx context.Context, h Hooks) error {
 		case <-pace.C():
 			pace.Build(h.Build)
 		case <-l.evKick:
+			l.flush(pace, h.Build)
 			l.checkSynced(ctx)
 		case <-syncTick.C:
+			l.flush(pace, h.Build)
 			l.checkSynced(ctx)
 		case <-syncTimer.C:
+			l.flush(pace, h.Build)
 			l.gate.MarkSynced("timeout")
 		}
+	}
+}
+
+// flush builds the snapshot now if received routes changed since the last
+// one. Synced must not close over a snapshot older than the End-of-RIBs it
+// counts: a peer's routes before its End-of-RIB are recorded by then (the
+// watcher hands events over in order), but their rebuild may still wait
+// for the pacer, or for select to pick rxKick, and the agent would delete
+// their kernel entries for the moment until it did (a restarted agent
+// dropped packets to a peer's pods that way).
+func (l *Loop) flush(pace *Pacer, build func()) {
+	if l.gate.IsSynced() {
+		return
+	}
+	select {
+	case <-l.rxKick:
+		pace.Changed()
+	default:
+	}
+	if pace.Pending() {
+		pace.Build(build)
 	}
 }
 

@@ -1,9 +1,13 @@
 package srcloop
 
 import (
+	"context"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/vxbgp/vxbgp/control/bgp"
 )
 
 func TestKickMerges(t *testing.T) {
@@ -61,5 +65,57 @@ func TestPacer(t *testing.T) {
 	case <-p.C():
 		t.Fatal("fired twice")
 	case <-time.After(20 * time.Millisecond):
+	}
+}
+
+// eorSpeaker waits for one peer's End-of-RIB in family "evpn" and notes,
+// at each completeness check, whether the snapshot was built by then.
+type eorSpeaker struct {
+	built, builtAtCheck atomic.Bool
+}
+
+func (s *eorSpeaker) Advertise(context.Context, string, []bgp.Path) error { return nil }
+
+func (s *eorSpeaker) EORPeers(context.Context, string) ([]string, int, error) {
+	s.builtAtCheck.Store(s.built.Load())
+	return []string{"10.0.0.2"}, 1, nil
+}
+
+// A peer's routes and then its End-of-RIB, handed over back to back: the
+// initial table is complete only with a snapshot that holds the routes.
+// Before, select could pick the End-of-RIB's kick first, and Synced closed
+// over the old snapshot: the agent deleted the routes' kernel entries
+// until the pacer's rebuild put them back. Select's choice is random,
+// hence many runs. The last completeness check is the one that closed
+// Synced (none runs after it).
+func TestSyncedAfterRoutesBuilt(t *testing.T) {
+	for i := range 50 {
+		sp := &eorSpeaker{}
+		l := New(Config{Name: "test", Families: []string{"evpn"}, SyncTimeout: time.Minute}, sp)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			done <- l.Run(ctx, Hooks{
+				Start: func(context.Context) error { return nil },
+				Local: func(context.Context) bool { return true },
+				Build: func() { sp.built.Store(true) },
+			})
+		}()
+		<-l.Ready()
+		l.KickRx()
+		l.OnEOR("evpn", "10.0.0.2")
+		select {
+		case <-l.Synced():
+		case <-time.After(10 * time.Second):
+			t.Fatal("never synced")
+		}
+		ok := sp.builtAtCheck.Load()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			t.Fatalf("run %d: synced over a snapshot without the routes received before the End-of-RIB", i)
+		}
 	}
 }
