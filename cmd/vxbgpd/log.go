@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/vxbgp/vxbgp/control/config"
+	"github.com/vxbgp/vxbgp/internal/logfmt"
 )
 
 // newLogger is the agent's logger on w at logLevel, in logFormat: text or
@@ -12,9 +13,5 @@ import (
 // (control/bgp), memberlist (control/members) and client-go (klog, set
 // in run), so with json every line of stderr is one JSON object.
 func newLogger(w io.Writer, cfg *config.Config) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: cfg.Level()}
-	if cfg.LogFormat == config.LogJSON {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(logfmt.Handler(w, cfg.LogFormat, cfg.Level()))
 }
