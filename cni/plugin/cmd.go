@@ -101,34 +101,37 @@ func cmdGC(args *skel.CmdArgs) error {
 	})
 }
 
-// runVerb runs the verb called name: it parses the config, looks up its
-// network in networks.json when lookup is set, wires the dependencies and
-// runs verb with them; errors become CNI errors. The config is parsed and
-// the network looked up before anything is opened, so that a bad config
-// leaves nothing behind (no ipam directory in a wrong stateDir). The log
-// (openLog) records the outcome, whatever it is.
+// runVerb runs the verb called name (wire) with its log (openLog), which
+// records the outcome whatever it is; errors become CNI errors.
 func runVerb(args *skel.CmdArgs, name string, lookup bool, verb func(*NetConf, ipam.NetworkInfo, Deps) error) error {
 	log := openLog(os.Stderr, name, args)
-	err := func() error {
-		conf, err := ParseConf(args.StdinData)
-		if err != nil {
-			return err
-		}
-		var n ipam.NetworkInfo
-		if lookup {
-			if n, err = conf.LookupNetwork(); err != nil {
-				return err
-			}
-		}
-		d, closeDeps, err := newDeps(conf, log.Logger)
-		if err != nil {
-			return err
-		}
-		defer closeDeps()
-		return verb(conf, n, d)
-	}()
+	err := wire(args, log.Logger, lookup, verb)
 	log.done(err)
 	return toCNIError(err)
+}
+
+// wire parses the config, looks up its network in networks.json when
+// lookup is set, wires the dependencies and runs verb with them. The
+// config is parsed and the network looked up before anything is opened,
+// so that a bad config leaves nothing behind (no ipam directory in a
+// wrong stateDir).
+func wire(args *skel.CmdArgs, log *slog.Logger, lookup bool, verb func(*NetConf, ipam.NetworkInfo, Deps) error) error {
+	conf, err := ParseConf(args.StdinData)
+	if err != nil {
+		return err
+	}
+	var n ipam.NetworkInfo
+	if lookup {
+		if n, err = conf.LookupNetwork(); err != nil {
+			return err
+		}
+	}
+	d, closeDeps, err := newDeps(conf, log)
+	if err != nil {
+		return err
+	}
+	defer closeDeps()
+	return verb(conf, n, d)
 }
 
 func attachment(args *skel.CmdArgs, conf *NetConf) Attachment {
