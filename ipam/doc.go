@@ -26,6 +26,12 @@
 // "ip6" (a chained one with two IPv4 addresses) has one record per
 // address; readers merge the records of one interface into one.
 //
+// networks.json and every record carry a format version ("version",
+// NetworksVersion and RecordVersion; internal/stateformat): files written
+// before it are version 1, and a file in a newer format fails the read
+// with a message naming it, rather than being misread. last_reserved
+// holds one address in text and has no version.
+//
 // Every file is written whole to a temporary file in the same directory and
 // renamed over the target: after a process crash a file is either the old or
 // the new version, never torn. Nothing is fsynced: no pod survives a power

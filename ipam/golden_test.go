@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,9 +18,10 @@ import (
 
 // Golden files: a state directory exactly as the code of commit 14c6257
 // (NetworkInfo with Subnet6/Block6/Gateway6, Record with IP/IP6) wrote it
-// through WriteNetworks and Store.write. Plugins and agents of that
-// version read what this one writes during a rolling upgrade, and the
-// other way round, so neither side may change.
+// through WriteNetworks and Store.write, before files carried a format
+// version. Plugins and agents of that version read what this one writes
+// during a rolling upgrade, and the other way round, so neither side may
+// change but by keys the old code ignores (the version).
 
 const goldenNetworks = `{
   "networks": [
@@ -227,8 +229,15 @@ func TestGoldenRead(t *testing.T) {
 	}
 }
 
+// versioned is an old file as this code writes it: the same bytes with
+// the format version first. Old plugins and agents read it: they decode
+// with encoding/json, which ignores keys it does not know.
+func versioned(old string) string {
+	return strings.Replace(old, "{\n", "{\n  \"version\": 1,\n", 1)
+}
+
 // TestGoldenWrite: what this code writes is byte for byte what the old
-// code wrote, so old plugins and agents read it.
+// code wrote, with the format version added.
 func TestGoldenWrite(t *testing.T) {
 	dir := t.TempDir()
 	if err := WriteNetworks(dir, goldenNets); err != nil {
@@ -253,10 +262,13 @@ func TestGoldenWrite(t *testing.T) {
 			delete(want, name) // Allocate writes them; nothing here does
 		}
 	}
+	for name := range want {
+		want[name] = versioned(want[name])
+	}
 	want["ipam/"+lockName] = ""
 	for _, name := range slices.Sorted(maps.Keys(want)) {
 		if got[name] != want[name] {
-			t.Errorf("%s:\n%s\nwant (as the old code wrote it):\n%s", name, got[name], want[name])
+			t.Errorf("%s:\n%s\nwant (as the old code wrote it, with the version):\n%s", name, got[name], want[name])
 		}
 	}
 	for name := range got {

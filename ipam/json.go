@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vxbgp/vxbgp/internal/stateformat"
 	"github.com/vxbgp/vxbgp/overlay"
 )
 
@@ -66,9 +67,15 @@ func (n *NetworkInfo) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// RecordVersion is the format version of the record files this release
+// writes and the newest it reads (internal/stateformat).
+const RecordVersion = 1
+
 // recordJSON is one record file. The file named by "ip" is the record
 // proper; on a dual-stack attachment the file named by "ip6" holds a copy.
+// Version comes first in the file.
 type recordJSON struct {
+	Version     int         `json:"version"`
 	ContainerID string      `json:"containerID"`
 	IfName      string      `json:"ifName"`
 	CNINetwork  string      `json:"cniNetwork,omitempty"`
@@ -93,7 +100,7 @@ func (r Record) MarshalJSON() ([]byte, error) {
 	if !fitsOneFile(r.IPs) {
 		return nil, fmt.Errorf("encode record of container %s interface %s with %s: %w", r.ContainerID, r.IfName, addrList(r.IPs), errSplit)
 	}
-	j := recordJSON{ContainerID: r.ContainerID, IfName: r.IfName, CNINetwork: r.CNINetwork, Network: r.Network,
+	j := recordJSON{Version: RecordVersion, ContainerID: r.ContainerID, IfName: r.IfName, CNINetwork: r.CNINetwork, Network: r.Network,
 		IP: r.IPs[0], MAC: r.MAC, HostIf: r.HostIf, Netns: r.Netns, Chained: r.Chained, Created: r.Created}
 	if len(r.IPs) > 1 {
 		j.IP6 = r.IPs[1]
@@ -101,10 +108,17 @@ func (r Record) MarshalJSON() ([]byte, error) {
 	return json.Marshal(j)
 }
 
-// UnmarshalJSON reads "ip" and "ip6" into IPs, in that order.
+// UnmarshalJSON reads "ip" and "ip6" into IPs, in that order. A record
+// in a newer format is a *stateformat.NewerError without its File (the
+// store names it), even when the rest does not decode: that is what a
+// newer format may look like.
 func (r *Record) UnmarshalJSON(b []byte) error {
 	var j recordJSON
-	if err := json.Unmarshal(b, &j); err != nil {
+	err := json.Unmarshal(b, &j)
+	if verr := stateformat.Check("", j.Version, RecordVersion); verr != nil {
+		return verr
+	}
+	if err != nil {
 		return err
 	}
 	*r = Record{ContainerID: j.ContainerID, IfName: j.IfName, CNINetwork: j.CNINetwork, Network: j.Network,

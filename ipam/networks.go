@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+
+	"github.com/vxbgp/vxbgp/internal/stateformat"
 )
 
 // NetworksFile is the name, in the state directory, of the file the agent
@@ -63,9 +65,14 @@ func (n NetworkInfo) PoolOf(ip netip.Addr) (Pool, bool) {
 	return Pool{}, false
 }
 
+// NetworksVersion is the format version of networks.json this release
+// writes and the newest it reads (internal/stateformat).
+const NetworksVersion = 1
+
 // networksDoc is the file's top level: an object, so fields can be added
-// without breaking older plugins.
+// without breaking older plugins. Version comes first in the file.
 type networksDoc struct {
+	Version  int           `json:"version"`
 	Networks []NetworkInfo `json:"networks"`
 }
 
@@ -139,7 +146,9 @@ func (p Pool) validate(i int) []error {
 }
 
 // WriteNetworks atomically replaces <stateDir>/networks.json with nets,
-// after validating them.
+// after validating them. It refuses to replace a file in a newer format
+// (a *stateformat.NewerError): the agent writes the file when it starts,
+// so an agent downgraded past a format change stops there.
 func WriteNetworks(stateDir string, nets []NetworkInfo) error {
 	path := filepath.Join(stateDir, NetworksFile)
 	if err := validateNetworks(nets); err != nil {
@@ -148,7 +157,13 @@ func WriteNetworks(stateDir string, nets []NetworkInfo) error {
 	if err := os.MkdirAll(stateDir, dirPerm); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	b, err := json.MarshalIndent(networksDoc{Networks: nets}, "", "  ")
+	if b, err := os.ReadFile(path); err == nil {
+		var ne *stateformat.NewerError
+		if _, err := decodeNetworks(path, b); errors.As(err, &ne) {
+			return err
+		}
+	}
+	b, err := json.MarshalIndent(networksDoc{Version: NetworksVersion, Networks: nets}, "", "  ")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
@@ -156,21 +171,44 @@ func WriteNetworks(stateDir string, nets []NetworkInfo) error {
 }
 
 // ReadNetworks reads <stateDir>/networks.json. When the agent has never
-// written it, the error matches fs.ErrNotExist.
+// written it, the error matches fs.ErrNotExist; when it is in a newer
+// format than this release reads, it is a *stateformat.NewerError.
 func ReadNetworks(stateDir string) ([]NetworkInfo, error) {
 	path := filepath.Join(stateDir, NetworksFile)
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read networks: %w", err)
 	}
-	var doc networksDoc
-	if err := json.Unmarshal(b, &doc); err != nil {
+	nets, err := decodeNetworks(path, b)
+	if err != nil {
+		return nil, err
+	}
+	if err := validateNetworks(nets); err != nil {
 		return nil, fmt.Errorf("read networks %s: %w", path, err)
 	}
-	if err := validateNetworks(doc.Networks); err != nil {
+	return nets, nil
+}
+
+// decodeNetworks decodes the file at path, b: its version first, so that
+// a newer file is refused as such before its networks fail to decode.
+func decodeNetworks(path string, b []byte) ([]NetworkInfo, error) {
+	var head struct {
+		Version  int             `json:"version"`
+		Networks json.RawMessage `json:"networks"`
+	}
+	if err := json.Unmarshal(b, &head); err != nil {
 		return nil, fmt.Errorf("read networks %s: %w", path, err)
 	}
-	return doc.Networks, nil
+	if err := stateformat.Check(path, head.Version, NetworksVersion); err != nil {
+		return nil, err
+	}
+	var nets []NetworkInfo
+	if len(head.Networks) > 0 {
+		if err := json.Unmarshal(head.Networks, &nets); err != nil {
+			return nil, fmt.Errorf("read networks %s: %w", path, err)
+		}
+	}
+	return nets, nil
 }
 
 func validateNetworks(nets []NetworkInfo) error {

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vxbgp/vxbgp/endpoint"
+	"github.com/vxbgp/vxbgp/internal/stateformat"
 	"github.com/vxbgp/vxbgp/overlay"
 )
 
@@ -213,7 +214,9 @@ func merge(recs []Record) []Record {
 // address (last_reserved, temporary files) are not records. A record that
 // does not decode can only come from outside tampering, since writes are
 // atomic; it is left out here but still holds its address (Allocate goes
-// by file names), so it can never be handed out twice.
+// by file names), so it can never be handed out twice. A record in a
+// newer format fails the read (a *stateformat.NewerError naming the
+// file): this release cannot tell what it would get wrong about it.
 func (s *Store) readNetwork(network string) ([]Record, error) {
 	dir := filepath.Join(s.dir, network)
 	entries, err := os.ReadDir(dir)
@@ -237,7 +240,12 @@ func (s *Store) readNetwork(network string) ([]Record, error) {
 			return nil, fmt.Errorf("read record %s: %w", filepath.Join(dir, e.Name()), err)
 		}
 		var r Record
-		if err := json.Unmarshal(b, &r); err != nil || len(r.IPs) == 0 || r.IPs[0] != ip {
+		err = json.Unmarshal(b, &r)
+		if ne := (*stateformat.NewerError)(nil); errors.As(err, &ne) {
+			ne.File = filepath.Join(dir, e.Name())
+			return nil, ne
+		}
+		if err != nil || len(r.IPs) == 0 || r.IPs[0] != ip {
 			continue // unreadable, or the copy that holds a dual-stack record's IPv6 address
 		}
 		recs = append(recs, r)

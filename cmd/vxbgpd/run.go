@@ -24,11 +24,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, version s
 	fs := flag.NewFlagSet("vxbgpd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: vxbgpd [--config FILE] [--mode overlay|routed] [--check] [--version]\n")
+		fmt.Fprintf(stderr, "usage: vxbgpd [--config FILE] [--mode overlay|routed] [--log-format text|json] [--log-level LEVEL] [--check] [--version]\n")
 		fs.PrintDefaults()
 	}
 	path := fs.String("config", config.DefaultPath, "the config `file`")
 	mode := fs.String("mode", "", "overlay or routed; overrides the config file's mode")
+	var logFormat, logLevel string
+	fs.Func("log-format", "text or json; overrides the config file's logFormat", func(s string) error {
+		logFormat = s
+		return config.CheckLogFormat(s)
+	})
+	fs.Func("log-level", "debug, info, warn or error; overrides the config file's logLevel", func(s string) error {
+		logLevel = s
+		_, err := config.ParseLevel(s)
+		return err
+	})
 	check := fs.Bool("check", false, "validate the config and exit: 0 when valid, otherwise 1 with one line per problem")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
@@ -47,7 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, version s
 		return 0
 	}
 
-	cfg, err := load(*path, *mode)
+	cfg, err := load(*path, *mode, logFormat, logLevel)
 	if err != nil {
 		// One line per problem, each naming its key path.
 		for _, p := range config.Problems(err) {
@@ -60,7 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, version s
 		return 0
 	}
 
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.Level()}))
+	log := newLogger(stderr, cfg)
 	klog.SetSlogLogger(log.With("component", "client-go")) // kubernetes.enabled: the informer's own log lines
 	log.Info("vxbgpd starting", "version", version, "config", *path, "mode", cfg.Mode, "node", cfg.NodeName)
 	if err := start(ctx, cfg, log); err != nil {
@@ -71,14 +81,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, version s
 	return 0
 }
 
-// load reads the config at path, applies the --mode override and validates
-// the result.
-func load(path, mode string) (*config.Config, error) {
+// load reads the config at path, applies the --mode, --log-format and
+// --log-level overrides and validates the result.
+func load(path, mode, logFormat, logLevel string) (*config.Config, error) {
 	cfg, err := config.Load(path)
 	if err != nil {
 		return nil, err
 	}
 	cfg.ApplyMode(mode)
+	cfg.ApplyLog(logFormat, logLevel)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

@@ -28,7 +28,7 @@ func Funcs() skel.CNIFuncs {
 }
 
 func cmdAdd(args *skel.CmdArgs) error {
-	return runVerb(args, true, func(conf *NetConf, n ipam.NetworkInfo, d Deps) error {
+	return runVerb(args, "ADD", true, func(conf *NetConf, n ipam.NetworkInfo, d Deps) error {
 		if conf.Chained {
 			if err := AddChained(context.Background(), d, attachment(args, conf), n, conf.PrevResult); err != nil {
 				return err
@@ -40,6 +40,7 @@ func cmdAdd(args *skel.CmdArgs) error {
 		if err != nil {
 			return err
 		}
+		d.log().Info("attached", "network", n.Name, "ip", loggedIPs(res))
 		res.DNS = conf.DNS
 		return types.PrintResult(res, conf.CNIVersion)
 	})
@@ -48,13 +49,13 @@ func cmdAdd(args *skel.CmdArgs) error {
 // cmdDel needs only the config's stateDir and socket, not networks.json:
 // a pod must be detachable even after its network was removed.
 func cmdDel(args *skel.CmdArgs) error {
-	return runVerb(args, false, func(conf *NetConf, _ ipam.NetworkInfo, d Deps) error {
+	return runVerb(args, "DEL", false, func(conf *NetConf, _ ipam.NetworkInfo, d Deps) error {
 		return Del(context.Background(), d, attachment(args, conf))
 	})
 }
 
 func cmdCheck(args *skel.CmdArgs) error {
-	return runVerb(args, true, func(conf *NetConf, n ipam.NetworkInfo, d Deps) error {
+	return runVerb(args, "CHECK", true, func(conf *NetConf, n ipam.NetworkInfo, d Deps) error {
 		var prev *types100.Result
 		if conf.PrevResult != nil {
 			var err error
@@ -73,48 +74,64 @@ func cmdCheck(args *skel.CmdArgs) error {
 // the agent has not run here yet, which is "not ready" (50), not a bad
 // config.
 func cmdStatus(args *skel.CmdArgs) error {
+	log := openLog(os.Stderr, "STATUS", args)
+	err := status(args)
+	log.done(err)
+	return toCNIError(err)
+}
+
+func status(args *skel.CmdArgs) error {
 	conf, err := ParseConf(args.StdinData)
 	if err != nil {
-		return toCNIError(err)
+		return err
 	}
 	host, err := netlink.NewHandle()
 	if err != nil {
-		return toCNIError(fmt.Errorf("netlink in the host netns: %w", err))
+		return fmt.Errorf("netlink in the host netns: %w", err)
 	}
 	defer host.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), DefaultAgentTimeout)
 	defer cancel()
-	return toCNIError(Status(ctx, host, conf, localapi.NewClient(conf.Socket)))
+	return Status(ctx, host, conf, localapi.NewClient(conf.Socket))
 }
 
 func cmdGC(args *skel.CmdArgs) error {
-	return runVerb(args, false, func(conf *NetConf, _ ipam.NetworkInfo, d Deps) error {
+	return runVerb(args, "GC", false, func(conf *NetConf, _ ipam.NetworkInfo, d Deps) error {
 		return GC(context.Background(), d, conf.Name, conf.ValidAttachments)
 	})
 }
 
-// runVerb parses the config, looks up its network in networks.json when
-// lookup is set, wires the dependencies and runs verb with them; errors
-// become CNI errors. The config is parsed and the network looked up
-// before anything is opened, so that a bad config leaves nothing behind
-// (no ipam directory in a wrong stateDir).
-func runVerb(args *skel.CmdArgs, lookup bool, verb func(*NetConf, ipam.NetworkInfo, Deps) error) error {
+// runVerb runs the verb called name (wire) with its log (openLog), which
+// records the outcome whatever it is; errors become CNI errors.
+func runVerb(args *skel.CmdArgs, name string, lookup bool, verb func(*NetConf, ipam.NetworkInfo, Deps) error) error {
+	log := openLog(os.Stderr, name, args)
+	err := wire(args, log.Logger, lookup, verb)
+	log.done(err)
+	return toCNIError(err)
+}
+
+// wire parses the config, looks up its network in networks.json when
+// lookup is set, wires the dependencies and runs verb with them. The
+// config is parsed and the network looked up before anything is opened,
+// so that a bad config leaves nothing behind (no ipam directory in a
+// wrong stateDir).
+func wire(args *skel.CmdArgs, log *slog.Logger, lookup bool, verb func(*NetConf, ipam.NetworkInfo, Deps) error) error {
 	conf, err := ParseConf(args.StdinData)
 	if err != nil {
-		return toCNIError(err)
+		return err
 	}
 	var n ipam.NetworkInfo
 	if lookup {
 		if n, err = conf.LookupNetwork(); err != nil {
-			return toCNIError(err)
+			return err
 		}
 	}
-	d, closeDeps, err := newDeps(conf)
+	d, closeDeps, err := newDeps(conf, log)
 	if err != nil {
-		return toCNIError(err)
+		return err
 	}
 	defer closeDeps()
-	return toCNIError(verb(conf, n, d))
+	return verb(conf, n, d)
 }
 
 func attachment(args *skel.CmdArgs, conf *NetConf) Attachment {
@@ -123,8 +140,8 @@ func attachment(args *skel.CmdArgs, conf *NetConf) Attachment {
 
 // newDeps wires the real dependencies: the store in stateDir, the agent's
 // socket, and netlink in the netns the plugin runs in, which the runtime
-// guarantees is the host's. Logs go to stderr, which runtimes keep.
-func newDeps(conf *NetConf) (Deps, func(), error) {
+// guarantees is the host's; log is the verb's (openLog).
+func newDeps(conf *NetConf, log *slog.Logger) (Deps, func(), error) {
 	store, err := ipam.Open(conf.StateDir)
 	if err != nil {
 		return Deps{}, nil, err
@@ -137,7 +154,16 @@ func newDeps(conf *NetConf) (Deps, func(), error) {
 		Store: store,
 		Agent: localapi.NewClient(conf.Socket),
 		Host:  host,
-		Log:   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("plugin", "vxbgp-cni"),
+		Log:   log,
 	}
 	return d, host.Close, nil
+}
+
+// loggedIPs lists the result's addresses, for the log.
+func loggedIPs(res *types100.Result) []string {
+	out := make([]string, 0, len(res.IPs))
+	for _, ip := range res.IPs {
+		out = append(out, ip.Address.String())
+	}
+	return out
 }

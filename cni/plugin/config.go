@@ -12,6 +12,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/cni/pkg/version"
 
+	"github.com/vxbgp/vxbgp/internal/stateformat"
 	"github.com/vxbgp/vxbgp/ipam"
 )
 
@@ -24,6 +25,7 @@ const (
 // NetConf is the plugin's network configuration: the CNI spec's keys plus ours.
 type NetConf struct {
 	types.PluginConf
+	LogConf
 	Network  string `json:"network,omitempty"`
 	Socket   string `json:"socket,omitempty"`
 	MTU      int    `json:"mtu,omitempty"`
@@ -41,7 +43,10 @@ func ParseConf(stdin []byte) (*NetConf, error) {
 	if err := json.Unmarshal(stdin, conf); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
-			return nil, configError(te.Field, fmt.Errorf("got a JSON %s, want %s", te.Value, jsonKind(te.Type)))
+			// encoding/json names a key of an embedded struct by the
+			// struct's Go name too; the config has no such level.
+			field := strings.TrimPrefix(te.Field, "LogConf.")
+			return nil, configError(field, fmt.Errorf("got a JSON %s, want %s", te.Value, jsonKind(te.Type)))
 		}
 		return nil, withCode(types.ErrInvalidNetworkConfig, fmt.Errorf("parse network config: %w", err))
 	}
@@ -65,6 +70,9 @@ func ParseConf(stdin []byte) (*NetConf, error) {
 	if conf.Network != "" && !ipam.ValidNetworkName(conf.Network) {
 		return nil, configError("network", fmt.Errorf("%q: not a valid network name", conf.Network))
 	}
+	if err := conf.LogConf.check(); err != nil {
+		return nil, err
+	}
 	return conf, nil
 }
 
@@ -74,6 +82,11 @@ func (c *NetConf) LookupNetwork() (ipam.NetworkInfo, error) {
 	nets, err := ipam.ReadNetworks(c.StateDir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return ipam.NetworkInfo{}, configError("stateDir", fmt.Errorf("%s has no %s: vxbgpd writes it when it starts; is this the agent's stateDir?", c.StateDir, ipam.NetworksFile))
+	}
+	var ne *stateformat.NewerError
+	if errors.As(err, &ne) {
+		// Not the config's fault: a newer vxbgpd wrote the file.
+		return ipam.NetworkInfo{}, withCode(types.ErrDecodingFailure, err)
 	}
 	if err != nil {
 		return ipam.NetworkInfo{}, configError("stateDir", err)

@@ -46,6 +46,11 @@
 //	"chained"   true: another plugin made the interface; only record and
 //	            announce it (chained.go)
 //
+//	"logFile"   absolute path: every verb appends its lines and outcome
+//	            there (log.go); default none: only warnings, to stderr
+//	"logLevel"  of the file: debug, info (default), warn, error
+//	"logFormat" of the file: text (default) or json
+//
 // STATUS is code 50 when this host cannot attach pods (no networks.json,
 // network not in it, bridge missing) and while the agent is unreachable
 // or not ready (status.go). GC detaches, as DEL would, the attachments of this CNI
@@ -57,5 +62,8 @@
 // name or type, unknown network, bad field, no networks.json) is 7
 // (invalid network config) and names the key; Main checks the JSON before
 // skel does, which would answer 6 or 1. A network whose bridge does not
-// exist yet (the agent has not run) is 11 (try again later).
+// exist yet (the agent has not run) is 11 (try again later). A state file
+// (networks.json, an ipam record) in a newer format than this plugin
+// reads is 6 (failed to decode content): a newer release wrote it, and
+// neither the config nor a retry is at fault.
 package plugin

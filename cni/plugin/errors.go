@@ -4,6 +4,8 @@ import (
 	"errors"
 
 	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/vxbgp/vxbgp/internal/stateformat"
 )
 
 // codedError attaches a CNI error code to an error. It stays an ordinary
@@ -21,11 +23,17 @@ func (e *codedError) Unwrap() error { return e.err }
 func withCode(code uint, err error) error { return &codedError{code: code, err: err} }
 
 // Code returns the CNI error code for err: the one attached with withCode,
-// else 999 (internal).
+// else 6 (failed to decode content) for a state file in a newer format
+// than this plugin reads (a downgrade: neither a retry nor a config change
+// helps), else 999 (internal).
 func Code(err error) uint {
 	var ce *codedError
 	if errors.As(err, &ce) {
 		return ce.code
+	}
+	var ne *stateformat.NewerError
+	if errors.As(err, &ne) {
+		return types.ErrDecodingFailure
 	}
 	var te *types.Error
 	if errors.As(err, &te) {

@@ -28,6 +28,10 @@ type Config struct {
 	CNI       CNI       `yaml:"cni" json:"cni"`
 	LogLevel  string    `yaml:"logLevel" json:"logLevel"` // debug | info | warn | error (default info)
 
+	// LogFormat is how vxbgpd writes its log to stderr: text (key=value
+	// lines) or json (one object a line, for log shippers). Default text.
+	LogFormat string `yaml:"logFormat" json:"logFormat"`
+
 	// Kubernetes: Node objects as a source (control/kube).
 	Kubernetes Kubernetes `yaml:"kubernetes" json:"kubernetes"`
 }
@@ -206,5 +210,7 @@ func Default() *Config {
 		API:      API{Socket: DefaultSocket},
 		Metrics:  Metrics{Listen: DefaultMetrics},
 		LogLevel: DefaultLogLevel,
+
+		LogFormat: DefaultLogFormat,
 	}
 }

@@ -36,6 +36,8 @@ func TestLoadExample(t *testing.T) {
 		API:      API{Socket: "/run/vxbgp/vxbgp.sock"},
 		Metrics:  Metrics{Listen: "127.0.0.1:9642"},
 		LogLevel: "info",
+
+		LogFormat: DefaultLogFormat,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load:\n got %+v\nwant %+v", c, want)

@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"strings"
+
+	"github.com/vxbgp/vxbgp/internal/logfmt"
 )
 
 // ApplyMode applies the --mode flag: a non-empty mode overrides the file's.
@@ -124,17 +125,8 @@ func (c *Config) Level() slog.Level {
 }
 
 func parseLevel(s string) (slog.Level, bool) {
-	switch strings.ToLower(s) {
-	case "debug":
-		return slog.LevelDebug, true
-	case "info":
-		return slog.LevelInfo, true
-	case "warn", "warning":
-		return slog.LevelWarn, true
-	case "error":
-		return slog.LevelError, true
-	}
-	return slog.LevelInfo, false
+	l, err := logfmt.ParseLevel(s)
+	return l, err == nil
 }
 
 func parseAddr(s string) netip.Addr {

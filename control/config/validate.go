@@ -60,6 +60,9 @@ func (c *Config) Validate() error {
 	if _, ok := parseLevel(c.LogLevel); !ok {
 		p.add("logLevel", "must be debug, info, warn or error, got %q", c.LogLevel)
 	}
+	if err := CheckLogFormat(c.LogFormat); err != nil {
+		p.add("logFormat", "%v", err)
+	}
 	return p.err()
 }
 

@@ -13,10 +13,23 @@ import (
 
 	"github.com/hashicorp/memberlist"
 	"github.com/vxbgp/vxbgp/internal/atomicfile"
+	"github.com/vxbgp/vxbgp/internal/stateformat"
 )
 
+// rememberVersion is the format version of the Remember file this
+// release writes and the newest it reads (internal/stateformat).
+const rememberVersion = 1
+
+// rememberDoc is the Remember file. The first release wrote a bare array
+// of addresses, which is version 1 without the key.
+type rememberDoc struct {
+	Version int      `json:"version"`
+	Members []string `json:"members"`
+}
+
 // remembered reads the addresses Config.Remember holds (none if it has
-// none yet, or cannot be read: a cache, not the truth).
+// none yet, or cannot be read: a cache, not the truth). A file in a newer
+// format is not read either, with a warning: the seeds still work.
 func (d *Discovery) remembered() []string {
 	if d.c.Remember == "" {
 		return nil
@@ -28,12 +41,29 @@ func (d *Discovery) remembered() []string {
 		}
 		return nil
 	}
-	var addrs []string
-	if err := json.Unmarshal(b, &addrs); err != nil {
-		d.log.Warn("remembered members not read", "file", d.c.Remember, "err", err)
+	addrs, err := decodeRemembered(d.c.Remember, b)
+	if err != nil {
+		d.log.Warn("remembered members not read; joining the seeds only", "file", d.c.Remember, "err", err)
 		return nil
 	}
 	return addrs
+}
+
+// decodeRemembered decodes the file at path, b, in either format.
+func decodeRemembered(path string, b []byte) ([]string, error) {
+	var addrs []string
+	if json.Unmarshal(b, &addrs) == nil {
+		return addrs, nil
+	}
+	var doc rememberDoc
+	err := json.Unmarshal(b, &doc)
+	if verr := stateformat.Check(path, doc.Version, rememberVersion); verr != nil {
+		return nil, verr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return doc.Members, nil
 }
 
 // remember writes the gossip addresses of the members memberlist counts
@@ -51,15 +81,17 @@ func (d *Discovery) remember(ml *memberlist.Memberlist, last []string) []string 
 	if slices.Equal(addrs, last) {
 		return last
 	}
-	if err := writeAtomic(d.c.Remember, addrs); err != nil {
+	if err := writeRemembered(d.c.Remember, addrs); err != nil {
 		d.log.Warn("members not remembered", "file", d.c.Remember, "err", err)
 		return last
 	}
 	return addrs
 }
 
-func writeAtomic(path string, v any) error {
-	b, err := json.Marshal(v)
+// writeRemembered replaces the file at path with addrs, in this
+// release's format.
+func writeRemembered(path string, addrs []string) error {
+	b, err := json.Marshal(rememberDoc{Version: rememberVersion, Members: addrs})
 	if err != nil {
 		return err
 	}
