@@ -152,7 +152,7 @@ func healthz(t *testing.T, listen string) (int, string) {
 // /healthz 503 naming the loop after the threshold, and the watchdog
 // pings stop (so systemd restarts it); STOPPING=1 when it stops.
 func TestAgentSystemdNotify(t *testing.T) {
-	const stall, watchdog = time.Second, 300 * time.Millisecond
+	const stall, watchdog = 2 * time.Second, 300 * time.Millisecond
 	sock := listenNotify(t)
 	t.Setenv("NOTIFY_SOCKET", sock.name)
 	t.Setenv("WATCHDOG_USEC", fmt.Sprint(watchdog.Microseconds()))
@@ -200,8 +200,8 @@ func TestAgentSystemdNotify(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if msgs := sock.drain(); count(msgs, "WATCHDOG=1") < 8 {
-		t.Errorf("%d WATCHDOG=1 in 2.5s of idle, want about 16: %q", count(msgs, "WATCHDOG=1"), msgs)
+	if msgs := sock.drain(); count(msgs, "WATCHDOG=1") < 15 {
+		t.Errorf("%d WATCHDOG=1 in 5s of idle, want about 33: %q", count(msgs, "WATCHDOG=1"), msgs)
 	}
 
 	// The reconciler hangs in a kernel call.
@@ -215,7 +215,7 @@ func TestAgentSystemdNotify(t *testing.T) {
 		return code == http.StatusServiceUnavailable
 	})
 	t.Logf("/healthz 503 after %v: %s", time.Since(stuckAt).Round(10*time.Millisecond), body)
-	if !strings.HasPrefix(body, "unhealthy: reconciler loop stalled for 1s (threshold 1s)") {
+	if !strings.HasPrefix(body, "unhealthy: reconciler loop stalled for ") || !strings.HasSuffix(body, "s (threshold 2s)") {
 		t.Errorf("/healthz body %q, want the stalled loop named", body)
 	}
 	m, _ = sock.await(t, "STATUS=", 5*time.Second)
