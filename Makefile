@@ -12,7 +12,7 @@ LDFLAGS  := -X github.com/vxbgp/vxbgp/control/agent.Version=$(VERSION)+$(GITREV)
 # Unit and privileged package tests: everything but the multi-host lab.
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v -e /e2e -e /bench)
 
-.PHONY: all build image test test-unit test-e2e demo demo-clean bench lint clean fuzz kubelab
+.PHONY: all build image test test-unit test-e2e demo demo-clean bench lint clean fuzz kubelab install uninstall
 
 all: build
 
@@ -28,6 +28,47 @@ build:
 image: build
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./deploy/cmd/vxbgp-image
 	$(BIN)/vxbgp-image -name $(IMAGE) -bin $(BIN) -conflist deploy/cni/10-vxbgp.conflist -o $(BIN)/vxbgp-image.tar
+
+# Bare-metal install (as root, after make build; DESTDIR stages into a
+# tree). Each binary is replaced by a rename, so a running agent, CLI or
+# runtime never sees a half-written file. The example config is installed
+# only where none exists: an operator's config is never overwritten. The
+# conflist is not installed: the agent writes it once ready when
+# cni.conflistDest is set. uninstall removes what install put and keeps
+# the config and the state dir unless PURGE=1.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+CNIBINDIR  ?= /opt/cni/bin
+UNITDIR    ?= /etc/systemd/system
+CONFDIR    ?= /etc/vxbgp
+STATEDIR   ?= /var/lib/vxbgp
+EXAMPLE    ?= deploy/config/overlay.yaml
+# systemd is running (sd_booted(3)) and the install is for this system.
+SYSTEMD_UP  = [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]
+install:
+	@set -e; for f in $(BIN)/vxbgpd $(BIN)/vxbgpctl $(BIN)/vxbgp-cni; do [ -x $$f ] || { echo "$$f missing: run make build first" >&2; exit 1; }; done; \
+	put() { install -D -m $$1 $$2 $$3.vxbgp-new && mv -f $$3.vxbgp-new $$3 && echo "installed $$3"; }; \
+	put 0755 $(BIN)/vxbgpd $(DESTDIR)$(BINDIR)/vxbgpd; \
+	put 0755 $(BIN)/vxbgpctl $(DESTDIR)$(BINDIR)/vxbgpctl; \
+	put 0755 $(BIN)/vxbgp-cni $(DESTDIR)$(CNIBINDIR)/vxbgp-cni; \
+	unit=$(DESTDIR)$(UNITDIR)/vxbgpd.service; install -d -m 0755 $(DESTDIR)$(UNITDIR); \
+	sed 's|/usr/local/bin/vxbgpd|$(BINDIR)/vxbgpd|g; s|/etc/vxbgp/config.yaml|$(CONFDIR)/config.yaml|g' deploy/systemd/vxbgpd.service > $$unit.vxbgp-new; \
+	chmod 0644 $$unit.vxbgp-new && mv -f $$unit.vxbgp-new $$unit && echo "installed $$unit"; \
+	[ -d $(DESTDIR)$(CONFDIR) ] || install -d -m 0755 $(DESTDIR)$(CONFDIR); \
+	if [ -e $(DESTDIR)$(CONFDIR)/config.yaml ]; then echo "kept $(DESTDIR)$(CONFDIR)/config.yaml (never overwritten)"; \
+	else install -m 0600 $(EXAMPLE) $(DESTDIR)$(CONFDIR)/config.yaml && echo "installed $(DESTDIR)$(CONFDIR)/config.yaml from $(EXAMPLE): edit it, then vxbgpd --check"; fi; \
+	if $(SYSTEMD_UP); then systemctl daemon-reload && echo "systemctl daemon-reload: done; start with systemctl enable --now vxbgpd"; fi
+
+uninstall:
+	@set -e; if $(SYSTEMD_UP) && { systemctl is-enabled --quiet vxbgpd.service 2>/dev/null || systemctl is-active --quiet vxbgpd.service; }; then \
+		systemctl disable --now vxbgpd.service && echo "stopped and disabled vxbgpd.service (its kernel state stays: README, Cleaning the kernel)"; fi; \
+	for f in $(DESTDIR)$(BINDIR)/vxbgpd $(DESTDIR)$(BINDIR)/vxbgpctl $(DESTDIR)$(CNIBINDIR)/vxbgp-cni $(DESTDIR)$(UNITDIR)/vxbgpd.service; do \
+		if [ -e $$f ]; then rm -f $$f && echo "removed $$f"; fi; done; \
+	wants=$(DESTDIR)$(UNITDIR)/multi-user.target.wants/vxbgpd.service; if [ -L $$wants ]; then rm -f $$wants && echo "removed $$wants"; fi; \
+	if $(SYSTEMD_UP); then systemctl daemon-reload; fi; \
+	if [ "$(PURGE)" = 1 ]; then rm -rf $(DESTDIR)$(CONFDIR) $(DESTDIR)$(STATEDIR) && echo "PURGE=1: removed $(DESTDIR)$(CONFDIR) and $(DESTDIR)$(STATEDIR)"; \
+	else echo "kept $(DESTDIR)$(CONFDIR) and $(DESTDIR)$(STATEDIR) (the config, the endpoint store): PURGE=1 removes them"; fi; \
+	echo "not removed: a conflist the agent wrote at cni.conflistDest, and the kernel state (README, Cleaning the kernel)"
 
 # The Kubernetes binaries the tests run (internal/kubelab): built once from
 # the Go module proxy into /var/cache/vxbgp/k8s (~15 min cold), reused after.

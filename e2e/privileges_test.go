@@ -41,6 +41,10 @@ type privileges struct {
 	mounts func(h *lab.Host) []string
 	// procSysRO: the agent's /proc/sys must be mounted read-only.
 	procSysRO bool
+	// seccomp are the launcher's seccomp flags (sandbox_test.go).
+	seccomp []string
+	// notify: Type=notify; the agent gets a notify socket and a watchdog.
+	notify bool
 }
 
 func (p privileges) argv(launcher string, h *lab.Host) []string {
@@ -51,6 +55,7 @@ func (p privileges) argv(launcher string, h *lab.Host) []string {
 	if p.mounts != nil {
 		argv = append(argv, p.mounts(h)...)
 	}
+	argv = append(argv, p.seccomp...)
 	return append(argv, "--")
 }
 
@@ -163,7 +168,13 @@ func daemonSetPrivileges(t *testing.T) privileges {
 // unitPrivileges reads deploy/systemd/vxbgpd.service and returns what
 // systemd would run vxbgpd with: the service runs as root, so its
 // capabilities are CapabilityBoundingSet; ProtectSystem=, ProtectHome=,
-// ProtectKernelTunables= and ReadWritePaths= become mounts.
+// ProtectKernelTunables= and ReadWritePaths= become mounts;
+// SystemCallFilter=, RestrictAddressFamilies=, RestrictNamespaces= and
+// MemoryDenyWriteExecute= a seccomp filter; Type=notify a notify socket.
+// Not emulated (checked only by deploy's TestSystemdUnit): PrivateTmp=,
+// PrivateDevices=, ProtectKernelModules=, ProtectKernelLogs=,
+// ProtectControlGroups=, ProtectClock=, ProtectHostname=, ProtectProc=,
+// LockPersonality=, RestrictRealtime=, RestrictSUIDSGID=, UMask=.
 func unitPrivileges(t *testing.T) privileges {
 	t.Helper()
 	root, err := moduleRoot()
@@ -235,6 +246,8 @@ func unitPrivileges(t *testing.T) privileges {
 		caps:      set,
 		nnp:       yes("NoNewPrivileges"),
 		procSysRO: tunables,
+		seccomp:   unitSeccomp(t, keys),
+		notify:    last("Type") == "notify",
 		mounts: func(h *lab.Host) []string {
 			var m []string
 			existing := func(op string, paths ...string) {
@@ -300,13 +313,26 @@ func runWithPrivileges(t *testing.T, mode string, dual bool, p privileges) {
 	requireBinaries(t)
 	ctx := testCtx(t, 3*time.Minute)
 	launcher := buildLauncher(t)
+	notify := newNotifySockets(t)
 	l := newLab(t, ctx, lab.Options{
 		Hosts:     2,
 		Mode:      mode,
 		DualStack: dual,
 		NoStart:   true,
-		AgentWrap: func(h *lab.Host) []string { return p.argv(launcher, h) },
+		AgentWrap: func(h *lab.Host) []string {
+			argv := p.argv(launcher, h)
+			if !p.notify {
+				return argv
+			}
+			env := []string{"-setenv", "NOTIFY_SOCKET=" + filepath.Join(notify.dir, h.Name), "-setenv", "WATCHDOG_USEC=2000000"}
+			return append(argv[:len(argv)-1], append(env, "--")...)
+		},
 	})
+	if p.notify {
+		for _, h := range l.Hosts {
+			notify.listen(t, h.Name)
+		}
+	}
 	// The host-wide forwarding switches: set by the node where /proc/sys
 	// is read-only to the agent, else off, for the agent to turn on
 	// itself (checked below).
@@ -340,6 +366,9 @@ func runWithPrivileges(t *testing.T, mode string, dual bool, p privileges) {
 			return code == http.StatusOK, fmt.Errorf("readyz %d: %s", code, body)
 		}); err != nil {
 			t.Fatalf("%s: %v", h.Name, err)
+		}
+		if p.notify {
+			notify.checkNotified(t, h.Name)
 		}
 		st, err := h.Status(ctx)
 		must(t, err)
@@ -414,6 +443,9 @@ func checkAgentPrivileges(t *testing.T, h *lab.Host, p privileges) {
 			t.Errorf("%s: vxbgpd (pid %d) %s %s, want %s", h.Name, pid, k, st[k], v)
 		}
 	}
+	if len(p.seccomp) > 0 && !hasOwnSeccompFilter(t, st) {
+		t.Errorf("%s: vxbgpd %s: the unit's seccomp filter is not installed", h.Name, seccompStatus(st))
+	}
 	if nnp := st["NoNewPrivs"] == "1"; nnp != p.nnp {
 		t.Errorf("%s: vxbgpd NoNewPrivs %s, want %v", h.Name, st["NoNewPrivs"], p.nnp)
 	}
@@ -425,7 +457,7 @@ func checkAgentPrivileges(t *testing.T, h *lab.Host, p privileges) {
 			procSys = strings.Split(f[5], ",")[0] // the last mount there wins
 		}
 	}
-	t.Logf("%s: vxbgpd pid %d: CapEff %s %v, NoNewPrivs %s, /proc/sys %s", h.Name, pid, st["CapEff"], p.caps.Names(), st["NoNewPrivs"], procSys)
+	t.Logf("%s: vxbgpd pid %d: CapEff %s %v, NoNewPrivs %s, /proc/sys %s, %s", h.Name, pid, st["CapEff"], p.caps.Names(), st["NoNewPrivs"], procSys, seccompStatus(st))
 	if ro := procSys == "ro"; ro != p.procSysRO {
 		t.Errorf("%s: vxbgpd's /proc/sys is %s, want read-only %v", h.Name, procSys, p.procSysRO)
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vxbgp/vxbgp/internal/liveness"
 	"github.com/vxbgp/vxbgp/internal/lograte"
 )
 
@@ -38,6 +39,7 @@ type Reconciler struct {
 	log    *slog.Logger
 	resync time.Duration
 	warn   *lograte.Throttle
+	beat   *liveness.Beat
 
 	wake chan struct{}
 	// kicked wakes Run for a Kick, which the repair limiter may delay.
@@ -81,6 +83,9 @@ type ReconcilerOptions struct {
 	// Resync is how often the kernel is re-read and the whole state
 	// re-applied even without a change (default 30s).
 	Resync time.Duration
+	// Beat is Run's heartbeat (nil: none): it beats on every turn of
+	// the loop, after every kernel operation, and on an idle tick.
+	Beat *liveness.Beat
 }
 
 // NewReconciler returns a Reconciler for dp.
@@ -91,7 +96,7 @@ func NewReconciler(dp Dataplane, o ReconcilerOptions) *Reconciler {
 	if o.Resync == 0 {
 		o.Resync = 30 * time.Second
 	}
-	return &Reconciler{dp: dp, log: o.Logger, resync: o.Resync, warn: lograte.New(o.Logger, 10*time.Second),
+	return &Reconciler{dp: dp, log: o.Logger, resync: o.Resync, warn: lograte.New(o.Logger, 10*time.Second), beat: o.Beat,
 		wake: make(chan struct{}, 1), kicked: make(chan struct{}, 1), stale: true}
 }
 
@@ -195,10 +200,15 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	var retry, held <-chan time.Time
 	limit := newRepairLimiter(r.resync)
 	var kickAt time.Time // kicks wait until then
+	idle, stopIdle := r.beat.Ticker()
+	defer stopIdle()
 	for {
+		r.beat.Beat()
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-idle: // an idle loop still turns over (liveness)
+			continue
 		case <-r.wake:
 		case <-r.kicked:
 			if wait := time.Until(kickAt); wait > 0 {
@@ -278,7 +288,9 @@ func (r *Reconciler) Sync(ctx context.Context) error {
 		if op.Kind == OpDel && !synced {
 			continue
 		}
-		if err := r.dp.Apply(ctx, op); err != nil {
+		err := r.dp.Apply(ctx, op)
+		r.beat.Beat() // a long pass is progress, not a stall
+		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", op, err))
 			continue
 		}

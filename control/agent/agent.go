@@ -46,6 +46,8 @@ import (
 	"github.com/vxbgp/vxbgp/control/peer"
 	"github.com/vxbgp/vxbgp/control/registry"
 	"github.com/vxbgp/vxbgp/control/routed"
+	"github.com/vxbgp/vxbgp/internal/liveness"
+	"github.com/vxbgp/vxbgp/internal/sdnotify"
 	"github.com/vxbgp/vxbgp/overlay"
 	"github.com/vxbgp/vxbgp/overlay/netlinkdp"
 )
@@ -84,6 +86,7 @@ type Parts struct {
 	Probe func(ctx context.Context, addr netip.Addr) bool
 	// PeerSources come after bgp.peers, before discovery (control/kube's).
 	PeerSources []peer.Source
+	Liveness    *liveness.Monitor // the loops' heartbeats: /healthz, the watchdog (nil: none)
 }
 
 // Run runs the agent on this host's kernel until ctx ends. On return the
@@ -98,6 +101,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	return RunWith(ctx, cfg, log, Parts{
 		Dataplane:  dp,
 		NewSpeaker: func(ctx context.Context, c bgp.Config) (Speaker, error) { return bgp.New(ctx, c) },
+		Liveness:   liveness.New(liveness.DefaultStall),
 	})
 }
 
@@ -135,6 +139,7 @@ type agent struct {
 	fleet  *fleet.Fleet // discovery and masking; nil without discovery.join
 	cni    *cniconf.Writer
 	api    net.Listener
+	live   *liveness.Monitor
 }
 
 func (a *agent) close() {
@@ -178,6 +183,8 @@ func (a *agent) run(ctx context.Context) error {
 	part("bgp peers", a.startPeers)
 	part("sync", a.awaitSynced)
 	part("cni config", a.cni.Run) // installs the conflist once ready; a no-op without cni.conflistDest
+	health := sdnotify.Health{Ready: a.ready, Alive: a.live.Check}
+	part("systemd notify", func(ctx context.Context) error { return sdnotify.FromEnv().Run(ctx, health, a.log) })
 	a.log.Info("vxbgpd running", "mode", a.cfg.Mode, "vtep", a.host.ul.Addr, "dev", a.host.ul.Dev,
 		"asn", a.cfg.BGP.ASN, "peers", len(a.cfg.BGP.Peers), "networks", len(a.host.networks))
 	err := g.Wait()

@@ -42,7 +42,7 @@ type host struct {
 // build makes every part from the config, in dependency order; nothing
 // runs yet. On error what was made is released.
 func build(ctx context.Context, cfg *config.Config, log *slog.Logger, parts Parts) (_ *agent, err error) {
-	a := &agent{cfg: cfg, log: log, started: time.Now(), dp: parts.Dataplane}
+	a := &agent{cfg: cfg, log: log, started: time.Now(), dp: parts.Dataplane, live: parts.Liveness}
 	if a.host, err = resolveHost(cfg, parts.Dataplane); err != nil {
 		return nil, err
 	}
@@ -53,7 +53,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, parts Part
 	if err := ipam.WriteNetworks(cfg.StateDir, a.networkInfo()); err != nil {
 		return nil, fmt.Errorf("write networks: %w", err)
 	}
-	a.rec = overlay.NewReconciler(a.dp, overlay.ReconcilerOptions{Logger: log.With("component", "reconciler")})
+	a.rec = overlay.NewReconciler(a.dp, overlay.ReconcilerOptions{Logger: log.With("component", "reconciler"), Beat: a.live.Beat("reconciler")})
 	if a.sp, err = parts.NewSpeaker(ctx, a.bgpConfig()); err != nil {
 		return nil, fmt.Errorf("bgp: %w", err)
 	}
@@ -76,6 +76,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, parts Part
 		ImportPrefixes: cfg.ImportPrefixes(),
 		Logger:         log.With("component", "routed"),
 		SyncTimeout:    syncTimeout,
+		Beat:           a.live.Beat("unicast"),
 	}, a.sp, a.merge.SetRoutes)
 	listeners := []registry.Listener{a.routed}
 	if cfg.Mode == config.ModeOverlay {
@@ -86,6 +87,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, parts Part
 			Networks:    a.host.networks,
 			Logger:      log.With("component", "evpn"),
 			SyncTimeout: syncTimeout,
+			Beat:        a.live.Beat("evpn"),
 		}, a.sp, a.merge.SetEVPN)
 		listeners = append(listeners, a.evpn)
 	}

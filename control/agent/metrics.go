@@ -7,7 +7,7 @@ import (
 	"github.com/vxbgp/vxbgp/control/metrics"
 )
 
-// serveMetrics serves /metrics, /healthz (the process is up) and /readyz
+// serveMetrics serves /metrics, /healthz (the loops turn over) and /readyz
 // (every source reported and the kernel matches: stale entries are gone).
 func (a *agent) serveMetrics(ctx context.Context) error {
 	reg := metrics.NewRegistry()
@@ -30,7 +30,7 @@ func (a *agent) serveMetrics(ctx context.Context) error {
 	a.fleet.Register(reg) // each is nil when not running
 	a.evpn.Register(reg)
 	a.routed.Register(reg)
-	return metrics.Serve(ctx, a.cfg.Metrics.Listen, reg, a.ready)
+	return metrics.Serve(ctx, a.cfg.Metrics.Listen, reg, a.ready, a.live.Check)
 }
 
 // ready is /readyz, the API status's ready and the CNI config's condition.

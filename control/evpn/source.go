@@ -14,6 +14,7 @@ import (
 	"github.com/vxbgp/vxbgp/control/bgp"
 	"github.com/vxbgp/vxbgp/control/internal/srcloop"
 	"github.com/vxbgp/vxbgp/endpoint"
+	"github.com/vxbgp/vxbgp/internal/liveness"
 	"github.com/vxbgp/vxbgp/internal/lograte"
 	"github.com/vxbgp/vxbgp/overlay"
 )
@@ -36,7 +37,8 @@ type Config struct {
 	VTEP        netip.Addr
 	Networks    []Network
 	Logger      *slog.Logger
-	SyncTimeout time.Duration // default 10s
+	SyncTimeout time.Duration  // default 10s
+	Beat        *liveness.Beat // the loop's heartbeat (nil: none)
 }
 
 // Source is the overlay-mode control plane: it originates a type-3 route
@@ -87,7 +89,7 @@ func NewSource(c Config, sp srcloop.Speaker, publish func(overlay.State)) *Sourc
 	}
 	s := &Source{
 		cfg: c, sp: sp, publish: publish, log: c.Logger,
-		loop:   srcloop.New(srcloop.Config{Name: "evpn", Families: []string{bgp.FamilyEVPN}, SyncTimeout: c.SyncTimeout, Logger: c.Logger}, sp),
+		loop:   srcloop.New(srcloop.Config{Name: "evpn", Families: []string{bgp.FamilyEVPN}, SyncTimeout: c.SyncTimeout, Logger: c.Logger, Beat: c.Beat}, sp),
 		warn:   lograte.New(c.Logger, 30*time.Second),
 		byVNI:  map[uint32]*Network{},
 		byName: map[string]*Network{},

@@ -98,7 +98,7 @@ func (k *Kube) wait(ctx context.Context, cfg *config.Config) (Plan, error) {
 		health.Go(func() {
 			serveErr <- metrics.Serve(hctx, cfg.Metrics.Listen, metrics.NewRegistry(), func() error {
 				return errors.New(reason.Load().(string))
-			})
+			}, nil)
 		})
 	}
 	said := ""

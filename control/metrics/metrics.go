@@ -1,6 +1,7 @@
 // Package metrics is vxbgpd's HTTP listener for Prometheus and health
-// checks: /metrics from a registry, /healthz (the process is up) and
-// /readyz (what the caller says: ready, or why not).
+// checks: /metrics from a registry, /healthz (the agent's loops turn over:
+// what the caller's liveness check says) and /readyz (what the caller
+// says: ready, or why not).
 package metrics
 
 import (
@@ -66,11 +67,20 @@ func (c counterMap) Collect(ch chan<- prometheus.Metric) {
 
 // Serve serves /metrics from reg, /healthz and /readyz on listen until ctx
 // ends. ready returns nil when the agent is ready, or why it is not (the
-// body of a 503).
-func Serve(ctx context.Context, listen string, reg Registry, ready func() error) error {
+// body of a 503); alive likewise for /healthz: nil while the agent's
+// loops turn over, or which one is stuck (nil alive: always ok).
+func Serve(ctx context.Context, listen string, reg Registry, ready, alive func() error) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if alive != nil {
+			if err := alive(); err != nil {
+				http.Error(w, "unhealthy: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := ready(); err != nil {
 			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)

@@ -14,6 +14,7 @@ import (
 	"github.com/vxbgp/vxbgp/control/bgp"
 	"github.com/vxbgp/vxbgp/control/internal/srcloop"
 	"github.com/vxbgp/vxbgp/endpoint"
+	"github.com/vxbgp/vxbgp/internal/liveness"
 	"github.com/vxbgp/vxbgp/internal/lograte"
 	"github.com/vxbgp/vxbgp/overlay"
 )
@@ -31,7 +32,8 @@ type Config struct {
 	// (bgp.importPrefixes; bgp.Config.ImportExact must hold them).
 	ImportPrefixes []netip.Prefix
 	Logger         *slog.Logger
-	SyncTimeout    time.Duration // default 10s
+	SyncTimeout    time.Duration  // default 10s
+	Beat           *liveness.Beat // the loop's heartbeat (nil: none)
 }
 
 // Owners of our paths in the speaker (bgp.Speaker.Advertise).
@@ -82,7 +84,7 @@ func NewSource(c Config, sp srcloop.Speaker, publish func(map[netip.Prefix]overl
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	c.Blocks = masked(c.Blocks)
-	loop := srcloop.New(srcloop.Config{Name: "unicast", Families: c.families(), SyncTimeout: c.SyncTimeout, Logger: c.Logger}, sp)
+	loop := srcloop.New(srcloop.Config{Name: "unicast", Families: c.families(), SyncTimeout: c.SyncTimeout, Logger: c.Logger, Beat: c.Beat}, sp)
 	return &Source{
 		Milestones: loop,
 		cfg:        c, rules: newRules(c), sp: sp, loop: loop, publish: publish, log: c.Logger,

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vxbgp/vxbgp/control/bgp"
+	"github.com/vxbgp/vxbgp/internal/liveness"
 )
 
 // Speaker is what a source needs of the BGP speaker (bgp.Speaker).
@@ -36,6 +37,10 @@ type Config struct {
 	// is the only way with no peer at all). Default 10s.
 	SyncTimeout time.Duration
 	Logger      *slog.Logger
+	// Beat is the loop's heartbeat (nil: none). The loop turns over at
+	// least every syncCheckEvery, so an idle loop beats without an idle
+	// tick of its own.
+	Beat *liveness.Beat
 }
 
 // Hooks are a source's part of the loop; all run on the loop's goroutine.
@@ -148,6 +153,7 @@ func (l *Loop) Run(ctx context.Context, h Hooks) error {
 
 	local := true
 	for {
+		l.cfg.Beat.Beat()
 		if local {
 			local = false
 			if h.Local(ctx) {

@@ -5,8 +5,11 @@
 // ProtectSystem= does /), the paths of -rw below them writable again and
 // those of -hide empty (ProtectHome=), in the order given; optionally sets
 // no_new_privs, lowers the capability bounding set to
-// -caps and clears the inheritable and ambient sets, then execs the
-// program as root. Root exec'ing a file without file capabilities then
+// -caps and clears the inheritable and ambient sets, installs a seccomp
+// filter standing for systemd's SystemCallFilter=, RestrictAddressFamilies=,
+// RestrictNamespaces=, MemoryDenyWriteExecute= and
+// SystemCallArchitectures=native (seccomp.go), then execs the program as
+// root with the variables of -setenv added to its environment. Root exec'ing a file without file capabilities then
 // gets permitted = effective = the bounding set, which is what runc does
 // for a container (bounding = permitted = effective, no ambient).
 //
@@ -56,18 +59,33 @@ func main() {
 	flag.Var(mountFlag{"ro", &ops}, "ro", "make this path read-only, recursively (repeatable)")
 	flag.Var(mountFlag{"rw", &ops}, "rw", "make this path writable again, recursively (repeatable)")
 	flag.Var(mountFlag{"hide", &ops}, "hide", "put an empty read-only tmpfs over this directory (repeatable)")
+	allow := flag.String("syscalls", "", "seccomp: allow only these syscall numbers (comma-separated; SystemCallFilter=); others fail with -errno")
+	errno := flag.Uint("errno", uint(unix.EPERM), "seccomp: the errno of a call outside -syscalls (SystemCallErrorNumber=); 0 kills the process")
+	families := flag.String("families", "", "seccomp: socket(2) only of these address families (numbers; RestrictAddressFamilies=)")
+	noNS := flag.Bool("no-namespaces", false, "seccomp: no unshare, setns or clone into new namespaces (RestrictNamespaces=yes)")
+	noWX := flag.Bool("no-wx", false, "seccomp: no writable and executable memory (MemoryDenyWriteExecute=yes)")
+	var env []string
+	flag.Func("setenv", "add KEY=VALUE to the program's environment (repeatable)", func(v string) error { env = append(env, v); return nil })
 	flag.Parse()
 	if flag.NArg() == 0 {
 		fmt.Fprintln(os.Stderr, "usage: vxbgp-caps [-caps LIST] [-nnp] [-ro|-rw|-hide PATH]... -- PROGRAM [ARGS]")
 		os.Exit(2)
 	}
-	if err := run(*capList, *nnp, ops, flag.Args()); err != nil {
+	f := filter{errno: uint32(*errno), noNS: *noNS, noWX: *noWX}
+	var err error
+	if f.allow, err = parseNumbers(*allow); err == nil {
+		f.families, err = parseNumbers(*families)
+	}
+	if err == nil {
+		err = run(*capList, *nnp, ops, f, append(os.Environ(), env...), flag.Args())
+	}
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "vxbgp-caps: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(capList string, nnp bool, ops []mountOp, argv []string) error {
+func run(capList string, nnp bool, ops []mountOp, f filter, env, argv []string) error {
 	var list []string
 	if capList != "" {
 		list = strings.Split(capList, ",")
@@ -91,7 +109,10 @@ func run(capList string, nnp bool, ops []mountOp, argv []string) error {
 	if err := lower(keep); err != nil {
 		return err
 	}
-	return unix.Exec(prog, argv, os.Environ())
+	if err := f.install(); err != nil {
+		return err
+	}
+	return unix.Exec(prog, argv, env)
 }
 
 // mounts applies ops in a new mount namespace that shares nothing with
