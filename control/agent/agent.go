@@ -183,7 +183,7 @@ func (a *agent) run(ctx context.Context) error {
 	part("bgp peers", a.startPeers)
 	part("sync", a.awaitSynced)
 	part("cni config", a.cni.Run) // installs the conflist once ready; a no-op without cni.conflistDest
-	health := sdnotify.Health{Ready: a.ready, Alive: a.live.Check}
+	health := sdnotify.Health{Synced: func() bool { return a.rec.Stats().Synced }, Ready: a.ready, Alive: a.live.Check}
 	part("systemd notify", func(ctx context.Context) error { return sdnotify.FromEnv().Run(ctx, health, a.log) })
 	a.log.Info("vxbgpd running", "mode", a.cfg.Mode, "vtep", a.host.ul.Addr, "dev", a.host.ul.Dev,
 		"asn", a.cfg.BGP.ASN, "peers", len(a.cfg.BGP.Peers), "networks", len(a.host.networks))

@@ -146,7 +146,7 @@ func healthz(t *testing.T, listen string) (int, string) {
 }
 
 // The agent under systemd (Type=notify, WatchdogSec=): READY=1 only once
-// it is ready (the peer's End-of-RIBs), STATUS= saying why until then,
+// it synced (the peer's End-of-RIBs), STATUS= saying why until then,
 // WATCHDOG=1 every half period while its loops turn over, also while
 // idle; /healthz 200 meanwhile. A reconciler stuck in a kernel call makes
 // /healthz 503 naming the loop after the threshold, and the watchdog
@@ -184,11 +184,13 @@ func TestAgentSystemdNotify(t *testing.T) {
 	r.sp.EOR(bgp.FamilyEVPN, peerAddr)
 	r.sp.EOR(bgp.FamilyIPv4, peerAddr)
 	m, _ := sock.await(t, "READY=1", 10*time.Second)
-	if !hasLine(m, "STATUS=ready: every source reported and the kernel matches") {
-		t.Errorf("READY=1 without its STATUS: %q", m)
+	if st, err := r.api.Status(context.Background()); err != nil || !st.Synced {
+		t.Fatalf("READY=1 sent, but Status %+v, %v: want synced", st, err)
 	}
-	if st, err := r.api.Status(context.Background()); err != nil || !st.Ready {
-		t.Fatalf("READY=1 sent, but Status %+v, %v", st, err)
+	if !hasLine(m, "STATUS=ready: every source reported and the kernel matches") {
+		// READY=1 comes with the initial sync; the pass that makes the
+		// kernel match follows at once.
+		sock.await(t, "STATUS=ready: every source reported and the kernel matches", 5*time.Second)
 	}
 
 	// Idle and healthy for 2.5 thresholds: /healthz stays 200, the

@@ -9,8 +9,21 @@ import (
 // Health is what Run reports: each check returns nil when fine, or why
 // not.
 type Health struct {
-	Ready func() error // READY=1 once nil (the agent's /readyz)
-	Alive func() error // WATCHDOG=1 only while nil (the agent's /healthz)
+	// Synced says the start-up is done (the agent's initial sync): READY=1
+	// then. Not Ready's condition: an agent that synced but keeps failing
+	// one kernel operation is up and serving, and must not fail its start
+	// and be restarted in a loop (nor hold back the units ordered after
+	// it); STATUS= says what fails. Nil: READY=1 once Ready is nil.
+	Synced func() bool
+	Ready  func() error // the agent's /readyz: STATUS= says why not
+	Alive  func() error // WATCHDOG=1 only while nil (the agent's /healthz)
+}
+
+func (h Health) started() bool {
+	if h.Synced != nil {
+		return h.Synced()
+	}
+	return h.Ready() == nil
 }
 
 // Poll is how often Run reads Health for READY=1 and STATUS=.
@@ -49,7 +62,7 @@ func (n *Notifier) Run(ctx context.Context, h Health, log *slog.Logger) error {
 	ready, status := false, ""
 	report := func() {
 		var lines []string
-		if !ready && h.Ready() == nil {
+		if !ready && h.started() {
 			ready = true
 			lines = append(lines, "READY=1")
 			log.Info("systemd notified: ready")

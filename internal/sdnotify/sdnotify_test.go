@@ -184,3 +184,34 @@ func TestRun(t *testing.T) {
 	}
 	done <- nil
 }
+
+// An agent that synced but keeps failing a kernel operation has started:
+// READY=1 (its start must not time out and be restarted in a loop), with a
+// STATUS saying what is wrong.
+func TestReadyOnceSynced(t *testing.T) {
+	socket := fmt.Sprintf("@vxbgp-sdnotify-synced-%d-%d", os.Getpid(), time.Now().UnixNano())
+	msgs := listen(t, socket)
+	var synced atomic.Bool
+	h := Health{
+		Synced: synced.Load,
+		Ready:  func() error { return errors.New("lastError=add fdb: file exists") },
+		Alive:  func() error { return nil },
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- New(socket, 0).Run(ctx, h, slog.New(slog.DiscardHandler)) }()
+	if m := next(t, msgs); m != "STATUS=starting: not ready yet: lastError=add fdb: file exists\n" {
+		t.Fatalf("first message %q", m)
+	}
+	synced.Store(true)
+	if m := next(t, msgs); m != "READY=1\nSTATUS=not ready: lastError=add fdb: file exists\n" {
+		t.Fatalf("once synced: %q, want READY=1 with the error as STATUS", m)
+	}
+	cancel()
+	if m := next(t, msgs); !strings.HasPrefix(m, "STOPPING=1") {
+		t.Fatalf("stop message %q", m)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
