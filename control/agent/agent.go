@@ -70,7 +70,7 @@ type Speaker interface {
 	Watch(ctx context.Context, hs ...bgp.Handler) error
 	WaitAdvertised(ctx context.Context) error
 	Peers(ctx context.Context) ([]bgp.PeerStatus, error)
-	Register(reg prometheus.Registerer) // its metrics
+	Register(reg prometheus.Registerer, sourceOf func(netip.Addr) string) // its metrics; sourceOf labels each peer
 	Close()
 }
 

@@ -22,7 +22,7 @@ func (a *agent) serveMetrics(ctx context.Context) error {
 		}
 		return 0
 	})
-	a.sp.Register(reg) // vxbgp_bgp_*: sessions, prefix limits
+	a.sp.Register(reg, a.peers.SourceOf) // vxbgp_bgp_*: sessions, routes per peer, prefix limits
 	counter("reconcile_passes_total", "Reconciler passes.", func() float64 { return float64(a.rec.Stats().Passes) })
 	counter("reconcile_ops_total", "Kernel operations applied.", func() float64 { return float64(a.rec.Stats().OpsApplied) })
 	counter("reconcile_errors_total", "Kernel operations that failed (retried).", func() float64 { return float64(a.rec.Stats().OpErrors) })
