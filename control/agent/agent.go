@@ -43,6 +43,7 @@ import (
 	"github.com/vxbgp/vxbgp/control/internal/srcloop"
 	"github.com/vxbgp/vxbgp/control/kube"
 	"github.com/vxbgp/vxbgp/control/localapi"
+	"github.com/vxbgp/vxbgp/control/metrics"
 	"github.com/vxbgp/vxbgp/control/peer"
 	"github.com/vxbgp/vxbgp/control/registry"
 	"github.com/vxbgp/vxbgp/control/routed"
@@ -126,6 +127,7 @@ type agent struct {
 
 	dp     Dataplane
 	rec    *overlay.Reconciler
+	passes *metrics.Reconcile // the reconciler's pass histograms
 	sp     Speaker
 	evpn   *evpn.Source   // overlay mode only
 	routed *routed.Source // both modes: blocks, chained endpoints, received unicast routes
