@@ -7,10 +7,13 @@ import (
 	"io"
 	"io/fs"
 	"maps"
+	"net"
+	"net/netip"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -346,6 +349,7 @@ func TestManifests(t *testing.T) {
 		if !cfg.Kubernetes.Enabled {
 			t.Error("the ConfigMap's config serves every node only with kubernetes.enabled")
 		}
+		t.Run("metrics", func(t *testing.T) { metricsExposure(t, ds, cm, path.Base(cfgPath)) })
 		const conflistKey = "10-vxbgp.conflist"
 		if raw, ok := cm.Data[conflistKey]; !ok {
 			t.Errorf("ConfigMap %s: no %s (cni.conflistSource)", cm.Name, conflistKey)
@@ -355,6 +359,45 @@ func TestManifests(t *testing.T) {
 			t.Errorf("ConfigMap %s key %s: first plugin is not vxbgp-cni", cm.Name, conflistKey)
 		}
 	})
+}
+
+// metricsExposure checks that Prometheus can reach the agent's metrics on
+// the node: metrics.listen is not loopback, its port is the container's
+// port named metrics (the node's own, with hostNetwork), and the scrape
+// annotations and the probes name the same port.
+func metricsExposure(t *testing.T, ds *appsv1.DaemonSet, cm *corev1.ConfigMap, cfgKey string) {
+	pod := ds.Spec.Template.Spec
+	cfg, err := config.Parse([]byte(cm.Data[cfgKey]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port, err := net.SplitHostPort(cfg.Metrics.Listen)
+	if err != nil {
+		t.Fatalf("metrics.listen %q: %v", cfg.Metrics.Listen, err)
+	}
+	if ip, err := netip.ParseAddr(host); host == "localhost" || err == nil && ip.IsLoopback() {
+		t.Errorf("metrics.listen %q: loopback, Prometheus cannot reach it from another host", cfg.Metrics.Listen)
+	}
+	if !pod.HostNetwork {
+		t.Error("the DaemonSet is not hostNetwork: the metrics port is not the node's")
+	}
+	c, _ := container(pod, "vxbgpd")
+	i := slices.IndexFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == "metrics" })
+	if i < 0 {
+		t.Fatal("vxbgpd declares no port named metrics")
+	}
+	if got := strconv.Itoa(int(c.Ports[i].ContainerPort)); got != port || c.Ports[i].Protocol != corev1.ProtocolTCP {
+		t.Errorf("port metrics is %s/%s, metrics.listen %q", got, c.Ports[i].Protocol, cfg.Metrics.Listen)
+	}
+	ann := ds.Spec.Template.Annotations
+	if ann["prometheus.io/scrape"] != "true" || ann["prometheus.io/port"] != port || ann["prometheus.io/path"] != "/metrics" {
+		t.Errorf("scrape annotations %v, want scrape true, port %s, path /metrics", ann, port)
+	}
+	for name, p := range map[string]*corev1.Probe{"liveness": c.LivenessProbe, "readiness": c.ReadinessProbe} {
+		if p == nil || p.HTTPGet == nil || p.HTTPGet.Port.String() != port && p.HTTPGet.Port.String() != "metrics" {
+			t.Errorf("%s probe %+v: not on the metrics port %s", name, p, port)
+		}
+	}
 }
 
 func container(pod corev1.PodSpec, name string) (corev1.Container, bool) {

@@ -174,6 +174,7 @@ func TestSelfHealingFight(t *testing.T) {
 	if repairs < 1 {
 		t.Errorf("no fdb repair counted during the fight")
 	}
+	checkPeerMetrics(t, after, h2.Addr)
 	wctx, cancel := context.WithTimeout(ctx, 40*time.Second)
 	defer cancel()
 	must(t, lab.Eventually(wctx, c.name+" back after the fight", 5*time.Millisecond, c.back))
@@ -184,6 +185,36 @@ func TestSelfHealingFight(t *testing.T) {
 	} else {
 		t.Logf("backoff warnings logged: %d", out)
 	}
+}
+
+// checkPeerMetrics checks, on a scrape of a converged overlay host, the
+// series the real speaker and reconciler feed: peer's session up with its
+// source, EVPN routes both ways, reconcile passes and installs timed.
+func checkPeerMetrics(t *testing.T, m metricsText, peer string) {
+	t.Helper()
+	up := 0
+	for k, v := range m {
+		if strings.HasPrefix(k, `vxbgp_bgp_session_up{peer="`+peer+`",`) && !strings.HasSuffix(k, `source=""}`) && v == 1 {
+			up++
+		}
+	}
+	if up != 1 {
+		t.Errorf("no vxbgp_bgp_session_up{peer=%q,...,source=...} 1: %s", peer, m.with("vxbgp_bgp_session_up"))
+	}
+	for _, series := range []string{
+		`vxbgp_bgp_routes_received{family="l2vpn-evpn",peer="` + peer + `"}`,
+		`vxbgp_bgp_routes_advertised{family="l2vpn-evpn",peer="` + peer + `"}`,
+		"vxbgp_reconcile_duration_seconds_count", "vxbgp_reconcile_latency_seconds_count",
+	} {
+		if m.value(series) < 1 {
+			t.Errorf("%s = %v, want at least 1", series, m.value(series))
+		}
+	}
+	t.Logf("peer %s: %s; %s", peer, m.with("vxbgp_bgp_routes_"), m.with("vxbgp_build_info"))
+	t.Logf("TIMING: reconcile passes %.1f ms on average, desired state to kernel %.1f ms on average (%v installs)",
+		1000*m.value("vxbgp_reconcile_duration_seconds_sum")/m.value("vxbgp_reconcile_duration_seconds_count"),
+		1000*m.value("vxbgp_reconcile_latency_seconds_sum")/m.value("vxbgp_reconcile_latency_seconds_count"),
+		m.value("vxbgp_reconcile_latency_seconds_count"))
 }
 
 // inNS runs a command in ns, failing the test if it fails.

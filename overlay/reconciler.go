@@ -40,6 +40,7 @@ type Reconciler struct {
 	resync time.Duration
 	warn   *lograte.Throttle
 	beat   *liveness.Beat
+	onPass func(Pass)
 
 	wake chan struct{}
 	// kicked wakes Run for a Kick, which the repair limiter may delay.
@@ -48,6 +49,7 @@ type Reconciler struct {
 	mu      sync.Mutex
 	want    State
 	hasWant bool
+	setAt   time.Time // the oldest Set not yet applied by a successful pass (zero: none)
 	synced  bool
 	stale   bool // the cache must be refreshed from the kernel
 	stats   Stats
@@ -61,22 +63,6 @@ type Reconciler struct {
 	cache   *State
 }
 
-// Stats counts what the reconciler did, for metrics and status.
-type Stats struct {
-	Passes     uint64
-	OpsApplied uint64
-	OpErrors   uint64
-	LastPass   time.Time
-	LastError  string
-	Synced     bool
-	// Repairs counts, by kind (Op.Object; every kind present), what
-	// passes restored after finding the kernel changed behind our back
-	// (repair.go).
-	Repairs map[string]uint64
-	// Delayed counts the kicks the repair limiter held back.
-	Delayed uint64
-}
-
 // ReconcilerOptions configures NewReconciler.
 type ReconcilerOptions struct {
 	Logger *slog.Logger
@@ -86,6 +72,9 @@ type ReconcilerOptions struct {
 	// Beat is Run's heartbeat (nil: none): it beats on every turn of
 	// the loop, after every kernel operation, and on an idle tick.
 	Beat *liveness.Beat
+	// OnPass, when set, is called after every pass, on the reconciler's
+	// goroutine: it must not block.
+	OnPass func(Pass)
 }
 
 // NewReconciler returns a Reconciler for dp.
@@ -96,7 +85,7 @@ func NewReconciler(dp Dataplane, o ReconcilerOptions) *Reconciler {
 	if o.Resync == 0 {
 		o.Resync = 30 * time.Second
 	}
-	return &Reconciler{dp: dp, log: o.Logger, resync: o.Resync, warn: lograte.New(o.Logger, 10*time.Second), beat: o.Beat,
+	return &Reconciler{dp: dp, log: o.Logger, resync: o.Resync, warn: lograte.New(o.Logger, 10*time.Second), beat: o.Beat, onPass: o.OnPass,
 		wake: make(chan struct{}, 1), kicked: make(chan struct{}, 1), stale: true}
 }
 
@@ -105,6 +94,9 @@ func NewReconciler(dp Dataplane, o ReconcilerOptions) *Reconciler {
 func (r *Reconciler) Set(s State) {
 	r.mu.Lock()
 	r.want, r.hasWant = s, true
+	if r.setAt.IsZero() {
+		r.setAt = time.Now()
+	}
 	r.mu.Unlock()
 	r.poke()
 }
@@ -146,6 +138,10 @@ func (r *Reconciler) Stats() Stats {
 	s.Repairs = map[string]uint64{}
 	for _, k := range ObjectKinds() {
 		s.Repairs[k] = r.stats.Repairs[k]
+	}
+	s.Errors = map[string]uint64{}
+	for _, k := range ErrorKinds() {
+		s.Errors[k] = r.stats.Errors[k]
 	}
 	return s
 }
@@ -255,9 +251,10 @@ func (r *Reconciler) Run(ctx context.Context) error {
 // Sync runs one pass now. Run calls it; tests may call it directly, but not
 // concurrently with Run.
 func (r *Reconciler) Sync(ctx context.Context) error {
+	start := time.Now()
 	r.mu.Lock()
-	want, hasWant, synced, stale := r.want, r.hasWant, r.synced, r.stale
-	r.stale, r.repaired = false, nil
+	want, hasWant, synced, stale, setAt := r.want, r.hasWant, r.synced, r.stale, r.setAt
+	r.stale, r.repaired, r.setAt = false, nil, time.Time{}
 	r.mu.Unlock()
 	if !hasWant {
 		return nil
@@ -268,7 +265,8 @@ func (r *Reconciler) Sync(ctx context.Context) error {
 	if stale || r.cache == nil {
 		cur, err := r.dp.Observe(ctx)
 		if err != nil {
-			r.markStale(err)
+			r.markStale(err, setAt)
+			r.passed(Pass{Duration: time.Since(start), Errors: 1})
 			return fmt.Errorf("observe: %w", err)
 		}
 		before = r.cache
@@ -283,6 +281,7 @@ func (r *Reconciler) Sync(ctx context.Context) error {
 		fixed = repairs(before, ops)
 	}
 	var errs []error
+	failed := map[string]uint64{}
 	applied := uint64(0)
 	for _, op := range ops {
 		if op.Kind == OpDel && !synced {
@@ -292,6 +291,7 @@ func (r *Reconciler) Sync(ctx context.Context) error {
 		r.beat.Beat() // a long pass is progress, not a stall
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", op, err))
+			failed[op.Object()]++
 			continue
 		}
 		applied++
@@ -303,16 +303,23 @@ func (r *Reconciler) Sync(ctx context.Context) error {
 	r.stats.Passes++
 	r.stats.OpsApplied += applied
 	r.stats.OpErrors += uint64(len(errs))
+	r.countErrors(failed)
 	r.stats.LastPass = time.Now()
 	var kinds map[string]uint64
 	r.stats.Repairs, kinds, r.repaired = countRepairs(r.stats.Repairs, fixed)
 	if err != nil {
 		r.stats.LastError = err.Error()
 		r.stale = true // the kernel may differ from the cache in ways we don't know
+		r.keepSetAt(setAt)
 	} else {
 		r.stats.LastError = ""
 	}
 	r.mu.Unlock()
+	pass := Pass{Duration: time.Since(start), Applied: int(applied), Errors: len(errs)}
+	if err == nil && applied > 0 && !setAt.IsZero() {
+		pass.Latency = time.Since(setAt)
+	}
+	r.passed(pass)
 	if applied > 0 || err != nil {
 		r.log.Info("reconciled", "ops", applied, "errors", len(errs), "pending_deletes", !synced)
 	}
@@ -345,11 +352,19 @@ func keepTunnels(cur, want State) State {
 	return want
 }
 
-func (r *Reconciler) markStale(err error) {
+func (r *Reconciler) markStale(err error, setAt time.Time) {
 	r.mu.Lock()
 	r.stale = true
 	r.stats.Passes++
 	r.stats.OpErrors++
+	r.countErrors(map[string]uint64{"observe": 1})
 	r.stats.LastError = err.Error()
+	r.keepSetAt(setAt)
 	r.mu.Unlock()
+}
+
+func (r *Reconciler) passed(p Pass) {
+	if r.onPass != nil {
+		r.onPass(p)
+	}
 }

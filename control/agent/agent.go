@@ -43,6 +43,7 @@ import (
 	"github.com/vxbgp/vxbgp/control/internal/srcloop"
 	"github.com/vxbgp/vxbgp/control/kube"
 	"github.com/vxbgp/vxbgp/control/localapi"
+	"github.com/vxbgp/vxbgp/control/metrics"
 	"github.com/vxbgp/vxbgp/control/peer"
 	"github.com/vxbgp/vxbgp/control/registry"
 	"github.com/vxbgp/vxbgp/control/routed"
@@ -72,7 +73,7 @@ type Speaker interface {
 	Watch(ctx context.Context, hs ...bgp.Handler) error
 	WaitAdvertised(ctx context.Context) error
 	Peers(ctx context.Context) ([]bgp.PeerStatus, error)
-	Register(reg prometheus.Registerer) // its metrics
+	Register(reg prometheus.Registerer, sourceOf func(netip.Addr) string) // its metrics; sourceOf labels each peer
 	Close()
 }
 
@@ -130,6 +131,7 @@ type agent struct {
 
 	dp     Dataplane
 	rec    *overlay.Reconciler
+	passes *metrics.Reconcile // the reconciler's pass histograms
 	sp     Speaker
 	evpn   *evpn.Source   // overlay mode only
 	routed *routed.Source // both modes: blocks, chained endpoints, received unicast routes

@@ -16,6 +16,7 @@ import (
 	"github.com/vxbgp/vxbgp/control/fleet"
 	"github.com/vxbgp/vxbgp/control/localapi"
 	"github.com/vxbgp/vxbgp/control/members"
+	"github.com/vxbgp/vxbgp/control/metrics"
 	"github.com/vxbgp/vxbgp/control/peer"
 	"github.com/vxbgp/vxbgp/control/registry"
 	"github.com/vxbgp/vxbgp/control/routed"
@@ -53,7 +54,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, parts Part
 	if err := ipam.WriteNetworks(cfg.StateDir, a.networkInfo()); err != nil {
 		return nil, fmt.Errorf("write networks: %w", err)
 	}
-	a.rec = overlay.NewReconciler(a.dp, overlay.ReconcilerOptions{Logger: log.With("component", "reconciler"), Beat: a.live.Beat("reconciler")})
+	a.passes = metrics.NewReconcile()
+	a.rec = overlay.NewReconciler(a.dp, overlay.ReconcilerOptions{Logger: log.With("component", "reconciler"),
+		Beat: a.live.Beat("reconciler"), OnPass: a.passes.Observe})
 	if a.sp, err = parts.NewSpeaker(ctx, a.bgpConfig()); err != nil {
 		return nil, fmt.Errorf("bgp: %w", err)
 	}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	api "github.com/osrg/gobgp/v3/api"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Prefix limits (bgp.peers[].maxPrefixes).
@@ -124,38 +123,4 @@ func (s *Speaker) LimitStats() LimitStats {
 	s.lim.mu.Lock()
 	defer s.lim.mu.Unlock()
 	return LimitStats{Exceeded: s.lim.exceeded, Held: len(s.lim.held)}
-}
-
-// Register adds the speaker's metrics to reg (RegisterMetrics).
-func (s *Speaker) Register(reg prometheus.Registerer) { RegisterMetrics(reg, s.Peers, s.LimitStats) }
-
-// RegisterMetrics adds a speaker's metrics to reg, read from peers and
-// limits on every scrape (a fake speaker passes its own):
-//
-//	vxbgp_bgp_peers_established             BGP sessions in Established state
-//	vxbgp_bgp_max_prefixes_exceeded_total   sessions closed for sending more than maxPrefixes
-//	vxbgp_bgp_peers_prefix_limited          peers held down for it now
-func RegisterMetrics(reg prometheus.Registerer, peers func(context.Context) ([]PeerStatus, error), limits func() LimitStats) {
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "vxbgp", Name: "bgp_peers_established",
-		Help: "BGP sessions in Established state."}, func() float64 {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		ps, err := peers(ctx)
-		if err != nil {
-			return 0
-		}
-		n := 0
-		for _, p := range ps {
-			if p.Established() {
-				n++
-			}
-		}
-		return float64(n)
-	}))
-	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "vxbgp", Name: "bgp_max_prefixes_exceeded_total",
-		Help: "BGP sessions closed with a Cease because the peer sent more routes than its maxPrefixes."},
-		func() float64 { return float64(limits().Exceeded) }))
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "vxbgp", Name: "bgp_peers_prefix_limited",
-		Help: "BGP peers held down for their prefix limit, to be enabled again."},
-		func() float64 { return float64(limits().Held) }))
 }

@@ -28,7 +28,7 @@ func TestMaxPrefixes(t *testing.T) {
 	b := newNodeConfig(t, "127.0.0.192", bgp.Config{ASN: bgptest.ASN, RouterID: "10.0.0.192", Logger: logger(&blog),
 		PrefixLimitRestart: time.Second})
 	reg := prometheus.NewRegistry()
-	b.Register(reg)
+	b.Register(reg, nil)
 	defer func() {
 		if t.Failed() {
 			t.Logf("a's log:\n%s\nb's log:\n%s", alog.String(), blog.String())
@@ -69,6 +69,10 @@ func TestMaxPrefixes(t *testing.T) {
 	if st := peerState(t, b.Speaker, a.IP); st == "established" {
 		t.Errorf("b's session with a is %s after the limit tripped", st)
 	}
+	bgptest.WaitFor(t, "b's last error of a to name the limit", bgptest.SessionTimeout, func() bool {
+		return strings.Contains(peerOf(t, b.Speaker, a.IP).LastError, "maximum number of prefixes reached")
+	})
+	t.Logf("b's last error of a: %q", peerOf(t, b.Speaker, a.IP).LastError)
 	bgptest.WaitFor(t, "a to see the Cease", bgptest.SessionTimeout, func() bool {
 		return strings.Contains(alog.String(), "received notification")
 	})

@@ -26,6 +26,9 @@ import (
 type slogAdapter struct {
 	log   *slog.Logger
 	level atomic.Uint32 // gobgplog.LogLevel
+	// hook, when set, sees every Warn and Info message before any level
+	// filtering (the speaker's session errors, lasterror.go).
+	hook func(msg string, f gobgplog.Fields)
 }
 
 var _ gobgplog.Logger = (*slogAdapter)(nil)
@@ -65,6 +68,9 @@ func (a *slogAdapter) Error(msg string, f gobgplog.Fields) {
 	a.emit(slog.LevelError, gobgplog.ErrorLevel, msg, f)
 }
 func (a *slogAdapter) Warn(msg string, f gobgplog.Fields) {
+	if a.hook != nil {
+		a.hook(msg, f)
+	}
 	if msg == msgUnknownWithdraw {
 		a.emit(slog.LevelDebug, gobgplog.DebugLevel, msg, f)
 		return
@@ -81,6 +87,9 @@ func (a *slogAdapter) Warn(msg string, f gobgplog.Fields) {
 const msgUnknownWithdraw = "No matching path for withdraw found, may be path was not installed into table"
 
 func (a *slogAdapter) Info(msg string, f gobgplog.Fields) {
+	if a.hook != nil {
+		a.hook(msg, f)
+	}
 	a.emit(slog.LevelInfo, gobgplog.InfoLevel, msg, f)
 }
 func (a *slogAdapter) Debug(msg string, f gobgplog.Fields) {

@@ -218,17 +218,21 @@ func (s *Speaker) Peers(ctx context.Context) ([]PeerStatus, error) {
 	}
 	var out []PeerStatus
 	now := time.Now()
+	local := s.ours.byFamily()
 	err := s.srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
-		out = append(out, peerStatus(p, now))
+		out = append(out, peerStatus(p, now, local))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list peers: %w", err)
 	}
 	slices.SortFunc(out, func(a, b PeerStatus) int { return a.Address.Compare(b.Address) })
+	s.errs.fill(out)
 	return out, nil
 }
 
-func peerStatus(p *api.Peer, now time.Time) PeerStatus {
+// peerStatus is one neighbour's status; local counts our paths in GoBGP
+// by family (FamilyEVPN, ...): what an established session sends.
+func peerStatus(p *api.Peer, now time.Time, local map[string]uint64) PeerStatus {
 	st := p.GetState()
 	addr := st.GetNeighborAddress()
 	if addr == "" {
@@ -247,9 +251,10 @@ func peerStatus(p *api.Peer, now time.Time) PeerStatus {
 			out.Uptime = now.Sub(up.AsTime())
 		}
 	}
-	for _, af := range p.GetAfiSafis() {
-		out.Received += af.GetState().GetReceived()
-		out.Accepted += af.GetState().GetAccepted()
+	out.Families = families(p, local)
+	for _, f := range out.Families {
+		out.Received += f.Received
+		out.Accepted += f.Accepted
 	}
 	return out
 }

@@ -63,7 +63,9 @@ type Speaker struct {
 
 	md5 error // why a password cannot be used (MD5Supported), nil if it can
 
-	lim limits // peers held down for their prefix limit (limit.go)
+	lim  limits         // peers held down for their prefix limit (limit.go)
+	errs *sessionErrors // each session's last error (lasterror.go)
+	ours localPaths     // the destinations GoBGP holds a path of ours for (status.go)
 
 	mu      sync.Mutex // serialises SetPeers and Stop
 	peers   map[string]PeerConfig
@@ -105,7 +107,10 @@ func New(ctx context.Context, c Config) (*Speaker, error) {
 		g.ListenAddresses = []string{la.String()}
 	}
 
-	srv := gobgp.NewBgpServer(gobgp.LoggerOption(newSlogAdapter(log.With("lib", "gobgp"))))
+	errs := newSessionErrors()
+	logger := newSlogAdapter(log.With("lib", "gobgp"))
+	logger.hook = errs.seen
+	srv := gobgp.NewBgpServer(gobgp.LoggerOption(logger))
 	go srv.Serve() // every API call is a message to this loop: it must run first
 	if err := srv.StartBgp(ctx, &api.StartBgpRequest{Global: g}); err != nil {
 		return nil, fmt.Errorf("start bgp as %d router-id %s port %d: %w", c.ASN, c.RouterID, c.ListenPort, err)
@@ -118,7 +123,7 @@ func New(ctx context.Context, c Config) (*Speaker, error) {
 	s := &Speaker{
 		log: log, srv: srv, started: time.Now(),
 		life: life, cancel: cancel, peers: map[string]PeerConfig{}, adv: newAdvertiser(), md5: MD5Supported(),
-		lim: limits{restart: c.PrefixLimitRestart, held: map[string]*time.Timer{}},
+		lim: limits{restart: c.PrefixLimitRestart, held: map[string]*time.Timer{}}, errs: errs,
 	}
 	if s.lim.restart <= 0 {
 		s.lim.restart = defaultPrefixLimitRestart
@@ -210,6 +215,7 @@ func (s *Speaker) addPath(ctx context.Context, p *api.Path, desc string) error {
 	if _, err := s.srv.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: p}); err != nil {
 		return fmt.Errorf("add path %s: %w", desc, err)
 	}
+	s.ours.put(destKey(p), true)
 	return nil
 }
 
@@ -226,6 +232,7 @@ func (s *Speaker) deletePath(ctx context.Context, p *api.Path, desc string) erro
 	if err != nil {
 		return fmt.Errorf("delete path %s: %w", desc, err)
 	}
+	s.ours.put(destKey(p), false)
 	return nil
 }
 

@@ -42,6 +42,7 @@ type Fake struct {
 	owners      map[string]map[string]bgp.Path
 	peers       []bgp.PeerConfig
 	up          map[string]bool
+	status      map[string]bgp.PeerStatus // SetPeerStatus: families and last error
 	handlers    []bgp.Handler
 	watching    bool
 	closed      bool
@@ -62,7 +63,7 @@ var _ interface {
 
 // NewFake returns an empty fake speaker for t.
 func NewFake(t testing.TB) *Fake {
-	return &Fake{t: t, owners: map[string]map[string]bgp.Path{}, up: map[string]bool{}}
+	return &Fake{t: t, owners: map[string]map[string]bgp.Path{}, up: map[string]bool{}, status: map[string]bgp.PeerStatus{}}
 }
 
 // RequireAdvertisedBeforePeers makes SetPeers with peers before
@@ -176,6 +177,12 @@ func (f *Fake) Peers(ctx context.Context) ([]bgp.PeerStatus, error) {
 		if f.up[p.Address] {
 			st.State = "established"
 		}
+		set := f.status[p.Address]
+		st.Families, st.LastError = slices.Clone(set.Families), set.LastError
+		for _, fs := range st.Families {
+			st.Received += fs.Received
+			st.Accepted += fs.Accepted
+		}
 		out = append(out, st)
 	}
 	return out, nil
@@ -183,8 +190,17 @@ func (f *Fake) Peers(ctx context.Context) ([]bgp.PeerStatus, error) {
 
 // Register adds the speaker metrics, from Peers (no prefix limit ever
 // trips in a fake).
-func (f *Fake) Register(reg prometheus.Registerer) {
-	bgp.RegisterMetrics(reg, f.Peers, func() bgp.LimitStats { return bgp.LimitStats{} })
+func (f *Fake) Register(reg prometheus.Registerer, sourceOf func(netip.Addr) string) {
+	bgp.RegisterMetrics(reg, f.Peers, func() bgp.LimitStats { return bgp.LimitStats{} }, sourceOf)
+}
+
+// SetPeerStatus sets what Peers reports of peer besides its state: its
+// families' counts (Received and Accepted are their sums) and its last
+// error.
+func (f *Fake) SetPeerStatus(peer string, families []bgp.FamilyStatus, lastError string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.status[peer] = bgp.PeerStatus{Families: slices.Clone(families), LastError: lastError}
 }
 
 // Close marks the fake closed: later calls fail the test.
