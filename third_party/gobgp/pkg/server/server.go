@@ -2093,7 +2093,6 @@ func (s *BgpServer) StopBgp(ctx context.Context, r *api.StopBgpRequest) error {
 		for _, l := range s.listeners {
 			l.Close()
 		}
-		s.bgpConfig.Global = oc.Global{}
 		return nil
 	}, false)
 
@@ -2101,6 +2100,14 @@ func (s *BgpServer) StopBgp(ctx context.Context, r *api.StopBgpRequest) error {
 		s.shutdownWG.Wait()
 		s.shutdownWG = nil
 	}
+	// vxbgp: the global config is reset only once every session's
+	// goroutines have ended (shutdownWG, after each fsm.h.wg): they read it
+	// through fsm.gConf, a pointer to it, and resetting it in the first
+	// operation raced with a session still receiving an UPDATE.
+	s.mgmtOperation(func() error {
+		s.bgpConfig.Global = oc.Global{}
+		return nil
+	}, false)
 	return nil
 }
 
