@@ -6,12 +6,11 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/vishvananda/netns"
+	"github.com/vxbgp/vxbgp/internal/netnsdo"
 )
 
 // netnsDir is where `ip netns` keeps its named namespaces.
@@ -121,30 +120,7 @@ func (l *Lab) DelNetns(ctx context.Context, name string) error { return delNetns
 // inNetns runs f on a locked thread switched into namespace name, and
 // switches back: sockets made there stay in it, and /proc/sys/net shows
 // its sysctls.
-func inNetns(name string, f func() error) error {
-	target, err := netns.GetFromName(name)
-	if err != nil {
-		return fmt.Errorf("open netns %s: %w", name, err)
-	}
-	defer target.Close()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return fmt.Errorf("get current netns: %w", err)
-	}
-	defer orig.Close()
-	if err := netns.Set(target); err != nil {
-		return fmt.Errorf("enter netns %s: %w", name, err)
-	}
-	ferr := f()
-	if err := netns.Set(orig); err != nil {
-		// A thread left in the wrong namespace must never go back to
-		// the runtime.
-		panic(fmt.Sprintf("restore netns: %v", errors.Join(ferr, err)))
-	}
-	return ferr
-}
+func inNetns(name string, f func() error) error { return netnsdo.DoNamed(name, f) }
 
 // sysctl sets sysctls (`sysctl -w key=value`) of namespace ns by writing
 // /proc/sys from a thread inside it, so the lab needs no procps.

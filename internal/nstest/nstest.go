@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/vishvananda/netns"
+
+	"github.com/vxbgp/vxbgp/internal/netnsdo"
 )
 
 // Require skips the test when it cannot create namespaces (not root), with
@@ -90,24 +92,7 @@ func New(t testing.TB, prefix string) (netns.NsHandle, string) {
 }
 
 // Do runs f on a locked OS thread switched into ns, and switches back.
-func Do(ns netns.NsHandle, f func() error) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return fmt.Errorf("get current netns: %w", err)
-	}
-	defer orig.Close()
-	if err := netns.Set(ns); err != nil {
-		return fmt.Errorf("enter netns: %w", err)
-	}
-	defer func() {
-		if err := netns.Set(orig); err != nil {
-			panic(fmt.Sprintf("restore netns: %v", err))
-		}
-	}()
-	return f()
-}
+func Do(ns netns.NsHandle, f func() error) error { return netnsdo.Do(ns, f) }
 
 // IP runs `ip -n ns args...` and fails the test on error; it returns the output.
 func IP(t testing.TB, ns string, args ...string) string {
