@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vxbgp/vxbgp/internal/liveness"
@@ -61,6 +62,21 @@ type Reconciler struct {
 	// pass copying 100k entries every time.
 	cacheMu sync.Mutex
 	cache   *State
+	// counts and shown are what readers get without waiting for a pass
+	// (/metrics, vxbgpctl status and fdb): a first pass over 100k entries
+	// takes seconds, and a kernel call that hangs would hang them too.
+	counts atomic.Pointer[cacheCounts]
+	shown  atomic.Pointer[State] // the last copy Current made
+}
+
+// cacheCounts are the cache's sizes after a pass.
+type cacheCounts struct{ devices, fdb, flood, neigh, routes int }
+
+// publishCounts records the cache's sizes for Counts and RouteCount; the
+// caller holds cacheMu.
+func (r *Reconciler) publishCounts() {
+	c := r.cache
+	r.counts.Store(&cacheCounts{len(c.Devices), len(c.FDB), len(c.Flood), len(c.Neigh), len(c.Routes)})
 }
 
 // ReconcilerOptions configures NewReconciler.
@@ -146,35 +162,42 @@ func (r *Reconciler) Stats() Stats {
 	return s
 }
 
-// Current returns the kernel state as of the last pass (a copy).
+// Current returns the kernel state as of the last pass (a copy). While a
+// pass runs it returns the copy it made last, without waiting, once it has
+// made one.
 func (r *Reconciler) Current() State {
-	r.cacheMu.Lock()
+	if !r.cacheMu.TryLock() {
+		if s := r.shown.Load(); s != nil {
+			return s.Clone()
+		}
+		r.cacheMu.Lock()
+	}
 	defer r.cacheMu.Unlock()
 	if r.cache == nil {
 		return NewState()
 	}
-	return r.cache.Clone()
+	s := r.cache.Clone()
+	r.shown.Store(&s)
+	return s.Clone()
 }
 
 // Counts returns how many devices, FDB, flood and neighbour entries the
-// kernel held after the last pass, without copying them.
+// kernel held after the last pass, without copying them or waiting for a
+// pass that runs.
 func (r *Reconciler) Counts() (devices, fdb, flood, neigh int) {
-	r.cacheMu.Lock()
-	defer r.cacheMu.Unlock()
-	if r.cache == nil {
+	c := r.counts.Load()
+	if c == nil {
 		return 0, 0, 0, 0
 	}
-	return len(r.cache.Devices), len(r.cache.FDB), len(r.cache.Flood), len(r.cache.Neigh)
+	return c.devices, c.fdb, c.flood, c.neigh
 }
 
 // RouteCount returns how many routes the kernel held after the last pass.
 func (r *Reconciler) RouteCount() int {
-	r.cacheMu.Lock()
-	defer r.cacheMu.Unlock()
-	if r.cache == nil {
-		return 0
+	if c := r.counts.Load(); c != nil {
+		return c.routes
 	}
-	return len(r.cache.Routes)
+	return 0
 }
 
 // Desired returns the last state handed to Set (a copy).
@@ -298,6 +321,7 @@ func (r *Reconciler) Sync(ctx context.Context) error {
 		r.cache.Apply(op)
 		r.log.Debug("applied", "op", op.String())
 	}
+	r.publishCounts()
 	err := errors.Join(errs...)
 	r.mu.Lock()
 	r.stats.Passes++
