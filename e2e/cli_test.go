@@ -73,6 +73,25 @@ func TestCLI(t *testing.T) {
 		t.Errorf("peers -o wide:\n%s", out)
 	}
 	t.Logf("h1: vxbgpctl peers -o wide\n%s", out)
+	// The speaker's per-family counts reach the CLI: h2 sent h1 its pod
+	// (type-2), its flood route (type-3) and its block (ipv4), and h1
+	// advertised its own.
+	var peers []localapi.Peer
+	list(&peers, "peers")
+	fams := map[string]localapi.PeerFamily{}
+	for _, p := range peers {
+		if p.Address == h2.Addr {
+			for _, f := range p.Families {
+				fams[f.Family] = f
+			}
+		}
+	}
+	if f := fams["l2vpn-evpn"]; f.Received < 2 || f.Accepted < 2 || f.Advertised < 2 {
+		t.Errorf("h1's peer %s, l2vpn-evpn: %+v, want at least 2 received, accepted and advertised (%+v)", h2.Addr, f, peers)
+	}
+	if f := fams["ipv4-unicast"]; f.Received < 1 || f.Advertised < 1 {
+		t.Errorf("h1's peer %s, ipv4-unicast: %+v, want its block received and ours advertised (%+v)", h2.Addr, f, peers)
+	}
 	out, _ = h1.Ctl(ctx, "routes", "-o", "wide")
 	t.Logf("h1: vxbgpctl routes -o wide\n%s", out)
 }
