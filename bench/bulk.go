@@ -88,9 +88,12 @@ func bulk(ctx context.Context, l *lab.Lab, b batch, samples int, prev **batch, l
 	h1, h2, f1, f2 := l.Host(1), l.Host(2), l.FRR[0], l.FRR[1]
 	daemons := []int{h1.PID(), h2.PID()}
 	for _, f := range []*lab.FRRHost{f1, f2} {
-		for _, p := range f.PIDs() {
-			daemons = append(daemons, p)
+		p, err := frrPIDs(f.Name, f.PIDs())
+		if err != nil {
+			row.Err = err.Error()
+			return row
 		}
+		daemons = append(daemons, p...)
 	}
 	var ours, refs, puts, removed, settled []time.Duration
 	// done waits until ns holds all n entries of prefix towards dst, then

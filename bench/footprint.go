@@ -54,10 +54,12 @@ func footprint(ctx context.Context, l *lab.Lab, window time.Duration) []Row {
 			return fail(fmt.Errorf("f1: %w", err))
 		}
 	}
-	daemons := []int{h1.PID()}
-	for _, p := range f1.PIDs() {
-		daemons = append(daemons, p)
+	ref, err := frrPIDs(f1.Name, f1.PIDs())
+	if err != nil {
+		return fail(err)
 	}
+	ours := []int{h1.PID()}
+	daemons := append(slices.Clone(ours), ref...)
 	if _, err := settle(ctx, daemons, time.Minute); err != nil {
 		return fail(err)
 	}
@@ -93,11 +95,6 @@ func footprint(ctx context.Context, l *lab.Lab, window time.Duration) []Row {
 		len(eps), len(up), up, len(peers), macs, len(refUp), refUp, len(nbrs))
 	if len(up) != wantPeers || len(eps) < endpoints || len(refUp) != wantPeers || macs < endpoints {
 		return fail(fmt.Errorf("not the setup the rows name (want %d peers and %d endpoints on each side): %s", wantPeers, endpoints, rss.Note))
-	}
-	ours := []int{h1.PID()}
-	var ref []int
-	for _, p := range f1.PIDs() {
-		ref = append(ref, p)
 	}
 	// Samples sub-windows of the window: CPU in each (schedstat, ns),
 	// PSS at the end of each.

@@ -174,3 +174,17 @@ func settle(ctx context.Context, pids []int, limit time.Duration) (time.Duration
 	}
 	return time.Since(start), nil
 }
+
+// frrPIDs are an FRR instance's zebra and bgpd (pids: its PIDs()), both
+// required: a reference with a daemon missing would read as cheaper.
+func frrPIDs(name string, pids map[string]int) ([]int, error) {
+	var out []int
+	for _, d := range []string{"zebra", "bgpd"} {
+		p, ok := pids[d]
+		if !ok || p <= 0 {
+			return nil, fmt.Errorf("%s: no running %s to measure", name, d)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}

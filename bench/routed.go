@@ -138,10 +138,11 @@ func blocks(ctx context.Context, sp *speakerProc, h1 *lab.Host, r1 *lab.Router, 
 	if err != nil {
 		return err
 	}
-	daemons := []int{h1.PID()}
-	for _, p := range r1.PIDs() {
-		daemons = append(daemons, p)
+	ref, err := frrPIDs(r1.Name, r1.PIDs())
+	if err != nil {
+		return err
 	}
+	daemons := append([]int{h1.PID()}, ref...)
 	pfx := netip.MustParsePrefix(within)
 	var ours, refs []time.Duration
 	var sent []string

@@ -51,37 +51,36 @@ func type2(ctx context.Context, l *lab.Lab, sp *speakerProc, n, samples int) []R
 	whatPeak := fmt.Sprintf("%s, n=%d", WhatType2Peak, n)
 	h2, f2 := l.Host(2), l.FRR[1]
 	ours := []int{h2.PID()}
-	var ref []int
-	for _, p := range f2.PIDs() {
-		ref = append(ref, p)
-	}
+	ref, err := frrPIDs(f2.Name, f2.PIDs())
 	all := append(slices.Clone(ours), ref...)
 	var to, tr []time.Duration
 	var po, pr []float64
 	var sent, withdrawn []string
 	var loaded string
 	var pss0o, pss0r, shared float64
-	err := func() error {
-		ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		defer cancel()
-		if _, err := sp.expect(ctx, "established"); err != nil {
-			return err
-		}
-		if _, err := io.WriteString(sp.stdin, "load\n"); err != nil {
-			return err
-		}
-		var err error
-		if loaded, err = sp.expect(ctx, "loaded"); err != nil {
-			return err
-		}
-		if pss0o, err = pssMB(ours); err != nil {
-			return err
-		}
-		if pss0r, err = pssMB(ref); err != nil {
-			return err
-		}
-		return nil
-	}()
+	if err == nil {
+		err = func() error {
+			ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+			defer cancel()
+			if _, err := sp.expect(ctx, "established"); err != nil {
+				return err
+			}
+			if _, err := io.WriteString(sp.stdin, "load\n"); err != nil {
+				return err
+			}
+			var err error
+			if loaded, err = sp.expect(ctx, "loaded"); err != nil {
+				return err
+			}
+			if pss0o, err = pssMB(ours); err != nil {
+				return err
+			}
+			if pss0r, err = pssMB(ref); err != nil {
+				return err
+			}
+			return nil
+		}()
+	}
 	for s := 0; err == nil && s < samples; s++ {
 		err = func() error {
 			ctx, cancel := context.WithTimeout(ctx, 4*time.Minute+time.Duration(n)*2*time.Millisecond)
