@@ -76,10 +76,12 @@ uninstall:
 kubelab:
 	$(GO) run ./internal/kubelab/cmd/kubelab-build kube-apiserver kube-controller-manager || [ "$$CI" != true ]
 
-# All three layers: unit (with -race), privileged (netns, as root) and e2e.
+# All three layers: unit (with -race), privileged (netns, as root) and e2e;
+# the lab packages (e2e, bench) one at a time (-p 1): two labs sharing the 2
+# cores would time each other.
 test: build kubelab
 	$(GO) test -race -count=1 -timeout 20m $(UNIT_PKGS)
-	CGO_ENABLED=0 $(GO) test -count=1 -timeout 40m -v ./e2e/... ./bench/... 2>&1 | tee $(BIN)/e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|TIMING|_test.go:' ; exit $${PIPESTATUS[0]}
+	CGO_ENABLED=0 $(GO) test -p 1 -count=1 -timeout 40m -v ./e2e/... ./bench/... 2>&1 | tee $(BIN)/e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|TIMING|_test.go:' ; exit $${PIPESTATUS[0]}
 
 # The quick loop: no lab.
 test-unit: kubelab

@@ -40,14 +40,17 @@ type sizes struct {
 	goCount     int    // go test -count
 	goTime      string // go test -benchtime
 	repeerN     int    // restarts per signal, ours and FRR's each
+	// Samples of the rows that need a withdrawal and a settle barrier
+	// between two samples.
+	bulkN, type2N, blocksN int
 }
 
 func (c Config) sizes() sizes {
 	s := sizes{convN: 50, cniN: 100, iperf: 10 * time.Second, iperfRounds: 3, bulk: DefaultBulk, type2: 100000, blocks: 1000,
-		idle: 20 * time.Second, goCount: 5, goTime: "1s", repeerN: 10}
+		idle: 30 * time.Second, goCount: 5, goTime: "1s", repeerN: 10, bulkN: 3, type2N: 3, blocksN: 5}
 	if c.Quick {
 		s = sizes{convN: 10, cniN: 20, iperf: 3 * time.Second, iperfRounds: 1, bulk: DefaultBulk, type2: 10000, blocks: 1000,
-			idle: 5 * time.Second, goCount: 1, goTime: "100ms", repeerN: 3}
+			idle: 6 * time.Second, goCount: 1, goTime: "100ms", repeerN: 3, bulkN: 1, type2N: 3, blocksN: 3}
 	}
 	if len(c.Bulk) > 0 {
 		s.bulk = c.Bulk
@@ -63,9 +66,11 @@ const (
 	WhatOverlay = "iperf3 TCP 1 stream, overlay pod -> pod"
 	WhatRouted  = "iperf3 TCP 1 stream, routed pod -> pod"
 	WhatBlocks  = "routed: blocks announced by a BGP peer until kernel routes"
-	WhatRSS     = "agent idle RSS (100 local endpoints, 2 BGP peers)"
+	WhatRSS     = "agent idle memory, PSS (100 local endpoints, 2 BGP peers)"
 	WhatType2   = "type-2 routes from a peer until all in the kernel"
-	WhatCPU     = "agent idle CPU (100 local endpoints, 2 BGP peers)"
+	// The type-2 row's second figure: the receiver's peak memory.
+	WhatType2Peak = "agent peak RSS taking in type-2 routes from a peer"
+	WhatCPU       = "agent idle CPU (100 local endpoints, 2 BGP peers)"
 	// repeer.go: the daemon's start until all its sessions are back.
 	WhatRepeerTerm = "re-peer after a restart (SIGTERM): start -> all sessions Established"
 	WhatRepeerKill = "re-peer after a restart (SIGKILL): start -> all sessions Established"
@@ -92,7 +97,7 @@ func WhatBulk(n int) string {
 
 // Expected lists every row (and note) a complete run with the default
 // sizes prints.
-var Expected = []string{WhatConv, WhatCNIAdd, WhatCNIDel, WhatBulk(1000), WhatBulk(10000), WhatType2, WhatOverlay,
+var Expected = []string{WhatConv, WhatCNIAdd, WhatCNIDel, WhatBulk(1000), WhatBulk(10000), WhatType2, WhatType2Peak, WhatOverlay,
 	WhatRSS, WhatCPU, WhatRouted, WhatBlocks, WhatRepeerTerm, WhatRepeerKill, WhatGoDiff, WhatGoDecode, WhatGoFromPaths, WhatGoBuildState, NoteOffloads}
 
 // MaxBulk is the largest bulk size: the endpoints' IPs are

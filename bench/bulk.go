@@ -50,31 +50,26 @@ func bulkMAC(pfx byte, i int) string {
 // large sizes.
 func bulkTimeout(n int) time.Duration { return 2*time.Minute + time.Duration(n)*6*time.Millisecond }
 
-// bulkAll measures each size in turn in the same lab. Between two sizes
-// the previous batch is removed on both sides (local-API DelEndpoint plus
-// the store records on h1, `fdb del` of the static MACs on f1) and the run
-// waits until h1 lists none of its endpoints and h2 and f2 hold none of
-// its entries, so every size starts from the same baseline.
-func bulkAll(ctx context.Context, l *lab.Lab, sizes []int, logf func(string, ...any)) []Row {
+// bulkAll measures each size in turn in the same lab, samples times each.
+// Before every sample but the first, the previous batch is removed on
+// both sides (local-API DelEndpoint plus the store records on h1, `fdb
+// del` of the static MACs on f1) and the run waits until no host holds
+// any of it and the daemons are quiet, so every sample starts from the
+// same baseline.
+func bulkAll(ctx context.Context, l *lab.Lab, sizes []int, samples int, logf func(string, ...any)) []Row {
 	var rows []Row
+	var prev *batch
 	for k, n := range sizes {
-		var removed time.Duration
-		if k > 0 {
-			prev := batch{k - 1, sizes[k-1]}
-			var err error
-			if removed, err = bulkRemove(ctx, l, prev, logf); err != nil {
-				for _, n := range sizes[k:] {
-					rows = append(rows, errRow(WhatBulk(n), refFRR, fmt.Errorf("removing the n=%d batch: %w", prev.n, err)))
-				}
-				return rows
-			}
-		}
-		r := bulk(ctx, l, batch{k, n})
-		if k > 0 {
-			r.Note += fmt.Sprintf("; before it the n=%d batch was removed on both sides and h1, h2 and f2 were back to baseline after %v",
-				sizes[k-1], removed.Round(time.Millisecond))
-		}
+		b := batch{k, n}
+		r := bulk(ctx, l, b, samples, &prev, logf)
 		rows = append(rows, r)
+		if r.Err != "" && prev != nil {
+			// A batch that could not be removed spoils what follows.
+			for _, n := range sizes[k+1:] {
+				rows = append(rows, errRow(WhatBulk(n), refFRR, fmt.Errorf("after the n=%d row failed: %s", b.n, r.Err)))
+			}
+			return rows
+		}
 	}
 	return rows
 }
@@ -82,24 +77,98 @@ func bulkAll(ctx context.Context, l *lab.Lab, sizes []int, logf func(string, ...
 // bulk announces n endpoints at once on h1 through the agent's local API
 // (what vxbgp-cni does after it wired a pod, without the veths) and times
 // until h2 has all n remote FDB entries; the reference adds n static MACs
-// on f1's bridge with one `bridge -batch` until f2 has all n.
-func bulk(ctx context.Context, l *lab.Lab, b batch) Row {
-	row := Row{What: WhatBulk(b.n), Unit: "ms", RefName: refFRR, N: 1}
-	ours, put, err := bulkOurs(ctx, l, b)
+// on f1's bridge with one `bridge -batch` until f2 has all n. Samples
+// alternate which side goes first; after each side the run waits until
+// the other host of the pair that also peers with it (f1 for ours, h1 for
+// FRR's) holds all n and the daemons are quiet, so neither side is timed
+// while the machine still works for the other. *prev is the batch left
+// in the lab, removed before each sample.
+func bulk(ctx context.Context, l *lab.Lab, b batch, samples int, prev **batch, logf func(string, ...any)) Row {
+	row := Row{What: WhatBulk(b.n), Unit: "ms", RefName: refFRR}
+	h1, h2, f1, f2 := l.Host(1), l.Host(2), l.FRR[0], l.FRR[1]
+	daemons := []int{h1.PID(), h2.PID()}
+	for _, f := range []*lab.FRRHost{f1, f2} {
+		p, err := frrPIDs(f.Name, f.PIDs())
+		if err != nil {
+			row.Err = err.Error()
+			return row
+		}
+		daemons = append(daemons, p...)
+	}
+	var ours, refs, puts, removed, settled []time.Duration
+	// done waits until ns holds all n entries of prefix towards dst, then
+	// until the daemons are quiet.
+	done := func(ctx context.Context, ns, dst, prefix string) error {
+		start := time.Now()
+		err := lab.Eventually(ctx, fmt.Sprintf("%s to hold all %d %s*", ns, b.n, prefix), 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+			have, err := countFDB(ctx, ns, dst, prefix)
+			return err == nil && have >= b.n, fmt.Errorf("has %d (err %v)", have, err)
+		})
+		if err != nil {
+			return err
+		}
+		if _, err := settle(ctx, daemons, time.Minute); err != nil {
+			return err
+		}
+		settled = append(settled, time.Since(start))
+		return nil
+	}
+	runOurs := func() error {
+		d, put, err := bulkOurs(ctx, l, b)
+		if err != nil {
+			return err
+		}
+		ours, puts = append(ours, d), append(puts, put)
+		return done(ctx, f1.NS, h1.Addr, b.oursPrefix())
+	}
+	runRef := func() error {
+		d, err := bulkFRR(ctx, l, b)
+		if err != nil {
+			return fmt.Errorf("ref: %w", err)
+		}
+		refs = append(refs, d)
+		return done(ctx, h1.NS, f1.Addr, b.refPrefix())
+	}
+	err := func() error {
+		for s := range samples {
+			if *prev != nil {
+				d, err := bulkRemove(ctx, l, **prev, logf)
+				if err != nil {
+					return fmt.Errorf("removing the n=%d batch: %w", (*prev).n, err)
+				}
+				removed = append(removed, d)
+				*prev = nil
+			}
+			if _, err := settle(ctx, daemons, time.Minute); err != nil {
+				return err
+			}
+			*prev = &b
+			first, second := runOurs, runRef
+			if s%2 == 1 {
+				first, second = runRef, runOurs
+			}
+			if err := first(); err != nil {
+				return err
+			}
+			if err := second(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}()
+	row = latencyRow(row.What, row.RefName, ours, refs)
 	if err != nil {
 		row.Err = err.Error()
 	}
-	ref, rerr := bulkFRR(ctx, l, b)
-	if rerr != nil {
-		row.Err = strings.TrimPrefix(fmt.Sprintf("%s; ref: %v", row.Err, rerr), "; ")
+	round := func(ds []time.Duration) []time.Duration {
+		out := make([]time.Duration, len(ds))
+		for i, d := range ds {
+			out[i] = d.Round(time.Millisecond)
+		}
+		return out
 	}
-	row.Ours, row.OursP99 = medianP99([]time.Duration{ours})
-	row.Ref, row.RefP99 = medianP99([]time.Duration{ref})
-	if row.Ref > 0 && row.Ours > 0 {
-		row.Ratio = row.Ours / row.Ref
-	}
-	row.Note = fmt.Sprintf("one sample each; ours: %d local-API PUTs (8 parallel, took %v) from the first PUT until h2 has all %d (MACs %s*); ref: %d static MACs (%s*) in one `bridge -batch` on f1 from its start until f2 has all",
-		b.n, put.Round(time.Millisecond), b.n, b.oursPrefix(), b.n, b.refPrefix())
+	row.Note = fmt.Sprintf("%s, alternating which side goes first; ours: %d local-API PUTs (8 parallel, took %v) from the first PUT until h2 has all %d (MACs %s*); ref: %d static MACs (%s*) in one `bridge -batch` on f1 from its start until f2 has all; after each side, until f1 (ours) or h1 (ref) also held all and the daemons were quiet: %v; before each sample the previous batch removed on both sides and every host back to baseline: %v",
+		nSamples(len(ours)), b.n, round(puts), b.n, b.oursPrefix(), b.n, b.refPrefix(), round(settled), round(removed))
 	return row
 }
 
@@ -201,8 +270,8 @@ func countFDB(ctx context.Context, ns, dst, prefix string) (int, error) {
 }
 
 // bulkRemove removes batch b on both sides and waits until h1 lists none
-// of its endpoints, h2 holds none of its FDB or neighbour entries and f2
-// none of f1's MACs of the batch.
+// of its endpoints, h2 and f1 hold none of its FDB entries (h2 none of its
+// neighbours), and f2 and h1 none of f1's MACs of the batch.
 func bulkRemove(ctx context.Context, l *lab.Lab, b batch, logf func(string, ...any)) (time.Duration, error) {
 	h1, h2, f1, f2 := l.Host(1), l.Host(2), l.FRR[0], l.FRR[1]
 	ctx, cancel := context.WithTimeout(ctx, bulkTimeout(b.n))
@@ -256,6 +325,13 @@ func bulkRemove(ctx context.Context, l *lab.Lab, b batch, logf func(string, ...a
 		}
 		if n, err := countFDB(ctx, f2.NS, f1.Addr, b.refPrefix()); err != nil || n > 0 {
 			return false, fmt.Errorf("f2 still has %d FDB entries (err %v)", n, err)
+		}
+		// What the other peer of each announcer installed too.
+		if n, err := countFDB(ctx, f1.NS, h1.Addr, b.oursPrefix()); err != nil || n > 0 {
+			return false, fmt.Errorf("f1 still has %d of h1's FDB entries (err %v)", n, err)
+		}
+		if n, err := countFDB(ctx, h1.NS, f1.Addr, b.refPrefix()); err != nil || n > 0 {
+			return false, fmt.Errorf("h1 still has %d of f1's FDB entries (err %v)", n, err)
 		}
 		return true, nil
 	})

@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -18,12 +16,12 @@ import (
 // convergence and data-plane runs plus local-API endpoints) and f1 up to
 // 100 local MACs (its server, the convergence MACs plus static MACs on its
 // server port), checks that each has exactly 2 established BGP peers, lets
-// them settle, and samples vxbgpd's RSS and CPU over a window; the
+// them settle, and samples vxbgpd's PSS and CPU over a window; the
 // reference is f1's zebra + bgpd over the same window.
 func footprint(ctx context.Context, l *lab.Lab, window time.Duration) []Row {
 	const endpoints, wantPeers = 100, 2
-	rss := Row{What: WhatRSS, Unit: "MB", RefName: refFRRDaemons, N: 1}
-	cpu := Row{What: WhatCPU, Unit: "% of a core", RefName: refFRRDaemons, N: 1}
+	rss := Row{What: WhatRSS, Unit: "MB", RefName: refFRRDaemons}
+	cpu := Row{What: WhatCPU, Unit: "% of a core", RefName: refFRRDaemons}
 	fail := func(err error) []Row {
 		rss.Err, cpu.Err = err.Error(), err.Error()
 		return []Row{rss, cpu}
@@ -56,10 +54,14 @@ func footprint(ctx context.Context, l *lab.Lab, window time.Duration) []Row {
 			return fail(fmt.Errorf("f1: %w", err))
 		}
 	}
-	select {
-	case <-ctx.Done():
-		return fail(ctx.Err())
-	case <-time.After(2 * time.Second):
+	ref, err := frrPIDs(f1.Name, f1.PIDs())
+	if err != nil {
+		return fail(err)
+	}
+	ours := []int{h1.PID()}
+	daemons := append(slices.Clone(ours), ref...)
+	if _, err := settle(ctx, daemons, time.Minute); err != nil {
+		return fail(err)
 	}
 	// What each side holds now, as it says itself.
 	if eps, err = h1.Endpoints(ctx); err != nil {
@@ -94,32 +96,65 @@ func footprint(ctx context.Context, l *lab.Lab, window time.Duration) []Row {
 	if len(up) != wantPeers || len(eps) < endpoints || len(refUp) != wantPeers || macs < endpoints {
 		return fail(fmt.Errorf("not the setup the rows name (want %d peers and %d endpoints on each side): %s", wantPeers, endpoints, rss.Note))
 	}
-	ours := []int{h1.PID()}
-	var ref []int
-	for _, p := range f1.PIDs() {
-		ref = append(ref, p)
-	}
-	t0o, t0r := ticks(ours), ticks(ref)
-	start := time.Now()
-	select {
-	case <-ctx.Done():
-		return fail(ctx.Err())
-	case <-time.After(window):
-	}
-	el := time.Since(start).Seconds()
-	t1o, t1r := ticks(ours), ticks(ref)
-	// USER_HZ is 100 on Linux.
-	cpu.Ours = float64(t1o-t0o) / 100 / el * 100
-	cpu.Ref = float64(t1r-t0r) / 100 / el * 100
-	rss.Ours, rss.Ref = rssMB(ours), rssMB(ref)
-	for _, r := range []*Row{&rss, &cpu} {
-		if r.Ref > 0 {
-			r.Ratio = r.Ours / r.Ref
+	// Samples sub-windows of the window: CPU in each (schedstat, ns),
+	// PSS at the end of each.
+	var cpuO, cpuR, pssO, pssR []float64
+	var rssO, rssR float64
+	sub := window / footprintSamples
+	for range footprintSamples {
+		o0, err := cpuNow(ours)
+		if err != nil {
+			return fail(err)
+		}
+		r0, err := cpuNow(ref)
+		if err != nil {
+			return fail(err)
+		}
+		start := time.Now()
+		select {
+		case <-ctx.Done():
+			return fail(ctx.Err())
+		case <-time.After(sub):
+		}
+		o1, err := cpuNow(ours)
+		if err != nil {
+			return fail(err)
+		}
+		r1, err := cpuNow(ref)
+		if err != nil {
+			return fail(err)
+		}
+		el := float64(time.Since(start).Nanoseconds())
+		cpuO = append(cpuO, 100*float64(o1.since(o0))/el)
+		cpuR = append(cpuR, 100*float64(r1.since(r0))/el)
+		po, err := pssMB(ours)
+		if err != nil {
+			return fail(err)
+		}
+		pr, err := pssMB(ref)
+		if err != nil {
+			return fail(err)
+		}
+		pssO, pssR = append(pssO, po), append(pssR, pr)
+		if rssO, err = rssMB(ours); err != nil {
+			return fail(err)
+		}
+		if rssR, err = rssMB(ref); err != nil {
+			return fail(err)
 		}
 	}
-	cpu.Note = fmt.Sprintf("over %v idle, same setup as the RSS row", window)
+	note := rss.Note
+	rss = sampleRow(WhatRSS, refFRRDaemons, "MB", pssO, pssR)
+	rss.Note = fmt.Sprintf("PSS (smaps_rollup), median of %d samples %v apart; RSS at the end %.1f MB ours, %.1f MB ref (RSS counts the libraries zebra and bgpd share once per process; PSS splits pages shared with the lab's other instance of the same daemon, h2's vxbgpd and f2's FRR alike); %s",
+		footprintSamples, sub, rssO, rssR, note)
+	cpu = sampleRow(WhatCPU, refFRRDaemons, "% of a core", cpuO, cpuR)
+	cpu.Note = fmt.Sprintf("time on CPU from /proc/PID/task/*/schedstat (ns, every thread), vxbgpd vs. zebra+bgpd summed, over %v idle in %d windows of %v (median, min–max); same setup as the RSS row",
+		window, footprintSamples, sub)
 	return []Row{rss, cpu}
 }
+
+// footprintSamples is how many windows the idle window is cut into.
+const footprintSamples = 3
 
 // frrLocalMACs counts the static (not permanent) FDB entries on f's
 // server port s1: the local MACs zebra advertises.
@@ -141,43 +176,4 @@ func frrLocalMACs(ctx context.Context, f *lab.FRRHost) (int, error) {
 		}
 	}
 	return n, nil
-}
-
-// ticks sums utime+stime of pids from /proc/PID/stat.
-func ticks(pids []int) int64 {
-	var sum int64
-	for _, pid := range pids {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		// Fields after the parenthesised command name; utime and stime
-		// are fields 14 and 15 of the whole line.
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(f) > 13 {
-			u, _ := strconv.ParseInt(f[11], 10, 64)
-			st, _ := strconv.ParseInt(f[12], 10, 64)
-			sum += u + st
-		}
-	}
-	return sum
-}
-
-// rssMB sums VmRSS of pids.
-func rssMB(pids []int) float64 {
-	var kb int64
-	for _, pid := range pids {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-				n, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
-				kb += n
-			}
-		}
-	}
-	return float64(kb) / 1024
 }

@@ -25,7 +25,7 @@ func overlaySuite(ctx context.Context, c Config, sz sizes) ([]Row, []string) {
 		part string
 		what []string
 	}{{PartConv, []string{WhatConv}}, {PartCNI, []string{WhatCNIAdd, WhatCNIDel}}, {PartBulk, bulkNames(sz.bulk)},
-		{PartType2, []string{WhatType2}}, {PartOverlay, []string{WhatOverlay}}, {PartFootprint, []string{WhatRSS, WhatCPU}}} {
+		{PartType2, []string{WhatType2, WhatType2Peak}}, {PartOverlay, []string{WhatOverlay}}, {PartFootprint, []string{WhatRSS, WhatCPU}}} {
 		if c.has(pw.part) {
 			all = append(all, pw.what...)
 		}
@@ -96,13 +96,13 @@ func overlaySuite(ctx context.Context, c Config, sz sizes) ([]Row, []string) {
 		dp = append(dp, footprint(ctx, l, sz.idle)...)
 	}
 	if c.has(PartBulk) {
-		rows = append(rows, bulkAll(ctx, l, sz.bulk, c.Logf)...)
+		rows = append(rows, bulkAll(ctx, l, sz.bulk, sz.bulkN, c.Logf)...)
 	}
 	if c.has(PartType2) {
 		if spErr != nil {
-			rows = append(rows, errRow(WhatType2, refFRR, spErr))
+			rows = append(rows, errRow(WhatType2, refFRR, spErr), errRow(WhatType2Peak, refFRRDaemons, spErr))
 		} else {
-			rows = append(rows, type2(ctx, l, sp, sz.type2))
+			rows = append(rows, type2(ctx, l, sp, sz.type2, sz.type2N)...)
 		}
 	}
 	rows = append(rows, dp...)

@@ -16,7 +16,7 @@ const (
 	PartBulk      = "bulk"      // bulk convergence
 	PartType2     = "type2"     // type-2 routes from a peer
 	PartOverlay   = "overlay"   // iperf3, overlay
-	PartFootprint = "footprint" // agent idle RSS and CPU
+	PartFootprint = "footprint" // agent idle memory (PSS) and CPU
 	PartRouted    = "routed"    // iperf3, routed
 	PartBlocks    = "blocks"    // routed blocks from a peer
 	PartRepeer    = "repeer"    // re-peer after a restart, vs FRR's bgpd

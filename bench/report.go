@@ -23,11 +23,15 @@ type Row struct {
 	// better), "MB" or "% of a core".
 	Unit string `json:"unit"`
 	// Ours and Ref are the medians (or throughputs); P99s are set for
-	// latency rows (the Go micro-benchmarks put their maximum there).
+	// latency rows (nearest rank: below 100 samples the maximum; the Go
+	// micro-benchmarks put their maximum there) and hold the maximum of
+	// other rows with several samples; Mins are the smallest sample.
 	Ours    float64 `json:"ours"`
 	OursP99 float64 `json:"ours_p99,omitempty"`
+	OursMin float64 `json:"ours_min,omitempty"`
 	Ref     float64 `json:"ref"`
 	RefP99  float64 `json:"ref_p99,omitempty"`
+	RefMin  float64 `json:"ref_min,omitempty"`
 	RefName string  `json:"reference"`
 	N       int     `json:"samples,omitempty"`
 	// Ratio is Ours/Ref.
@@ -51,6 +55,30 @@ func latencyRow(what, ref string, ours, refs []time.Duration) Row {
 	r := Row{What: what, Unit: "ms", RefName: ref, N: len(ours)}
 	r.Ours, r.OursP99 = medianP99(ours)
 	r.Ref, r.RefP99 = medianP99(refs)
+	r.OursMin, r.RefMin = minMS(ours), minMS(refs)
+	if r.Ref > 0 {
+		r.Ratio = r.Ours / r.Ref
+	}
+	return r
+}
+
+func minMS(ds []time.Duration) float64 {
+	if len(ds) == 0 {
+		return 0
+	}
+	return float64(slices.Min(ds).Microseconds()) / 1000
+}
+
+// sampleRow summarises two sets of samples of a figure that is not a
+// latency (MB, % of a core): median, minimum and maximum.
+func sampleRow(what, ref, unit string, ours, refs []float64) Row {
+	r := Row{What: what, Unit: unit, RefName: ref, N: len(ours)}
+	if len(ours) > 0 {
+		r.Ours, r.OursMin, r.OursP99 = medianF(ours), slices.Min(ours), slices.Max(ours)
+	}
+	if len(refs) > 0 {
+		r.Ref, r.RefMin, r.RefP99 = medianF(refs), slices.Min(refs), slices.Max(refs)
+	}
 	if r.Ref > 0 {
 		r.Ratio = r.Ours / r.Ref
 	}
@@ -81,15 +109,21 @@ func fmtTime(v float64) string {
 }
 
 func (r Row) cells() []string {
-	f := func(v, p99 float64) string {
+	f := func(v, p99, lo float64) string {
 		if r.Err != "" && v == 0 {
 			return "n/a"
 		}
 		switch r.Unit {
 		case "ms":
+			if r.N > 1 && lo > 0 {
+				return fmt.Sprintf("%.1f / %.1f ms (min %.1f)", v, p99, lo)
+			}
 			return fmt.Sprintf("%.1f / %.1f ms", v, p99)
 		case "µs", "ns":
 			return fmt.Sprintf("%s / %s %s", fmtTime(v), fmtTime(p99), r.Unit)
+		}
+		if r.N > 1 && p99 > 0 {
+			return fmt.Sprintf("%.2f %s (%.2f–%.2f)", v, r.Unit, lo, p99)
 		}
 		return fmt.Sprintf("%.2f %s", v, r.Unit)
 	}
@@ -101,10 +135,10 @@ func (r Row) cells() []string {
 	if r.Err != "" {
 		note = strings.TrimSuffix("ERROR: "+r.Err+"; "+note, "; ")
 	}
-	return []string{r.What, f(r.Ours, r.OursP99), r.RefName + ": " + f(r.Ref, r.RefP99), ratio, note}
+	return []string{r.What, f(r.Ours, r.OursP99, r.OursMin), r.RefName + ": " + f(r.Ref, r.RefP99, r.RefMin), ratio, note}
 }
 
-var header = []string{"what", "vxbgp (median / p99, or throughput)", "reference", "ratio", "note"}
+var header = []string{"what", "vxbgp (median / p99 or max (min), or throughput)", "reference", "ratio", "note"}
 
 // WriteText prints the table aligned for a terminal.
 func (rep *Report) WriteText(w io.Writer) {
@@ -179,4 +213,12 @@ func (rep *Report) Save(dir string) ([]string, error) {
 	}
 	slices.Sort(files)
 	return files, nil
+}
+
+// nSamples is "1 sample" or "n samples".
+func nSamples(n int) string {
+	if n == 1 {
+		return "1 sample"
+	}
+	return fmt.Sprintf("%d samples", n)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/vxbgp/vxbgp/internal/lab"
@@ -17,7 +18,7 @@ import (
 // Without the blocks part there is no speaker and no router.
 func routedSuite(ctx context.Context, c Config, sz sizes) ([]Row, []string) {
 	row := Row{What: WhatRouted, Unit: "Gbit/s", RefName: refRawUnderly}
-	blk := Row{What: fmt.Sprintf("%s, n=%d", WhatBlocks, sz.blocks), Unit: "ms", RefName: refFRRRouter, N: 1}
+	blk := Row{What: fmt.Sprintf("%s, n=%d", WhatBlocks, sz.blocks), Unit: "ms", RefName: refFRRRouter}
 	doRouted, doBlocks := c.has(PartRouted), c.has(PartBlocks)
 	result := func() []Row {
 		var out []Row
@@ -112,7 +113,7 @@ func routedSuite(ctx context.Context, c Config, sz sizes) ([]Row, []string) {
 	if sp != nil {
 		defer sp.stop()
 		if blk.Err == "" {
-			if err := blocks(ctx, sp, h1.NS, r1.NS, within, sz.blocks, &blk); err != nil {
+			if err := blocks(ctx, sp, h1, r1, within, sz.blocks, sz.blocksN, &blk); err != nil {
 				blk.Err = err.Error()
 			}
 		}
@@ -120,42 +121,97 @@ func routedSuite(ctx context.Context, c Config, sz sizes) ([]Row, []string) {
 	return result(), nil
 }
 
-func blocks(ctx context.Context, sp *speakerProc, ours, ref, within string, n int, row *Row) error {
-	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+// blocks times the speaker's n /28s until they are kernel routes on h1
+// (ours) and on r1 (FRR), samples times: both tables are encoded before
+// the clock and written to both sessions at once; between samples they
+// are withdrawn, both sides emptied and the daemons quiet.
+func blocks(ctx context.Context, sp *speakerProc, h1 *lab.Host, r1 *lab.Router, within string, n, samples int, row *Row) error {
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second+time.Duration(samples)*time.Minute)
 	defer cancel()
 	if _, err := sp.expect(ctx, "established"); err != nil {
 		return err
 	}
+	if _, err := io.WriteString(sp.stdin, "load\n"); err != nil {
+		return err
+	}
+	loaded, err := sp.expect(ctx, "loaded")
+	if err != nil {
+		return err
+	}
+	ref, err := frrPIDs(r1.Name, r1.PIDs())
+	if err != nil {
+		return err
+	}
+	daemons := append([]int{h1.PID()}, ref...)
 	pfx := netip.MustParsePrefix(within)
-	wo, err := lab.WatchRoutes(ours, routesWithin(pfx))
-	if err != nil {
-		return err
+	var ours, refs []time.Duration
+	var sent []string
+	sample := func() error {
+		if _, err := settle(ctx, daemons, time.Minute); err != nil {
+			return err
+		}
+		wo, err := lab.WatchRoutes(h1.NS, routesWithin(pfx))
+		if err != nil {
+			return err
+		}
+		defer wo.Close()
+		wr, err := lab.WatchRoutes(r1.NS, routesWithin(pfx))
+		if err != nil {
+			return err
+		}
+		defer wr.Close()
+		start := time.Now()
+		if _, err := io.WriteString(sp.stdin, "go\n"); err != nil {
+			return err
+		}
+		line, err := sp.expect(ctx, "sent")
+		if err != nil {
+			return err
+		}
+		sent = append(sent, strings.TrimPrefix(line, "sent "))
+		to, err := wo.WaitCount(ctx, n)
+		if err != nil {
+			return fmt.Errorf("h1: %w", err)
+		}
+		tr, err := wr.WaitCount(ctx, n)
+		if err != nil {
+			return fmt.Errorf("r1: %w", err)
+		}
+		ours, refs = append(ours, to.Sub(start)), append(refs, tr.Sub(start))
+		if _, err := settle(ctx, daemons, time.Minute); err != nil {
+			return err
+		}
+		do, err := lab.WatchRoutes(h1.NS, routesDeletedWithin(pfx))
+		if err != nil {
+			return err
+		}
+		defer do.Close()
+		dr, err := lab.WatchRoutes(r1.NS, routesDeletedWithin(pfx))
+		if err != nil {
+			return err
+		}
+		defer dr.Close()
+		if _, err := io.WriteString(sp.stdin, "withdraw\n"); err != nil {
+			return err
+		}
+		if _, err := sp.expect(ctx, "withdrawn"); err != nil {
+			return err
+		}
+		if _, err := do.WaitCount(ctx, n); err != nil {
+			return fmt.Errorf("h1 withdrawing: %w", err)
+		}
+		if _, err := dr.WaitCount(ctx, n); err != nil {
+			return fmt.Errorf("r1 withdrawing: %w", err)
+		}
+		return nil
 	}
-	defer wo.Close()
-	wr, err := lab.WatchRoutes(ref, routesWithin(pfx))
-	if err != nil {
-		return err
+	for s := 0; s < samples; s++ {
+		if err := sample(); err != nil {
+			return fmt.Errorf("sample %d: %w", s+1, err)
+		}
 	}
-	defer wr.Close()
-	start := time.Now()
-	if _, err := io.WriteString(sp.stdin, "go\n"); err != nil {
-		return err
-	}
-	added, err := sp.expect(ctx, "added")
-	if err != nil {
-		return err
-	}
-	to, err := wo.WaitCount(ctx, n)
-	if err != nil {
-		return fmt.Errorf("h1: %w", err)
-	}
-	tr, err := wr.WaitCount(ctx, n)
-	if err != nil {
-		return fmt.Errorf("r1: %w", err)
-	}
-	row.Ours, row.OursP99 = medianP99([]time.Duration{to.Sub(start)})
-	row.Ref, row.RefP99 = medianP99([]time.Duration{tr.Sub(start)})
-	row.Ratio = row.Ours / row.Ref
-	row.Note = "one sample; embedded GoBGP speaker on the underlay sends the same /28s to h1 and r1 (speaker " + added + ")"
+	*row = latencyRow(row.What, row.RefName, ours, refs)
+	row.Note = fmt.Sprintf("%s; a speaker on the underlay writes the same /28s to h1 and r1 at once (encoded beforehand, %s; written in %v); between samples all withdrawn, both sides empty and the daemons quiet",
+		nSamples(len(ours)), strings.TrimPrefix(loaded, "loaded "), sent)
 	return nil
 }

@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/vxbgp/vxbgp/control/bgp"
+	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
 )
 
 // SpeakerFlag, as the first argument of the bench binary, runs it as the
@@ -24,15 +24,18 @@ import (
 // sockets belong to whatever namespace its process is in.
 const SpeakerFlag = "-bgp-speaker"
 
-// RunSpeaker is the speaker process: it peers (passively) with every
-// -peers address:asn for IPv4 unicast, prints "established" once all
-// sessions are up, announces the -n prefixes when it reads "go" on stdin,
-// prints "added <duration>", and exits when stdin closes. With -evpn N it
-// is the EVPN speaker of runEVPNSpeaker instead.
+// RunSpeaker is the speaker process: it accepts a session from every
+// -peers address:asn (IPv4 unicast, or l2vpn evpn with -evpn N) and prints
+// "established" once all are up. Then, one command a line on stdin:
+// "load" encodes the table (-n /28s cut from -within, or a type-3 and N
+// MAC-only type-2 routes) and prints "loaded <duration> ..."; "go" writes
+// the announcing UPDATEs to every peer at once and prints "sent
+// <duration>"; "withdraw" writes the withdrawing ones and prints
+// "withdrawn <duration>". It exits when stdin closes or a session fails.
 func RunSpeaker(args []string, stdin io.Reader, stdout io.Writer) error {
 	fs := flag.NewFlagSet("speaker", flag.ContinueOnError)
 	asn := fs.Uint("asn", 64999, "our ASN")
-	id := fs.String("id", "", "router ID and next hop")
+	id := fs.String("id", "", "router ID, listen address and next hop")
 	peers := fs.String("peers", "", "address:asn,...")
 	within := fs.String("within", "10.244.64.0/18", "prefix the announced /28s are cut from")
 	n := fs.Int("n", 1000, "how many /28s to announce")
@@ -41,19 +44,14 @@ func RunSpeaker(args []string, stdin io.Reader, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	family := bgp.FamilyIPv4
+	family := bgp.RF_IPv4_UC
 	if *evpnN > 0 {
-		family = bgp.FamilyEVPN
-	}
-	pfxs, err := cut(*within, 28, *n)
-	if err != nil {
-		return err
+		family = bgp.RF_EVPN
 	}
 	nh, err := netip.ParseAddr(*id)
 	if err != nil {
 		return err
 	}
-	var pcs []bgp.PeerConfig
 	var pas []peerArg
 	for _, p := range strings.Split(*peers, ",") {
 		a, s, ok := strings.Cut(p, ":")
@@ -61,52 +59,70 @@ func RunSpeaker(args []string, stdin io.Reader, stdout io.Writer) error {
 		if !ok || err != nil {
 			return fmt.Errorf("peer %q: want address:asn", p)
 		}
-		pcs = append(pcs, bgp.PeerConfig{Address: a, ASN: uint32(asn), Families: []string{family}, Passive: true})
 		pas = append(pas, peerArg{addr: a, asn: uint32(asn)})
 	}
-	ctx := context.Background()
-	if *evpnN > 0 {
-		return runEVPNSpeaker(ctx, uint32(*asn), nh, pas, uint32(*vni), *evpnN, stdin, stdout)
-	}
-	sp, err := bgp.New(ctx, bgp.Config{ASN: uint32(*asn), RouterID: *id})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	sessions, err := acceptSessions(ctx, nh, uint32(*asn), pas, family)
+	cancel()
 	if err != nil {
 		return err
 	}
-	defer sp.Close()
-	if err := sp.SetPeers(ctx, pcs); err != nil {
-		return err
-	}
-	for {
-		ps, err := sp.Peers(ctx)
-		if err != nil {
-			return err
-		}
-		up := 0
-		for _, p := range ps {
-			if p.State == "established" {
-				up++
-			}
-		}
-		if up == len(pcs) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 	fmt.Fprintln(stdout, "established")
+	load := func(p peerArg) (wireTable, error) {
+		ibgp := p.asn == uint32(*asn)
+		if *evpnN > 0 {
+			return evpnTable(*evpnN, nh, uint32(*asn), uint32(*vni), ibgp)
+		}
+		pfxs, err := cut(*within, 28, *n)
+		if err != nil {
+			return wireTable{}, err
+		}
+		return unicastTable(pfxs, nh, uint32(*asn), ibgp)
+	}
+	var tables []wireTable
 	in := bufio.NewScanner(stdin)
 	for in.Scan() {
-		if in.Text() != "go" {
-			continue
-		}
-		start := time.Now()
-		for _, p := range pfxs {
-			if err := sp.AddUnicast(ctx, p, nh); err != nil {
+		for _, s := range sessions {
+			if err := s.failed(); err != nil {
 				return err
 			}
 		}
-		fmt.Fprintln(stdout, "added", time.Since(start))
+		start := time.Now()
+		switch cmd := in.Text(); cmd {
+		case "load": // untimed, and only when the bench is ready: it keeps a core busy
+			tables = nil
+			for _, p := range pas {
+				t, err := load(p)
+				if err != nil {
+					return err
+				}
+				tables = append(tables, t)
+			}
+			fmt.Fprintf(stdout, "loaded %v (%d UPDATEs, %d bytes per peer)\n", time.Since(start).Round(time.Millisecond), tables[0].updates, tables[0].bytes)
+		case "go", "withdraw":
+			if tables == nil {
+				return fmt.Errorf("speaker: %q before load", cmd)
+			}
+			chunks := make([][][]byte, len(tables))
+			for i, t := range tables {
+				chunks[i] = t.announce
+				if cmd == "withdraw" {
+					chunks[i] = t.withdraw
+				}
+			}
+			if err := writeAll(sessions, chunks); err != nil {
+				return err
+			}
+			word := map[string]string{"go": "sent", "withdraw": "withdrawn"}[cmd]
+			fmt.Fprintln(stdout, word, time.Since(start).Round(time.Microsecond))
+		}
 	}
-	return nil
+	return in.Err()
+}
+
+type peerArg struct {
+	addr string
+	asn  uint32
 }
 
 // cut returns the first n subnets of length bits of within.

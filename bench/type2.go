@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/vxbgp/vxbgp/internal/lab"
@@ -38,62 +40,140 @@ func startEVPNSpeaker(ctx context.Context, c Config, l *lab.Lab, n int) (*speake
 	return sp, nil
 }
 
-// type2 has the speaker announce n MAC-only type-2 routes and times until
-// all are FDB entries on h2 and on f2; it reports h2's agent RSS before and
-// after.
-func type2(ctx context.Context, l *lab.Lab, sp *speakerProc, n int) Row {
-	row := Row{What: fmt.Sprintf("%s, n=%d", WhatType2, n), Unit: "ms", RefName: refFRR, N: 1}
+// type2 has the speaker announce n MAC-only type-2 routes to h2 and f2 at
+// once (both tables encoded beforehand, written to both sessions
+// together) and times until all are FDB entries on each, samples times.
+// Between samples the speaker withdraws them all, the run waits until both
+// deleted every entry and the daemons are quiet. The second row is each
+// side's peak RSS (VmHWM, reset before each sample) while it took them in.
+func type2(ctx context.Context, l *lab.Lab, sp *speakerProc, n, samples int) []Row {
+	what := fmt.Sprintf("%s, n=%d", WhatType2, n)
+	whatPeak := fmt.Sprintf("%s, n=%d", WhatType2Peak, n)
 	h2, f2 := l.Host(2), l.FRR[1]
-	err := func() error {
-		ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-		defer cancel()
-		if _, err := sp.expect(ctx, "established"); err != nil {
-			return err
-		}
-		wo, err := lab.WatchNeigh(h2.NS, remoteFDBWithPrefix("02:e0:"))
-		if err != nil {
-			return err
-		}
-		defer wo.Close()
-		wr, err := lab.WatchNeigh(f2.NS, remoteFDBWithPrefix("02:e0:"))
-		if err != nil {
-			return err
-		}
-		defer wr.Close()
-		if _, err := io.WriteString(sp.stdin, "load\n"); err != nil {
-			return err
-		}
-		loaded, err := sp.expect(ctx, "loaded")
-		if err != nil {
-			return err
-		}
-		pid := []int{h2.PID()}
-		rss0 := rssMB(pid)
-		start := time.Now()
-		if _, err := io.WriteString(sp.stdin, "go\n"); err != nil {
-			return err
-		}
-		sent, err := sp.expect(ctx, "sent")
-		if err != nil {
-			return err
-		}
-		to, err := wo.WaitCount(ctx, n)
-		if err != nil {
-			return fmt.Errorf("h2: %w", err)
-		}
-		row.Ours, row.OursP99 = medianP99([]time.Duration{to.Sub(start)})
-		row.Note = fmt.Sprintf("one sample; from the speaker releasing its table (soft reset out to h2 and f2 at once; %s, %s beforehand) until all are FDB entries; h2 vxbgpd RSS %.0f MB before, %.0f MB after",
-			sent, loaded, rss0, rssMB(pid))
-		tr, err := wr.WaitCount(ctx, n)
-		if err != nil {
-			return fmt.Errorf("f2: %w", err)
-		}
-		row.Ref, row.RefP99 = medianP99([]time.Duration{tr.Sub(start)})
-		row.Ratio = row.Ours / row.Ref
-		return nil
-	}()
-	if err != nil {
-		row.Err = err.Error()
+	ours := []int{h2.PID()}
+	ref, err := frrPIDs(f2.Name, f2.PIDs())
+	all := append(slices.Clone(ours), ref...)
+	var to, tr []time.Duration
+	var po, pr []float64
+	var sent, withdrawn []string
+	var loaded string
+	var pss0o, pss0r, shared float64
+	if err == nil {
+		err = func() error {
+			ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+			defer cancel()
+			if _, err := sp.expect(ctx, "established"); err != nil {
+				return err
+			}
+			if _, err := io.WriteString(sp.stdin, "load\n"); err != nil {
+				return err
+			}
+			var err error
+			if loaded, err = sp.expect(ctx, "loaded"); err != nil {
+				return err
+			}
+			if pss0o, err = pssMB(ours); err != nil {
+				return err
+			}
+			if pss0r, err = pssMB(ref); err != nil {
+				return err
+			}
+			return nil
+		}()
 	}
-	return row
+	for s := 0; err == nil && s < samples; s++ {
+		err = func() error {
+			ctx, cancel := context.WithTimeout(ctx, 4*time.Minute+time.Duration(n)*2*time.Millisecond)
+			defer cancel()
+			if _, err := settle(ctx, all, time.Minute); err != nil {
+				return fmt.Errorf("before sample %d: %w", s+1, err)
+			}
+			wo, err := lab.WatchNeigh(h2.NS, remoteFDBWithPrefix("02:e0:"))
+			if err != nil {
+				return err
+			}
+			defer wo.Close()
+			wr, err := lab.WatchNeigh(f2.NS, remoteFDBWithPrefix("02:e0:"))
+			if err != nil {
+				return err
+			}
+			defer wr.Close()
+			if err := resetPeak(all); err != nil {
+				return err
+			}
+			start := time.Now()
+			if _, err := io.WriteString(sp.stdin, "go\n"); err != nil {
+				return err
+			}
+			line, err := sp.expect(ctx, "sent")
+			if err != nil {
+				return err
+			}
+			sent = append(sent, strings.TrimPrefix(line, "sent "))
+			t, err := wo.WaitCount(ctx, n)
+			if err != nil {
+				return fmt.Errorf("h2: %w", err)
+			}
+			to = append(to, t.Sub(start))
+			if t, err = wr.WaitCount(ctx, n); err != nil {
+				return fmt.Errorf("f2: %w", err)
+			}
+			tr = append(tr, t.Sub(start))
+			// Both done, and done with the aftermath: then the peaks.
+			if _, err := settle(ctx, all, time.Minute); err != nil {
+				return fmt.Errorf("sample %d: %w", s+1, err)
+			}
+			p, err := peakMB(ours)
+			if err != nil {
+				return err
+			}
+			po = append(po, p)
+			if p, err = peakMB(ref); err != nil {
+				return err
+			}
+			pr = append(pr, p)
+			if rss, err := rssMB(ref); err == nil {
+				if pss, err := pssMB(ref); err == nil {
+					shared = rss - pss
+				}
+			}
+			// Back to the empty table for the next sample (and the rows
+			// after this one).
+			do, err := lab.WatchNeigh(h2.NS, deletedFDBWithPrefix("02:e0:"))
+			if err != nil {
+				return err
+			}
+			defer do.Close()
+			dr, err := lab.WatchNeigh(f2.NS, deletedFDBWithPrefix("02:e0:"))
+			if err != nil {
+				return err
+			}
+			defer dr.Close()
+			wstart := time.Now()
+			if _, err := io.WriteString(sp.stdin, "withdraw\n"); err != nil {
+				return err
+			}
+			if _, err := sp.expect(ctx, "withdrawn"); err != nil {
+				return err
+			}
+			if _, err := do.WaitCount(ctx, n); err != nil {
+				return fmt.Errorf("h2 withdrawing: %w", err)
+			}
+			if _, err := dr.WaitCount(ctx, n); err != nil {
+				return fmt.Errorf("f2 withdrawing: %w", err)
+			}
+			withdrawn = append(withdrawn, time.Since(wstart).Round(time.Millisecond).String())
+			return nil
+		}()
+	}
+	row := latencyRow(what, refFRR, to, tr)
+	row.Note = fmt.Sprintf("%s; from the speaker writing its table to h2 and f2 at once (both encoded beforehand, %s; written in %v) until all are FDB entries on each; between samples all withdrawn (both sides empty after %v) and the daemons quiet",
+		nSamples(len(to)), strings.TrimPrefix(loaded, "loaded "), sent, withdrawn)
+	peak := sampleRow(whatPeak, refFRRDaemons, "MB", po, pr)
+	peak.Note = fmt.Sprintf("peak RSS (VmHWM, reset with clear_refs before each sample) of h2's vxbgpd vs. f2's zebra+bgpd summed, read once all were in and the daemons quiet; PSS before the first sample %.0f MB ours, %.0f MB ref; RSS counts FRR's shared libraries once per daemon (%.0f MB more than PSS at the end)",
+		pss0o, pss0r, shared)
+	if err != nil {
+		row.Err, peak.Err = err.Error(), err.Error()
+	}
+	return []Row{row, peak}
 }

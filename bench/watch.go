@@ -46,6 +46,33 @@ func remoteFDBWithPrefix(prefix string) func(netlink.NeighUpdate) (string, bool)
 	}
 }
 
+// deletedFDBWithPrefix keys the deleted remote FDB entries (self, with a
+// dst) whose MAC starts with prefix by their MAC, for counting a
+// withdrawal.
+func deletedFDBWithPrefix(prefix string) func(netlink.NeighUpdate) (string, bool) {
+	prefix = strings.ToLower(prefix)
+	return func(u netlink.NeighUpdate) (string, bool) {
+		n := u.Neigh
+		if u.Type != unix.RTM_DELNEIGH || n.Family != unix.AF_BRIDGE || n.Flags&netlink.NTF_SELF == 0 || n.IP == nil {
+			return "", false
+		}
+		mac := strings.ToLower(n.HardwareAddr.String())
+		return mac, strings.HasPrefix(mac, prefix)
+	}
+}
+
+// routesDeletedWithin keys a deleted route by its destination if that lies
+// inside within.
+func routesDeletedWithin(within netip.Prefix) func(netlink.RouteUpdate) (netip.Prefix, bool) {
+	return func(u netlink.RouteUpdate) (netip.Prefix, bool) {
+		if u.Type != unix.RTM_DELROUTE {
+			return netip.Prefix{}, false
+		}
+		u.Type = unix.RTM_NEWROUTE
+		return routesWithin(within)(u)
+	}
+}
+
 // routesWithin keys an added route by its destination if that lies inside
 // within (and is no wider).
 func routesWithin(within netip.Prefix) func(netlink.RouteUpdate) (netip.Prefix, bool) {
