@@ -52,8 +52,9 @@ func TestFRRRouteReflector(t *testing.T) {
 // Every pod reaches every other. Then h2 is powered off while a 100 ms
 // ping runs between the pods of h3 and h4, both ways: it loses nothing
 // (the routes h2 reflected are known through h1 with the same next hop,
-// and the mask takes out h2's own entries only). A pod created on h5
-// after the death reaches h3's pod through h1 alone.
+// and the mask takes out h2's own entries only), and neither client's
+// kernel deletes the other's FDB entry. A pod created on h5 after the
+// death reaches h3's pod through h1 alone.
 func TestInClusterRouteReflectors(t *testing.T) {
 	ctx := testCtx(t, 5*time.Minute)
 	off := false
@@ -101,6 +102,16 @@ func TestInClusterRouteReflectors(t *testing.T) {
 		}
 	}
 	flowing("before the power cut", 5)
+	// The kernel entries between the clients must not change: a remote
+	// pod's FDB entry is keyed by its host's VTEP, the same through either
+	// reflector.
+	fdbs := map[*lab.Host]*lab.FDBWatch{}
+	for _, h := range []*lab.Host{l.Host(3), l.Host(4)} {
+		w, err := lab.WatchFDB(h.NS)
+		must(t, err)
+		defer w.Close()
+		fdbs[h] = w
+	}
 
 	cut, err := r2.PowerOff(ctx)
 	must(t, err)
@@ -139,6 +150,28 @@ func TestInClusterRouteReflectors(t *testing.T) {
 	must(t, err)
 	t.Logf("TIMING: a pod created on h5 after %s's death reached from h3's pod after %v", r2.Name, time.Since(created).Round(time.Millisecond))
 
+	// The dead reflector is masked as any host: its own pod's entry goes
+	// (which also shows the watches see deletions).
+	p2 := podOn(t, pods, r2)
+	for h, w := range fdbs {
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		at, err := w.WaitDeleted(wctx, p2.MAC, r2.Addr)
+		cancel()
+		if err != nil {
+			t.Errorf("%s kept the FDB entry of the dead reflector's pod %s: %v", h.Name, p2.Name, err)
+		} else {
+			t.Logf("TIMING: %s deleted the dead reflector's pod entry %v after the cut", h.Name, at.Sub(cut).Round(time.Millisecond))
+		}
+	}
+	for _, pair := range [][2]*lab.Pod{{p3, p4}, {p4, p3}} {
+		// pair[0]'s host must not have deleted pair[1]'s entry.
+		wctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		_, err := fdbs[pair[0].Host].WaitDeleted(wctx, pair[1].MAC, pair[1].Host.Addr)
+		cancel()
+		if err == nil {
+			t.Errorf("%s deleted the FDB entry of %s (%s dst %s) while a reflector died", pair[0].Host.Name, pair[1].Name, pair[1].MAC, pair[1].Host.Addr)
+		}
+	}
 	for _, p := range pingers {
 		st, err := p.ping.Stop()
 		must(t, err)
