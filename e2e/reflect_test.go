@@ -77,6 +77,17 @@ func TestInClusterRouteReflectors(t *testing.T) {
 			checkSessions(t, ctx, h, r1.Addr, r2.Addr)
 		}
 	}
+	ms, err := l.Host(3).Members(ctx)
+	must(t, err)
+	var reflectors []string
+	for _, m := range ms {
+		if m.Reflector {
+			reflectors = append(reflectors, m.NodeName)
+		}
+	}
+	if slices.Sort(reflectors); !slices.Equal(reflectors, []string{r1.Name, r2.Name}) {
+		t.Errorf("h3's members marked reflector: %v, want [%s %s]", reflectors, r1.Name, r2.Name)
+	}
 	pingEveryPair(t, ctx, lab.PodEndpoints(pods), 20, "two in-cluster reflectors, three clients")
 
 	p3, p4 := podOn(t, pods, l.Host(3)), podOn(t, pods, l.Host(4))
