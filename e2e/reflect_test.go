@@ -53,12 +53,19 @@ func TestFRRRouteReflector(t *testing.T) {
 // ping runs between the pods of h3 and h4, both ways: it loses nothing
 // (the routes h2 reflected are known through h1 with the same next hop,
 // and the mask takes out h2's own entries only), and neither client's
-// kernel deletes the other's FDB entry. A pod created on h5 after the
-// death reaches h3's pod through h1 alone.
+// kernel deletes the other's FDB entry (routed: block route). A pod
+// created on h5 after the death reaches h3's pod through h1 alone. Both
+// modes.
 func TestInClusterRouteReflectors(t *testing.T) {
+	for _, mode := range []string{modeOverlay, modeRouted} {
+		t.Run(mode, func(t *testing.T) { inClusterReflectors(t, mode) })
+	}
+}
+
+func inClusterReflectors(t *testing.T, mode string) {
 	ctx := testCtx(t, 5*time.Minute)
 	off := false
-	l, pods := newFleet(t, ctx, lab.Options{Hosts: 5, Configure: func(h *lab.Host, c *lab.HostConfig) {
+	l, pods := newFleet(t, ctx, lab.Options{Hosts: 5, Mode: mode, Configure: func(h *lab.Host, c *lab.HostConfig) {
 		if h.Index <= 2 {
 			c.BGP.RouteReflector = &lab.RouteReflectorConfig{Enabled: true}
 		} else {
@@ -91,12 +98,13 @@ func TestInClusterRouteReflectors(t *testing.T) {
 	pingEveryPair(t, ctx, lab.PodEndpoints(pods), 20, "two in-cluster reflectors, three clients")
 
 	p3, p4 := podOn(t, pods, l.Host(3)), podOn(t, pods, l.Host(4))
+	pairs := [][2]*lab.Pod{{p3, p4}, {p4, p3}}
 	type pinger struct {
 		from, to *lab.Pod
 		ping     *lab.LossPing
 	}
 	var pingers []*pinger
-	for _, pair := range [][2]*lab.Pod{{p3, p4}, {p4, p3}} {
+	for _, pair := range pairs {
 		lp, err := lab.StartLossPing(ctx, pair[0].NS, pair[1].IP.String(), 100*time.Millisecond, 3*time.Minute)
 		must(t, err)
 		defer lp.Stop() // a failing test still stops it before the lab goes
@@ -114,15 +122,43 @@ func TestInClusterRouteReflectors(t *testing.T) {
 	}
 	flowing("before the power cut", 5)
 	// The kernel entries between the clients must not change: a remote
-	// pod's FDB entry is keyed by its host's VTEP, the same through either
-	// reflector.
-	fdbs := map[*lab.Host]*lab.FDBWatch{}
-	for _, h := range []*lab.Host{l.Host(3), l.Host(4)} {
-		w, err := lab.WatchFDB(h.NS)
+	// pod's FDB entry (routed: its block's route) is keyed by its host's
+	// address, the same through either reflector. The dead reflector's
+	// own entries must go (masked as any host).
+	h3, h4 := l.Host(3), l.Host(4)
+	watchGone := func(on, gone *lab.Host) *lab.GoneWatch {
+		w, err := l.WatchGone(ctx, on, gone)
 		must(t, err)
-		defer w.Close()
-		fdbs[h] = w
+		t.Cleanup(w.Close)
+		return w
 	}
+	// stay[i] reports whether pair i's first host deleted an entry of the
+	// second's: in overlay mode its pod's FDB entry (WatchGone would wait
+	// for the flood entry too), in routed mode the route to its block.
+	var stay []func() bool
+	for _, pair := range pairs {
+		on, of := pair[0].Host, pair[1]
+		if mode == modeRouted {
+			w := watchGone(on, of.Host)
+			stay = append(stay, func() bool {
+				wctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+				defer cancel()
+				_, err := w.Wait(wctx)
+				return err == nil
+			})
+			continue
+		}
+		w, err := lab.WatchFDB(on.NS)
+		must(t, err)
+		t.Cleanup(w.Close)
+		stay = append(stay, func() bool {
+			wctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+			defer cancel()
+			_, err := w.WaitDeleted(wctx, of.MAC, of.Host.Addr)
+			return err == nil
+		})
+	}
+	dead := map[*lab.Host]*lab.GoneWatch{h3: watchGone(h3, r2), h4: watchGone(h4, r2)}
 
 	cut, err := r2.PowerOff(ctx)
 	must(t, err)
@@ -161,26 +197,21 @@ func TestInClusterRouteReflectors(t *testing.T) {
 	must(t, err)
 	t.Logf("TIMING: a pod created on h5 after %s's death reached from h3's pod after %v", r2.Name, time.Since(created).Round(time.Millisecond))
 
-	// The dead reflector is masked as any host: its own pod's entry goes
-	// (which also shows the watches see deletions).
-	p2 := podOn(t, pods, r2)
-	for h, w := range fdbs {
+	// The dead reflector is masked as any host: its own entries go (which
+	// also shows the watches see deletions); the clients' stay.
+	for h, w := range dead {
 		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		at, err := w.WaitDeleted(wctx, p2.MAC, r2.Addr)
+		at, err := w.Wait(wctx)
 		cancel()
 		if err != nil {
-			t.Errorf("%s kept the FDB entry of the dead reflector's pod %s: %v", h.Name, p2.Name, err)
+			t.Errorf("%s kept the dead reflector's entries: %v", h.Name, err)
 		} else {
-			t.Logf("TIMING: %s deleted the dead reflector's pod entry %v after the cut", h.Name, at.Sub(cut).Round(time.Millisecond))
+			t.Logf("TIMING: %s deleted the dead reflector's entries %v after the cut", h.Name, at.Sub(cut).Round(time.Millisecond))
 		}
 	}
-	for _, pair := range [][2]*lab.Pod{{p3, p4}, {p4, p3}} {
-		// pair[0]'s host must not have deleted pair[1]'s entry.
-		wctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-		_, err := fdbs[pair[0].Host].WaitDeleted(wctx, pair[1].MAC, pair[1].Host.Addr)
-		cancel()
-		if err == nil {
-			t.Errorf("%s deleted the FDB entry of %s (%s dst %s) while a reflector died", pair[0].Host.Name, pair[1].Name, pair[1].MAC, pair[1].Host.Addr)
+	for i, deleted := range stay {
+		if deleted() {
+			t.Errorf("%s deleted the entry of %s while a reflector died", pairs[i][0].Host.Name, pairs[i][1].Name)
 		}
 	}
 	for _, p := range pingers {
