@@ -100,6 +100,9 @@ func commands() []command {
 				if m.Self {
 					name += " (self)"
 				}
+				if m.Reflector {
+					name += " (reflector)"
+				}
 				row := []string{name, m.Address, num(m.ASN), m.Mode, m.State, yesNo(m.Masked), uptime(m.SinceSeconds)}
 				if wide {
 					row = append(row, strings.Join(m.Blocks, ","))

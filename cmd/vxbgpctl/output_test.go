@@ -48,7 +48,7 @@ var rich = &fakeBackend{
 	},
 	members: []localapi.Member{
 		{NodeName: "host-a", Address: "10.0.0.1", ASN: 64512, Mode: "overlay", State: "alive", SinceSeconds: 60, Self: true, Blocks: []string{"10.244.1.0/24"}},
-		{NodeName: "host-b", Address: "10.0.0.2", ASN: 64512, Mode: "routed", Blocks: []string{"10.244.2.0/24", "fd00:244:2::/64"}, State: "alive", SinceSeconds: 50},
+		{NodeName: "host-b", Address: "10.0.0.2", ASN: 64512, Mode: "routed", Blocks: []string{"10.244.2.0/24", "fd00:244:2::/64"}, State: "alive", SinceSeconds: 50, Reflector: true},
 	},
 	fdb: []localapi.FDBEntry{
 		{Kind: "mac", VNI: 100, Device: "vx100", MAC: "02:00:00:00:00:02", VTEP: "10.0.0.2"},
@@ -218,9 +218,9 @@ short         net1    02:00:00:00:00:09  10.245.1.5  infra
 3f4e5d6c7b8a9f0e1d2c3b4a5968778695a4b3c2d1e0f9e8d7c6b5a49382716  eth0    02:00:00:00:00:01  10.244.1.5  pods     vxh3f4e5d6c  /var/run/netns/cni-1  no
 short                                                            net1    02:00:00:00:00:09  10.245.1.5  infra    -            -                     yes
 `},
-		{"members wide", []string{"members", "-o", "wide"}, `NAME           ADDRESS   ASN    MODE     STATE  MASKED  SINCE  BLOCKS
-host-a (self)  10.0.0.1  64512  overlay  alive  no      1m0s   10.244.1.0/24
-host-b         10.0.0.2  64512  routed   alive  no      50s    10.244.2.0/24,fd00:244:2::/64
+		{"members wide", []string{"members", "-o", "wide"}, `NAME                ADDRESS   ASN    MODE     STATE  MASKED  SINCE  BLOCKS
+host-a (self)       10.0.0.1  64512  overlay  alive  no      1m0s   10.244.1.0/24
+host-b (reflector)  10.0.0.2  64512  routed   alive  no      50s    10.244.2.0/24,fd00:244:2::/64
 `},
 		{"fdb wide: the table", []string{"fdb", "-o", "wide"}, `KIND   VNI  DEVICE  MAC                IP          VTEP
 mac    100  vx100   02:00:00:00:00:02  -           10.0.0.2

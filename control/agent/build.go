@@ -100,12 +100,18 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, parts Part
 	if err := a.reg.Load(); err != nil {
 		return nil, err
 	}
-	sources := append([]peer.Source{peer.StaticOf(cfg.BGP.Peers)}, parts.PeerSources...) // first: static settings win
+	// Hosts found by discovery and Kubernetes are peered as the route
+	// reflection role says (control/peer); static peers as configured.
+	role := peer.Role{Mesh: cfg.BGP.MeshOn(), Reflector: cfg.BGP.RouteReflector.Enabled}
+	sources := []peer.Source{peer.StaticOf(cfg.BGP.Peers)} // first: static settings win
+	for _, src := range parts.PeerSources {
+		sources = append(sources, role.Of(src))
+	}
 	if len(cfg.Discovery.Join) > 0 {
 		if a.fleet, err = a.buildFleet(parts.Probe); err != nil {
 			return nil, err
 		}
-		sources = append(sources, a.fleet.Peers())
+		sources = append(sources, role.Of(a.fleet.Peers()))
 	}
 	if a.cni, err = cniconf.FromConfig(cfg.CNI, a.ready, log.With("component", "cniconf")); err != nil {
 		return nil, err
@@ -148,7 +154,8 @@ func resolveHost(cfg *config.Config, dp Dataplane) (host, error) {
 // buildFleet makes discovery and masking: this host announces its name,
 // underlay address, ASN, mode and every block.
 func (a *agent) buildFleet(probe func(context.Context, netip.Addr) bool) (*fleet.Fleet, error) {
-	self := members.Meta{Name: a.cfg.NodeName, Addr: a.host.ul.Addr, ASN: a.cfg.BGP.ASN, Mode: a.cfg.Mode}
+	self := members.Meta{Name: a.cfg.NodeName, Addr: a.host.ul.Addr, ASN: a.cfg.BGP.ASN, Mode: a.cfg.Mode,
+		Reflector: a.cfg.BGP.RouteReflector.Enabled}
 	for _, n := range a.cfg.Networks {
 		for _, p := range n.Pools() {
 			self.Blocks = append(self.Blocks, p.Block)
@@ -167,6 +174,7 @@ func (a *agent) bgpConfig() bgp.Config {
 		Logger:        a.log.With("component", "bgp"),
 		ImportUnicast: a.subnets(),
 		ImportExact:   a.cfg.ImportPrefixes(),
+		Reflector:     a.cfg.BGP.RouteReflector.Enabled,
 	}
 }
 
@@ -179,6 +187,8 @@ func (a *agent) peerTemplate(p peer.Peer) bgp.PeerConfig {
 		Password:     p.Password,
 		Port:         p.Port,
 		MaxPrefixes:  p.MaxPrefixes,
+		RRClient:     p.RRClient,
+		ClusterID:    a.cfg.BGP.ClusterID(),
 		LocalAddress: a.host.ul.Addr.String(),
 		HoldTime:     a.cfg.BGP.HoldTime,
 		GRTime:       a.cfg.BGP.GracefulRestartTime,

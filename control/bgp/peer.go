@@ -23,7 +23,7 @@ import (
 // A peer added within its graceful-restart time of New gets
 // LocalRestarting: it may still hold our routes from the previous run as
 // stale, and the F bit in our OPEN tells it to keep them until our EOR.
-func (s *Speaker) SetPeers(ctx context.Context, peers []PeerConfig) error {
+func (s *Speaker) SetPeers(ctx context.Context, peers []PeerConfig) (err error) {
 	if err := s.alive(); err != nil {
 		return err
 	}
@@ -47,6 +47,12 @@ func (s *Speaker) SetPeers(ctx context.Context, peers []PeerConfig) error {
 		}
 		want[n.Address] = n
 	}
+	// A reflector's eBGP peers are known to its export policy before
+	// their sessions exist (reflect.go).
+	if err := s.setEBGPPeers(ctx, s.peers, want); err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, s.setEBGPPeers(ctx, s.peers)) }()
 	for _, addr := range sortedKeys(want) {
 		p := want[addr]
 		cur, ok := s.peers[addr]
@@ -58,6 +64,19 @@ func (s *Speaker) SetPeers(ctx context.Context, peers []PeerConfig) error {
 				continue
 			}
 			s.log.Info("bgp peer added", "peer", addr, "asn", p.ASN, "families", p.Families, "restarting", restarting)
+		case cur.reflectionChanged(p):
+			// A client becoming a non-client or back: the session starts
+			// over (a Cease; the peer's graceful restart keeps our routes).
+			if err := s.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: addr}); err != nil {
+				errs = append(errs, fmt.Errorf("delete peer %s to change its route reflection: %w", addr, err))
+				continue
+			}
+			delete(s.peers, addr)
+			if err := s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: apiPeer(p, false)}); err != nil {
+				errs = append(errs, fmt.Errorf("add peer %s: %w", addr, err))
+				continue
+			}
+			s.log.Info("bgp peer re-added", "peer", addr, "asn", p.ASN, "rrClient", p.RRClient)
 		case !cur.equal(p):
 			if err := s.updatePeer(ctx, cur, p); err != nil {
 				errs = append(errs, err)

@@ -30,13 +30,21 @@ type PeerConfig struct {
 	// 0 => DefaultMaxPrefixes. Beyond it the session is closed with a
 	// Cease (see limit.go).
 	MaxPrefixes uint32
+	// RRClient: this speaker is the peer's route reflector (RFC 4456):
+	// what it learns from the peer goes to every other iBGP peer, and
+	// what it learns from any iBGP peer goes to the peer, with next hop
+	// unchanged, ORIGINATOR_ID and ClusterID prepended to CLUSTER_LIST.
+	RRClient bool
+	// ClusterID is the reflector's CLUSTER_ID (IPv4) with RRClient; empty:
+	// the router ID.
+	ClusterID string
 }
 
 // String describes the session without its password, so that printing a
 // PeerConfig (%v, %+v, slog) never shows it.
 func (p PeerConfig) String() string {
-	return fmt.Sprintf("{peer %s asn %d port %d local %s md5 %s families %v passive %t maxPrefixes %d}",
-		p.Address, p.ASN, p.Port, p.LocalAddress, redacted(p.Password), p.Families, p.Passive, p.MaxPrefixes)
+	return fmt.Sprintf("{peer %s asn %d port %d local %s md5 %s families %v passive %t maxPrefixes %d rrClient %t}",
+		p.Address, p.ASN, p.Port, p.LocalAddress, redacted(p.Password), p.Families, p.Passive, p.MaxPrefixes, p.RRClient)
 }
 
 // redacted says whether a password is set, never what it is.
@@ -102,6 +110,16 @@ func (p PeerConfig) normalize() (PeerConfig, error) {
 	if p.GRTime > 4095 {
 		return p, fmt.Errorf("peer %s graceful restart time %d: must be at most 4095 (RFC 4724)", p.Address, p.GRTime)
 	}
+	if p.RRClient && p.ClusterID != "" {
+		id, err := netip.ParseAddr(p.ClusterID)
+		if err != nil || !id.Is4() {
+			return p, fmt.Errorf("peer %s cluster ID %q: must be an IPv4 address", p.Address, p.ClusterID)
+		}
+		p.ClusterID = id.String()
+	}
+	if !p.RRClient {
+		p.ClusterID = ""
+	}
 	fams := p.Families
 	if len(fams) == 0 {
 		fams = []string{FamilyEVPN}
@@ -121,7 +139,15 @@ func (p PeerConfig) normalize() (PeerConfig, error) {
 func (p PeerConfig) equal(o PeerConfig) bool {
 	return p.Address == o.Address && p.ASN == o.ASN && p.Password == o.Password && p.Port == o.Port &&
 		p.LocalAddress == o.LocalAddress && p.HoldTime == o.HoldTime && p.GRTime == o.GRTime &&
-		p.Passive == o.Passive && p.MaxPrefixes == o.MaxPrefixes && slices.Equal(p.Families, o.Families)
+		p.Passive == o.Passive && p.MaxPrefixes == o.MaxPrefixes && slices.Equal(p.Families, o.Families) &&
+		!p.reflectionChanged(o)
+}
+
+// reflectionChanged: GoBGP's UpdatePeer ignores the route-reflector
+// settings (oc.Neighbor.NeedsResendOpenMessage does not look at them), so
+// a change needs the neighbour deleted and added again.
+func (p PeerConfig) reflectionChanged(o PeerConfig) bool {
+	return p.RRClient != o.RRClient || p.ClusterID != o.ClusterID
 }
 
 // apiPeer builds GoBGP's neighbour. p must be normalized. restarting sets
@@ -143,7 +169,12 @@ func apiPeer(p PeerConfig, restarting bool) *api.Peer {
 	// default), so a malformed ORIGIN, AS_PATH, NEXT_HOP, extended
 	// community or PMSI attribute withdraws its UPDATE's routes and keeps
 	// the session (control/evpn's hostile tests).
+	var rr *api.RouteReflector
+	if p.RRClient {
+		rr = &api.RouteReflector{RouteReflectorClient: true, RouteReflectorClusterId: p.ClusterID}
+	}
 	return &api.Peer{
+		RouteReflector: rr,
 		Conf: &api.PeerConf{
 			NeighborAddress: p.Address,
 			PeerAsn:         p.ASN,

@@ -37,7 +37,9 @@ const (
 // Export, default REJECT, local routes only: a host is a stub. Without
 // this a host with two uplinks would re-advertise one uplink's routes to
 // the other (next-hop-self on eBGP rewrites EVPN next hops, osrg/gobgp#596).
-func installPolicies(ctx context.Context, s *gobgp.BgpServer, orLonger, exact []netip.Prefix) error {
+//
+// A reflector also exports internal routes to iBGP peers (reflect.go).
+func installPolicies(ctx context.Context, s *gobgp.BgpServer, orLonger, exact []netip.Prefix, reflector bool) error {
 	accept := &api.Actions{RouteAction: api.RouteAction_ACCEPT}
 	evpn, _ := apiFamily(FamilyEVPN)
 	stmts := []*api.Statement{
@@ -57,9 +59,17 @@ func installPolicies(ctx context.Context, s *gobgp.BgpServer, orLonger, exact []
 	if err := assign(ctx, s, api.PolicyDirection_IMPORT, &api.Policy{Name: importPolicy, Statements: stmts}); err != nil {
 		return err
 	}
-	return assign(ctx, s, api.PolicyDirection_EXPORT, &api.Policy{Name: exportPolicy, Statements: []*api.Statement{
+	export := []*api.Statement{
 		{Name: "export-local", Conditions: &api.Conditions{RouteType: api.Conditions_ROUTE_TYPE_LOCAL}, Actions: accept},
-	}})
+	}
+	if reflector {
+		st, err := reflectStatement(ctx, s)
+		if err != nil {
+			return err
+		}
+		export = append(export, st)
+	}
+	return assign(ctx, s, api.PolicyDirection_EXPORT, &api.Policy{Name: exportPolicy, Statements: export})
 }
 
 // importSets builds the non-empty prefix sets, in a fixed order:

@@ -34,6 +34,10 @@ type Config struct {
 	// PrefixLimitRestart: how long a peer that sent more routes than its
 	// MaxPrefixes stays down before it is enabled again; 0 => 60 s.
 	PrefixLimitRestart time.Duration
+	// Reflector exports what iBGP peers sent (to iBGP peers only), as a
+	// route reflector must (reflect.go); PeerConfig.RRClient marks its
+	// clients. Without it only our own routes are exported.
+	Reflector bool
 }
 
 // ErrClosed is returned by calls on a speaker after Close or Stop.
@@ -70,6 +74,11 @@ type Speaker struct {
 	mu      sync.Mutex // serialises SetPeers and Stop
 	peers   map[string]PeerConfig
 	stopped bool
+	// reflector: Config.Reflector; ebgp is its eBGP neighbour set as
+	// last set (reflect.go), asn ours.
+	reflector bool
+	ebgp      []string
+	asn       uint32
 }
 
 // New starts a speaker: GoBGP's server loop, the global configuration and
@@ -115,7 +124,7 @@ func New(ctx context.Context, c Config) (*Speaker, error) {
 	if err := srv.StartBgp(ctx, &api.StartBgpRequest{Global: g}); err != nil {
 		return nil, fmt.Errorf("start bgp as %d router-id %s port %d: %w", c.ASN, c.RouterID, c.ListenPort, err)
 	}
-	if err := installPolicies(ctx, srv, c.ImportUnicast, c.ImportExact); err != nil {
+	if err := installPolicies(ctx, srv, c.ImportUnicast, c.ImportExact, c.Reflector); err != nil {
 		_ = srv.StopBgp(context.Background(), &api.StopBgpRequest{}) // no peers yet: nothing is sent
 		return nil, err
 	}
@@ -124,6 +133,7 @@ func New(ctx context.Context, c Config) (*Speaker, error) {
 		log: log, srv: srv, started: time.Now(),
 		life: life, cancel: cancel, peers: map[string]PeerConfig{}, adv: newAdvertiser(), md5: MD5Supported(),
 		lim: limits{restart: c.PrefixLimitRestart, held: map[string]*time.Timer{}}, errs: errs,
+		reflector: c.Reflector, asn: c.ASN,
 	}
 	if s.lim.restart <= 0 {
 		s.lim.restart = defaultPrefixLimitRestart

@@ -61,6 +61,37 @@ type BGP struct {
 	// else. Routes inside a network's subnet (any length) are always
 	// accepted; everything else is dropped.
 	ImportPrefixes []string `yaml:"importPrefixes" json:"importPrefixes,omitempty"`
+	// Mesh peers this host with every discovered and Kubernetes host of
+	// its ASN (a full mesh). nil (unset) is true: read it with MeshOn.
+	// false (Calico's nodeToNodeMeshEnabled: false): only with the route
+	// reflectors among them, and with bgp.peers; discovery still runs for
+	// failure detection and masking.
+	Mesh *bool `yaml:"mesh" json:"mesh,omitempty"`
+	// RouteReflector makes this host an in-cluster route reflector.
+	RouteReflector RouteReflector `yaml:"routeReflector" json:"routeReflector"`
+}
+
+// MeshOn reports whether discovered and Kubernetes hosts are all peered:
+// bgp.mesh, true unless set to false.
+func (b BGP) MeshOn() bool { return b.Mesh == nil || *b.Mesh }
+
+// ClusterID is bgp.routeReflector.clusterID, default bgp.routerID.
+func (b BGP) ClusterID() string {
+	if b.RouteReflector.ClusterID != "" {
+		return b.RouteReflector.ClusterID
+	}
+	return b.RouterID
+}
+
+// RouteReflector is this host as a route reflector (RFC 4456) for the
+// other hosts: it peers with every discovered and Kubernetes host, as a
+// route-reflector client unless the host is a reflector itself.
+type RouteReflector struct {
+	Enabled bool `yaml:"enabled" json:"enabled"`
+	// ClusterID is the CLUSTER_ID (an IPv4 address) in the CLUSTER_LIST
+	// of what this host reflects; default: bgp.routerID. Redundant
+	// reflectors may share one.
+	ClusterID string `yaml:"clusterID" json:"clusterID,omitempty"`
 }
 
 // Peer is one static BGP neighbour.
@@ -78,6 +109,9 @@ type Peer struct {
 	// again a minute later. 0 (unset): bgp.DefaultMaxPrefixes (500,000),
 	// which discovered and Kubernetes peers get too.
 	MaxPrefixes uint32 `yaml:"maxPrefixes" json:"maxPrefixes,omitempty"`
+	// RouteReflectorClient: this host (bgp.routeReflector.enabled)
+	// reflects routes to the peer (an iBGP peer of bgp.asn).
+	RouteReflectorClient bool `yaml:"routeReflectorClient" json:"routeReflectorClient,omitempty"`
 }
 
 // Discovery configures memberlist gossip.

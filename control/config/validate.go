@@ -160,6 +160,32 @@ func (p *problems) bgp(b *BGP, own netip.Addr, ownOK bool) {
 	}
 	p.peers(b.Peers, own, ownOK)
 	p.importPrefixes(b.ImportPrefixes)
+	p.reflection(b)
+}
+
+// reflection checks bgp.routeReflector and the peers' routeReflectorClient.
+func (p *problems) reflection(b *BGP) {
+	rr := b.RouteReflector
+	if id := rr.ClusterID; id != "" {
+		a, err := netip.ParseAddr(id)
+		if err != nil || !a.Is4() || a.IsUnspecified() {
+			p.add("bgp.routeReflector.clusterID", "must be an IPv4 address, got %q", id)
+		} else if !rr.Enabled {
+			p.add("bgp.routeReflector.clusterID", "is set but bgp.routeReflector.enabled is false")
+		}
+	}
+	for i, peer := range b.Peers {
+		if !peer.RouteReflectorClient {
+			continue
+		}
+		path := fmt.Sprintf("bgp.peers[%d].routeReflectorClient", i)
+		if !rr.Enabled {
+			p.add(path, "needs bgp.routeReflector.enabled: true (only a reflector has clients)")
+		}
+		if peer.ASN != 0 && peer.ASN != b.ASN {
+			p.add(path, "the peer's asn %d is not bgp.asn %d: route reflection is within one AS (iBGP)", peer.ASN, b.ASN)
+		}
+	}
 }
 
 // importPrefixes checks bgp.importPrefixes: IPv4 or IPv6 CIDR prefixes

@@ -138,7 +138,7 @@ func (f *Fleet) Members() []localapi.Member {
 	for _, m := range f.disc.Members() {
 		lm := localapi.Member{
 			NodeName: m.Name, Address: m.Addr.String(), ASN: m.ASN, Mode: m.Mode, State: m.State.String(),
-			SinceSeconds: int64(now.Sub(m.Since).Seconds()), Self: m.Name == f.self,
+			SinceSeconds: int64(now.Sub(m.Since).Seconds()), Self: m.Name == f.self, Reflector: m.Reflector,
 		}
 		_, lm.Masked = masked[m.Addr]
 		for _, b := range m.Blocks {

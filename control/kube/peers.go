@@ -66,8 +66,15 @@ func (k *Kube) checkSelf() error {
 	return nil
 }
 
+// ReflectorLabel on a Node says its agent is a route reflector
+// (bgp.routeReflector.enabled): hosts with bgp.mesh off peer with it. The
+// label is the operator's (kubectl label node NAME vxbgp.io/route-reflector=true),
+// set on the Nodes whose config enables the reflector.
+const ReflectorLabel = "vxbgp.io/route-reflector"
+
 // Peers are the nodes other than self with an InternalIP of underlay's
-// family (not underlay itself), sorted by name.
+// family (not underlay itself), sorted by name; those labelled
+// ReflectorLabel=true are reflectors.
 func Peers(nodes []*corev1.Node, self string, underlay netip.Addr, asn uint32) []peer.Peer {
 	var out []peer.Peer
 	for _, n := range nodes {
@@ -75,7 +82,7 @@ func Peers(nodes []*corev1.Node, self string, underlay netip.Addr, asn uint32) [
 			continue
 		}
 		if ip := InternalIP(n, underlay.Is4()); ip.IsValid() && ip != underlay {
-			out = append(out, peer.Peer{Address: ip, ASN: asn, Name: n.Name})
+			out = append(out, peer.Peer{Address: ip, ASN: asn, Name: n.Name, Reflector: n.Labels[ReflectorLabel] == "true"})
 		}
 	}
 	slices.SortFunc(out, func(a, b peer.Peer) int { return cmp.Compare(a.Name, b.Name) })

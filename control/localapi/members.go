@@ -18,6 +18,9 @@ type Member struct {
 	Masked       bool     `json:"masked"`           // kept out of this host's data path (found dead)
 	SinceSeconds int64    `json:"sinceSeconds"`     // how long it has been in State
 	Self         bool     `json:"self,omitempty"`   // this host
+	// Reflector: the member announces itself as a route reflector
+	// (bgp.routeReflector.enabled).
+	Reflector bool `json:"reflector,omitempty"`
 }
 
 // Members is GET /v1/members.

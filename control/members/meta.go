@@ -18,6 +18,9 @@ type Meta struct {
 	ASN    uint32         // BGP ASN: members with ours are iBGP peers
 	Mode   string         // config.ModeOverlay or config.ModeRouted
 	Blocks []netip.Prefix // the host's pod blocks, IPv4 and IPv6
+	// Reflector: the host is a route reflector (bgp.routeReflector):
+	// the hosts with bgp.mesh off peer with it (control/peer's Role).
+	Reflector bool
 }
 
 // metaVersion is the "v" of the wire format. A member announcing another
@@ -37,6 +40,9 @@ type wireMeta struct {
 	Mode    string         `json:"mode"`
 	Blocks  []netip.Prefix `json:"blocks,omitempty"`
 	Leaving bool           `json:"leaving,omitempty"` // see Discovery.Leave
+	// Reflector was added within version 1: an older agent ignores it
+	// and meshes with everybody, as it did.
+	Reflector bool `json:"reflector,omitempty"`
 }
 
 // encode returns m as announced. leaving marks a deliberate departure.
@@ -44,7 +50,7 @@ func (m Meta) encode(leaving bool) []byte {
 	// Marshal cannot fail: every field is a plain value or a TextMarshaler
 	// that never errors.
 	b, _ := json.Marshal(wireMeta{V: metaVersion, Name: m.Name, Addr: m.Addr, ASN: m.ASN,
-		Mode: m.Mode, Blocks: m.Blocks, Leaving: leaving})
+		Mode: m.Mode, Blocks: m.Blocks, Leaving: leaving, Reflector: m.Reflector})
 	return b
 }
 
@@ -68,7 +74,7 @@ func decodeMeta(b []byte) (Meta, bool, error) {
 	if w.V != metaVersion {
 		return Meta{}, false, fmt.Errorf("metadata version %d, want %d", w.V, metaVersion)
 	}
-	m := Meta{Name: w.Name, Addr: w.Addr, ASN: w.ASN, Mode: w.Mode, Blocks: w.Blocks}
+	m := Meta{Name: w.Name, Addr: w.Addr, ASN: w.ASN, Mode: w.Mode, Blocks: w.Blocks, Reflector: w.Reflector}
 	return m, w.Leaving, m.validate()
 }
 

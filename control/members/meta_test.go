@@ -23,6 +23,15 @@ func TestMetaRoundTrip(t *testing.T) {
 	if _, leaving, _ := decodeMeta(m.encode(true)); !leaving {
 		t.Error("leaving lost")
 	}
+	// A reflector says so; a host that is none says nothing (older
+	// agents' metadata stays byte for byte the same).
+	r := m
+	r.Reflector = true
+	if b := r.encode(false); !strings.HasSuffix(string(b), `,"reflector":true}`) {
+		t.Errorf("reflector encode: %s", b)
+	} else if got, _, err := decodeMeta(b); err != nil || !got.Reflector {
+		t.Errorf("reflector decode = %+v, %v", got, err)
+	}
 	// Fields a newer agent adds to version 1 are ignored.
 	if _, _, err := decodeMeta([]byte(`{"v":1,"name":"a","addr":"10.0.0.1","asn":1,"mode":"overlay","zone":"b"}`)); err != nil {
 		t.Errorf("unknown field: %v", err)

@@ -15,7 +15,8 @@ import (
 // agent restarting on a live host, whose routes graceful restart must
 // keep. What becomes of a dead host's entries is the agent's decision
 // (control/mask). A member that left (Leave: a decommission) or was
-// forgotten (ForgetAfter) is no peer any more.
+// forgotten (ForgetAfter) is no peer any more. A member's Reflector is
+// passed on: whether to peer with it is the agent's Role (control/peer).
 func (d *Discovery) Peers() peer.Source { return peerSource{d} }
 
 type peerSource struct{ d *Discovery }
@@ -45,7 +46,7 @@ func (d *Discovery) peers() []peer.Peer {
 	var out []peer.Peer
 	for _, m := range d.Members() {
 		if m.State != Left && m.ASN == d.c.Self.ASN && m.Name != d.c.Self.Name {
-			out = append(out, peer.Peer{Address: m.Addr, ASN: m.ASN, Name: m.Name})
+			out = append(out, peer.Peer{Address: m.Addr, ASN: m.ASN, Name: m.Name, Reflector: m.Reflector})
 		}
 	}
 	return out

@@ -34,6 +34,12 @@ type Peer struct {
 	Name     string // the host's node name, when the source knows it
 	// MaxPrefixes: routes the peer may send per family; 0: the default.
 	MaxPrefixes uint32
+	// Reflector: the host says it is a route reflector (discovery's
+	// member metadata, a Node label); see Role.
+	Reflector bool
+	// RRClient: this host reflects routes to the peer (Role, or
+	// bgp.peers[].routeReflectorClient).
+	RRClient bool
 }
 
 // Source publishes its current set of peers: at least once, then on every

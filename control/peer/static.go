@@ -11,7 +11,8 @@ import (
 func StaticOf(peers []config.Peer) Static {
 	var out Static
 	for _, p := range peers {
-		out = append(out, Peer{Address: p.Addr(), ASN: p.ASN, Password: p.Password, Port: p.Port, MaxPrefixes: p.MaxPrefixes})
+		out = append(out, Peer{Address: p.Addr(), ASN: p.ASN, Password: p.Password, Port: p.Port, MaxPrefixes: p.MaxPrefixes,
+			RRClient: p.RouteReflectorClient})
 	}
 	return out
 }
@@ -23,5 +24,6 @@ func (p Peer) String() string {
 	if p.Password != "" {
 		md5 = "(set)"
 	}
-	return fmt.Sprintf("{peer %s asn %d port %d md5 %s name %q}", p.Address, p.ASN, p.Port, md5, p.Name)
+	return fmt.Sprintf("{peer %s asn %d port %d md5 %s name %q reflector %t rrClient %t}", p.Address, p.ASN, p.Port, md5, p.Name,
+		p.Reflector, p.RRClient)
 }

@@ -46,6 +46,10 @@ type HostConfig struct {
 		// ImportPrefixes: unicast prefixes accepted besides the subnets
 		// (routed mode); omitted when empty.
 		ImportPrefixes []string `yaml:"importPrefixes,omitempty"`
+		// Mesh: bgp.mesh; nil leaves it out (its default, true).
+		Mesh *bool `yaml:"mesh,omitempty"`
+		// RouteReflector: bgp.routeReflector; nil leaves it out.
+		RouteReflector *RouteReflectorConfig `yaml:"routeReflector,omitempty"`
 	} `yaml:"bgp"`
 	// Discovery: gossip (Options.Discovery); omitted otherwise.
 	Discovery *DiscoveryConfig `yaml:"discovery,omitempty"`
@@ -67,6 +71,21 @@ type PeerConfig struct {
 	PasswordFile string `yaml:"passwordFile,omitempty"`
 	MaxPrefixes  uint32 `yaml:"maxPrefixes,omitempty"`
 }
+
+// RouteReflectorConfig is bgp.routeReflector.
+type RouteReflectorConfig struct {
+	Enabled   bool   `yaml:"enabled"`
+	ClusterID string `yaml:"clusterID,omitempty"`
+}
+
+// Reflector reports whether the config makes the host a route reflector.
+func (c *HostConfig) Reflector() bool {
+	return c.BGP.RouteReflector != nil && c.BGP.RouteReflector.Enabled
+}
+
+// Meshed reports whether the host peers with every discovered host
+// (bgp.mesh, default true) rather than with the reflectors only.
+func (c *HostConfig) Meshed() bool { return c.BGP.Mesh == nil || *c.BGP.Mesh || c.Reflector() }
 
 // DiscoveryConfig is the discovery section: seeds and the gossip key file.
 type DiscoveryConfig struct {

@@ -90,14 +90,27 @@ func (h *Host) Members(ctx context.Context) ([]localapi.Member, error) {
 	return ctlList[localapi.Member](ctx, h, "members")
 }
 
+// discoveredPeers is how many sessions discovery gives h: every other
+// host, or with bgp.mesh off the route reflectors among them.
+func (h *Host) discoveredPeers() int {
+	n := 0
+	for _, o := range h.lab.Hosts {
+		if o != h && (h.Config.Meshed() || (o.Config != nil && o.Config.Reflector())) {
+			n++
+		}
+	}
+	return n
+}
+
 // WaitPeers waits until every configured peer of h is established; with
-// discovery, every other host of the lab too.
+// discovery, every other host of the lab too (the reflectors only, with
+// bgp.mesh off).
 func (h *Host) WaitPeers(ctx context.Context) error {
 	want := len(h.lab.Hosts) - 1 + len(h.lab.FRR)
 	if h.Config != nil {
 		want = len(h.Config.BGP.Peers)
 		if h.Config.Discovery != nil {
-			want += len(h.lab.Hosts) - 1
+			want += h.discoveredPeers()
 		}
 	}
 	return Eventually(ctx, h.Name+" BGP sessions", pollSlow, func(ctx context.Context) (bool, error) {

@@ -40,6 +40,10 @@ type RouterSpec struct {
 	// preserve-fw-state`: the router restarts gracefully (R and F bits)
 	// and its zebra keeps bgpd's kernel routes while bgpd is down.
 	GracefulRestart bool
+	// Reflector makes the router a route reflector for the hosts it
+	// serves (`neighbor X route-reflector-client`) in ipv4 unicast and in
+	// l2vpn evpn, which it then speaks too. The hosts must be in its ASN.
+	Reflector bool
 }
 
 // Router is an FRR instance named r1, r2, ... at 10.250.0.(200+k) with no
@@ -150,8 +154,18 @@ func (r *Router) addressFamily() string {
 	}
 	for _, p := range r.peers() {
 		fmt.Fprintf(&b, "  neighbor %s activate\n  neighbor %s soft-reconfiguration inbound\n", p.addr, p.addr)
+		if r.Spec.Reflector {
+			fmt.Fprintf(&b, "  neighbor %s route-reflector-client\n", p.addr)
+		}
 	}
 	b.WriteString(" exit-address-family\n")
+	if r.Spec.Reflector {
+		b.WriteString(" address-family l2vpn evpn\n")
+		for _, p := range r.peers() {
+			fmt.Fprintf(&b, "  neighbor %s activate\n  neighbor %s route-reflector-client\n", p.addr, p.addr)
+		}
+		b.WriteString(" exit-address-family\n")
+	}
 	return b.String()
 }
 

@@ -62,6 +62,13 @@ func (e *Events) Count(prefix string) int {
 	return n
 }
 
+// Since returns the events after the first n (n from Count("")).
+func (e *Events) Since(n int) []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.events[min(n, len(e.events)):])
+}
+
 // Dump renders the events, one a line, for failure messages.
 func (e *Events) Dump() string {
 	e.mu.Lock()
