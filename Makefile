@@ -76,10 +76,12 @@ uninstall:
 kubelab:
 	$(GO) run ./internal/kubelab/cmd/kubelab-build kube-apiserver kube-controller-manager kube-scheduler kubelet || [ "$$CI" != true ]
 
-# All three layers: unit (with -race), privileged (netns, as root) and e2e.
+# All layers: unit (with -race), privileged (netns, as root), e2e, and last
+# the cluster lab (test-k8s).
 test: build kubelab
 	$(GO) test -race -count=1 -timeout 20m $(UNIT_PKGS)
 	CGO_ENABLED=0 $(GO) test -count=1 -timeout 40m -v ./e2e/... ./bench/... 2>&1 | tee $(BIN)/e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|TIMING|_test.go:' ; exit $${PIPESTATUS[0]}
+	$(MAKE) --no-print-directory test-k8s
 
 # The quick loop: no lab.
 test-unit: kubelab
