@@ -4,14 +4,19 @@
 // lab hosts (internal/lab), each running its own containerd (CRI) and
 // kubelet registered as a Node named after the host (h1, h2, ...).
 //
-// Per-host paths are given to each daemon explicitly rather than through a
-// mount namespace: containerd's root, state, sockets, opt dir, runc root
-// and CNI bin/conf dirs come from its config; the kubelet's root, cert and
-// pod-log dirs and its cgroup root (/kubelab-<run>-hN, so two kubelets
-// never clean up each other's pods) from flags and its config. What still
-// lands in shared host paths, harmlessly (names unique per container):
-// containerd's shim sockets in /run/containerd/s and CNI results in
-// /var/lib/cni/results.
+// Each node's containerd and kubelet run in a mount namespace of the node
+// (kept in <node dir>/mnt) where a directory of the node is bound over
+// each of HostPaths (/opt/cni/bin, /etc/cni/net.d, /var/lib/vxbgp,
+// /run/vxbgp): what a DaemonSet's hostPath volumes reach there differs per
+// node, as on real machines. Everything else is given to each daemon
+// explicitly: containerd's root, state, sockets, opt dir and runc root
+// from its config; the kubelet's root, cert and pod-log dirs and its
+// cgroup root (/kubelab-<run>-hN, so two kubelets never clean up each
+// other's pods) from flags and its config. Missing HostPaths are created
+// on the machine as empty mount points and removed by Stop. What still
+// lands in shared host paths (names unique per container): containerd's
+// shim sockets in /run/containerd/s, CNI results in /var/lib/cni/results
+// (Stop removes those of its containers).
 //
 // Which CNI the nodes use is the test's choice: UseBridge writes the
 // reference bridge + host-local conflist per node (from its podCIDR),
@@ -28,6 +33,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -71,6 +77,10 @@ type Cluster struct {
 	opts  Options
 	logf  func(format string, args ...any)
 	links []string // /run/netns names made by PodNetns
+	// dirMounted: Dir is a private bind mount of itself; madeDirs: the
+	// HostPaths mount points Start created on this machine.
+	dirMounted bool
+	madeDirs   []string
 }
 
 // Start brings up the lab hosts, the control plane and every node's
@@ -95,6 +105,13 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 			err = errors.Join(err, c.Stop(cctx))
 		}
 	}()
+	if err := privateDir(dir); err != nil {
+		return nil, err
+	}
+	c.dirMounted = true
+	if c.madeDirs, err = mountPoints(); err != nil {
+		return nil, err
+	}
 	c.Kubeconfig = filepath.Join(dir, "admin.kubeconfig")
 	c.Lab, err = lab.New(ctx, lab.Options{Hosts: o.Nodes, BinDir: o.VxbgpBin, NoStart: true, Logf: o.Logf,
 		Configure: func(_ *lab.Host, hc *lab.HostConfig) {
@@ -189,6 +206,12 @@ func (c *Cluster) Stop(ctx context.Context) error {
 		errs = append(errs, c.Lab.Close(ctx))
 		c.Lab = nil
 	}
+	if c.dirMounted {
+		errs = append(errs, syscall.Unmount(c.Dir, syscall.MNT_DETACH))
+		c.dirMounted = false
+	}
+	errs = append(errs, removeMountPoints(c.madeDirs))
+	c.madeDirs = nil
 	if c.Dir != "" {
 		errs = append(errs, os.RemoveAll(c.Dir))
 		c.Dir = ""

@@ -92,7 +92,7 @@ func TestCluster(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ns, err := c.PodNetns(n, ip, name)
+		ns, err := c.PodNetns(ctx, n, ip, name)
 		if err != nil {
 			t.Fatal(err)
 		}

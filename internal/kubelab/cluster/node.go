@@ -23,7 +23,8 @@ type Node struct {
 	Dir     string // <cluster dir>/<name>
 	Sock    string // containerd's CRI socket
 	NetDir  string // containerd's CNI conf dir
-	State   string // containerd's state dir (pod netns under netns/)
+	State   string // containerd's state dir
+	MountNS string // file keeping the node's mount namespace
 	Cgroup  string // the kubelet's cgroupRoot, e.g. /kubelab-<run>-h1
 	PodCIDR string // filled by WaitNodes
 
@@ -68,11 +69,26 @@ func (c *Cluster) prepareShared() error {
 func (c *Cluster) startNode(ctx context.Context, h *lab.Host) (*Node, error) {
 	t0 := time.Now()
 	d := filepath.Join(c.Dir, h.Name)
-	n := &Node{Name: h.Name, Host: h, Dir: d, Sock: filepath.Join(d, "ctrd.sock"), NetDir: filepath.Join(d, "net.d"),
+	n := &Node{Name: h.Name, Host: h, Dir: d, Sock: filepath.Join(d, "ctrd.sock"), NetDir: filepath.Join(d, "host/etc/cni/net.d"),
 		State: filepath.Join(d, "ctrd-state"), Cgroup: "/kubelab-" + c.ID + "-" + h.Name}
-	for _, sub := range []string{"net.d", "ipam", "kubelet", "logs"} {
+	for _, sub := range []string{"ipam", "kubelet", "logs"} {
 		if err := os.MkdirAll(filepath.Join(d, sub), 0o755); err != nil {
 			return nil, err
+		}
+	}
+	if err := n.newMountNS(ctx); err != nil {
+		return n, err
+	}
+	// The node's /opt/cni/bin starts with the reference plugins (containerd
+	// runs loopback from there) and vxbgp-cni; an install-cni may replace it.
+	links, _ := filepath.Glob(filepath.Join(c.CNIBin, "*"))
+	for _, l := range links {
+		target, err := os.Readlink(l)
+		if err != nil {
+			return n, err
+		}
+		if err := os.Symlink(target, filepath.Join(d, "host/opt/cni/bin", filepath.Base(l))); err != nil {
+			return n, err
 		}
 	}
 	// The kubelet wants a default route to pick and check its node IP.
@@ -83,11 +99,11 @@ func (c *Cluster) startNode(ctx context.Context, h *lab.Host) (*Node, error) {
 		return n, err
 	}
 	cfg := filepath.Join(d, "containerd.toml")
-	if err := os.WriteFile(cfg, []byte(containerdConfig(n, c.CNIBin)), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(containerdConfig(n)), 0o644); err != nil {
 		return n, err
 	}
 	var err error
-	if n.ctrd, err = spawn(h.NS, filepath.Join(d, "containerd.log"), "containerd", "--config", cfg); err != nil {
+	if n.ctrd, err = spawn(h.NS, n.MountNS, filepath.Join(d, "containerd.log"), "containerd", "--config", cfg); err != nil {
 		return n, err
 	}
 	if err := waitCmd(ctx, 30*time.Second, "ctr", "-a", n.Sock, "version"); err != nil {
@@ -101,7 +117,7 @@ func (c *Cluster) startNode(ctx context.Context, h *lab.Host) (*Node, error) {
 	if err := os.WriteFile(kcfg, []byte(kubeletConfig(n)), 0o644); err != nil {
 		return n, err
 	}
-	n.kubelet, err = spawn(h.NS, filepath.Join(d, "kubelet.log"), filepath.Join(c.opts.K8sBin, kubelab.Kubelet),
+	n.kubelet, err = spawn(h.NS, n.MountNS, filepath.Join(d, "kubelet.log"), filepath.Join(c.opts.K8sBin, kubelab.Kubelet),
 		"--kubeconfig="+c.Kubeconfig, "--config="+kcfg, "--root-dir="+filepath.Join(d, "kubelet"),
 		"--cert-dir="+filepath.Join(d, "kubelet-pki"), "--hostname-override="+h.Name, "--node-ip="+h.Addr, "--v=1")
 	c.logf("kubelab: node %s: containerd up and pause image imported, kubelet started in %s", h.Name,
@@ -146,7 +162,9 @@ func (n *Node) ctr(ctx context.Context, args ...string) ([]string, error) {
 // Log returns the tail of one of the node's logs ("kubelet", "containerd").
 func (n *Node) Log(name string) string { return tailFile(filepath.Join(n.Dir, name+".log")) }
 
-func containerdConfig(n *Node, cniBin string) string {
+// containerdConfig: per-node paths everywhere; the CNI dirs are the usual
+// ones, which the node's mount namespace makes its own.
+func containerdConfig(n *Node) string {
 	return fmt.Sprintf(`version = 2
 root = %[1]q
 state = %[2]q
@@ -174,7 +192,7 @@ state = %[2]q
         SystemdCgroup = false
         Root = %[8]q
 `, filepath.Join(n.Dir, "ctrd-root"), n.State, n.Sock, filepath.Join(n.Dir, "ctrd-opt"), PauseImage,
-		cniBin, n.NetDir, filepath.Join(n.Dir, "runc"))
+		"/opt/cni/bin", "/etc/cni/net.d", filepath.Join(n.Dir, "runc"))
 }
 
 // kubeletConfig is the recipe's kubelet config (cgroup v1, cgroupfs, no

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/vishvananda/netns"
@@ -79,15 +80,22 @@ func (c *Cluster) DeletePods(ctx context.Context) error {
 	})
 }
 
-// PodNetns finds the network namespace holding ip among node's pod
-// sandboxes (containerd mounts them under its state dir) and links it as
-// /run/netns/<lab id>-<name>, so lab.Ping and friends can use it by name.
-// Stop removes the link.
-func (c *Cluster) PodNetns(node *Node, ip, name string) (string, error) {
-	files, _ := filepath.Glob(filepath.Join(node.State, "io.containerd.grpc.v1.cri", "netns", "*"))
+// PodNetns finds the network namespace holding ip among node's running
+// containers (by their PIDs: the sandboxes' netns mounts live in the
+// node's mount namespace) and links it as /run/netns/<lab id>-<name>, so
+// lab.Ping and friends can use it by name. Stop removes the link.
+func (c *Cluster) PodNetns(ctx context.Context, node *Node, ip, name string) (string, error) {
+	out, err := node.ctr(ctx, "tasks", "ls")
+	if err != nil {
+		return "", err
+	}
 	want := net.ParseIP(ip)
-	for _, f := range files {
-		h, err := netns.GetFromPath(f)
+	for i := 0; i+2 < len(out); i += 3 { // TASK PID STATUS
+		pid, err := strconv.Atoi(out[i+1])
+		if err != nil || out[i+2] != "RUNNING" {
+			continue
+		}
+		h, err := netns.GetFromPid(pid)
 		if err != nil {
 			continue
 		}
@@ -106,7 +114,7 @@ func (c *Cluster) PodNetns(node *Node, ip, name string) (string, error) {
 			continue
 		}
 		link := c.Lab.ID + "-" + name
-		if err := os.Symlink(f, filepath.Join("/run/netns", link)); err != nil {
+		if err := os.Symlink(fmt.Sprintf("/proc/%d/ns/net", pid), filepath.Join("/run/netns", link)); err != nil {
 			return "", err
 		}
 		c.links = append(c.links, link)

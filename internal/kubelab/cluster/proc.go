@@ -22,16 +22,17 @@ type proc struct {
 	done chan struct{}
 }
 
-// spawn starts argv in network namespace ns (nsenter --net: `ip netns
+// spawn starts argv in network namespace ns and the mount namespace kept
+// in file mntns (nsenter --net: `ip netns
 // exec` would remount /sys and hide the cgroups from runc) with its output
 // in logPath. It dies with the test process (SIGKILL on parent death).
-func spawn(ns, logPath string, argv ...string) (*proc, error) {
+func spawn(ns, mntns, logPath string, argv ...string) (*proc, error) {
 	log, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	defer log.Close()
-	full := append([]string{"nsenter", "--net=/run/netns/" + ns}, argv...)
+	full := append([]string{"nsenter", "--net=/run/netns/" + ns, "--mount=" + mntns}, argv...)
 	cmd := exec.Command(full[0], full[1:]...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
