@@ -19,8 +19,49 @@ import (
 // (vxbgpd per host in Kubernetes mode) and has pods on the two nodes ping
 // each other.
 func TestCluster(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	t0 := time.Now()
+	c, _ := startCluster(ctx, t)
+
+	// Bridge first: the kubelet, containerd and CNI work.
+	if err := c.UseBridge(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitNodes(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("TIMING test start (vxbgp binaries built, cluster started) to both Nodes Ready (bridge CNI): %s", time.Since(t0).Round(time.Millisecond))
+	for _, n := range c.Nodes {
+		t.Logf("node %s podCIDR %s", n.Name, n.PodCIDR)
+		t1 := time.Now()
+		ip, err := c.RunPod(ctx, "bridge-"+n.Name, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("pod bridge-%s on %s: %s (running in %s)", n.Name, n.Name, ip, time.Since(t1).Round(time.Millisecond))
+	}
+	if err := c.DeletePods(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Then vxbgp: agents from the Nodes, pods on both nodes reach each other.
+	t1 := time.Now()
+	if err := c.UseVxbgp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("TIMING vxbgpd up on every node: %s", time.Since(t1).Round(time.Millisecond))
+	pingAcross(ctx, t, c, "vx-")
+	t.Logf("TIMING whole test before teardown: %s", time.Since(t0).Round(time.Millisecond))
+}
+
+// startCluster checks the prerequisites (failing under CI=true, skipping
+// loudly elsewhere), builds what is needed and starts a 2-node cluster
+// stopped when the test ends; it returns the vxbgp binaries' directory.
+func startCluster(ctx context.Context, t *testing.T) (*Cluster, string) {
+	t.Helper()
 	nstest.Require(t)
-	for _, tool := range []string{"containerd", "ctr", "runc", "nsenter", "etcd"} {
+	for _, tool := range []string{"containerd", "ctr", "runc", "nsenter", "unshare", "etcd"} {
 		nstest.RequireTool(t, tool)
 	}
 	if _, err := os.Stat("/usr/lib/cni/bridge"); err != nil {
@@ -28,10 +69,6 @@ func TestCluster(t *testing.T) {
 	}
 	k8s := kubelab.Require(t, kubelab.APIServer, kubelab.ControllerManager, kubelab.Scheduler, kubelab.Kubelet)
 	bin := buildBinaries(t)
-
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	t0 := time.Now()
 	c, err := Start(ctx, Options{Nodes: 2, K8sBin: k8s, VxbgpBin: bin, Pause: filepath.Join(bin, "kubelab-pause"), Logf: t.Logf})
 	if err != nil {
 		t.Fatalf("start cluster: %v", err)
@@ -57,37 +94,16 @@ func TestCluster(t *testing.T) {
 		}
 		t.Logf("TIMING cluster stop: %s", time.Since(t0).Round(time.Millisecond))
 	})
+	return c, bin
+}
 
-	// Bridge first: the kubelet, containerd and CNI work.
-	if err := c.UseBridge(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.WaitNodes(ctx, true); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("TIMING cluster start to both Nodes Ready (bridge CNI): %s", time.Since(t0).Round(time.Millisecond))
-	for _, n := range c.Nodes {
-		t.Logf("node %s podCIDR %s", n.Name, n.PodCIDR)
-		t1 := time.Now()
-		ip, err := c.RunPod(ctx, "bridge-"+n.Name, n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("pod bridge-%s on %s: %s (running in %s)", n.Name, n.Name, ip, time.Since(t1).Round(time.Millisecond))
-	}
-	if err := c.DeletePods(ctx); err != nil {
-		t.Fatal(err)
-	}
-
-	// Then vxbgp: agents from the Nodes, pods on both nodes reach each other.
-	t1 := time.Now()
-	if err := c.UseVxbgp(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("TIMING vxbgpd up on every node: %s", time.Since(t1).Round(time.Millisecond))
+// pingAcross runs a pod on each node (through the scheduler) and has
+// every pod ping every other one.
+func pingAcross(ctx context.Context, t *testing.T, c *Cluster, prefix string) {
+	t.Helper()
 	var eps []lab.Endpoint
 	for _, n := range c.Nodes {
-		name := "vx-" + n.Name
+		name := prefix + n.Name
 		ip, err := c.RunPod(ctx, name, n)
 		if err != nil {
 			t.Fatal(err)
@@ -100,14 +116,13 @@ func TestCluster(t *testing.T) {
 		eps = append(eps, endpoint{name, ns, ip})
 	}
 	var m *lab.Matrix
-	if err := c.poll(ctx, time.Minute, "pods on both nodes to reach each other", func() (bool, error) {
+	if err := c.poll(ctx, time.Minute, "pods on every node to reach each other", func() (bool, error) {
 		m = lab.PingMatrix(ctx, eps)
 		return len(m.Failed()) == 0, nil
 	}); err != nil {
 		t.Fatalf("%v\n%s", err, m)
 	}
 	t.Logf("ping matrix:\n%s", m)
-	t.Logf("TIMING whole test before teardown: %s", time.Since(t0).Round(time.Millisecond))
 }
 
 // endpoint is a pod as lab.PingMatrix sees it.

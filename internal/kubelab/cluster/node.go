@@ -109,9 +109,8 @@ func (c *Cluster) startNode(ctx context.Context, h *lab.Host) (*Node, error) {
 	if err := waitCmd(ctx, 30*time.Second, "ctr", "-a", n.Sock, "version"); err != nil {
 		return n, fmt.Errorf("containerd on %s: %w\n%s", h.Name, err, tailFile(filepath.Join(d, "containerd.log")))
 	}
-	if out, err := exec.CommandContext(ctx, "ctr", "-a", n.Sock, "-n", "k8s.io", "images", "import",
-		filepath.Join(c.Dir, "pause.tar")).CombinedOutput(); err != nil {
-		return n, fmt.Errorf("import pause image on %s: %w: %s", h.Name, err, out)
+	if err := n.Import(ctx, filepath.Join(c.Dir, "pause.tar")); err != nil {
+		return n, err
 	}
 	kcfg := filepath.Join(d, "kubelet.yaml")
 	if err := os.WriteFile(kcfg, []byte(kubeletConfig(n)), 0o644); err != nil {
@@ -157,6 +156,16 @@ func (n *Node) ctr(ctx context.Context, args ...string) ([]string, error) {
 		return nil, fmt.Errorf("ctr %v on %s: %w", args, n.Name, err)
 	}
 	return strings.Fields(string(out)), nil
+}
+
+// Import imports an OCI image tarball (its io.containerd.image.name is the
+// image's name) into the node's containerd, for the kubelet: no registry.
+func (n *Node) Import(ctx context.Context, tar string) error {
+	if out, err := exec.CommandContext(ctx, "ctr", "-a", n.Sock, "-n", "k8s.io", "images", "import",
+		tar).CombinedOutput(); err != nil {
+		return fmt.Errorf("import %s on %s: %w: %s", filepath.Base(tar), n.Name, err, out)
+	}
+	return nil
 }
 
 // Log returns the tail of one of the node's logs ("kubelet", "containerd").

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -72,8 +73,20 @@ func (c *Cluster) DeletePods(ctx context.Context) error {
 			return false, nil
 		}
 		for _, n := range c.Nodes {
-			if ids, err := n.ctr(ctx, "tasks", "ls", "-q"); err != nil || len(ids) > 0 {
+			// The default namespace's containers only: DaemonSet pods
+			// (kube-system) keep running.
+			ours, err := n.ctr(ctx, "containers", "ls", "-q", `labels."io.kubernetes.pod.namespace"==default`)
+			if err != nil {
 				return false, nil
+			}
+			tasks, err := n.ctr(ctx, "tasks", "ls", "-q")
+			if err != nil {
+				return false, nil
+			}
+			for _, id := range ours {
+				if slices.Contains(tasks, id) {
+					return false, nil
+				}
 			}
 		}
 		return true, nil
