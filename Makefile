@@ -10,9 +10,9 @@ GITREV   ?= $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 IMAGE    ?= ghcr.io/vxbgp/vxbgp:$(VERSION)
 LDFLAGS  := -X github.com/vxbgp/vxbgp/control/agent.Version=$(VERSION)+$(GITREV) -X github.com/vxbgp/vxbgp/internal/version.Version=$(VERSION)+$(GITREV)
 # Unit and privileged package tests: everything but the multi-host lab.
-UNIT_PKGS = $(shell $(GO) list ./... | grep -v -e /e2e -e /bench)
+UNIT_PKGS = $(shell $(GO) list ./... | grep -v -e /e2e -e /bench -e /kubelab/cluster)
 
-.PHONY: all build image test test-unit test-e2e demo demo-clean bench lint clean fuzz kubelab install uninstall
+.PHONY: all build image test test-unit test-e2e test-k8s demo demo-clean bench lint clean fuzz kubelab install uninstall
 
 all: build
 
@@ -74,18 +74,25 @@ uninstall:
 # the Go module proxy into /var/cache/vxbgp/k8s (~15 min cold), reused after.
 # A failed build fails CI; elsewhere the tests that need them skip, saying why.
 kubelab:
-	$(GO) run ./internal/kubelab/cmd/kubelab-build kube-apiserver kube-controller-manager || [ "$$CI" != true ]
+	$(GO) run ./internal/kubelab/cmd/kubelab-build kube-apiserver kube-controller-manager kube-scheduler kubelet || [ "$$CI" != true ]
 
-# All three layers: unit (with -race), privileged (netns, as root) and e2e;
-# the lab packages (e2e, bench) one at a time (-p 1): two labs sharing the 2
-# cores would time each other.
+# All layers: unit (with -race), privileged (netns, as root), e2e, and last
+# the cluster lab (test-k8s); the lab packages (e2e, bench) one at a time
+# (-p 1): two labs sharing the 2 cores would time each other.
 test: build kubelab
 	$(GO) test -race -count=1 -timeout 20m $(UNIT_PKGS)
 	CGO_ENABLED=0 $(GO) test -p 1 -count=1 -timeout 40m -v ./e2e/... ./bench/... 2>&1 | tee $(BIN)/e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|TIMING|_test.go:' ; exit $${PIPESTATUS[0]}
+	$(MAKE) --no-print-directory test-k8s
 
 # The quick loop: no lab.
 test-unit: kubelab
 	$(GO) test -race -count=1 -timeout 10m $(UNIT_PKGS)
+
+# The cluster lab (internal/kubelab/cluster, root): a control plane and two
+# nodes with containerd and kubelet; pods on the bridge CNI, then on vxbgp;
+# then the DaemonSet from deploy/kubernetes with make image's image.
+test-k8s: build kubelab
+	CGO_ENABLED=0 $(GO) test -count=1 -timeout 20m -v ./internal/kubelab/cluster/ 2>&1 | tee $(BIN)/k8s.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|TIMING|_test.go:' ; exit $${PIPESTATUS[0]}
 
 test-e2e: build
 	CGO_ENABLED=0 $(GO) test -count=1 -timeout 40m -v ./e2e/...

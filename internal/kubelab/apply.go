@@ -37,6 +37,12 @@ func ServiceAccountUser(namespace, name string) User {
 // DaemonSet). The system namespaces appear shortly after the API server
 // is ready: a missing namespace is retried for a few seconds.
 func ApplyFile(ctx context.Context, client kubernetes.Interface, path string) error {
+	return ApplyFileEdit(ctx, client, path, nil)
+}
+
+// ApplyFileEdit is ApplyFile with edit (if not nil) called on each decoded
+// object before it is created: a lab's overlay on a manifest.
+func ApplyFileEdit(ctx context.Context, client kubernetes.Interface, path string, edit func(runtime.Object) error) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -57,6 +63,11 @@ func ApplyFile(ctx context.Context, client kubernetes.Interface, path string) er
 		obj, _, err := strict.Decode(doc, nil, nil)
 		if err != nil {
 			return fmt.Errorf("%s: %w", path, err)
+		}
+		if edit != nil {
+			if err := edit(obj); err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
 		}
 		if err := retryNamespace(ctx, func() error { return create(ctx, client, obj) }); err != nil {
 			return fmt.Errorf("%s: %w", path, err)

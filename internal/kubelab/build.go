@@ -308,4 +308,5 @@ const (
 	APIServer         = "kube-apiserver"
 	ControllerManager = "kube-controller-manager"
 	Kubelet           = "kubelet"
+	Scheduler         = "kube-scheduler"
 )

@@ -1,7 +1,10 @@
 // Package kubelab runs a real Kubernetes control plane for tests: etcd
 // (Debian's etcd-server) and kube-apiserver built from source through the
-// Go module proxy, on loopback (or Options.Address), with certificates,
-// keys and static tokens made here in Go.
+// Go module proxy, on loopback (or Options.Address, in the network
+// namespace Options.Netns: clients of this process then dial from inside
+// it), with certificates, keys and static tokens made here in Go. A whole
+// cluster with nodes (containerd + kubelet per lab host) is in
+// subpackage cluster.
 //
 //   - Build(ctx, Version, logf, cmds...) compiles kube-apiserver,
 //     kube-controller-manager, kubelet, ... once per version into a cache

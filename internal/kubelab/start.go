@@ -42,6 +42,12 @@ type Options struct {
 	ExtraArgs []string
 	// Prefix runs each process under a wrapper, e.g. nsenter --net=...
 	Prefix []string
+	// Netns is a named network namespace (ip netns) to run the control
+	// plane in, Address being one of its addresses (a lab namespace on
+	// the underlay, reachable from lab hosts). Processes start under
+	// nsenter --net (unless Prefix is set), and this process reaches them
+	// with sockets made inside it (Config sets rest.Config.Dial).
+	Netns string
 	// Logf hears about the steps (may be nil).
 	Logf func(format string, args ...any)
 }
@@ -58,6 +64,7 @@ type ControlPlane struct {
 
 	removeDir bool
 	prefix    []string
+	netns     string
 	procs     []*exec.Cmd // in start order; stopped in reverse
 }
 
@@ -90,7 +97,10 @@ func start(ctx context.Context, o Options) (_ *ControlPlane, err error) {
 	if _, err := os.Stat(apiserver); err != nil {
 		return nil, fmt.Errorf("kube-apiserver: %w", err)
 	}
-	cp := &ControlPlane{Dir: o.Dir, prefix: o.Prefix}
+	if o.Netns != "" && o.Prefix == nil {
+		o.Prefix = []string{"nsenter", "--net=/run/netns/" + o.Netns}
+	}
+	cp := &ControlPlane{Dir: o.Dir, prefix: o.Prefix, netns: o.Netns}
 	if cp.Dir == "" {
 		if cp.Dir, err = os.MkdirTemp("", "kubelab-"); err != nil {
 			return nil, err
@@ -103,7 +113,8 @@ func start(ctx context.Context, o Options) (_ *ControlPlane, err error) {
 		}
 	}()
 	cp.Users = append([]User{{Name: Admin, Groups: []string{"system:masters"}}}, o.Users...)
-	ports, err := freePorts(o.Address, 3)
+	var ports []int
+	err = inNetns(o.Netns, func() (err error) { ports, err = freePorts(o.Address, 3); return err })
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +136,7 @@ func start(ctx context.Context, o Options) (_ *ControlPlane, err error) {
 		"--initial-cluster", "kubelab="+url(ports[1]), "--unsafe-no-fsync"); err != nil {
 		return nil, err
 	}
-	if err := waitHTTP(ctx, http.DefaultClient, cp.Etcd+"/health", "", 30*time.Second); err != nil {
+	if err := waitHTTP(ctx, plainClient(o.Netns), cp.Etcd+"/health", "", 30*time.Second); err != nil {
 		return nil, fmt.Errorf("etcd not healthy: %w\n%s", err, tail(cp.EtcdLog))
 	}
 	args := []string{
@@ -228,8 +239,12 @@ func (cp *ControlPlane) Config(user string) *rest.Config {
 	if !ok {
 		panic("kubelab: no user " + user)
 	}
-	return &rest.Config{Host: cp.URL, BearerToken: u.Token, TLSClientConfig: rest.TLSClientConfig{CAFile: cp.PKI.CACert},
+	c := &rest.Config{Host: cp.URL, BearerToken: u.Token, TLSClientConfig: rest.TLSClientConfig{CAFile: cp.PKI.CACert},
 		QPS: 100, Burst: 200}
+	if cp.netns != "" {
+		c.Dial = dialer(cp.netns)
+	}
+	return c
 }
 
 // Client is a clientset of the admin.
@@ -259,7 +274,8 @@ func (cp *ControlPlane) httpClient() (*http.Client, error) {
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
-	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}, nil
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool}, DialContext: dialer(cp.netns)}}, nil
 }
 
 // waitHTTP polls url until it answers 200 or timeout passes.

@@ -62,6 +62,15 @@ type HostConfig struct {
 		Listen string `yaml:"listen"`
 	} `yaml:"metrics"`
 	LogLevel string `yaml:"logLevel,omitempty"`
+	// Kubernetes: Node objects as the source (a cluster lab); omitted
+	// otherwise.
+	Kubernetes *KubernetesConfig `yaml:"kubernetes,omitempty"`
+}
+
+// KubernetesConfig is the kubernetes section.
+type KubernetesConfig struct {
+	Enabled    bool   `yaml:"enabled"`
+	Kubeconfig string `yaml:"kubeconfig,omitempty"`
 }
 
 // PeerConfig is one static BGP peer.
