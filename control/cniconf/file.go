@@ -91,5 +91,24 @@ func writeFile(path string, data []byte) (err error) {
 		d.Sync()
 		d.Close()
 	}
-	return nil
+	return rewrite(path, data)
+}
+
+// rewrite writes data over path's identical content, in place: a write
+// event for the final name, while every read still sees the whole file.
+// containerd 1.6's CRI reloads its CNI config on a write in the conf dir;
+// in the cluster lab a conflist renamed into place was not picked up (the
+// node stayed NotReady, "cni plugin not initialized") unless its reload,
+// triggered by the temporary file's write, happened to come after the
+// rename.
+func rewrite(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteAt(data, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
