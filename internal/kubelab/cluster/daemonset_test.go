@@ -16,7 +16,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/vxbgp/vxbgp/control/localapi"
 	"github.com/vxbgp/vxbgp/internal/kubelab"
+	"github.com/vxbgp/vxbgp/internal/lab"
 )
 
 // TestDaemonSet deploys vxbgp as users do: the image make image builds,
@@ -67,8 +69,43 @@ func TestDaemonSet(t *testing.T) {
 		t.Fatalf("nodes not Ready once the agents wrote the conflist: %v", err)
 	}
 	t.Logf("TIMING Nodes Ready after the DaemonSet: %s", time.Since(t1).Round(time.Millisecond))
+	checkDeployed(ctx, t, c)
 	pingAcross(ctx, t, c, "ds-")
 	t.Logf("TIMING whole test before teardown: %s", time.Since(t0).Round(time.Millisecond))
+}
+
+// checkDeployed checks what the DaemonSet did on each node, seen from the
+// node's own paths: the init container replaced the pre-linked vxbgp-cni
+// with a copy of the image's (install-cni renames a regular file over the
+// link), and the agent, asked over its socket in the node's /run/vxbgp,
+// peers with every other node, each peer taken from its Node object.
+func checkDeployed(ctx context.Context, t *testing.T, c *Cluster) {
+	t.Helper()
+	for _, n := range c.Nodes {
+		bin := filepath.Join(n.Dir, "host/opt/cni/bin", lab.BinCNI)
+		if fi, err := os.Lstat(bin); err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o755 {
+			t.Errorf("%s: %s is %v, %v: want the regular file install-cni copies (mode 0755)", n.Name, bin, fi, err)
+		}
+		api := localapi.NewClient(filepath.Join(n.Dir, "host/run/vxbgp/vxbgp.sock"))
+		var peers []localapi.Peer
+		err := c.poll(ctx, time.Minute, n.Name+"'s agent peered with every other node", func() (bool, error) {
+			ps, err := api.Peers(ctx)
+			if err != nil {
+				return false, nil
+			}
+			peers = ps
+			up := 0
+			for _, p := range ps {
+				if p.Source == "kubernetes" && p.State == "established" {
+					up++
+				}
+			}
+			return up == len(c.Nodes)-1 && len(ps) == up, nil
+		})
+		if err != nil {
+			t.Errorf("%s: %v: peers %+v", n.Name, err, peers)
+		}
+	}
 }
 
 // labOverlay is where a lab node differs from a real one:
