@@ -88,20 +88,9 @@ func TestDiscoveryAgentRestart(t *testing.T) {
 		}
 	}
 	for _, p := range pingers {
-		st, err := p.ping.Stop()
-		must(t, err)
-		lost := 0
-		var where []string
-		for _, w := range st.Windows {
-			if w.FromSeq == st.Transmitted {
-				continue // the request in flight when ping was interrupted
-			}
-			lost += w.Lost()
-			where = append(where, fmt.Sprintf("seq %d-%d at %s (%+v after the kill)", w.FromSeq, w.ToSeq,
-				w.At.Format("15:04:05.0"), w.At.Sub(killAt).Round(100*time.Millisecond)))
-		}
+		sent, lost, where := stopLossPing(t, p.ping, killAt, "kill")
 		t.Logf("TIMING: continuous ping %s -> %s (100 ms) across %s's agent kill and restart: %d sent, %d lost",
-			p.from.Name, p.to.Name, victim.Name, st.Transmitted, lost)
+			p.from.Name, p.to.Name, victim.Name, sent, lost)
 		if lost > 0 {
 			t.Errorf("ping %s -> %s lost %d requests: %v", p.from.Name, p.to.Name, lost, where)
 		}

@@ -158,3 +158,19 @@ func writeFile(t *testing.T, path, text string) {
 	t.Helper()
 	must(t, os.WriteFile(path, []byte(text), 0o644))
 }
+
+// stopLossPing stops p and returns how many requests it sent, how many
+// went unanswered, and where: each window of losses with its time after
+// ref (the fault, named by what in the text). Stop waits for answers in
+// flight, so a request unanswered here was lost.
+func stopLossPing(t *testing.T, p *lab.LossPing, ref time.Time, what string) (sent, lost int, where []string) {
+	t.Helper()
+	st, err := p.Stop()
+	must(t, err)
+	for _, w := range st.Windows {
+		lost += w.Lost()
+		where = append(where, fmt.Sprintf("seq %d-%d at %s (%+v after the %s)", w.FromSeq, w.ToSeq,
+			w.At.Format("15:04:05.0"), w.At.Sub(ref).Round(100*time.Millisecond), what))
+	}
+	return st.Transmitted, lost, where
+}

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -215,20 +214,9 @@ func inClusterReflectors(t *testing.T, mode string) {
 		}
 	}
 	for _, p := range pingers {
-		st, err := p.ping.Stop()
-		must(t, err)
-		lost := 0
-		var where []string
-		for _, w := range st.Windows {
-			if w.FromSeq == st.Transmitted {
-				continue // the request in flight when ping was interrupted
-			}
-			lost += w.Lost()
-			where = append(where, fmt.Sprintf("seq %d-%d at %s (%+v after the cut)", w.FromSeq, w.ToSeq,
-				w.At.Format("15:04:05.0"), w.At.Sub(cut).Round(100*time.Millisecond)))
-		}
+		sent, lost, where := stopLossPing(t, p.ping, cut, "cut")
 		t.Logf("TIMING: continuous ping %s -> %s (100 ms) across reflector %s's power cut: %d sent, %d lost",
-			p.from.Name, p.to.Name, r2.Name, st.Transmitted, lost)
+			p.from.Name, p.to.Name, r2.Name, sent, lost)
 		if lost > 0 {
 			t.Errorf("ping %s -> %s lost %d requests: %v", p.from.Name, p.to.Name, lost, where)
 		}
@@ -310,17 +298,10 @@ func TestInClusterReflectorRestart(t *testing.T) {
 	}
 	cancel()
 	for i, lp := range pings {
-		st, err := lp.Stop()
-		must(t, err)
-		lost := 0
-		for _, w := range st.Windows {
-			if w.FromSeq != st.Transmitted {
-				lost += w.Lost()
-			}
-		}
-		t.Logf("TIMING: continuous ping %d (100 ms) between two clients across reflector %s's agent restart: %d sent, %d lost", i+1, r.Name, st.Transmitted, lost)
+		sent, lost, where := stopLossPing(t, lp, kill, "kill")
+		t.Logf("TIMING: continuous ping %d (100 ms) between two clients across reflector %s's agent restart: %d sent, %d lost", i+1, r.Name, sent, lost)
 		if lost > 0 {
-			t.Errorf("ping %d lost %d requests: %v", i+1, lost, st.Windows)
+			t.Errorf("ping %d lost %d requests: %v", i+1, lost, where)
 		}
 	}
 }
