@@ -1,7 +1,7 @@
 // Package bgp embeds GoBGP v3.37.0 as the agent's BGP speaker: start-up,
 // global policies, peers, origination, the Loc-RIB watch and shutdown. It
 // is shared by both modes; GoBGP's types (api, packet/bgp) stay inside this
-// package and control/evpn/translate.go.
+// package and control/evpn/translate*.go.
 //
 // # Origination: full sets per owner
 //

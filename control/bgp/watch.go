@@ -21,7 +21,7 @@ type Handler struct {
 	// carries the old path. The current table comes first, so nothing is
 	// missed between a snapshot and the changes. A path may be reported
 	// again unchanged (when a path that tied with it came or went).
-	// control/evpn/translate.go decodes them; nothing else outside this
+	// control/evpn/translate_decode.go decodes them; nothing else outside this
 	// package sees a GoBGP type.
 	Path func(p *api.Path)
 	// Unicast gets, for every ipv4/ipv6 unicast prefix whose set of best

@@ -1,7 +1,8 @@
 package evpn
 
 // route.go is our model of an EVPN route, with the checks on its values
-// that need no GoBGP type; translate.go converts to and from GoBGP.
+// that need no GoBGP type; translate.go and translate_decode.go convert to
+// and from GoBGP.
 
 import (
 	"errors"
