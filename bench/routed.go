@@ -161,23 +161,12 @@ func blocks(ctx context.Context, sp *speakerProc, h1 *lab.Host, r1 *lab.Router, 
 		}
 		defer wr.Close()
 		start := time.Now()
-		if _, err := io.WriteString(sp.stdin, "go\n"); err != nil {
-			return err
-		}
-		line, err := sp.expect(ctx, "sent")
+		took, at, err := sp.step(ctx, "go", "sent", n, receiver{"h1", wo.WaitCount}, receiver{"r1", wr.WaitCount})
 		if err != nil {
 			return err
 		}
-		sent = append(sent, strings.TrimPrefix(line, "sent "))
-		to, err := wo.WaitCount(ctx, n)
-		if err != nil {
-			return fmt.Errorf("h1: %w", err)
-		}
-		tr, err := wr.WaitCount(ctx, n)
-		if err != nil {
-			return fmt.Errorf("r1: %w", err)
-		}
-		ours, refs = append(ours, to.Sub(start)), append(refs, tr.Sub(start))
+		sent = append(sent, took)
+		ours, refs = append(ours, at[0].Sub(start)), append(refs, at[1].Sub(start))
 		if _, err := settle(ctx, daemons, time.Minute); err != nil {
 			return err
 		}
@@ -191,19 +180,8 @@ func blocks(ctx context.Context, sp *speakerProc, h1 *lab.Host, r1 *lab.Router, 
 			return err
 		}
 		defer dr.Close()
-		if _, err := io.WriteString(sp.stdin, "withdraw\n"); err != nil {
-			return err
-		}
-		if _, err := sp.expect(ctx, "withdrawn"); err != nil {
-			return err
-		}
-		if _, err := do.WaitCount(ctx, n); err != nil {
-			return fmt.Errorf("h1 withdrawing: %w", err)
-		}
-		if _, err := dr.WaitCount(ctx, n); err != nil {
-			return fmt.Errorf("r1 withdrawing: %w", err)
-		}
-		return nil
+		_, _, err = sp.step(ctx, "withdraw", "withdrawn", n, receiver{"h1 withdrawing", do.WaitCount}, receiver{"r1 withdrawing", dr.WaitCount})
+		return err
 	}
 	for s := 0; s < samples; s++ {
 		if err := sample(); err != nil {

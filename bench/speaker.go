@@ -193,6 +193,36 @@ func (s *speakerProc) expect(ctx context.Context, prefix string) (string, error)
 }
 
 // stop closes stdin (the speaker exits) and kills it if it lingers.
+// receiver is one daemon a speaker step waits for: name for errors, wait
+// for when it holds n changes (a lab.Watch's WaitCount).
+type receiver struct {
+	name string
+	wait func(ctx context.Context, n int) (time.Time, error)
+}
+
+// step gives the speaker a command ("go": write the table; "withdraw":
+// withdraw it), waits for its answer (the line starting with answer), then
+// until every receiver holds n changes. It returns the answer without its
+// prefix and when each receiver was done, in order.
+func (s *speakerProc) step(ctx context.Context, cmd, answer string, n int, rs ...receiver) (string, []time.Time, error) {
+	if _, err := io.WriteString(s.stdin, cmd+"\n"); err != nil {
+		return "", nil, err
+	}
+	line, err := s.expect(ctx, answer)
+	if err != nil {
+		return "", nil, err
+	}
+	var done []time.Time
+	for _, r := range rs {
+		t, err := r.wait(ctx, n)
+		if err != nil {
+			return "", nil, fmt.Errorf("%s: %w", r.name, err)
+		}
+		done = append(done, t)
+	}
+	return strings.TrimSpace(strings.TrimPrefix(line, answer)), done, nil
+}
+
 func (s *speakerProc) stop() {
 	_ = s.stdin.Close()
 	done := make(chan struct{})

@@ -102,23 +102,12 @@ func type2(ctx context.Context, l *lab.Lab, sp *speakerProc, n, samples int) []R
 				return err
 			}
 			start := time.Now()
-			if _, err := io.WriteString(sp.stdin, "go\n"); err != nil {
-				return err
-			}
-			line, err := sp.expect(ctx, "sent")
+			took, at, err := sp.step(ctx, "go", "sent", n, receiver{"h2", wo.WaitCount}, receiver{"f2", wr.WaitCount})
 			if err != nil {
 				return err
 			}
-			sent = append(sent, strings.TrimPrefix(line, "sent "))
-			t, err := wo.WaitCount(ctx, n)
-			if err != nil {
-				return fmt.Errorf("h2: %w", err)
-			}
-			to = append(to, t.Sub(start))
-			if t, err = wr.WaitCount(ctx, n); err != nil {
-				return fmt.Errorf("f2: %w", err)
-			}
-			tr = append(tr, t.Sub(start))
+			sent = append(sent, took)
+			to, tr = append(to, at[0].Sub(start)), append(tr, at[1].Sub(start))
 			// Both done, and done with the aftermath: then the peaks.
 			if _, err := settle(ctx, all, time.Minute); err != nil {
 				return fmt.Errorf("sample %d: %w", s+1, err)
@@ -150,17 +139,8 @@ func type2(ctx context.Context, l *lab.Lab, sp *speakerProc, n, samples int) []R
 			}
 			defer dr.Close()
 			wstart := time.Now()
-			if _, err := io.WriteString(sp.stdin, "withdraw\n"); err != nil {
+			if _, _, err := sp.step(ctx, "withdraw", "withdrawn", n, receiver{"h2 withdrawing", do.WaitCount}, receiver{"f2 withdrawing", dr.WaitCount}); err != nil {
 				return err
-			}
-			if _, err := sp.expect(ctx, "withdrawn"); err != nil {
-				return err
-			}
-			if _, err := do.WaitCount(ctx, n); err != nil {
-				return fmt.Errorf("h2 withdrawing: %w", err)
-			}
-			if _, err := dr.WaitCount(ctx, n); err != nil {
-				return fmt.Errorf("f2 withdrawing: %w", err)
 			}
 			withdrawn = append(withdrawn, time.Since(wstart).Round(time.Millisecond).String())
 			return nil
