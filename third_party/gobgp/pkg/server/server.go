@@ -898,7 +898,9 @@ func (s *BgpServer) toConfig(peer *peer, getAdvertised bool) *oc.Neighbor {
 	// create copy which can be access to without mutex
 	peer.fsm.lock.RLock()
 	conf := *peer.fsm.pConf
-	peerAfiSafis := peer.fsm.pConf.AfiSafis
+	// vxbgp: copy the families under the lock; the slice shares its array
+	// with the session, which writes their state in OpenSent (fsm.go).
+	peerAfiSafis := append([]oc.AfiSafi(nil), peer.fsm.pConf.AfiSafis...)
 	peerCapMap := peer.fsm.capMap
 	peer.fsm.lock.RUnlock()
 
