@@ -1373,8 +1373,16 @@ func (h *fsmHandler) opensent(ctx context.Context) (bgp.FSMState, *fsmStateReaso
 					}
 					fsm.lock.Lock()
 					fsm.pConf.State.PeerAs = peerAs
-					fsm.peerInfo.AS = peerAs
-					fsm.peerInfo.ID = body.ID
+					// vxbgp: write the shared PeerInfo only when it changes:
+					// the paths of the last session point to it, and watchers
+					// read it without this lock (toPathAPI), so rewriting the
+					// same values on every re-establishment raced with them.
+					if fsm.peerInfo.AS != peerAs {
+						fsm.peerInfo.AS = peerAs
+					}
+					if !fsm.peerInfo.ID.Equal(body.ID) {
+						fsm.peerInfo.ID = body.ID
+					}
 					fsm.capMap, fsm.rfMap = open2Cap(body, fsm.pConf)
 
 					if _, y := fsm.capMap[bgp.BGP_CAP_ADD_PATH]; y {
