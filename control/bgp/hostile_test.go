@@ -48,3 +48,32 @@ func TestMalformedNLRIResetsSession(t *testing.T) {
 		t.Fatalf("the speaker after the malformed UPDATE: %v", err)
 	}
 }
+
+// A peer removed while its session is in OpenConfirm gets a Cease, not a
+// bare close: the other side may already count the session Established
+// (it got our KEEPALIVE first) and, with graceful restart, would take a
+// bare close for a restart and keep our routes stale (third_party/gobgp
+// PATCHES.md).
+func TestDeletePeerInOpenConfirmSendsCease(t *testing.T) {
+	s := newNode(t, "127.0.0.73", "10.0.0.73")
+	ctx := context.Background()
+	if err := s.SetPeers(ctx, []bgp.PeerConfig{{Address: "127.0.0.74", ASN: bgptest.ASN, Passive: true, LocalAddress: s.IP}}); err != nil {
+		t.Fatal(err)
+	}
+	p := bgptest.DialRawOpenConfirm(t, "127.0.0.74", s)
+	bgptest.WaitFor(t, "openconfirm on the speaker", bgptest.SessionTimeout, func() bool {
+		return peerOf(t, s.Speaker, "127.0.0.74").State == "openconfirm"
+	})
+	if err := s.SetPeers(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	m, err := p.Read()
+	if err != nil {
+		t.Fatalf("no NOTIFICATION before the connection ended: %v", err)
+	}
+	n, ok := m.Body.(*bgppkt.BGPNotification)
+	if !ok || n.ErrorCode != bgppkt.BGP_ERROR_CEASE {
+		t.Fatalf("got %T %+v, want a Cease NOTIFICATION", m.Body, m.Body)
+	}
+	t.Logf("NOTIFICATION code %d subcode %d", n.ErrorCode, n.ErrorSubcode)
+}

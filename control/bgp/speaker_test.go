@@ -282,6 +282,10 @@ func TestSetPeersLevelTriggered(t *testing.T) {
 	}
 	bgptest.WaitFor(t, "reset after hold-time change", bgptest.SessionTimeout, func() bool { return rb.Has("peer " + a.IP + " down") })
 	bgptest.WaitFor(t, "re-established", bgptest.SessionTimeout, func() bool { return rb.Count("peer "+a.IP+" up") == 2 })
+	// B is established once A's KEEPALIVE arrives, A only once B's does.
+	// A peer removed in OpenConfirm is dropped without a Cease, which B
+	// takes for a graceful restart and keeps the routes stale: wait for A.
+	bgptest.WaitFor(t, "established on A", bgptest.SessionTimeout, func() bool { return peerOf(t, a.Speaker, b.IP).Established() })
 
 	// Removing the peer deconfigures it: a Cease, so B withdraws at once.
 	if err := a.SetPeers(ctx, nil); err != nil {

@@ -31,11 +31,26 @@ func DialRaw(t testing.TB, local string, s *Speaker) *RawPeer {
 	var p *RawPeer
 	var last error
 	WaitFor(t, "a session from the raw peer", 15*time.Second, func() bool {
-		p, last = handshake(t, local, s)
+		p, last = handshake(t, local, s, true)
 		return last == nil
 	})
 	t.Cleanup(p.Close)
 	go p.keepalive()
+	return p
+}
+
+// DialRawOpenConfirm is DialRaw stopped halfway: it sends its OPEN and
+// reads s's OPEN and KEEPALIVE, but never sends a KEEPALIVE, so s's side
+// of the session stays in OpenConfirm (for the hold time, 60 s).
+func DialRawOpenConfirm(t testing.TB, local string, s *Speaker) *RawPeer {
+	t.Helper()
+	var p *RawPeer
+	var last error
+	WaitFor(t, "a half-open session from the raw peer", 15*time.Second, func() bool {
+		p, last = handshake(t, local, s, false)
+		return last == nil
+	})
+	t.Cleanup(p.Close)
 	return p
 }
 
@@ -55,7 +70,7 @@ func (p *RawPeer) keepalive() {
 	}
 }
 
-func handshake(t testing.TB, local string, s *Speaker) (*RawPeer, error) {
+func handshake(t testing.TB, local string, s *Speaker, keepalive bool) (*RawPeer, error) {
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 2 * time.Second}
 	conn, err := d.Dial("tcp", net.JoinHostPort(s.IP, strconv.Itoa(int(s.Port))))
 	if err != nil {
@@ -68,7 +83,10 @@ func handshake(t testing.TB, local string, s *Speaker) (*RawPeer, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ka, _ := bgppkt.NewBGPKeepAliveMessage().Serialize()
+	var ka []byte // nil: read s's KEEPALIVE without answering it
+	if keepalive {
+		ka, _ = bgppkt.NewBGPKeepAliveMessage().Serialize()
+	}
 	for _, step := range []struct {
 		send []byte
 		want uint8

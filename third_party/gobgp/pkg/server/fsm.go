@@ -395,6 +395,37 @@ type fsmHandler struct {
 	wg               *sync.WaitGroup
 }
 
+// writeQueuedNotification writes the NOTIFICATION deleteNeighbor queued, if
+// any (vxbgp: shared by OpenSent, OpenConfirm and Established).
+func (h *fsmHandler) writeQueuedNotification() {
+	fsm := h.fsm
+	select {
+	case m := <-fsm.notification:
+		// RFC8538 defines a Hard Reset notification subcode which
+		// indicates that the BGP speaker wants to reset the session
+		// without triggering graceful restart procedures. Here we map
+		// notification subcodes to the Hard Reset subcode following
+		// the RFC8538 suggestion.
+		//
+		// We check Status instead of Config because RFC8538 states
+		// that A BGP speaker SHOULD NOT send a Hard Reset to a peer
+		// from which it has not received the "N" bit.
+		fsm.lock.RLock()
+		notificationEnabled := fsm.pConf.GracefulRestart.State.NotificationEnabled
+		options := fsm.marshallingOptions
+		fsm.lock.RUnlock()
+		if notificationEnabled {
+			if body := m.Body.(*bgp.BGPNotification); body.ErrorCode == bgp.BGP_ERROR_CEASE && bgp.ShouldHardReset(body.ErrorSubcode, false) {
+				body.ErrorSubcode = bgp.BGP_ERROR_SUB_HARD_RESET
+			}
+		}
+		b, _ := m.Serialize(options)
+		h.conn.Write(b)
+	default:
+		// nothing to do
+	}
+}
+
 func newFSMHandler(fsm *fsm, outgoing *channels.InfiniteChannel) *fsmHandler {
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &fsmHandler{
@@ -1295,6 +1326,10 @@ func (h *fsmHandler) opensent(ctx context.Context) (bgp.FSMState, *fsmStateReaso
 	for {
 		select {
 		case <-ctx.Done():
+			// vxbgp: a peer deleted in OpenSent/OpenConfirm sends the
+			// queued Cease (RFC 4271 8.2.2) instead of a bare close,
+			// which a graceful-restart peer takes for a restart.
+			h.writeQueuedNotification()
 			h.conn.Close()
 			return -1, newfsmStateReason(fsmDying, nil, nil)
 		case conn, ok := <-fsm.connCh:
@@ -1569,6 +1604,10 @@ func (h *fsmHandler) openconfirm(ctx context.Context) (bgp.FSMState, *fsmStateRe
 	for {
 		select {
 		case <-ctx.Done():
+			// vxbgp: a peer deleted in OpenSent/OpenConfirm sends the
+			// queued Cease (RFC 4271 8.2.2) instead of a bare close,
+			// which a graceful-restart peer takes for a restart.
+			h.writeQueuedNotification()
 			h.conn.Close()
 			return -1, newfsmStateReason(fsmDying, nil, nil)
 		case conn, ok := <-fsm.connCh:
@@ -1869,27 +1908,7 @@ func (h *fsmHandler) established(ctx context.Context) (bgp.FSMState, *fsmStateRe
 	for {
 		select {
 		case <-ctx.Done():
-			select {
-			case m := <-fsm.notification:
-				// RFC8538 defines a Hard Reset notification subcode which
-				// indicates that the BGP speaker wants to reset the session
-				// without triggering graceful restart procedures. Here we map
-				// notification subcodes to the Hard Reset subcode following
-				// the RFC8538 suggestion.
-				//
-				// We check Status instead of Config because RFC8538 states
-				// that A BGP speaker SHOULD NOT send a Hard Reset to a peer
-				// from which it has not received the "N" bit.
-				if fsm.pConf.GracefulRestart.State.NotificationEnabled {
-					if body := m.Body.(*bgp.BGPNotification); body.ErrorCode == bgp.BGP_ERROR_CEASE && bgp.ShouldHardReset(body.ErrorSubcode, false) {
-						body.ErrorSubcode = bgp.BGP_ERROR_SUB_HARD_RESET
-					}
-				}
-				b, _ := m.Serialize(h.fsm.marshallingOptions)
-				h.conn.Write(b)
-			default:
-				// nothing to do
-			}
+			h.writeQueuedNotification()
 			h.conn.Close()
 			return -1, newfsmStateReason(fsmDying, nil, nil)
 		case conn, ok := <-fsm.connCh:
