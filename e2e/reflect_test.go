@@ -265,7 +265,8 @@ func TestInClusterReflectorRestart(t *testing.T) {
 func reflectorRestart(t *testing.T, reflectors int) {
 	ctx := testCtx(t, 4*time.Minute)
 	off := false
-	l, pods := newFleet(t, ctx, lab.Options{Hosts: 4, Configure: func(h *lab.Host, c *lab.HostConfig) {
+	// debug: the reconciler logs each kernel op it applies (see below).
+	l, pods := newFleet(t, ctx, lab.Options{Hosts: 4, LogLevel: "debug", Configure: func(h *lab.Host, c *lab.HostConfig) {
 		if h.Index == 2 || h.Index == 1 && reflectors == 2 {
 			c.BGP.RouteReflector = &lab.RouteReflectorConfig{Enabled: true}
 		} else {
@@ -309,4 +310,45 @@ func reflectorRestart(t *testing.T, reflectors int) {
 			t.Errorf("ping %d lost %d requests: %v", i+1, lost, where)
 		}
 	}
+	// A ping at 100 ms can miss a withdrawal undone within milliseconds:
+	// no client may have deleted a kernel entry since the kill at all.
+	for _, h := range l.Hosts {
+		if h.Index == 2 || h.Index == 1 && reflectors == 2 {
+			continue // a reflector
+		}
+		sets, dels := appliedOps(t, h.LastRunLog(), kill)
+		if sets == 0 {
+			t.Fatalf("%s: no applied set op in its debug log: the check below cannot see deletes", h.Name)
+		}
+		if len(dels) > 0 {
+			t.Errorf("%s deleted kernel entries after reflector %s's kill: %v", h.Name, r.Name, dels)
+		}
+	}
+}
+
+// appliedOps counts the kernel ops the reconciler logged as applied in an
+// agent's debug log: the set ops of the whole log and the delete ops at or
+// after since.
+func appliedOps(t *testing.T, log string, since time.Time) (sets int, dels []string) {
+	t.Helper()
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.Contains(line, "msg=applied") {
+			continue
+		}
+		if strings.Contains(line, `op="set `) {
+			sets++
+		}
+		if !strings.Contains(line, `op="del `) {
+			continue
+		}
+		ts, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+		at, err := time.Parse(time.RFC3339Nano, ts)
+		if err != nil {
+			t.Fatalf("log line without a time: %q", line)
+		}
+		if !at.Before(since) {
+			dels = append(dels, line)
+		}
+	}
+	return sets, dels
 }
