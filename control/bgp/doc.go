@@ -110,6 +110,13 @@
 // the side effect. It never drops anything: the peer keeps our stale
 // routes until our EOR, which comes with our full table.
 //
+// A route reflector is the exception: what it sends a client comes from
+// the other clients. third_party/gobgp is patched (PATCHES.md) so that a
+// peer not re-established yet counts as pending in that check (v3.37.0
+// counted it done: the first client back got the table and EOR before the
+// others' routes were in it, and dropped them as stale), and the deferral
+// toward clients is 5 s, long enough for them to re-dial.
+//
 // That full table must exist when the first EOR goes out, or peers would
 // withdraw the routes we had not re-added yet: originate local routes
 // before calling SetPeers: the sources' Ready, then WaitAdvertised.

@@ -77,6 +77,13 @@ const (
 	// the wait buys nothing; it is only a side effect of LocalRestarting,
 	// which we want for the F bit. See the package documentation.
 	deferralTime = 1
+	// reflectorDeferralTime is deferralTime toward a route reflector's
+	// clients, whose export does depend on what it receives: a client
+	// sent the table before the other clients are back would drop their
+	// routes as stale. Clients re-dial within about a second (connectRetry),
+	// so 5 s covers them; a client that never comes back costs the others
+	// 5 s of new routes, not traffic (they keep the stale ones).
+	reflectorDeferralTime = 5
 )
 
 func (p PeerConfig) normalize() (PeerConfig, error) {
@@ -170,8 +177,10 @@ func apiPeer(p PeerConfig, restarting bool) *api.Peer {
 	// community or PMSI attribute withdraws its UPDATE's routes and keeps
 	// the session (control/evpn's hostile tests).
 	var rr *api.RouteReflector
+	deferral := uint32(deferralTime)
 	if p.RRClient {
 		rr = &api.RouteReflector{RouteReflectorClient: true, RouteReflectorClusterId: p.ClusterID}
+		deferral = reflectorDeferralTime
 	}
 	return &api.Peer{
 		RouteReflector: rr,
@@ -191,7 +200,7 @@ func apiPeer(p PeerConfig, restarting bool) *api.Peer {
 			Enabled:             true,
 			RestartTime:         p.GRTime,
 			NotificationEnabled: true, // RFC 8538: a Cease other than Hard Reset keeps GR
-			DeferralTime:        deferralTime,
+			DeferralTime:        deferral,
 			LocalRestarting:     restarting,
 		},
 		AfiSafis: afs,

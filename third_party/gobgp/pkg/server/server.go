@@ -1745,14 +1745,7 @@ func (s *BgpServer) handleFSMMessage(peer *peer, e *fsmMsg) {
 				// "Restart State" bit set in the received capability and excluding the
 				// ones that do not advertise the graceful restart capability) or (b)
 				// the Selection_Deferral_Timer referred to below has expired.
-				allEnd := func() bool {
-					for _, p := range s.neighborMap {
-						if !p.recvedAllEOR() {
-							return false
-						}
-					}
-					return true
-				}()
+				allEnd := s.allPeersEnded() // vxbgp patch
 				if allEnd {
 					for _, p := range s.neighborMap {
 						p.fsm.lock.Lock()
@@ -1887,14 +1880,7 @@ func (s *BgpServer) handleFSMMessage(peer *peer, e *fsmMsg) {
 				localRestarting := peer.fsm.pConf.GracefulRestart.State.LocalRestarting
 				peer.fsm.lock.RUnlock()
 				if localRestarting {
-					allEnd := func() bool {
-						for _, p := range s.neighborMap {
-							if !p.recvedAllEOR() {
-								return false
-							}
-						}
-						return true
-					}()
+					allEnd := s.allPeersEnded() // vxbgp patch
 					if allEnd {
 						for _, p := range s.neighborMap {
 							p.fsm.lock.Lock()
@@ -2626,6 +2612,29 @@ func (s *BgpServer) softResetIn(addr string, family bgp.RouteFamily) error {
 		s.propagateUpdate(peer, peer.adjRibIn.PathList(familiesForSoftreset(peer, family), true))
 	}
 	return err
+}
+
+// allPeersEnded reports whether every peer sent its End-of-RIB, for a
+// restarting speaker's selection deferral (RFC 4724 4.1). vxbgp patch: a
+// peer we restart toward (LocalRestarting) whose session is not back yet
+// is pending too. v3.37.0 counted it as done, so the first peer back got
+// our table and End-of-RIB before the others' routes were in it, and
+// dropped as stale what a route reflector had reflected from them. The
+// per-peer deferral timer still bounds the wait for a peer that never
+// comes back.
+func (s *BgpServer) allPeersEnded() bool {
+	for _, p := range s.neighborMap {
+		if !p.recvedAllEOR() {
+			return false
+		}
+		p.fsm.lock.RLock()
+		pending := p.fsm.pConf.GracefulRestart.State.LocalRestarting && p.fsm.state != bgp.BGP_FSM_ESTABLISHED
+		p.fsm.lock.RUnlock()
+		if pending {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *BgpServer) softResetOut(addr string, family bgp.RouteFamily, deferral bool) error {
