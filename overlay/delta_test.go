@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vxbgp/vxbgp/overlay"
+	"github.com/vxbgp/vxbgp/overlay/overlaytest"
 )
 
 // shuffledDelta is cur.DeltaTo(want) with its changes shuffled within each
@@ -45,6 +46,18 @@ func shuffle[K comparable, V any](r *rand.Rand, cs []overlay.Change[K, V]) {
 	r.Shuffle(len(cs), func(i, j int) { cs[i], cs[j] = cs[j], cs[i] })
 }
 
+// batching is the fake kernel as an overlay.Batcher: Apply of each op in
+// order, as netlinkdp's batches promise.
+type batching struct{ *overlaytest.Dataplane }
+
+func (b batching) ApplyBatch(ctx context.Context, ops []overlay.Op) []error {
+	errs := make([]error, len(ops))
+	for i, op := range ops {
+		errs[i] = b.Apply(ctx, op)
+	}
+	return errs
+}
+
 func netip4(i int) netip.Addr { return netip.MustParseAddr(fmt.Sprintf("10.9.0.%d", i)) }
 
 // The kernel a reconciler reaches through Updates (each pass looking at
@@ -58,7 +71,11 @@ func TestReconcilerUpdateMatchesSet(t *testing.T) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 11))
 			dp := newFake(t)
-			r := overlay.NewReconciler(dp, overlay.ReconcilerOptions{})
+			var kernel overlay.Dataplane = dp
+			if seed%2 == 1 {
+				kernel = batching{dp} // the passes' chunks go through ApplyBatch
+			}
+			r := overlay.NewReconciler(kernel, overlay.ReconcilerOptions{})
 			cur := randomState(rng)
 			r.Set(cur.Clone())
 			r.MarkSynced()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,6 +78,10 @@ type Reconciler struct {
 	counts atomic.Pointer[cacheCounts]
 	shown  atomic.Pointer[State] // the last copy Current made
 }
+
+// applyChunk is how many ops a pass hands a Batcher at once: enough to
+// fill a few system calls, few enough that the heartbeat keeps beating.
+const applyChunk = 512
 
 // cacheCounts are the cache's sizes after a pass.
 type cacheCounts struct{ devices, fdb, flood, neigh, routes int }
@@ -364,21 +369,33 @@ func (r *Reconciler) Sync(ctx context.Context) error {
 	var errs []error
 	failed := map[string]uint64{}
 	applied := uint64(0)
-	for _, op := range ops {
-		if op.Kind == OpDel && !synced {
-			continue
+	if !synced {
+		ops = slices.DeleteFunc(ops, func(op Op) bool { return op.Kind == OpDel })
+	}
+	for len(ops) > 0 {
+		// A Batcher gets the ops in chunks (several kernel messages per
+		// system call); the order is the Dataplane's to keep.
+		chunk := ops[:1]
+		var results []error
+		if b, ok := r.dp.(Batcher); ok {
+			chunk = ops[:min(len(ops), applyChunk)]
+			results = b.ApplyBatch(ctx, chunk)
+		} else {
+			results = []error{r.dp.Apply(ctx, chunk[0])}
 		}
-		err := r.dp.Apply(ctx, op)
+		ops = ops[len(chunk):]
 		r.beat.Beat() // a long pass is progress, not a stall
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", op, err))
-			failed[op.Object()]++
-			continue
-		}
-		applied++
-		r.cache.Apply(op)
-		if debug {
-			r.log.Debug("applied", "op", op.String())
+		for i, op := range chunk {
+			if err := results[i]; err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", op, err))
+				failed[op.Object()]++
+				continue
+			}
+			applied++
+			r.cache.Apply(op)
+			if debug {
+				r.log.Debug("applied", "op", op.String())
+			}
 		}
 	}
 	r.publishCounts()
