@@ -80,7 +80,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, parts Part
 		Logger:         log.With("component", "routed"),
 		SyncTimeout:    syncTimeout,
 		Beat:           a.live.Beat("unicast"),
-	}, a.sp, a.merge.SetRoutes)
+	}, a.sp, a.merge.UpdateRoutes)
 	listeners := []registry.Listener{a.routed}
 	if cfg.Mode == config.ModeOverlay {
 		a.evpn = evpn.NewSource(evpn.Config{

@@ -163,12 +163,52 @@ func (m *Merger) applyEVPN(d overlay.Delta) (out overlay.Delta, vtepsChanged boo
 	return out, vtepsChanged
 }
 
-// SetRoutes takes the routed source's latest routes (both modes); the
-// Merger keeps r.
+// UpdateRoutes takes the routed source's changes (both modes): O(changes).
+func (m *Merger) UpdateRoutes(d overlay.Delta) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.routes == nil {
+		m.routes = map[netip.Prefix]overlay.Route{}
+	}
+	var out overlay.Delta
+	for _, c := range d.Routes {
+		if c.Del {
+			delete(m.routes, c.Key)
+		} else {
+			m.routes[c.Key] = c.Val
+		}
+		if !m.started {
+			continue
+		}
+		r, ok := m.filterRoute(m.routes[c.Key])
+		if !ok {
+			if _, had := m.merged[c.Key]; had {
+				delete(m.merged, c.Key)
+				out.DelRoute(c.Key)
+			}
+			continue
+		}
+		if old, had := m.merged[c.Key]; !had || !old.Equal(r) {
+			m.merged[c.Key] = r
+			out.SetRoute(r)
+		}
+	}
+	if !m.ready() {
+		return
+	}
+	if !m.started {
+		m.publishLocked()
+		return
+	}
+	m.to.Update(out)
+}
+
+// SetRoutes replaces the routed source's routes with r (a copy is kept):
+// a whole table, for what has no changes to tell.
 func (m *Merger) SetRoutes(r map[netip.Prefix]overlay.Route) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.routes = r
+	m.routes = maps.Clone(r)
 	if !m.ready() {
 		return
 	}
@@ -241,28 +281,35 @@ func (m *Merger) build() overlay.State {
 // the next hops the rules above exclude, normalised (overlay.NewRoute).
 func (m *Merger) filterRoutes() map[netip.Prefix]overlay.Route {
 	out := make(map[netip.Prefix]overlay.Route, len(m.routes))
-	overlayMode := m.mode == config.ModeOverlay
 	for _, r := range m.routes {
-		// A host route (/32, /128) is a chained endpoint of the peer (made
-		// by another plugin, e.g. ptp): its MAC is not behind the peer's
-		// bridge and it has no type-2, so it is never reachable at L2 and
-		// is installed even via an EVPN VTEP. Our bridge answers ARP for
-		// it by proxy, and the peer routes it on.
-		host := r.Dst.IsSingleIP()
-		var via []netip.Addr
-		for _, a := range r.Via {
-			if (overlayMode && m.vteps[a] > 0 && !host) || m.masked[a] {
-				continue
-			}
-			via = append(via, a)
+		if nr, ok := m.filterRoute(r); ok {
+			out[nr.Dst] = nr
 		}
-		if len(via) == 0 {
-			continue
-		}
-		nr := overlay.NewRoute(r.Dst, via...)
-		out[nr.Dst] = nr
 	}
 	return out
+}
+
+// filterRoute returns r without the next hops the rules above exclude,
+// normalised; ok is false when none is left (or r is the zero Route).
+func (m *Merger) filterRoute(r overlay.Route) (_ overlay.Route, ok bool) {
+	// A host route (/32, /128) is a chained endpoint of the peer (made by
+	// another plugin, e.g. ptp): its MAC is not behind the peer's bridge
+	// and it has no type-2, so it is never reachable at L2 and is
+	// installed even via an EVPN VTEP. Our bridge answers ARP for it by
+	// proxy, and the peer routes it on.
+	host := r.Dst.IsSingleIP()
+	overlayMode := m.mode == config.ModeOverlay
+	var via []netip.Addr
+	for _, a := range r.Via {
+		if (overlayMode && m.vteps[a] > 0 && !host) || m.masked[a] {
+			continue
+		}
+		via = append(via, a)
+	}
+	if len(via) == 0 {
+		return overlay.Route{}, false
+	}
+	return overlay.NewRoute(r.Dst, via...), true
 }
 
 // mergeRoutes recomputes the routes to install and returns their changes

@@ -13,8 +13,8 @@ import (
 // The state the target reaches through a Merger's Set and Updates is the
 // one a new Merger makes of the final inputs at once, after random
 // sequences of EVPN changes (VTEPs coming and going, which decides which
-// block routes apply), routed tables, masks and NAT; and EVPN changes
-// reach the target as Updates, not whole states.
+// block routes apply), routed tables and their changes, and masks; and
+// EVPN and routed changes reach the target as Updates, not whole states.
 func TestMergerUpdatesMatchRebuild(t *testing.T) {
 	vteps := []netip.Addr{netip.MustParseAddr("10.250.0.2"), netip.MustParseAddr("10.250.0.3"), netip.MustParseAddr("10.250.0.4")}
 	dev := overlay.Device{VNI: 100, Bridge: "vxbr100", VXLAN: "vxlan100", VTEP: netip.MustParseAddr("10.250.0.1"), Underlay: "eth0", Port: 4789, MTU: 1450,
@@ -35,6 +35,7 @@ func TestMergerUpdatesMatchRebuild(t *testing.T) {
 			for step := range 200 {
 				switch rng.IntN(12) {
 				case 0:
+					prev := routes
 					routes = map[netip.Prefix]overlay.Route{}
 					for b := range 4 {
 						var via []netip.Addr
@@ -51,7 +52,15 @@ func TestMergerUpdatesMatchRebuild(t *testing.T) {
 							routes[dst] = overlay.NewRoute(dst, via...)
 						}
 					}
-					m.SetRoutes(routes)
+					if rng.IntN(2) == 0 {
+						m.SetRoutes(routes)
+					} else {
+						sets := tg.sets
+						m.UpdateRoutes(overlay.State{Routes: prev}.DeltaTo(overlay.State{Routes: routes}))
+						if tg.sets != sets {
+							t.Fatalf("step %d: a routed change handed over a whole state", step)
+						}
+					}
 				case 1:
 					masked = nil
 					if rng.IntN(2) == 0 {
