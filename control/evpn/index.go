@@ -129,10 +129,21 @@ func (x *index) take() overlay.Delta {
 			d.DelNeigh(k)
 		}
 	}
-	clear(x.dirtyFlood)
-	clear(x.dirtyFDB)
-	clear(x.dirtyNeigh)
+	x.dirtyFlood = emptied(x.dirtyFlood)
+	x.dirtyFDB = emptied(x.dirtyFDB)
+	x.dirtyNeigh = emptied(x.dirtyNeigh)
 	return d
+}
+
+// emptied returns m emptied: cleared if it is small, else a new map. A
+// cleared map keeps its buckets, and ranging over it costs what it once
+// held: after a burst of 100,000 changes, every later take would.
+func emptied[K comparable](m map[K]struct{}) map[K]struct{} {
+	if len(m) > 256 {
+		return map[K]struct{}{}
+	}
+	clear(m)
+	return m
 }
 
 func (x *index) fdbWinner(k overlay.FDBKey) (win overlay.FDB, ok bool) {

@@ -237,7 +237,11 @@ func (s *Source) changes() overlay.Delta {
 			d.DelRoute(p)
 		}
 	}
-	clear(s.dirty)
+	if len(s.dirty) > 256 {
+		s.dirty = map[netip.Prefix]struct{}{} // a cleared map keeps its size, and ranging over it costs it
+	} else {
+		clear(s.dirty)
+	}
 	return d
 }
 
