@@ -17,6 +17,14 @@ type Dataplane interface {
 	Apply(ctx context.Context, op Op) error
 }
 
+// Batcher is a Dataplane that can apply several ops at once, e.g. many
+// kernel messages per system call.
+type Batcher interface {
+	// ApplyBatch applies ops in order, each as Apply would, and returns
+	// one error per op (nil: done).
+	ApplyBatch(ctx context.Context, ops []Op) []error
+}
+
 // OpKind says whether an Op creates/updates or removes its object.
 type OpKind uint8
 

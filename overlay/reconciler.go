@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,10 +51,19 @@ type Reconciler struct {
 	mu      sync.Mutex
 	want    State
 	hasWant bool
-	setAt   time.Time // the oldest Set not yet applied by a successful pass (zero: none)
-	synced  bool
-	stale   bool // the cache must be refreshed from the kernel
-	stats   Stats
+	// full says the next pass compares the whole of want with the kernel
+	// (after Set, MarkSynced); otherwise a pass that does not re-read the
+	// kernel compares only the keys changed (Update) since the last one.
+	full    bool
+	changed dirty
+	// wantShared says a full pass holds want's maps: the next Update
+	// copies them before changing them (copy on write), so that a pass
+	// reads want without holding mu.
+	wantShared bool
+	setAt      time.Time // the oldest Set not yet applied by a successful pass (zero: none)
+	synced     bool
+	stale      bool // the cache must be refreshed from the kernel
+	stats      Stats
 	// repaired names what the last pass repaired (see repair.go).
 	repaired []string
 
@@ -68,6 +78,10 @@ type Reconciler struct {
 	counts atomic.Pointer[cacheCounts]
 	shown  atomic.Pointer[State] // the last copy Current made
 }
+
+// applyChunk is how many ops a pass hands a Batcher at once: enough to
+// fill a few system calls, few enough that the heartbeat keeps beating.
+const applyChunk = 512
 
 // cacheCounts are the cache's sizes after a pass.
 type cacheCounts struct{ devices, fdb, flood, neigh, routes int }
@@ -109,7 +123,32 @@ func NewReconciler(dp Dataplane, o ReconcilerOptions) *Reconciler {
 // The caller must not modify s afterwards.
 func (r *Reconciler) Set(s State) {
 	r.mu.Lock()
-	r.want, r.hasWant = s, true
+	r.want, r.hasWant, r.full, r.wantShared = s, true, true, false
+	r.changed = dirty{}
+	if r.setAt.IsZero() {
+		r.setAt = time.Now()
+	}
+	r.mu.Unlock()
+	r.poke()
+}
+
+// Update applies d to the desired state (see Delta) and wakes the
+// reconciler; the caller must not modify d afterwards. Unless something
+// else calls for a full pass (Set, MarkSynced, a re-read of the kernel),
+// the next pass looks at d's keys only: a change costs O(its size), not
+// O(desired state). Updates and Sets are applied in the order they are
+// made: a caller with several goroutines must order them itself.
+func (r *Reconciler) Update(d Delta) {
+	if d.Empty() {
+		return
+	}
+	r.mu.Lock()
+	if r.wantShared {
+		r.want, r.wantShared = r.want.shallowMaps(), false
+	}
+	r.want.ApplyDelta(d)
+	r.hasWant = true
+	r.changed.add(d)
 	if r.setAt.IsZero() {
 		r.setAt = time.Now()
 	}
@@ -118,9 +157,11 @@ func (r *Reconciler) Set(s State) {
 }
 
 // MarkSynced allows deletes: every source has reported at least once.
+// The next pass compares everything: the deletes the passes before
+// skipped are made then.
 func (r *Reconciler) MarkSynced() {
 	r.mu.Lock()
-	r.synced = true
+	r.synced, r.full = true, true
 	r.mu.Unlock()
 	r.poke()
 }
@@ -275,15 +316,29 @@ func (r *Reconciler) Run(ctx context.Context) error {
 // concurrently with Run.
 func (r *Reconciler) Sync(ctx context.Context) error {
 	start := time.Now()
+	// The cache is locked first: a pass that waited for Current's copy
+	// must still see every Update made meanwhile.
+	r.cacheMu.Lock()
+	defer r.cacheMu.Unlock()
 	r.mu.Lock()
 	want, hasWant, synced, stale, setAt := r.want, r.hasWant, r.synced, r.stale, r.setAt
+	// A partial pass needs a cache to compare with, and before MarkSynced
+	// a device change needs keepTunnels, which looks at every device.
+	full := r.full || stale || r.cache == nil || (!synced && len(r.changed.devices) > 0)
+	var part State
+	keys := r.changed
+	if full {
+		r.wantShared = true
+		r.full = false
+	} else {
+		part = keys.slice(want)
+	}
+	r.changed = dirty{}
 	r.stale, r.repaired, r.setAt = false, nil, time.Time{}
 	r.mu.Unlock()
 	if !hasWant {
 		return nil
 	}
-	r.cacheMu.Lock()
-	defer r.cacheMu.Unlock()
 	var before *State // the cache before a re-read, to tell repairs
 	if stale || r.cache == nil {
 		cur, err := r.dp.Observe(ctx)
@@ -295,31 +350,53 @@ func (r *Reconciler) Sync(ctx context.Context) error {
 		before = r.cache
 		r.cache = &cur // ours (see Observe): mutated in place from here on
 	}
-	if !synced {
-		want = keepTunnels(*r.cache, want)
+	var ops []Op
+	if full {
+		if !synced {
+			want = keepTunnels(*r.cache, want)
+		}
+		ops = Diff(*r.cache, want)
+	} else {
+		ops = Diff(keys.slice(*r.cache), part) // what the kernel holds at the keys, against what is wanted
 	}
-	ops := Diff(*r.cache, want)
 	var fixed []Op
 	if stale {
 		fixed = repairs(before, ops)
 	}
+	// op.String costs more than applying an op to the fake kernel: not
+	// for a log line that is dropped.
+	debug := r.log.Enabled(ctx, slog.LevelDebug)
 	var errs []error
 	failed := map[string]uint64{}
 	applied := uint64(0)
-	for _, op := range ops {
-		if op.Kind == OpDel && !synced {
-			continue
+	if !synced {
+		ops = slices.DeleteFunc(ops, func(op Op) bool { return op.Kind == OpDel })
+	}
+	for len(ops) > 0 {
+		// A Batcher gets the ops in chunks (several kernel messages per
+		// system call); the order is the Dataplane's to keep.
+		chunk := ops[:1]
+		var results []error
+		if b, ok := r.dp.(Batcher); ok {
+			chunk = ops[:min(len(ops), applyChunk)]
+			results = b.ApplyBatch(ctx, chunk)
+		} else {
+			results = []error{r.dp.Apply(ctx, chunk[0])}
 		}
-		err := r.dp.Apply(ctx, op)
+		ops = ops[len(chunk):]
 		r.beat.Beat() // a long pass is progress, not a stall
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", op, err))
-			failed[op.Object()]++
-			continue
+		for i, op := range chunk {
+			if err := results[i]; err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", op, err))
+				failed[op.Object()]++
+				continue
+			}
+			applied++
+			r.cache.Apply(op)
+			if debug {
+				r.log.Debug("applied", "op", op.String())
+			}
 		}
-		applied++
-		r.cache.Apply(op)
-		r.log.Debug("applied", "op", op.String())
 	}
 	r.publishCounts()
 	err := errors.Join(errs...)

@@ -69,7 +69,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, parts Part
 	for _, n := range a.host.networks {
 		devices = append(devices, n.Device)
 	}
-	a.merge = desired.New(cfg.Mode, devices, a.rec.Set)
+	a.merge = desired.New(cfg.Mode, devices, a.rec)
 	a.merge.SetNAT(desired.NAT(cfg.Networks))
 	a.routed = routed.NewSource(routed.Config{
 		Blocks:         a.blocks(),
@@ -80,7 +80,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, parts Part
 		Logger:         log.With("component", "routed"),
 		SyncTimeout:    syncTimeout,
 		Beat:           a.live.Beat("unicast"),
-	}, a.sp, a.merge.SetRoutes)
+	}, a.sp, a.merge.UpdateRoutes)
 	listeners := []registry.Listener{a.routed}
 	if cfg.Mode == config.ModeOverlay {
 		a.evpn = evpn.NewSource(evpn.Config{
@@ -91,7 +91,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, parts Part
 			Logger:      log.With("component", "evpn"),
 			SyncTimeout: syncTimeout,
 			Beat:        a.live.Beat("evpn"),
-		}, a.sp, a.merge.SetEVPN)
+		}, a.sp, a.merge.UpdateEVPN)
 		listeners = append(listeners, a.evpn)
 	}
 	a.reg = registry.New(store, parts.StoreResync, log.With("component", "endpoints"), listeners...)

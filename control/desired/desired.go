@@ -3,16 +3,18 @@
 package desired
 
 import (
+	"maps"
 	"net/netip"
-	"slices"
 	"sync"
 
 	"github.com/vxbgp/vxbgp/control/config"
 	"github.com/vxbgp/vxbgp/overlay"
 )
 
-// Merger combines the sources' snapshots into the one desired State the
-// reconciler gets. Both modes run the routed plane (each host advertises its
+// Merger combines what the sources publish into the one desired State the
+// reconciler gets: whole, once the first time (Target.Set), then as the
+// changes (Target.Update) each source's changes make, so that a received
+// route costs O(1) here, not O(table). Both modes run the routed plane (each host advertises its
 // blocks and installs the others' as routes, bridges answer ARP by proxy);
 // overlay mode adds the EVPN plane on top. That is what keeps pods talking
 // during a rolling mode switch:
@@ -42,124 +44,279 @@ import (
 // it until its sources are synced (the reconciler's rule: removing a
 // VXLAN device is a delete): until then the peers may still send it
 // traffic over VXLAN, and its pods may still use the L2 path.
+// Target is where the merged state goes: overlay.Reconciler.
+type Target interface {
+	// Set hands over a whole desired state, which the target then owns.
+	Set(overlay.State)
+	// Update hands over changes to the state last Set (and Updated).
+	Update(overlay.Delta)
+}
+
 type Merger struct {
 	mode string
-	set  func(overlay.State)
+	to   Target
 
+	// mu is held while a change is handed to the target, so that the
+	// target gets them in the order they were made.
 	mu      sync.Mutex
 	devices []overlay.Device // routed mode: the devices, without VXLAN
-	evpn    overlay.State    // overlay mode: the EVPN source's snapshot
+	evpn    overlay.State    // overlay mode: the EVPN source's state, ours
 	hasEVPN bool
+	vteps   map[netip.Addr]int // EVPN FDB and flood entries per VTEP (masked or not)
 	routes  map[netip.Prefix]overlay.Route
+	merged  map[netip.Prefix]overlay.Route // the routes handed over, as filtered
 	masked  map[netip.Addr]bool
 	nat     overlay.NAT // from the config: the same in both modes
+	started bool        // a whole state was handed over; changes follow as Updates
 }
 
 // New returns a Merger for mode (config.ModeOverlay or ModeRouted) that
-// hands every merged state to set. devices are the networks' devices of
-// routed mode (overlay mode's come with the EVPN snapshot).
-func New(mode string, devices []overlay.Device, set func(overlay.State)) *Merger {
-	return &Merger{mode: mode, set: set, devices: devices}
+// hands the merged state to to. devices are the networks' devices of
+// routed mode (overlay mode's come from the EVPN source).
+func New(mode string, devices []overlay.Device, to Target) *Merger {
+	return &Merger{mode: mode, to: to, devices: devices, evpn: overlay.NewState(), vteps: map[netip.Addr]int{}}
 }
 
-// SetEVPN takes the EVPN source's latest snapshot (overlay mode).
+// SetEVPN replaces the EVPN source's state with s (a copy is kept): a
+// whole state, for what has no changes to tell.
 func (m *Merger) SetEVPN(s overlay.State) {
 	m.mu.Lock()
-	m.evpn, m.hasEVPN = s, true
-	m.mu.Unlock()
-	m.Publish()
+	defer m.mu.Unlock()
+	m.evpn = overlay.NewState()
+	clear(m.vteps)
+	m.applyEVPN(overlay.NewState().DeltaTo(s))
+	m.hasEVPN = true
+	m.publishLocked()
 }
 
-// SetRoutes takes the routed source's latest routes (both modes).
+// UpdateEVPN takes the EVPN source's changes (overlay mode); the first
+// call's make the source's state as far as the Merger knows.
+func (m *Merger) UpdateEVPN(d overlay.Delta) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out, vtepsChanged := m.applyEVPN(d)
+	if !m.hasEVPN || !m.started {
+		m.hasEVPN = true
+		m.publishLocked()
+		return
+	}
+	if vtepsChanged {
+		out.Routes = append(out.Routes, m.mergeRoutes()...)
+	}
+	m.to.Update(out)
+}
+
+// applyEVPN applies the EVPN source's changes to m.evpn and returns the
+// changes they make to the merged state, and whether a VTEP came or went
+// (which changes which block routes apply).
+func (m *Merger) applyEVPN(d overlay.Delta) (out overlay.Delta, vtepsChanged bool) {
+	count := func(vtep netip.Addr, n int) {
+		c := m.vteps[vtep] + n
+		if c <= 0 {
+			delete(m.vteps, vtep)
+		} else {
+			m.vteps[vtep] = c
+		}
+		if c == 0 || c == n { // gone, or new
+			vtepsChanged = true
+		}
+	}
+	out.Devices = d.Devices
+	out.Neigh = d.Neigh // a masked host's neighbours stay
+	// Each change is applied as it is counted: a Delta may change a key
+	// twice.
+	m.evpn.ApplyDelta(overlay.Delta{Devices: d.Devices, Neigh: d.Neigh})
+	for _, c := range d.FDB {
+		if old, ok := m.evpn.FDB[c.Key]; ok {
+			count(old.VTEP, -1)
+		}
+		if c.Del {
+			delete(m.evpn.FDB, c.Key)
+			out.DelFDB(c.Key)
+			continue
+		}
+		m.evpn.FDB[c.Key] = c.Val
+		count(c.Val.VTEP, 1)
+		if m.masked[c.Val.VTEP] {
+			out.DelFDB(c.Key)
+		} else {
+			out.SetFDB(c.Val)
+		}
+	}
+	for _, c := range d.Flood {
+		if _, ok := m.evpn.Flood[c.Key]; ok {
+			count(c.Key.VTEP, -1)
+		}
+		if c.Del {
+			delete(m.evpn.Flood, c.Key)
+			out.DelFlood(c.Key)
+			continue
+		}
+		m.evpn.Flood[c.Key] = struct{}{}
+		count(c.Key.VTEP, 1)
+		if m.masked[c.Key.VTEP] {
+			out.DelFlood(c.Key)
+		} else {
+			out.SetFlood(c.Key)
+		}
+	}
+	return out, vtepsChanged
+}
+
+// UpdateRoutes takes the routed source's changes (both modes): O(changes).
+func (m *Merger) UpdateRoutes(d overlay.Delta) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.routes == nil {
+		m.routes = map[netip.Prefix]overlay.Route{}
+	}
+	var out overlay.Delta
+	for _, c := range d.Routes {
+		if c.Del {
+			delete(m.routes, c.Key)
+		} else {
+			m.routes[c.Key] = c.Val
+		}
+		if !m.started {
+			continue
+		}
+		r, ok := m.filterRoute(m.routes[c.Key])
+		if !ok {
+			if _, had := m.merged[c.Key]; had {
+				delete(m.merged, c.Key)
+				out.DelRoute(c.Key)
+			}
+			continue
+		}
+		if old, had := m.merged[c.Key]; !had || !old.Equal(r) {
+			m.merged[c.Key] = r
+			out.SetRoute(r)
+		}
+	}
+	if !m.ready() {
+		return
+	}
+	if !m.started {
+		m.publishLocked()
+		return
+	}
+	m.to.Update(out)
+}
+
+// SetRoutes replaces the routed source's routes with r (a copy is kept):
+// a whole table, for what has no changes to tell.
 func (m *Merger) SetRoutes(r map[netip.Prefix]overlay.Route) {
 	m.mu.Lock()
-	m.routes = r
-	m.mu.Unlock()
-	m.Publish()
+	defer m.mu.Unlock()
+	m.routes = maps.Clone(r)
+	if !m.ready() {
+		return
+	}
+	if !m.started {
+		m.publishLocked()
+		return
+	}
+	m.to.Update(overlay.Delta{Routes: m.mergeRoutes()})
 }
 
 // SetMasked takes the addresses of the hosts to keep out of the data path
-// (nil: none).
+// (nil: none). It hands over the whole state: it changes rarely.
 func (m *Merger) SetMasked(addrs map[netip.Addr]bool) {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.masked = addrs
-	m.mu.Unlock()
-	m.Publish()
+	m.publishLocked()
 }
 
-// Publish hands the merged state over; routed mode calls it once at start
-// (its devices need no source).
+// Publish hands the whole merged state over; routed mode calls it once at
+// start (its devices need no source).
 func (m *Merger) Publish() {
 	m.mu.Lock()
-	s, ok := m.build()
-	m.mu.Unlock()
-	if ok {
-		m.set(s)
-	}
+	defer m.mu.Unlock()
+	m.publishLocked()
 }
 
-// build returns the merged state; ok is false while the overlay mode's
-// EVPN source has not reported (its snapshot carries the devices).
-func (m *Merger) build() (overlay.State, bool) {
-	var s overlay.State
-	vteps := map[netip.Addr]bool{}
+// ready reports whether there is a state to hand over: in overlay mode
+// not before the EVPN source reported (it carries the devices).
+func (m *Merger) ready() bool { return m.mode != config.ModeOverlay || m.hasEVPN }
+
+// publishLocked hands the whole merged state over, if ready; m.mu is held.
+func (m *Merger) publishLocked() {
+	if !m.ready() {
+		return
+	}
+	s := m.build()
+	m.merged = maps.Clone(s.Routes)
+	m.started = true
+	m.to.Set(s)
+}
+
+// build returns the merged state, in fresh maps (the target owns them).
+func (m *Merger) build() overlay.State {
+	s := overlay.NewState()
 	if m.mode == config.ModeOverlay {
-		if !m.hasEVPN {
-			return s, false
+		maps.Copy(s.Devices, m.evpn.Devices)
+		maps.Copy(s.Neigh, m.evpn.Neigh)
+		for k, f := range m.evpn.FDB {
+			if !m.masked[f.VTEP] {
+				s.FDB[k] = f
+			}
 		}
-		// The EVPN snapshot's maps are shared, not copied (100,000 MACs
-		// make a copy cost 50 MB): snapshots are never modified once
-		// published, by the source, by us or by the reconciler. Only
-		// Routes is ours to fill.
-		s = m.evpn
-		s.Routes = make(map[netip.Prefix]overlay.Route, len(m.routes))
-		for f := range s.Flood {
-			vteps[f.VTEP] = true
-		}
-		for _, f := range s.FDB {
-			vteps[f.VTEP] = true
-		}
-		if len(m.masked) > 0 {
-			s.FDB, s.Flood = m.unmaskedTunnels(s)
+		for f := range m.evpn.Flood {
+			if !m.masked[f.VTEP] {
+				s.Flood[f] = struct{}{}
+			}
 		}
 	} else {
-		s = overlay.NewState()
 		for _, d := range m.devices {
 			s.AddDevice(d)
 		}
 	}
-	s.NAT = m.nat // s is a copy of the snapshot's struct: its maps stay shared, NAT is ours
-	for _, r := range m.routes {
-		// A host route (/32, /128) is a chained endpoint of the peer (made
-		// by another plugin, e.g. ptp): its MAC is not behind the peer's
-		// bridge and it has no type-2, so it is never reachable at L2 and
-		// is installed even via an EVPN VTEP. Our bridge answers ARP for
-		// it by proxy, and the peer routes it on.
-		host := r.Dst.IsSingleIP()
-		via := slices.DeleteFunc(slices.Clone(r.Via), func(a netip.Addr) bool { return (vteps[a] && !host) || m.masked[a] })
-		if len(via) == 0 {
-			continue
-		}
-		r.Via = via
-		s.AddRoute(r)
-	}
-	return s, true
+	s.NAT = m.nat
+	s.Routes = m.filterRoutes()
+	return s
 }
 
-// unmaskedTunnels returns s's FDB and flood entries without those towards
-// a masked VTEP: copies, since the snapshot's maps are shared.
-func (m *Merger) unmaskedTunnels(s overlay.State) (map[overlay.FDBKey]overlay.FDB, map[overlay.Flood]struct{}) {
-	fdb := make(map[overlay.FDBKey]overlay.FDB, len(s.FDB))
-	for k, f := range s.FDB {
-		if !m.masked[f.VTEP] {
-			fdb[k] = f
+// filterRoutes returns the routes to install: the routed source's, without
+// the next hops the rules above exclude, normalised (overlay.NewRoute).
+func (m *Merger) filterRoutes() map[netip.Prefix]overlay.Route {
+	out := make(map[netip.Prefix]overlay.Route, len(m.routes))
+	for _, r := range m.routes {
+		if nr, ok := m.filterRoute(r); ok {
+			out[nr.Dst] = nr
 		}
 	}
-	flood := make(map[overlay.Flood]struct{}, len(s.Flood))
-	for f := range s.Flood {
-		if !m.masked[f.VTEP] {
-			flood[f] = struct{}{}
+	return out
+}
+
+// filterRoute returns r without the next hops the rules above exclude,
+// normalised; ok is false when none is left (or r is the zero Route).
+func (m *Merger) filterRoute(r overlay.Route) (_ overlay.Route, ok bool) {
+	// A host route (/32, /128) is a chained endpoint of the peer (made by
+	// another plugin, e.g. ptp): its MAC is not behind the peer's bridge
+	// and it has no type-2, so it is never reachable at L2 and is
+	// installed even via an EVPN VTEP. Our bridge answers ARP for it by
+	// proxy, and the peer routes it on.
+	host := r.Dst.IsSingleIP()
+	overlayMode := m.mode == config.ModeOverlay
+	var via []netip.Addr
+	for _, a := range r.Via {
+		if (overlayMode && m.vteps[a] > 0 && !host) || m.masked[a] {
+			continue
 		}
+		via = append(via, a)
 	}
-	return fdb, flood
+	if len(via) == 0 {
+		return overlay.Route{}, false
+	}
+	return overlay.NewRoute(r.Dst, via...), true
+}
+
+// mergeRoutes recomputes the routes to install and returns their changes
+// since the last hand-over; O(routes), for what changes the routes.
+func (m *Merger) mergeRoutes() []overlay.Change[netip.Prefix, overlay.Route] {
+	next := m.filterRoutes()
+	d := overlay.State{Routes: m.merged}.DeltaTo(overlay.State{Routes: next})
+	m.merged = next
+	return d.Routes
 }

@@ -17,7 +17,7 @@ func TestMergeKeepsHostRoutesViaVTEP(t *testing.T) {
 	vtep := netip.MustParseAddr("10.250.0.2")
 	routedPeer := netip.MustParseAddr("10.250.0.3")
 	var got overlay.State
-	m := New(config.ModeOverlay, nil, func(s overlay.State) { got = s })
+	m := New(config.ModeOverlay, nil, &target{s: &got})
 	ev := overlay.NewState()
 	ev.Flood[overlay.Flood{VNI: 100, VTEP: vtep}] = struct{}{}
 	m.SetEVPN(ev)
@@ -51,7 +51,7 @@ func TestMergeMasks(t *testing.T) {
 	dead, live := netip.MustParseAddr("10.250.0.2"), netip.MustParseAddr("10.250.0.3")
 	mac := overlay.MustParseMAC
 	var got overlay.State
-	m := New(config.ModeOverlay, nil, func(s overlay.State) { got = s })
+	m := New(config.ModeOverlay, nil, &target{s: &got})
 	ev := overlay.NewState()
 	ev.AddFlood(overlay.Flood{VNI: 100, VTEP: dead})
 	ev.AddFlood(overlay.Flood{VNI: 100, VTEP: live})
@@ -94,3 +94,12 @@ func TestMergeMasks(t *testing.T) {
 		t.Errorf("unmasked:\n%s\nwant\n%s", got.String(), full)
 	}
 }
+
+// target is a Target that keeps the state its Sets and Updates make.
+type target struct {
+	s    *overlay.State
+	sets int
+}
+
+func (t *target) Set(s overlay.State)    { *t.s = s; t.sets++ }
+func (t *target) Update(d overlay.Delta) { t.s.ApplyDelta(d) }

@@ -43,7 +43,7 @@ func NAT(nets []config.Network) overlay.NAT {
 // SetNAT takes the pod egress NAT (see NAT); the zero NAT: none.
 func (m *Merger) SetNAT(n overlay.NAT) {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.nat = n
-	m.mu.Unlock()
-	m.Publish()
+	m.publishLocked()
 }

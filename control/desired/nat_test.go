@@ -41,7 +41,7 @@ func TestMergeCarriesNAT(t *testing.T) {
 	n := NAT([]config.Network{{Name: "pods", Subnet: "10.244.0.0/16"}})
 	for _, mode := range []string{config.ModeOverlay, config.ModeRouted} {
 		var got overlay.State
-		m := New(mode, nil, func(s overlay.State) { got = s })
+		m := New(mode, nil, &target{s: &got})
 		m.SetNAT(n)
 		ev := overlay.NewState()
 		m.SetEVPN(ev)

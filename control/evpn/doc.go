@@ -40,14 +40,17 @@
 // can be read withdraws what that NLRI announced before (RFC 7606's
 // treat-as-withdraw): the peer no longer means it.
 //
-// # Snapshots
+// # Changes, not snapshots
 //
-// Every change yields a full overlay.State (devices and remote entries).
-// The watch callback (Handler) only decodes and stores; the loop builds
-// the snapshot. A lone change goes out about a millisecond after it
-// arrived (to collect the rest of its UPDATE); during a burst, snapshots
-// are spaced by 5 ms or two build times, whichever is longer. An unchanged
-// snapshot (a route refreshed after a peer's restart) is not published.
+// The Source publishes changes to the desired state (overlay.Delta), not
+// whole states: first the networks' devices, then, for every FDB,
+// neighbour and flood key the received routes touched, its new winner or
+// its removal (index.go keeps the routes that claim each key, so a
+// received route costs O(its entries), not a rebuild of the table). The
+// watch callback (Handler) only decodes and stores; the loop publishes. A
+// lone change goes out about a millisecond after it arrived (to collect
+// the rest of its UPDATE); during a burst, publishes are spaced by 5 ms.
+// A route refreshed unchanged (after a peer's restart) publishes nothing.
 //
 // # What we advertise, and the start-up order (what vxbgpd does)
 //

@@ -33,9 +33,9 @@ func runFake(t *testing.T, syncTimeout time.Duration, eps ...endpoint.Endpoint) 
 	t.Helper()
 	h := &fakeHost{sp: bgptest.NewFake(t)}
 	h.src = NewSource(Config{ASN: 64512, RouterID: rid1, VTEP: selfVTEP, Networks: testNetworks(),
-		Logger: bgptest.Logger(t), SyncTimeout: syncTimeout}, h.sp, func(s overlay.State) {
+		Logger: bgptest.Logger(t), SyncTimeout: syncTimeout}, h.sp, func(d overlay.Delta) {
 		h.mu.Lock()
-		h.last = s
+		h.last.ApplyDelta(d)
 		h.mu.Unlock()
 	})
 	for _, e := range eps {

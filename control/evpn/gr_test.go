@@ -44,7 +44,7 @@ func runChild(ctx context.Context, c bgp.Config) error {
 	}
 	vtep := netip.MustParseAddr(childVTEP)
 	src := NewSource(Config{ASN: testASN, RouterID: netip.MustParseAddr("10.0.0.111"), VTEP: vtep,
-		Networks: hostNetworks(vtep, 100, 200), Logger: c.Logger}, sp, func(overlay.State) {})
+		Networks: hostNetworks(vtep, 100, 200), Logger: c.Logger}, sp, func(overlay.Delta) {})
 	// The agent's start-up order: endpoints, Run, Ready, then peers.
 	for _, e := range eps {
 		ep, err := e.Parse()

@@ -78,9 +78,16 @@ func (h *host) run(t testing.TB, o hostOpts) *host {
 	return h
 }
 
-func (h *host) record(st overlay.State) {
+// record keeps the desired state as of each published change (the
+// Source publishes changes: a State is what they add up to).
+func (h *host) record(d overlay.Delta) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	st := overlay.NewState()
+	if n := len(h.history); n > 0 {
+		st = h.history[n-1].Clone()
+	}
+	st.ApplyDelta(d)
 	h.history = append(h.history, st)
 }
 

@@ -25,12 +25,13 @@ func (s *Source) ingest(r Route) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.rx[r.Key]
-	if old != nil {
-		s.claim(old, -1)
-	}
 	if r.Withdraw {
+		if old == nil {
+			return false
+		}
+		s.idx.remove(old)
 		delete(s.rx, r.Key)
-		return old != nil && (len(old.floods)+len(old.fdbs)+len(old.neighs) > 0)
+		return len(old.floods)+len(old.fdbs)+len(old.neighs) > 0
 	}
 	e, j, outside := contributions(r, s.byVNI, s.cfg.VTEP)
 	if old == nil || !sameRoute(old.r, r) { // judge, count and log once per route version
@@ -43,11 +44,15 @@ func (s *Source) ingest(r Route) bool {
 		}
 	}
 	s.rx[r.Key] = e
-	s.claim(e, 1)
-	if old == nil {
-		return j == applies
+	if old != nil && sameContributions(old, e) {
+		s.idx.swap(old, e) // a refresh (graceful restart, soft reset): nothing to publish
+		return false
 	}
-	return !sameContributions(old, e)
+	if old != nil {
+		s.idx.remove(old)
+	}
+	s.idx.add(e)
+	return old != nil || j == applies
 }
 
 func sameRoute(a, b Route) bool {
@@ -56,34 +61,10 @@ func sameRoute(a, b Route) bool {
 }
 
 // remoteSeq is the highest MAC mobility sequence among the received
-// routes for k, and whether any remote VTEP announces k at all. claims
-// counts the received routes per (VNI, MAC), so the common answer (nobody
-// else has it) costs a map lookup; only a MAC that moved to us pays a scan
-// of the received routes.
+// routes for k, and whether any remote VTEP announces k at all: a lookup
+// in the index.
 func (s *Source) remoteSeq(k overlay.FDBKey) (seq uint32, found bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.claims[k] == 0 {
-		return 0, false
-	}
-	for _, e := range s.rx {
-		for _, f := range e.fdbs {
-			if f.Key() == k && (!found || e.r.Seq > seq) {
-				seq, found = e.r.Seq, true
-			}
-		}
-	}
-	return seq, found
-}
-
-// claim adds (n=1) or removes (n=-1) e's FDB keys in claims; s.mu is held.
-func (s *Source) claim(e *entry, n int32) {
-	for _, f := range e.fdbs {
-		k := f.Key()
-		if c := s.claims[k] + n; c > 0 {
-			s.claims[k] = c
-		} else {
-			delete(s.claims, k)
-		}
-	}
+	return s.idx.maxSeq(k)
 }

@@ -54,7 +54,7 @@ type Source struct {
 	cfg      Config
 	sp       srcloop.Speaker
 	loop     *srcloop.Loop
-	publish  func(overlay.State)
+	publish  func(overlay.Delta)
 	log      *slog.Logger
 	warn     *lograte.Throttle
 	rejected rejected // received routes refused, by judgement
@@ -63,15 +63,14 @@ type Source struct {
 
 	eps *srcloop.Inbox[endpoint.Key, endpoint.Endpoint] // the local endpoints
 
-	imet []localRoute  // the type-3 routes (start)
-	last overlay.State // the last snapshot published (loop only)
+	imet []localRoute // the type-3 routes (start)
 
 	// mu guards what the watch callback and Routes share with the loop.
-	mu     sync.Mutex
-	rx     map[string]*entry                  // received routes by key
-	claims map[overlay.FDBKey]int32           // received routes per (VNI, MAC), for MAC mobility
-	adv    map[endpoint.Key][]localRoute      // handed to the speaker, per endpoint (written by the loop)
-	sent   map[string]map[endpoint.Key]*Route // the same by route key, for Routes
+	mu   sync.Mutex
+	rx   map[string]*entry                  // received routes by key
+	idx  index                              // the desired state's claims, and what changed
+	adv  map[endpoint.Key][]localRoute      // handed to the speaker, per endpoint (written by the loop)
+	sent map[string]map[endpoint.Key]*Route // the same by route key, for Routes
 }
 
 // Owners of our paths in the speaker (bgp.Speaker.Advertise).
@@ -81,9 +80,10 @@ const (
 )
 
 // NewSource returns a Source; nothing happens until Run. publish receives
-// every snapshot on Run's goroutine; it must not modify it (the Source
-// compares the next one with it). Feed the speaker's events to Handler.
-func NewSource(c Config, sp srcloop.Speaker, publish func(overlay.State)) *Source {
+// the desired state's changes on Run's goroutine, in order: first the
+// networks' devices, then the changes the received routes make (see
+// overlay.Delta). Feed the speaker's events to Handler.
+func NewSource(c Config, sp srcloop.Speaker, publish func(overlay.Delta)) *Source {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -94,7 +94,7 @@ func NewSource(c Config, sp srcloop.Speaker, publish func(overlay.State)) *Sourc
 		byVNI:  map[uint32]*Network{},
 		byName: map[string]*Network{},
 		rx:     map[string]*entry{},
-		claims: map[overlay.FDBKey]int32{},
+		idx:    newIndex(),
 		adv:    map[endpoint.Key][]localRoute{},
 		sent:   map[string]map[endpoint.Key]*Route{},
 	}
@@ -173,22 +173,26 @@ func (s *Source) start(context.Context) error {
 	}
 	s.imet = imet
 	// Devices first: pods need their bridge before any route arrives.
-	s.last = buildState(s.cfg.Networks, nil)
-	s.publish(s.last)
+	var d overlay.Delta
+	for _, dev := range buildState(s.cfg.Networks, nil).Devices {
+		d.SetDevice(dev)
+	}
+	s.mu.Lock()
+	d.Append(s.idx.take()) // routes received before Run
+	s.mu.Unlock()
+	s.publish(d)
 	return nil
 }
 
-// rebuild publishes a snapshot of the received routes if it differs from
-// the last one.
+// rebuild publishes the changes the routes received since the last call
+// made, if any: O(changes).
 func (s *Source) rebuild() {
 	s.mu.Lock()
-	st := buildState(s.cfg.Networks, s.rx)
+	d := s.idx.take()
 	s.mu.Unlock()
-	if st.Equal(s.last) {
-		return
+	if !d.Empty() {
+		s.publish(d)
 	}
-	s.last = st
-	s.publish(st)
 }
 
 // syncLocal hands the speaker the type-3 routes (the first time) and the

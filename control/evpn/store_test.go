@@ -343,7 +343,7 @@ func TestMacRoutesMobility(t *testing.T) {
 	w = rt2(vtepA, "02:00:00:00:00:02", "", 0, 100)
 	w.Withdraw = true
 	s.ingest(w)
-	if _, ok := s.remoteSeq(k); ok || len(s.claims) != 1 {
-		t.Fatalf("after withdrawing all: still claimed, or claims %v (want only 02:00:00:00:00:01; 03 is in no VNI of ours)", s.claims)
+	if _, ok := s.remoteSeq(k); ok || len(s.idx.fdb) != 1 {
+		t.Fatalf("after withdrawing all: still claimed, or claims %v (want only 02:00:00:00:00:01; 03 is in no VNI of ours)", s.idx.fdb)
 	}
 }

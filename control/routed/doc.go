@@ -32,13 +32,14 @@
 //   - next hops that are ours (a route via ourselves loops), link-local
 //     (they need a device), unspecified or of the other address family.
 //
-// # Snapshots and start-up
+// # Changes and start-up
 //
-// Every change yields the full route set (remote prefix -> route),
-// coalesced like control/evpn's: a lone change goes out about a
-// millisecond after it arrived, bursts are spaced by 5 ms or two build
-// times. An unchanged set is not published. The first, empty set goes out
-// at once.
+// The Source publishes changes (overlay.Delta, Routes only): for every
+// prefix whose route to install changed, the new route or its removal,
+// O(changes), coalesced like control/evpn's: a lone change goes out
+// about a millisecond after it arrived, bursts are spaced by 5 ms. A path
+// set refreshed unchanged publishes nothing. The routes received before
+// Run go out at once (possibly none).
 //
 // Start-up order (what vxbgpd does): NewSource; the agent puts the stored
 // endpoints; Run; Ready closes once the blocks and host routes are handed

@@ -1,6 +1,7 @@
 package routed
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -75,10 +76,18 @@ func (h *host) run(t testing.TB) *host {
 	return h
 }
 
-func (h *host) record(m map[netip.Prefix]overlay.Route) {
+// record keeps the routes as of each published change (the Source
+// publishes changes: a table is what they add up to).
+func (h *host) record(d overlay.Delta) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.history = append(h.history, m)
+	m := map[netip.Prefix]overlay.Route{}
+	if n := len(h.history); n > 0 {
+		m = maps.Clone(h.history[n-1])
+	}
+	st := overlay.State{Routes: m}
+	st.ApplyDelta(d)
+	h.history = append(h.history, st.Routes)
 }
 
 // routes renders the latest snapshot, one route per line, sorted.

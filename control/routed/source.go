@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -58,28 +57,27 @@ type Source struct {
 	rules    rules
 	sp       srcloop.Speaker
 	loop     *srcloop.Loop
-	publish  func(map[netip.Prefix]overlay.Route)
+	publish  func(overlay.Delta)
 	log      *slog.Logger
 	warn     *lograte.Throttle
 	rejected rejected // received path sets refused, by verdict
 
-	last   map[netip.Prefix]overlay.Route // the last snapshot published (loop only)
-	blocks []bgp.Path                     // built at start, handed over once (loop only)
+	blocks []bgp.Path // built at start, handed over once (loop only)
 
 	hosts *srcloop.Inbox[endpoint.Key, []netip.Prefix] // the host routes each chained endpoint wants
 
 	// mu guards what the watch callback and Routes share with the loop.
 	mu         sync.Mutex
 	rx         map[netip.Prefix][]bgp.UnicastPath // received path sets, our own included
+	dirty      map[netip.Prefix]struct{}          // prefixes whose route may have changed since the last publish
 	advertised bool                               // the blocks are handed to the speaker
 	hostAdv    map[endpoint.Key][]netip.Prefix    // host routes handed to the speaker
 }
 
 // NewSource returns a Source; nothing happens until Run. publish receives
-// every snapshot (remote prefix -> route) on Run's goroutine; it must not
-// modify it (the Source compares the next one with it). Feed the speaker's
-// events to Handler.
-func NewSource(c Config, sp srcloop.Speaker, publish func(map[netip.Prefix]overlay.Route)) *Source {
+// the changes of the routes to install (overlay.Delta, Routes only) on
+// Run's goroutine, in order. Feed the speaker's events to Handler.
+func NewSource(c Config, sp srcloop.Speaker, publish func(overlay.Delta)) *Source {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -91,6 +89,7 @@ func NewSource(c Config, sp srcloop.Speaker, publish func(map[netip.Prefix]overl
 		warn:    lograte.New(c.Logger, 30*time.Second),
 		hosts:   srcloop.NewInbox[endpoint.Key](slices.Equal[[]netip.Prefix], loop.KickLocal),
 		rx:      map[netip.Prefix][]bgp.UnicastPath{},
+		dirty:   map[netip.Prefix]struct{}{},
 		hostAdv: map[endpoint.Key][]netip.Prefix{},
 	}
 }
@@ -195,8 +194,8 @@ func (s *Source) Handler() bgp.Handler {
 }
 
 // Run advertises the blocks and host routes and publishes the routes to
-// install until ctx ends; call it once. The first snapshot, empty, goes
-// out at once. Run leaves our routes in the speaker on return: whether
+// install until ctx ends; call it once. The routes received before Run
+// go out at once. Run leaves our routes in the speaker on return: whether
 // they are withdrawn is the speaker's shutdown decision (Close or Stop).
 func (s *Source) Run(ctx context.Context) error {
 	return s.loop.Run(ctx, srcloop.Hooks{Start: s.start, Local: s.syncLocal, Build: s.rebuild})
@@ -213,19 +212,37 @@ func (s *Source) start(context.Context) error {
 		}
 		s.blocks = append(s.blocks, p)
 	}
-	s.last = map[netip.Prefix]overlay.Route{}
-	s.publish(s.last)
+	s.publish(s.changes())
 	return nil
 }
 
+// rebuild publishes the changes of the prefixes received since the last
+// call, if any: O(changes).
 func (s *Source) rebuild() {
-	s.mu.Lock()
-	routes := s.rules.build(s.rx)
-	s.mu.Unlock()
-	if !maps.EqualFunc(routes, s.last, overlay.Route.Equal) {
-		s.last = routes
-		s.publish(routes)
+	if d := s.changes(); !d.Empty() {
+		s.publish(d)
 	}
+}
+
+// changes returns each marked prefix's route to install, or its removal,
+// and clears the marks.
+func (s *Source) changes() overlay.Delta {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var d overlay.Delta
+	for p := range s.dirty {
+		if rt, v := s.rules.route(p, s.rx[p]); v == install {
+			d.SetRoute(rt)
+		} else {
+			d.DelRoute(p)
+		}
+	}
+	if len(s.dirty) > 256 {
+		s.dirty = map[netip.Prefix]struct{}{} // a cleared map keeps its size, and ranging over it costs it
+	} else {
+		clear(s.dirty)
+	}
+	return d
 }
 
 // syncLocal hands the speaker the blocks (the first time) and the host
@@ -271,6 +288,7 @@ func (s *Source) syncLocal(ctx context.Context) bool {
 // set, log what is dropped and why, poke the loop. It never blocks on the
 // loop.
 func (s *Source) onRoute(p netip.Prefix, paths []bgp.UnicastPath) {
+	newRoute, newV := s.rules.route(p, paths)
 	s.mu.Lock()
 	old := s.rx[p]
 	if len(paths) == 0 {
@@ -278,13 +296,16 @@ func (s *Source) onRoute(p netip.Prefix, paths []bgp.UnicastPath) {
 	} else {
 		s.rx[p] = paths
 	}
-	s.mu.Unlock()
 	oldRoute, oldV := s.rules.route(p, old)
-	newRoute, newV := s.rules.route(p, paths)
+	changed := oldV != newV || !oldRoute.Equal(newRoute)
+	if changed {
+		s.dirty[p] = struct{}{}
+	}
+	s.mu.Unlock()
 	if !slices.Equal(old, paths) { // judge and log once per path set
 		s.judge(p, paths, newRoute, newV)
 	}
-	if oldV != newV || !oldRoute.Equal(newRoute) {
+	if changed {
 		s.loop.KickRx()
 	}
 }

@@ -211,7 +211,7 @@ func TestRoutedAlone(t *testing.T) {
 // A bad configuration fails Run at once.
 func TestRoutedBadConfig(t *testing.T) {
 	s := newSpeaker(t, "S", "127.0.0.151", "10.0.0.151", testASN, nil, nil)
-	src := NewSource(Config{Blocks: []netip.Prefix{netip.MustParsePrefix("10.244.1.0/24")}}, s.Speaker, func(map[netip.Prefix]overlay.Route) {})
+	src := NewSource(Config{Blocks: []netip.Prefix{netip.MustParsePrefix("10.244.1.0/24")}}, s.Speaker, func(overlay.Delta) {})
 	if err := src.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "next hop (IPv4)") {
 		t.Fatalf("Run: %v", err)
 	}

@@ -62,6 +62,9 @@ type Dataplane struct {
 	// without NDProxy) and serves them again.
 	ndStopped chan struct{}
 
+	// batch is the socket of ApplyBatch (batch.go), nil until first used.
+	batch *batchSock
+
 	// nat is the nftables connection of the NAT table (nat.go), nil
 	// until first used.
 	nat *nftnat.Conn
@@ -132,6 +135,12 @@ func newDataplane(ns netns.NsHandle, log *slog.Logger) (*Dataplane, error) {
 func (d *Dataplane) Close() error {
 	d.nd.Close()
 	d.closeNAT()
+	d.mu.Lock()
+	if d.batch != nil {
+		d.batch.close()
+		d.batch = nil
+	}
+	d.mu.Unlock()
 	d.h.Close()
 	d.raw.Socket.Close()
 	d.mu.Lock()

@@ -60,7 +60,14 @@ func (b *Inbox[K, V]) Take() map[K]Value[V] {
 		v, ok := b.vals[k]
 		out[k] = Value[V]{V: v, OK: ok}
 	}
-	clear(b.dirty)
+	if len(b.dirty) > 256 {
+		// A cleared map keeps its buckets, and ranging over it costs what
+		// it once held: after a burst of 10,000 endpoints, every later
+		// Take would.
+		b.dirty = map[K]struct{}{}
+	} else {
+		clear(b.dirty)
+	}
 	return out
 }
 

@@ -1,8 +1,8 @@
 // Package srcloop is the Run loop the EVPN and routed sources share. A
-// source says what it wants advertised (Hooks.Local), turns the routes it
-// received into a snapshot (Hooks.Build), and feeds the loop through its
+// source says what it wants advertised (Hooks.Local), publishes what the
+// routes it received change (Hooks.Build), and feeds the loop through its
 // kicks and the speaker's events (Handler); the loop owns the rest: when
-// to hand local changes to the speaker, the pacing of snapshots during a
+// to hand local changes to the speaker, the pacing of publishes during a
 // burst of received routes, and the Ready and Synced milestones the agent
 // waits on, with End-of-RIB tracking per family.
 package srcloop
@@ -52,8 +52,9 @@ type Hooks struct {
 	// source's initial set is handed over (it may close Ready). Failures
 	// are the speaker's to retry (bgp.Speaker.Advertise).
 	Local func(ctx context.Context) (ready bool)
-	// Build turns the received routes into a snapshot and publishes it
-	// if it changed. It runs after KickRx, paced (see Pacer).
+	// Build publishes what the received routes changed, if anything:
+	// a snapshot (routed) or the changes (EVPN). It runs after KickRx,
+	// paced (see Pacer).
 	Build func()
 }
 

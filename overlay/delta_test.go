@@ -1,0 +1,199 @@
+package overlay_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vxbgp/vxbgp/overlay"
+	"github.com/vxbgp/vxbgp/overlay/overlaytest"
+)
+
+// shuffledDelta is cur.DeltaTo(want) with its changes shuffled within each
+// kind, plus changes that change nothing (a set of what want holds, a
+// delete of what it lacks, a key set then deleted then set again): a
+// Delta promises no more than that.
+func shuffledDelta(r *rand.Rand, cur, want overlay.State) overlay.Delta {
+	d := cur.DeltaTo(want)
+	for k, f := range want.FDB {
+		if r.IntN(4) == 0 {
+			d.FDB = append(d.FDB, overlay.Del[overlay.FDBKey, overlay.FDB](k), overlay.Set(k, f))
+		}
+	}
+	d.Neigh = append(d.Neigh, overlay.Del[overlay.NeighKey, overlay.Neigh](overlay.NeighKey{VNI: 9, IP: netip4(r.IntN(250))}))
+	shuffle(r, d.Devices)
+	shuffle(r, d.FDB)
+	shuffle(r, d.Flood)
+	shuffle(r, d.Neigh)
+	shuffle(r, d.Routes)
+	return d
+}
+
+// shuffle reorders changes of distinct keys only: for one key, the last
+// change must stay last.
+func shuffle[K comparable, V any](r *rand.Rand, cs []overlay.Change[K, V]) {
+	seen := map[K]bool{}
+	for _, c := range cs {
+		if seen[c.Key] {
+			return // a key changed twice: keep the order
+		}
+		seen[c.Key] = true
+	}
+	r.Shuffle(len(cs), func(i, j int) { cs[i], cs[j] = cs[j], cs[i] })
+}
+
+// batching is the fake kernel as an overlay.Batcher: Apply of each op in
+// order, as netlinkdp's batches promise.
+type batching struct{ *overlaytest.Dataplane }
+
+func (b batching) ApplyBatch(ctx context.Context, ops []overlay.Op) []error {
+	errs := make([]error, len(ops))
+	for i, op := range ops {
+		errs[i] = b.Apply(ctx, op)
+	}
+	return errs
+}
+
+func netip4(i int) netip.Addr { return netip.MustParseAddr(fmt.Sprintf("10.9.0.%d", i)) }
+
+// The kernel a reconciler reaches through Updates (each pass looking at
+// the changed keys only) is the one a reconciler given the same state whole
+// (Set) reaches, after random sequences of changes, with passes that
+// re-read the kernel (Kick) in between; and Desired is the state the
+// changes add up to.
+func TestReconcilerUpdateMatchesSet(t *testing.T) {
+	ctx := context.Background()
+	for seed := range uint64(30) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 11))
+			dp := newFake(t)
+			var kernel overlay.Dataplane = dp
+			if seed%2 == 1 {
+				kernel = batching{dp} // the passes' chunks go through ApplyBatch
+			}
+			r := overlay.NewReconciler(kernel, overlay.ReconcilerOptions{})
+			cur := randomState(rng)
+			r.Set(cur.Clone())
+			r.MarkSynced()
+			if err := r.Sync(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for step := range 40 {
+				want := randomState(rng)
+				r.Update(shuffledDelta(rng, cur, want))
+				if rng.IntN(5) == 0 {
+					r.Kick()
+				}
+				if err := r.Sync(ctx); err != nil {
+					t.Fatalf("step %d: %v", step, err)
+				}
+				if got := r.Desired(); !got.Equal(want) {
+					t.Fatalf("step %d: desired\n%s\nwant\n%s", step, got, want)
+				}
+				ref := newFake(t)
+				fresh := overlay.NewReconciler(ref, overlay.ReconcilerOptions{})
+				fresh.Set(want.Clone())
+				fresh.MarkSynced()
+				if err := fresh.Sync(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if got, want := dp.State(), ref.State(); !got.Equal(want) {
+					t.Fatalf("step %d: kernel after Update\n%s\nafter Set\n%s", step, got, want)
+				}
+				cur = want
+			}
+		})
+	}
+}
+
+// A change to one entry of 10,000 costs a pass of one op, and deletes
+// wait for MarkSynced like a Set's.
+func TestReconcilerUpdateIsPartial(t *testing.T) {
+	ctx := context.Background()
+	dp := newFake(t)
+	r := overlay.NewReconciler(dp, overlay.ReconcilerOptions{})
+	s := state(dev(100))
+	for i := range 10000 {
+		s.AddFDB(fdb(100, fmt.Sprintf("02:00:00:00:%02x:%02x", i>>8, i&0xff), "10.0.0.2"))
+	}
+	r.Set(s)
+	if err := r.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ops := func() uint64 { return r.Stats().OpsApplied }
+	before := ops()
+	var d overlay.Delta
+	d.SetFDB(fdb(100, "02:00:00:00:00:07", "10.0.0.3"))
+	d.DelFDB(fdb(100, "02:00:00:00:00:08", "10.0.0.2").Key())
+	r.Update(d)
+	if err := r.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := ops() - before; n != 1 {
+		t.Fatalf("%d ops for one change before MarkSynced, want 1 (the delete waits)", n)
+	}
+	if _, ok := dp.State().FDB[fdb(100, "02:00:00:00:00:08", "10.0.0.2").Key()]; !ok {
+		t.Fatal("deleted before MarkSynced")
+	}
+	r.MarkSynced()
+	if err := r.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := dp.State().FDB[fdb(100, "02:00:00:00:00:08", "10.0.0.2").Key()]; ok || len(dp.State().FDB) != 9999 {
+		t.Fatalf("after MarkSynced: %d fdb entries", len(dp.State().FDB))
+	}
+	before = ops()
+	d = overlay.Delta{}
+	d.SetFDB(fdb(100, "02:00:00:00:00:09", "10.0.0.3"))
+	r.Update(d)
+	if err := r.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := ops() - before; n != 1 {
+		t.Fatalf("%d ops for one change, want 1", n)
+	}
+}
+
+// Updates, Sets, Kicks and readers race with Run (go test -race): the
+// passes read the desired state while Updates change it (copy on write),
+// and the kernel ends as the last state.
+func TestReconcilerUpdateConcurrent(t *testing.T) {
+	dp := newFake(t)
+	r := overlay.NewReconciler(dp, overlay.ReconcilerOptions{Resync: 5 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = r.Run(ctx) })
+	defer func() { cancel(); wg.Wait() }()
+	rng := rand.New(rand.NewPCG(1, 2))
+	cur := randomState(rng)
+	r.Set(cur.Clone())
+	r.MarkSynced()
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	readers.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				_ = r.Current()
+				_ = r.Desired()
+			}
+		}
+	})
+	for i := range 300 {
+		want := randomState(rng)
+		r.Update(shuffledDelta(rng, cur, want))
+		if i%50 == 0 {
+			r.Kick()
+		}
+		cur = want
+	}
+	close(stop)
+	readers.Wait()
+	waitFor(t, "the last state", func() bool { return dp.State().Equal(cur) })
+}

@@ -1,0 +1,300 @@
+package netlinkdp
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/vxbgp/vxbgp/overlay"
+)
+
+// Batched entry writes. Apply sends one netlink request and waits for its
+// ACK before the next: at 100,000 FDB entries that is 200,000 system calls
+// (and, in the netlink library, a 64 KiB receive buffer cleared for each
+// ACK). ApplyBatch sends the FDB and neighbour sets and deletes of a pass
+// several messages per sendmsg and then collects their ACKs, as zebra's
+// data plane does. The kernel handles the messages of one sendmsg in
+// order, each on its own (a failed one is ACKed with its error and the
+// next ones still run), so a batch means what the same ops applied one by
+// one mean. Everything else (devices, routes, flood entries, NAT) and
+// every entry op whose device is not known yet goes through Apply, in its
+// place in the order.
+
+// batchMax is how many messages one sendmsg carries: about 100 bytes
+// each, their ACKs (36 bytes each with NETLINK_CAP_ACK) fit the receive
+// buffer many times over.
+const batchMax = 128
+
+var _ overlay.Batcher = (*Dataplane)(nil)
+
+// batchMsg is one message of a batch: for op (its index in the
+// ApplyBatch call), its bytes, and whether ENOENT means done (a delete).
+type batchMsg struct {
+	op       int
+	data     []byte
+	absentOK bool
+	errno    unix.Errno
+	acked    bool
+}
+
+// ApplyBatch implements overlay.Batcher.
+func (d *Dataplane) ApplyBatch(ctx context.Context, ops []overlay.Op) []error {
+	errs := make([]error, len(ops))
+	sock, err := d.batchSocket()
+	if err != nil {
+		d.log.Warn("batched netlink writes unavailable: one request at a time", "err", err)
+		for i, op := range ops {
+			errs[i] = d.Apply(ctx, op)
+		}
+		return errs
+	}
+	var pending []batchMsg
+	refs := make([]linkRef, len(ops))
+	flush := func() {
+		if len(pending) == 0 {
+			return
+		}
+		if err := sock.exchange(pending); err != nil {
+			for _, m := range pending {
+				errs[m.op] = err
+			}
+		}
+		for _, m := range pending {
+			if errs[m.op] == nil && m.errno != 0 && !(m.absentOK && m.errno == unix.ENOENT) {
+				errs[m.op] = m.errno
+			}
+		}
+		pending = pending[:0]
+	}
+	for i, op := range ops {
+		if err := ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		msgs, ref, ok := d.entryMessages(op)
+		if !ok {
+			flush() // what went before goes first
+			errs[i] = d.Apply(ctx, op)
+			continue
+		}
+		d.noteEcho(op)
+		refs[i] = ref
+		for _, m := range msgs {
+			pending = append(pending, batchMsg{op: i, data: m.data, absentOK: m.absentOK})
+		}
+		if len(pending) >= batchMax {
+			flush()
+		}
+	}
+	flush()
+	for i, op := range ops {
+		if refs[i] == (linkRef{}) {
+			continue // applied one by one
+		}
+		switch err := errs[i]; {
+		case errors.Is(err, unix.ENODEV):
+			// The link cache was stale (a device re-created behind our
+			// back): Apply looks the device up again and retries.
+			errs[i] = d.Apply(ctx, op)
+		case err != nil:
+			errs[i] = entryError(op, refs[i], err)
+		case op.Neigh != nil && op.Kind == overlay.OpDel && refs[i].proxyARP:
+			d.announce(refs[i], op.Neigh.IP)
+		}
+	}
+	return errs
+}
+
+type entryMsg struct {
+	data     []byte
+	absentOK bool
+}
+
+// entryMessages returns the netlink messages of an FDB or neighbour op,
+// as setFDB, delFDB, setNeigh and delNeigh send them, with the device's
+// links; ok is false for any other op, and for one whose device is not
+// known or incomplete (Apply then says why, or that it is done).
+func (d *Dataplane) entryMessages(op overlay.Op) (msgs []entryMsg, ref linkRef, ok bool) {
+	var vni uint32
+	switch {
+	case op.FDB != nil:
+		vni = op.FDB.VNI
+	case op.Neigh != nil:
+		vni = op.Neigh.VNI
+	default:
+		return nil, ref, false
+	}
+	d.mu.Lock()
+	ref, ok = d.links[vni]
+	d.mu.Unlock()
+	if !ok || ref.bridge == 0 {
+		return nil, ref, false
+	}
+	set := op.Kind == overlay.OpSet
+	switch {
+	case op.FDB != nil && set:
+		f := op.FDB
+		if ref.vxlan == 0 || f.MAC.IsZero() || !f.VTEP.IsValid() {
+			return nil, ref, false
+		}
+		return []entryMsg{{data: neighMessage(unix.RTM_NEWNEIGH, unix.NLM_F_CREATE|unix.NLM_F_REPLACE, &netlink.Neigh{
+			Family: unix.AF_BRIDGE, LinkIndex: ref.vxlan, State: netlink.NUD_REACHABLE,
+			Flags: netlink.NTF_SELF | netlink.NTF_MASTER | netlink.NTF_EXT_LEARNED,
+			IP:    f.VTEP.AsSlice(), HardwareAddr: f.MAC.HardwareAddr(), MasterIndex: ref.bridge,
+		})}}, ref, true
+	case op.FDB != nil:
+		if ref.vxlan == 0 {
+			return nil, ref, false
+		}
+		wildcard := netip.IPv4Unspecified()
+		if op.FDB.VTEP.Is6() {
+			wildcard = netip.IPv6Unspecified()
+		}
+		// Two messages, as delFDB sends them (see there why).
+		self := &netlink.Neigh{Family: unix.AF_BRIDGE, LinkIndex: ref.vxlan, Flags: netlink.NTF_SELF,
+			IP: wildcard.AsSlice(), HardwareAddr: op.FDB.MAC.HardwareAddr()}
+		master := *self
+		master.Flags = netlink.NTF_MASTER
+		return []entryMsg{
+			{data: neighMessage(unix.RTM_DELNEIGH, 0, self), absentOK: true},
+			{data: neighMessage(unix.RTM_DELNEIGH, 0, &master), absentOK: true},
+		}, ref, true
+	case set:
+		n := op.Neigh
+		return []entryMsg{{data: neighMessage(unix.RTM_NEWNEIGH, unix.NLM_F_CREATE|unix.NLM_F_REPLACE, &netlink.Neigh{
+			Family: family(*n), LinkIndex: ref.bridge, State: netlink.NUD_NOARP, Flags: netlink.NTF_EXT_LEARNED,
+			IP: n.IP.AsSlice(), HardwareAddr: n.MAC.HardwareAddr(),
+		})}}, ref, true
+	default:
+		n := op.Neigh
+		return []entryMsg{{data: neighMessage(unix.RTM_DELNEIGH, 0, &netlink.Neigh{
+			Family: family(*n), LinkIndex: ref.bridge, IP: n.IP.AsSlice(),
+		}), absentOK: true}}, ref, true
+	}
+}
+
+// entryError words a batched op's error as Apply's would be.
+func entryError(op overlay.Op, ref linkRef, err error) error {
+	switch {
+	case op.FDB != nil && op.Kind == overlay.OpSet:
+		return fmt.Errorf("add fdb %s dst %s dev %s: %w", op.FDB.MAC, op.FDB.VTEP, ref.vxlanName, err)
+	case op.FDB != nil:
+		return fmt.Errorf("del fdb %s dev %s: %w", op.FDB.MAC, ref.vxlanName, err)
+	case op.Kind == overlay.OpSet:
+		return fmt.Errorf("add neigh %s lladdr %s dev %s: %w", op.Neigh.IP, op.Neigh.MAC, ref.bridgeName, err)
+	default:
+		return fmt.Errorf("del neigh %s dev %s: %w", op.Neigh.IP, ref.bridgeName, err)
+	}
+}
+
+// neighMessage serialises one RTM_NEWNEIGH or RTM_DELNEIGH request with
+// NLM_F_ACK, as the netlink library's NeighSet and NeighDel build it
+// (sequence number 0: exchange numbers the messages).
+func neighMessage(typ int, flags int, n *netlink.Neigh) []byte {
+	req := nl.NewNetlinkRequest(typ, flags|unix.NLM_F_ACK)
+	req.AddData(&netlink.Ndmsg{Family: uint8(n.Family), Index: uint32(n.LinkIndex), State: uint16(n.State), Flags: uint8(n.Flags)})
+	ip := n.IP.To4()
+	if ip == nil {
+		ip = n.IP.To16()
+	}
+	req.AddData(nl.NewRtAttr(netlink.NDA_DST, ip))
+	if n.HardwareAddr != nil {
+		req.AddData(nl.NewRtAttr(netlink.NDA_LLADDR, []byte(n.HardwareAddr)))
+	}
+	if n.MasterIndex != 0 {
+		req.AddData(nl.NewRtAttr(netlink.NDA_MASTER, nl.Uint32Attr(uint32(n.MasterIndex))))
+	}
+	return req.Serialize()
+}
+
+// batchSock is the socket of batched writes: blocking, with timeouts,
+// ACKs without the request echoed back.
+type batchSock struct {
+	mu   sync.Mutex
+	s    *nl.NetlinkSocket // kept: its finalizer would close fd
+	fd   int
+	seq  uint32
+	send []byte
+	recv []byte
+}
+
+// batchSocket opens the batch socket in our namespace on first use.
+func (d *Dataplane) batchSocket() (*batchSock, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.batch != nil {
+		return d.batch, nil
+	}
+	s, err := nl.GetNetlinkSocketAt(d.ns, netns.None(), unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, fmt.Errorf("netlink socket: %w", err)
+	}
+	fd := s.GetFd()
+	tv := unix.NsecToTimeval(int64(10 * time.Second))
+	for _, err := range []error{
+		unix.SetNonblock(fd, false),
+		unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv),
+		unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv),
+		unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_CAP_ACK, 1),
+	} {
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("netlink socket options: %w", err)
+		}
+	}
+	d.batch = &batchSock{s: s, fd: fd, recv: make([]byte, 1<<16)}
+	return d.batch, nil
+}
+
+func (b *batchSock) close() { b.s.Close() }
+
+// exchange sends msgs in one sendmsg, numbered from a fresh sequence
+// number, and records each one's ACK (errno 0: done) in it. An error
+// means the exchange itself failed: which messages took effect is unknown
+// (the reconciler re-reads the kernel after a failed pass).
+func (b *batchSock) exchange(msgs []batchMsg) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	first := b.seq + 1
+	b.send = b.send[:0]
+	for i := range msgs {
+		b.seq++
+		m := msgs[i].data
+		binary.NativeEndian.PutUint32(m[8:12], b.seq) // nlmsghdr.nlmsg_seq
+		b.send = append(b.send, m...)
+	}
+	if err := unix.Sendto(b.fd, b.send, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return fmt.Errorf("netlink batch of %d: send: %w", len(msgs), err)
+	}
+	for left := len(msgs); left > 0; {
+		n, _, err := unix.Recvfrom(b.fd, b.recv, 0)
+		if err != nil {
+			return fmt.Errorf("netlink batch of %d: %d acks missing: %w", len(msgs), left, err)
+		}
+		for p := b.recv[:n]; len(p) >= unix.NLMSG_HDRLEN; {
+			l := int(binary.NativeEndian.Uint32(p[0:4]))
+			if l < unix.NLMSG_HDRLEN || l > len(p) {
+				break
+			}
+			typ := binary.NativeEndian.Uint16(p[4:6])
+			seq := binary.NativeEndian.Uint32(p[8:12])
+			i := int(seq - first)
+			if typ == unix.NLMSG_ERROR && l >= unix.NLMSG_HDRLEN+4 && i >= 0 && i < len(msgs) && !msgs[i].acked {
+				msgs[i].acked = true
+				msgs[i].errno = unix.Errno(-int32(binary.NativeEndian.Uint32(p[16:20])))
+				left--
+			}
+			p = p[min(len(p), (l+unix.NLMSG_ALIGNTO-1)&^(unix.NLMSG_ALIGNTO-1)):]
+		}
+	}
+	return nil
+}
