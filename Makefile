@@ -90,7 +90,8 @@ test-unit: kubelab
 
 # The cluster lab (internal/kubelab/cluster, root): a control plane and two
 # nodes with containerd and kubelet; pods on the bridge CNI, then on vxbgp;
-# then the DaemonSet from deploy/kubernetes with make image's image.
+# then the DaemonSet from deploy/kubernetes with make image's image; then
+# workloads on 3 nodes (TestWorkloads: exec ping matrix, nodes come and go).
 test-k8s: build kubelab
 	CGO_ENABLED=0 $(GO) test -count=1 -timeout 20m -v ./internal/kubelab/cluster/ 2>&1 | tee $(BIN)/k8s.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|TIMING|_test.go:' ; exit $${PIPESTATUS[0]}
 

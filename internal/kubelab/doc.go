@@ -12,7 +12,8 @@
 //     lock, and returns the directory; `make kubelab` runs it.
 //   - Start(ctx, Options) brings up etcd and the API server and returns a
 //     ControlPlane: its URL, PKI files, static-token Users, Config(user)
-//     and WriteKubeconfig(path, user) for clients, Spawn and
+//     and WriteKubeconfig(path, user) for clients, PKI.Issue for more
+//     certificates of its CA (kubelets' serving certificates), Spawn and
 //     SpawnControllerManager for more processes, Stop for all of them.
 //   - In tests, Require(t, cmds...) builds or skips (fails under CI=true),
 //     and New(t, Options) starts a control plane removed when the test

@@ -23,6 +23,9 @@ type PKI struct {
 	ServerCert, ServerKey string // kube-apiserver's serving certificate
 	SAKey, SAPub          string // service-account token signing pair
 	Tokens                string // the static token file (token,user,uid,"groups")
+	// KubeletClientCert and Key: the API server's identity towards
+	// kubelets (KubeletClientUser).
+	KubeletClientCert, KubeletClientKey string
 }
 
 // User is a static-token identity of the API server.
@@ -108,7 +111,8 @@ func writePKI(dir string, ips []net.IP, users []User) (PKI, error) {
 			return p, err
 		}
 	}
-	return p, nil
+	p.KubeletClientCert, p.KubeletClientKey, err = p.Issue(d, "apiserver-kubelet-client", KubeletClientUser)
+	return p, err
 }
 
 func newKey() (*ecdsa.PrivateKey, error) { return ecdsa.GenerateKey(elliptic.P256(), rand.Reader) }

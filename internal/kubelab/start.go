@@ -151,6 +151,10 @@ func start(ctx context.Context, o Options) (_ *ControlPlane, err error) {
 		// One API server on loopback: no kubernetes Service endpoints to
 		// reconcile, and kubelets are reached by their InternalIP.
 		"--endpoint-reconciler-type=none", "--kubelet-preferred-address-types=InternalIP", "--v=1",
+		// exec, logs and port-forward: kubelets serve with certificates of
+		// the cluster CA (PKI.Issue) and take this client certificate.
+		"--kubelet-certificate-authority=" + cp.PKI.CACert,
+		"--kubelet-client-certificate=" + cp.PKI.KubeletClientCert, "--kubelet-client-key=" + cp.PKI.KubeletClientKey,
 	}
 	if err := cp.spawn(cp.APIServerLog, apiserver, append(args, o.ExtraArgs...)...); err != nil {
 		return nil, err

@@ -119,8 +119,14 @@ func (l *Lab) DelNetns(ctx context.Context, name string) error { return delNetns
 
 // inNetns runs f on a locked thread switched into namespace name, and
 // switches back: sockets made there stay in it, and /proc/sys/net shows
-// its sysctls.
-func inNetns(name string, f func() error) error { return netnsdo.DoNamed(name, f) }
+// its sysctls. Name "" is the caller's own namespace (a pinger running
+// inside a pod: Ping(ctx, "", ip, n)).
+func inNetns(name string, f func() error) error {
+	if name == "" {
+		return f()
+	}
+	return netnsdo.DoNamed(name, f)
+}
 
 // sysctl sets sysctls (`sysctl -w key=value`) of namespace ns by writing
 // /proc/sys from a thread inside it, so the lab needs no procps.

@@ -8,9 +8,9 @@ import (
 	"time"
 )
 
-// Ping sends count echo requests from namespace ns to ip (one every
-// 200 ms, answers awaited up to 2 s after the last) and returns how many
-// were answered. The lab sends them itself (no ping binary). It fails only
+// Ping sends count echo requests from namespace ns ("" for this
+// process's own) to ip (one every 200 ms, answers awaited up to 2 s after
+// the last) and returns how many were answered. The lab sends them itself (no ping binary). It fails only
 // when it could not ping at all: no socket, ctx ended, or no request could
 // be sent.
 func Ping(ctx context.Context, ns, ip string, count int) (PingStats, error) {

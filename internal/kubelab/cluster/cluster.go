@@ -21,10 +21,19 @@
 // Which CNI the nodes use is the test's choice: UseBridge writes the
 // reference bridge + host-local conflist per node (from its podCIDR),
 // UseVxbgp starts vxbgpd on every host (kubernetes.enabled, its block from
-// the Node) and writes the vxbgp-cni conflist. Stop removes everything:
-// kubelets, pods (by killing what is in the nodes' cgroups), containerd
-// and its shims, mounts under the work dir, cgroups, the control plane,
-// the lab's namespaces and the work dir.
+// the Node) and writes the vxbgp-cni conflist; DeployVxbgp deploys it as
+// users do instead (make image's image, deploy/kubernetes, LabOverlay).
+//
+// Workloads and membership: CreateDeployment runs kubelab-pod (PodImage,
+// imported with ImportAll) spread by the scheduler, WaitDeployment lists
+// its pods, Exec runs a command in a pod by kubectl exec's path (the API
+// server, the kubelet's streaming server with certificates of the
+// cluster CA, containerd) and ExecPingMatrix pings every pair through it.
+// AddNode adds a lab host as a node; DrainNode and RemoveNode retire one.
+//
+// Stop removes everything: kubelets, pods (by killing what is in the
+// nodes' cgroups), containerd and its shims, mounts under the work dir,
+// cgroups, the control plane, the lab's namespaces and the work dir.
 package cluster
 
 import (
@@ -77,6 +86,12 @@ type Cluster struct {
 	opts  Options
 	logf  func(format string, args ...any)
 	links []string // /run/netns names made by PodNetns
+	// images are the tarballs ImportAll imported: AddNode's node gets
+	// them too, before its kubelet starts.
+	images []string
+	// removed are the nodes RemoveNode took out: Stop stops them again
+	// in case that failed half-way.
+	removed []*Node
 	// dirMounted: Dir is a private bind mount of itself; madeDirs: the
 	// HostPaths mount points Start created on this machine.
 	dirMounted bool
@@ -193,10 +208,10 @@ func (c *Cluster) Stop(ctx context.Context) error {
 		}
 		cancel()
 	}
-	for i := len(c.Nodes) - 1; i >= 0; i-- {
-		errs = append(errs, c.Nodes[i].stop(ctx))
+	for _, n := range append(c.removed, c.Nodes...) {
+		errs = append(errs, n.stop(ctx))
 	}
-	c.Nodes = nil
+	c.Nodes, c.removed = nil, nil
 	errs = append(errs, killUnder(c.Dir), unmountUnder(c.Dir))
 	if c.CP != nil {
 		c.CP.Stop()

@@ -60,6 +60,12 @@ func TestCluster(t *testing.T) {
 // stopped when the test ends; it returns the vxbgp binaries' directory.
 func startCluster(ctx context.Context, t *testing.T) (*Cluster, string) {
 	t.Helper()
+	return startClusterN(ctx, t, 2)
+}
+
+// startClusterN is startCluster with the given number of nodes.
+func startClusterN(ctx context.Context, t *testing.T, nodes int) (*Cluster, string) {
+	t.Helper()
 	nstest.Require(t)
 	for _, tool := range []string{"containerd", "ctr", "runc", "nsenter", "unshare", "etcd"} {
 		nstest.RequireTool(t, tool)
@@ -69,7 +75,7 @@ func startCluster(ctx context.Context, t *testing.T) (*Cluster, string) {
 	}
 	k8s := kubelab.Require(t, kubelab.APIServer, kubelab.ControllerManager, kubelab.Scheduler, kubelab.Kubelet)
 	bin := buildBinaries(t)
-	c, err := Start(ctx, Options{Nodes: 2, K8sBin: k8s, VxbgpBin: bin, Pause: filepath.Join(bin, "kubelab-pause"), Logf: t.Logf})
+	c, err := Start(ctx, Options{Nodes: nodes, K8sBin: k8s, VxbgpBin: bin, Pause: filepath.Join(bin, "kubelab-pause"), Logf: t.Logf})
 	if err != nil {
 		t.Fatalf("start cluster: %v", err)
 	}
@@ -132,8 +138,8 @@ func (e endpoint) Label() string { return e.name }
 func (e endpoint) Netns() string { return e.ns }
 func (e endpoint) Addr() string  { return e.ip }
 
-// buildBinaries builds vxbgpd, vxbgpctl, vxbgp-cni and kubelab-pause
-// (static) from this tree into a temporary directory.
+// buildBinaries builds vxbgpd, vxbgpctl, vxbgp-cni, kubelab-pause and
+// kubelab-pod (static) from this tree into a temporary directory.
 func buildBinaries(t *testing.T) string {
 	t.Helper()
 	out, err := exec.Command("go", "env", "GOMOD").Output()
@@ -148,6 +154,7 @@ func buildBinaries(t *testing.T) string {
 	for pkg, name := range map[string]string{
 		"./cmd/" + lab.BinAgent: lab.BinAgent, "./cmd/" + lab.BinCtl: lab.BinCtl, "./cmd/" + lab.BinCNI: lab.BinCNI,
 		"./internal/kubelab/cmd/kubelab-pause": "kubelab-pause",
+		"./internal/kubelab/cmd/kubelab-pod":   "kubelab-pod",
 	} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
 		cmd.Dir, cmd.Env = root, append(os.Environ(), "CGO_ENABLED=0")

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,21 +10,17 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/vxbgp/vxbgp/control/localapi"
-	"github.com/vxbgp/vxbgp/internal/kubelab"
 	"github.com/vxbgp/vxbgp/internal/lab"
 )
 
 // TestDaemonSet deploys vxbgp as users do: the image make image builds,
 // imported into every node's containerd, and deploy/kubernetes applied
-// with one lab overlay (the API server's address, see labOverlay). The
-// DaemonSet's pods must run on every node, and pods on the two nodes then
-// reach each other through vxbgp.
+// through the lab overlay (LabOverlay: the API server's address, the
+// conflist's CNI version). The DaemonSet's pods must run on every node,
+// and pods on the two nodes then reach each other through vxbgp.
 func TestDaemonSet(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -33,42 +28,16 @@ func TestDaemonSet(t *testing.T) {
 	c, bin := startCluster(ctx, t)
 	root := filepath.Dir(filepath.Dir(filepath.Dir(mustGetwd(t)))) // internal/kubelab/cluster
 	image, tar := buildImage(t, root, bin)
-	for _, n := range c.Nodes {
-		if err := n.Import(ctx, tar); err != nil {
-			t.Fatal(err)
-		}
-	}
-	u, err := url.Parse(c.CP.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"rbac.yaml", "configmap.yaml", "daemonset.yaml"} {
-		if err := kubelab.ApplyFileEdit(ctx, c.Client, filepath.Join(root, "deploy/kubernetes", f),
-			labOverlay(u.Hostname(), u.Port())); err != nil {
-			t.Fatal(err)
-		}
-	}
 	t1 := time.Now()
-	ds := c.Client.AppsV1().DaemonSets("kube-system")
-	if err := c.poll(ctx, 3*time.Minute, "DaemonSet vxbgp ready on every node", func() (bool, error) {
-		d, err := ds.Get(ctx, "vxbgp", metav1.GetOptions{})
-		return err == nil && d.Status.NumberReady == int32(len(c.Nodes)), nil
-	}); err != nil {
+	if err := c.DeployVxbgp(ctx, filepath.Join(root, "deploy/kubernetes"), tar, nil); err != nil {
 		logAgents(ctx, t, c)
-		t.Fatal(err)
-	}
-	t.Logf("TIMING DaemonSet %s ready on %d nodes: %s", image, len(c.Nodes), time.Since(t1).Round(time.Millisecond))
-	wctx, wcancel := context.WithTimeout(ctx, time.Minute)
-	err = c.WaitNodes(wctx, true)
-	wcancel()
-	if err != nil {
 		for _, n := range c.Nodes {
 			b, _ := os.ReadFile(filepath.Join(n.NetDir, "10-vxbgp.conflist"))
-			t.Logf("%s: %s", n.Name, b)
+			t.Logf("%s conflist: %s", n.Name, b)
 		}
-		t.Fatalf("nodes not Ready once the agents wrote the conflist: %v", err)
+		t.Fatal(err)
 	}
-	t.Logf("TIMING Nodes Ready after the DaemonSet: %s", time.Since(t1).Round(time.Millisecond))
+	t.Logf("TIMING DaemonSet %s ready and Nodes Ready on %d nodes: %s", image, len(c.Nodes), time.Since(t1).Round(time.Millisecond))
 	checkDeployed(ctx, t, c)
 	pingAcross(ctx, t, c, "ds-")
 	t.Logf("TIMING whole test before teardown: %s", time.Since(t0).Round(time.Millisecond))
@@ -105,39 +74,6 @@ func checkDeployed(ctx context.Context, t *testing.T, c *Cluster) {
 		if err != nil {
 			t.Errorf("%s: %v: peers %+v", n.Name, err, peers)
 		}
-	}
-}
-
-// labOverlay is where a lab node differs from a real one:
-//   - no kube-proxy, so the kubernetes Service's ClusterIP (what in-cluster
-//     clients dial) leads nowhere: the agent is told the API server's
-//     address directly (env KUBERNETES_SERVICE_HOST/PORT, which client-go's
-//     in-cluster config reads);
-//   - Debian's reference plugins (containernetworking-plugins 1.1.1, the
-//     portmap and bandwidth the conflist chains) speak CNI up to 1.0.0 and
-//     refuse the shipped conflist's 1.1.0 ("incompatible CNI versions;
-//     config is "1.1.0", plugin supports [... "1.0.0"]"): the lab's
-//     conflist says 1.0.0.
-func labOverlay(host, port string) func(runtime.Object) error {
-	return func(obj runtime.Object) error {
-		if cm, ok := obj.(*corev1.ConfigMap); ok {
-			for k, v := range cm.Data {
-				if strings.HasSuffix(k, ".conflist") {
-					cm.Data[k] = strings.Replace(v, `"cniVersion": "1.1.0"`, `"cniVersion": "1.0.0"`, 1)
-				}
-			}
-			return nil
-		}
-		d, ok := obj.(*appsv1.DaemonSet)
-		if !ok {
-			return nil
-		}
-		for i := range d.Spec.Template.Spec.Containers {
-			c := &d.Spec.Template.Spec.Containers[i]
-			c.Env = append(c.Env, corev1.EnvVar{Name: "KUBERNETES_SERVICE_HOST", Value: host},
-				corev1.EnvVar{Name: "KUBERNETES_SERVICE_PORT", Value: port})
-		}
-		return nil
 	}
 }
 

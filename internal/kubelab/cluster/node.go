@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -109,11 +110,21 @@ func (c *Cluster) startNode(ctx context.Context, h *lab.Host) (*Node, error) {
 	if err := waitCmd(ctx, 30*time.Second, "ctr", "-a", n.Sock, "version"); err != nil {
 		return n, fmt.Errorf("containerd on %s: %w\n%s", h.Name, err, tailFile(filepath.Join(d, "containerd.log")))
 	}
-	if err := n.Import(ctx, filepath.Join(c.Dir, "pause.tar")); err != nil {
+	for _, tar := range append([]string{filepath.Join(c.Dir, "pause.tar")}, c.images...) {
+		if err := n.Import(ctx, tar); err != nil {
+			return n, err
+		}
+	}
+	// A serving certificate of the cluster CA for the node's address: the
+	// API server verifies it when it proxies exec and logs to the kubelet.
+	cert, key, err := c.CP.PKI.Issue(filepath.Join(d, "kubelet-pki"), "kubelet", kubelab.CertRequest{
+		CommonName: "system:node:" + h.Name, Groups: []string{"system:nodes"},
+		IPs: []net.IP{net.ParseIP(h.Addr)}, DNSNames: []string{h.Name}, Server: true})
+	if err != nil {
 		return n, err
 	}
 	kcfg := filepath.Join(d, "kubelet.yaml")
-	if err := os.WriteFile(kcfg, []byte(kubeletConfig(n)), 0o644); err != nil {
+	if err := os.WriteFile(kcfg, []byte(kubeletConfig(n, c.CP.PKI.CACert, cert, key)), 0o644); err != nil {
 		return n, err
 	}
 	n.kubelet, err = spawn(h.NS, n.MountNS, filepath.Join(d, "kubelet.log"), filepath.Join(c.opts.K8sBin, kubelab.Kubelet),
@@ -130,6 +141,7 @@ func (n *Node) stop(ctx context.Context) error {
 	var errs []error
 	if n.kubelet != nil {
 		errs = append(errs, n.kubelet.stop(10*time.Second))
+		n.kubelet = nil // stop again (Cluster.Stop after RemoveNode) signals no stale group
 	}
 	errs = append(errs, killCgroup(ctx, n.Cgroup))
 	if n.ctrd != nil {
@@ -137,6 +149,7 @@ func (n *Node) stop(ctx context.Context) error {
 		// /var/lib/cni/results, named <network>-<container ID>-<ifname>.
 		ids, _ := n.ctr(ctx, "containers", "ls", "-q")
 		errs = append(errs, n.ctrd.stop(10*time.Second))
+		n.ctrd = nil
 		for _, id := range ids {
 			files, _ := filepath.Glob("/var/lib/cni/results/*-" + id + "-*")
 			for _, f := range files {
@@ -205,8 +218,11 @@ state = %[2]q
 }
 
 // kubeletConfig is the recipe's kubelet config (cgroup v1, cgroupfs, no
-// swap check) with this node's socket, cgroup root and pod log dir.
-func kubeletConfig(n *Node) string {
+// swap check) with this node's socket, cgroup root and pod log dir. Its
+// API (exec, logs) is kubeadm's: clients authenticate with a certificate
+// of the cluster CA (the API server's kubelet client) or a token, and the
+// API server authorizes them (webhook); no anonymous access.
+func kubeletConfig(n *Node, ca, cert, key string) string {
 	return fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 cgroupDriver: cgroupfs
@@ -215,16 +231,19 @@ failSwapOn: false
 containerRuntimeEndpoint: unix://%s
 podLogsDir: %s
 authentication:
-  anonymous: {enabled: true}
-  webhook: {enabled: false}
-authorization: {mode: AlwaysAllow}
+  anonymous: {enabled: false}
+  webhook: {enabled: true}
+  x509: {clientCAFile: %s}
+authorization: {mode: Webhook}
+tlsCertFile: %s
+tlsPrivateKeyFile: %s
 readOnlyPort: 0
 oomScoreAdj: 0
 protectKernelDefaults: false
 resolvConf: /etc/resolv.conf
 imageGCHighThresholdPercent: 100
 evictionHard: {"memory.available": "100Mi", "nodefs.available": "1%%", "imagefs.available": "1%%"}
-`, n.Cgroup, n.Sock, filepath.Join(n.Dir, "logs"))
+`, n.Cgroup, n.Sock, filepath.Join(n.Dir, "logs"), ca, cert, key)
 }
 
 // waitCmd runs argv until it succeeds or timeout passes.

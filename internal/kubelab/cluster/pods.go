@@ -56,10 +56,17 @@ func (c *Cluster) RunPod(ctx context.Context, name string, node *Node) (string, 
 	return ip, err
 }
 
-// DeletePods deletes every pod of the default namespace and waits until
-// they are gone (the kubelets tore their sandboxes down).
+// DeletePods deletes every Deployment and pod of the default namespace
+// and waits until the pods are gone (the kubelets tore their sandboxes
+// down).
 func (c *Cluster) DeletePods(ctx context.Context) error {
 	zero := int64(0)
+	// Deployments first, or their ReplicaSets would recreate the pods.
+	fg := metav1.DeletePropagationForeground
+	if err := c.Client.AppsV1().Deployments("default").DeleteCollection(ctx,
+		metav1.DeleteOptions{PropagationPolicy: &fg}, metav1.ListOptions{}); err != nil {
+		return err
+	}
 	pods := c.Client.CoreV1().Pods("default")
 	if err := pods.DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &zero}, metav1.ListOptions{}); err != nil {
 		return err
