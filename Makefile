@@ -12,7 +12,7 @@ LDFLAGS  := -X github.com/vxbgp/vxbgp/control/agent.Version=$(VERSION)+$(GITREV)
 # Unit and privileged package tests: everything but the multi-host lab.
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v -e /e2e -e /bench -e /kubelab/cluster)
 
-.PHONY: all build image test test-unit test-e2e test-k8s demo demo-clean bench lint clean fuzz kubelab install uninstall
+.PHONY: all build image test test-unit test-e2e test-k8s demo demo-clean demo-k8s demo-k8s-clean bench lint clean fuzz kubelab install uninstall
 
 all: build
 
@@ -74,7 +74,7 @@ uninstall:
 # the Go module proxy into /var/cache/vxbgp/k8s (~15 min cold), reused after.
 # A failed build fails CI; elsewhere the tests that need them skip, saying why.
 kubelab:
-	$(GO) run ./internal/kubelab/cmd/kubelab-build kube-apiserver kube-controller-manager kube-scheduler kubelet || [ "$$CI" != true ]
+	$(GO) run ./internal/kubelab/cmd/kubelab-build kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl || [ "$$CI" != true ]
 
 # All layers: unit (with -race), privileged (netns, as root), e2e, and last
 # the cluster lab (test-k8s); the lab packages (e2e, bench) one at a time
@@ -122,6 +122,19 @@ bench: build
 
 demo-clean: build
 	$(BIN)/vxbgp-lab clean
+
+# A 3-node Kubernetes cluster on the lab, vxbgp deployed by its manifests
+# (make image's image, deploy/kubernetes), a Deployment of 9 pods and
+# their ping matrix; KEEP=1 leaves it up (make demo-k8s-clean removes
+# it). The Kubernetes binaries are built once into /var/cache/vxbgp/k8s.
+demo-k8s:
+	@echo "demo-k8s: building vxbgp's binaries and image (make image; about 30 s when Go's build cache is cold)"
+	@$(MAKE) --no-print-directory image
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./internal/kubelab/cmd/kubelab-pause
+	$(BIN)/vxbgp-lab demo-k8s -bin $(BIN)
+
+demo-k8s-clean: build
+	$(BIN)/vxbgp-lab demo-k8s-clean
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }

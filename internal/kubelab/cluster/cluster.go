@@ -70,6 +70,11 @@ type Options struct {
 	VxbgpBin string // vxbgpd, vxbgpctl, vxbgp-cni (lab.Options.BinDir)
 	Pause    string // a static pause binary (internal/kubelab/cmd/kubelab-pause)
 	Logf     func(format string, args ...any)
+
+	// ClusterCIDR is kube-controller-manager's --cluster-cidr; default
+	// ClusterCIDR. A narrower one leaves room in the pod network for
+	// hosts outside the cluster (blocks of bare-metal agents).
+	ClusterCIDR string
 }
 
 // Cluster is a running cluster lab.
@@ -169,6 +174,10 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 // startControlPlane starts etcd and the API server in namespace ns at
 // CPAddr, then the controller-manager and the scheduler beside them.
 func (c *Cluster) startControlPlane(ctx context.Context, ns string) (err error) {
+	cidr := c.opts.ClusterCIDR
+	if cidr == "" {
+		cidr = ClusterCIDR
+	}
 	c.CP, err = kubelab.Start(ctx, kubelab.Options{Bin: c.opts.K8sBin, Dir: filepath.Join(c.Dir, "cp"),
 		Address: CPAddr, Netns: ns, Logf: c.logf})
 	if err != nil {
@@ -181,7 +190,7 @@ func (c *Cluster) startControlPlane(ctx context.Context, ns string) (err error) 
 		return err
 	}
 	if err := c.CP.SpawnControllerManager(c.opts.K8sBin, "--allocate-node-cidrs=true",
-		"--cluster-cidr="+ClusterCIDR, "--node-cidr-mask-size=24", "--service-cluster-ip-range=10.96.0.0/12"); err != nil {
+		"--cluster-cidr="+cidr, "--node-cidr-mask-size=24", "--service-cluster-ip-range=10.96.0.0/12"); err != nil {
 		return err
 	}
 	_, err = c.CP.Spawn("scheduler", filepath.Join(c.opts.K8sBin, kubelab.Scheduler),
