@@ -129,11 +129,11 @@ func k8sSuite(ctx context.Context, c Config, sz sizes) ([]Row, []string) {
 		latencyRow(WhatK8sBatch, refK8s, batchVx, batchRef),
 		latencyRow(WhatK8sCRI, refK8s, criVx, criRef),
 	}
-	rows[0].Note = fmt.Sprintf("%d batches of %d pods a side (%d per node), each pod from its Create call to the watch event showing it Ready; pairs alternate which side goes first",
-		len(batchVx), sz.k8sPods, sz.k8sPods/k8sNodes)
+	rows[0].Note = fmt.Sprintf("%s of %d pods a side (%d per node), each pod from its Create call to the watch event showing it Ready; pairs alternate which side goes first",
+		plural(len(batchVx), "batch", "batches"), sz.k8sPods, sz.k8sPods/k8sNodes)
 	rows[1].Note = "first Create call until the last pod Ready; " + strings.Join(r.batchNote, ", ")
-	rows[2].Note = fmt.Sprintf("%d rounds of %d sandboxes a side on %s, one after another, its kubelet stopped (SIGSTOP) meanwhile; sandboxes kept until the round ends",
-		len(batchVx), sz.k8sCRI, r.criNode.Name)
+	rows[2].Note = fmt.Sprintf("%s of %d sandboxes a side on %s, one after another, its kubelet stopped (SIGSTOP) meanwhile; sandboxes kept until the round ends",
+		plural(len(batchVx), "round", "rounds"), sz.k8sCRI, r.criNode.Name)
 	if runErr != nil {
 		for i := range rows {
 			rows[i].Err = runErr.Error()
@@ -325,3 +325,11 @@ func fmtDurations(ds []time.Duration) string {
 }
 
 var errNotReady = errors.New("pods not Ready")
+
+// plural is "1 batch" or "n batches".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
