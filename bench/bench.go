@@ -43,14 +43,19 @@ type sizes struct {
 	// Samples of the rows that need a withdrawal and a settle barrier
 	// between two samples.
 	bulkN, type2N, blocksN int
+	// k8s: pods a batch, batches (and CRI rounds) a side, sandboxes a
+	// CRI round.
+	k8sPods, k8sBatches, k8sCRI int
 }
 
 func (c Config) sizes() sizes {
 	s := sizes{convN: 50, cniN: 100, iperf: 10 * time.Second, iperfRounds: 3, bulk: DefaultBulk, type2: 100000, blocks: 1000,
-		idle: 30 * time.Second, goCount: 5, goTime: "1s", repeerN: 10, bulkN: 3, type2N: 3, blocksN: 5}
+		idle: 30 * time.Second, goCount: 5, goTime: "1s", repeerN: 10, bulkN: 3, type2N: 3, blocksN: 5,
+		k8sPods: 30, k8sBatches: 3, k8sCRI: 10}
 	if c.Quick {
 		s = sizes{convN: 10, cniN: 20, iperf: 3 * time.Second, iperfRounds: 1, bulk: DefaultBulk, type2: 10000, blocks: 1000,
-			idle: 6 * time.Second, goCount: 1, goTime: "100ms", repeerN: 3, bulkN: 1, type2N: 3, blocksN: 3}
+			idle: 6 * time.Second, goCount: 1, goTime: "100ms", repeerN: 3, bulkN: 1, type2N: 3, blocksN: 3,
+			k8sPods: 4, k8sBatches: 1, k8sCRI: 3}
 	}
 	if len(c.Bulk) > 0 {
 		s.bulk = c.Bulk
@@ -95,10 +100,13 @@ func WhatBulk(n int) string {
 	return fmt.Sprintf("convergence, bulk n=%d (endpoints on h1 until all programmed on h2)", n)
 }
 
-// Expected lists every row (and note) a complete run with the default
-// sizes prints.
+// Expected lists every row (and note) a quick run of all parts prints; a
+// full run adds ExpectedK8s.
 var Expected = []string{WhatConv, WhatCNIAdd, WhatCNIDel, WhatBulk(1000), WhatBulk(10000), WhatType2, WhatType2Peak, WhatOverlay,
 	WhatRSS, WhatCPU, WhatRouted, WhatBlocks, WhatRepeerTerm, WhatRepeerKill, WhatGoDiff, WhatGoDecode, WhatGoFromPaths, WhatGoBuildState, NoteOffloads}
+
+// ExpectedK8s are the k8s part's rows (a full run, or -only k8s).
+var ExpectedK8s = []string{WhatK8sPod, WhatK8sBatch, WhatK8sCRI}
 
 // MaxBulk is the largest bulk size: the endpoints' IPs are
 // 10.244.128.1-10.244.199.250, 250 per /24.
@@ -145,6 +153,11 @@ func Run(ctx context.Context, c Config) *Report {
 	}
 	if c.has(PartRepeer) {
 		rep.Rows = append(rep.Rows, repeerSuite(ctx, c, sz)...)
+	}
+	if c.has(PartK8s) {
+		rows, notes := k8sSuite(ctx, c, sz)
+		rep.Rows = append(rep.Rows, rows...)
+		rep.Notes = append(rep.Notes, notes...)
 	}
 	// Last: compiling and running Go benchmarks would disturb the labs.
 	if c.has(PartGoBench) {

@@ -9,7 +9,7 @@ import (
 // Parts of a run, for Config.Only (vxbgp-bench -only): each names one or
 // two rows. The overlay lab serves conv, cni, bulk, type2, overlay and
 // footprint; the routed lab serves routed and blocks; repeer has a lab of
-// its own; gobench needs no lab.
+// its own, k8s a cluster (internal/kubelab/cluster); gobench needs no lab.
 const (
 	PartConv      = "conv"      // convergence, 1 endpoint
 	PartCNI       = "cni"       // CNI ADD and DEL
@@ -20,11 +20,12 @@ const (
 	PartRouted    = "routed"    // iperf3, routed
 	PartBlocks    = "blocks"    // routed blocks from a peer
 	PartRepeer    = "repeer"    // re-peer after a restart, vs FRR's bgpd
+	PartK8s       = "k8s"       // a real cluster: pods to Ready, CRI RunPodSandbox (not in -quick unless named)
 	PartGoBench   = "gobench"   // Go micro-benchmarks
 )
 
 // Parts lists every part, in table order.
-var Parts = []string{PartConv, PartCNI, PartBulk, PartType2, PartOverlay, PartFootprint, PartRouted, PartBlocks, PartRepeer, PartGoBench}
+var Parts = []string{PartConv, PartCNI, PartBulk, PartType2, PartOverlay, PartFootprint, PartRouted, PartBlocks, PartRepeer, PartK8s, PartGoBench}
 
 // ParseParts parses a comma list of parts; "" and "all" select all (nil).
 func ParseParts(s string) ([]string, error) {
@@ -51,8 +52,15 @@ func ParseParts(s string) ([]string, error) {
 	return out, nil
 }
 
-// has reports whether the run includes part p.
-func (c Config) has(p string) bool { return len(c.Only) == 0 || slices.Contains(c.Only, p) }
+// has reports whether the run includes part p. A quick run of all parts
+// leaves k8s out: its cluster alone takes longer than the rest; named
+// (-quick -only k8s) it runs a tiny version.
+func (c Config) has(p string) bool {
+	if len(c.Only) == 0 {
+		return p != PartK8s || !c.Quick
+	}
+	return slices.Contains(c.Only, p)
+}
 
 // hasAny reports whether the run includes any of ps.
 func (c Config) hasAny(ps ...string) bool {

@@ -161,6 +161,19 @@ func (n *Node) stop(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// PIDs are the node's daemons by name ("containerd", "kubelet"): for
+// measuring them (CPU, memory) or pausing the kubelet while a test acts as
+// it on the CRI. A daemon not started is missing.
+func (n *Node) PIDs() map[string]int {
+	out := map[string]int{}
+	for name, p := range map[string]*proc{"containerd": n.ctrd, "kubelet": n.kubelet} {
+		if p != nil && p.cmd.Process != nil {
+			out[name] = p.cmd.Process.Pid
+		}
+	}
+	return out
+}
+
 // ctr runs ctr against the node's containerd in the k8s.io namespace and
 // returns the lines it printed.
 func (n *Node) ctr(ctx context.Context, args ...string) ([]string, error) {
