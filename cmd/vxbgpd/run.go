@@ -73,6 +73,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, version s
 	log := newLogger(stderr, cfg)
 	klog.SetSlogLogger(log.With("component", "client-go")) // kubernetes.enabled: the informer's own log lines
 	log.Info("vxbgpd starting", "version", version, "config", *path, "mode", cfg.Mode, "node", cfg.NodeName)
+	applyMemoryLimit(cfg, log)
 	if err := start(ctx, cfg, log); err != nil {
 		log.Error("vxbgpd failed", "err", err)
 		return 1

@@ -32,6 +32,10 @@ type Config struct {
 	// lines) or json (one object a line, for log shippers). Default text.
 	LogFormat string `yaml:"logFormat" json:"logFormat"`
 
+	// MemoryLimit is the Go runtime's soft memory limit (memory.go), in
+	// GOMEMLIMIT's syntax; GOMEMLIMIT in the environment wins over it.
+	MemoryLimit string `yaml:"memoryLimit" json:"memoryLimit"`
+
 	// Kubernetes: Node objects as a source (control/kube).
 	Kubernetes Kubernetes `yaml:"kubernetes" json:"kubernetes"`
 }
@@ -246,5 +250,7 @@ func Default() *Config {
 		LogLevel: DefaultLogLevel,
 
 		LogFormat: DefaultLogFormat,
+
+		MemoryLimit: DefaultMemoryLimit,
 	}
 }

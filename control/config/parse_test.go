@@ -38,6 +38,8 @@ func TestLoadExample(t *testing.T) {
 		LogLevel: "info",
 
 		LogFormat: DefaultLogFormat,
+
+		MemoryLimit: DefaultMemoryLimit,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load:\n got %+v\nwant %+v", c, want)

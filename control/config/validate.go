@@ -63,6 +63,9 @@ func (c *Config) Validate() error {
 	if err := CheckLogFormat(c.LogFormat); err != nil {
 		p.add("logFormat", "%v", err)
 	}
+	if _, err := ParseMemoryLimit(c.MemoryLimit); err != nil {
+		p.add("memoryLimit", "%v", err)
+	}
 	return p.err()
 }
 
