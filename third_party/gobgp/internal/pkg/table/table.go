@@ -58,9 +58,10 @@ type Table struct {
 	destinations map[string]*Destination
 	logger       log.Logger
 	// index of evpn prefixes with paths to a specific MAC in a MAC-VRF
-	// this is a map[rt, MAC address]map[prefix]struct{}
-	// this holds a map for a set of prefixes.
-	macIndex map[string]map[string]struct{}
+	// this is a map[rt, MAC address][]prefix
+	// vxbgp patch: a slice, not a map per MAC: a MAC has one prefix, rarely
+	// a few, and a one-entry map cost ~200 bytes per received type-2 route.
+	macIndex map[string][]string
 }
 
 func NewTable(logger log.Logger, rf bgp.RouteFamily, dsts ...*Destination) *Table {
@@ -68,7 +69,7 @@ func NewTable(logger log.Logger, rf bgp.RouteFamily, dsts ...*Destination) *Tabl
 		routeFamily:  rf,
 		destinations: make(map[string]*Destination),
 		logger:       logger,
-		macIndex:     make(map[string]map[string]struct{}),
+		macIndex:     make(map[string][]string),
 	}
 	for _, dst := range dsts {
 		t.setDestination(dst)
@@ -148,13 +149,7 @@ func (t *Table) deleteDest(dest *Destination) {
 		if macadv, ok := nlri.RouteTypeData.(*bgp.EVPNMacIPAdvertisementRoute); ok {
 			for _, path := range dest.knownPathList {
 				for _, ec := range path.GetRouteTargets() {
-					macKey := t.macKey(ec, macadv.MacAddress)
-					if keys, ok := t.macIndex[macKey]; ok {
-						delete(keys, t.tableKey(nlri))
-						if len(keys) == 0 {
-							delete(t.macIndex, macKey)
-						}
-					}
+					t.macIndexDel(t.macKey(ec, macadv.MacAddress), t.tableKey(nlri))
 				}
 			}
 		}
@@ -231,11 +226,7 @@ func (t *Table) update(newPath *Path) *Update {
 		if macadv, ok := nlri.RouteTypeData.(*bgp.EVPNMacIPAdvertisementRoute); ok {
 			tableKey := t.tableKey(nlri)
 			for _, ec := range newPath.GetRouteTargets() {
-				macKey := t.macKey(ec, macadv.MacAddress)
-				if _, ok := t.macIndex[macKey]; !ok {
-					t.macIndex[macKey] = make(map[string]struct{})
-				}
-				t.macIndex[macKey][tableKey] = struct{}{}
+				t.macIndexAdd(t.macKey(ec, macadv.MacAddress), tableKey)
 			}
 		}
 	}
@@ -428,11 +419,7 @@ func (t *Table) setDestination(dst *Destination) {
 		if macadv, ok := nlri.RouteTypeData.(*bgp.EVPNMacIPAdvertisementRoute); ok {
 			for _, path := range dst.knownPathList {
 				for _, ec := range path.GetRouteTargets() {
-					macKey := t.macKey(ec, macadv.MacAddress)
-					if _, ok := t.macIndex[macKey]; !ok {
-						t.macIndex[macKey] = make(map[string]struct{})
-					}
-					t.macIndex[macKey][tableKey] = struct{}{}
+					t.macIndexAdd(t.macKey(ec, macadv.MacAddress), tableKey)
 				}
 			}
 		}
@@ -466,7 +453,92 @@ func (t *Table) tableKey(nlri bgp.AddrPrefixInterface) string {
 		b[24] = T.Length
 		return *(*string)(unsafe.Pointer(&b))
 	}
+	if n, ok := nlri.(*bgp.EVPNNLRI); ok {
+		if k, ok := evpnTableKey(n); ok {
+			return k
+		}
+	}
 	return nlri.String()
+}
+
+// vxbgp patch: evpnTableKey is the key of an EVPN type-2 or type-3
+// destination in binary: route type, RD, Ethernet tag, and the MAC and IP
+// (the originator's, for a type-3) each with its length, the fields
+// RFC 7432 7.2 and 7.3 make the route key and String prints. String's
+// text (~90 bytes, built with fmt on every lookup) was the key before:
+// per route, in the Adj-RIB-In, the Loc-RIB and its MAC index, it cost
+// ~300 bytes held and as much garbage per lookup. A binary key begins
+// with a byte below ' ', so it never equals a String key, which the other
+// route types keep.
+func evpnTableKey(n *bgp.EVPNNLRI) (string, bool) {
+	var rd bgp.RouteDistinguisherInterface
+	var etag uint32
+	var mac, ip []byte
+	switch r := n.RouteTypeData.(type) {
+	case *bgp.EVPNMacIPAdvertisementRoute:
+		rd, etag, mac, ip = r.RD, r.ETag, r.MacAddress, r.IPAddress
+	case *bgp.EVPNMulticastEthernetTagRoute:
+		rd, etag, ip = r.RD, r.ETag, r.IPAddress
+	default:
+		return "", false
+	}
+	if rd == nil || len(mac) > 255 || len(ip) > 255 {
+		return "", false
+	}
+	b := make([]byte, 0, 1+8+4+1+len(mac)+1+len(ip))
+	b = append(b, n.RouteType)
+	b, err := appendRD(b, rd)
+	if err != nil {
+		return "", false
+	}
+	b = append(b, byte(etag>>24), byte(etag>>16), byte(etag>>8), byte(etag))
+	b = append(b, byte(len(mac)))
+	b = append(b, mac...)
+	b = append(b, byte(len(ip)))
+	b = append(b, ip...)
+	return *(*string)(unsafe.Pointer(&b)), true
+}
+
+// appendRD appends rd's 8 wire bytes.
+func appendRD(b []byte, rd bgp.RouteDistinguisherInterface) ([]byte, error) {
+	w, err := rd.Serialize()
+	if err != nil {
+		return b, err
+	}
+	if len(w) != 8 {
+		return b, fmt.Errorf("route distinguisher of %d bytes", len(w))
+	}
+	return append(b, w...), nil
+}
+
+// vxbgp patch: macIndexAdd and macIndexDel keep the MAC index's prefix
+// lists (see macIndex) free of duplicates.
+func (t *Table) macIndexAdd(macKey, prefix string) {
+	keys := t.macIndex[macKey]
+	for _, k := range keys {
+		if k == prefix {
+			return
+		}
+	}
+	t.macIndex[macKey] = append(keys, prefix)
+}
+
+func (t *Table) macIndexDel(macKey, prefix string) {
+	keys, ok := t.macIndex[macKey]
+	if !ok {
+		return
+	}
+	for i, k := range keys {
+		if k == prefix {
+			keys = append(keys[:i], keys[i+1:]...)
+			break
+		}
+	}
+	if len(keys) == 0 {
+		delete(t.macIndex, macKey)
+	} else {
+		t.macIndex[macKey] = keys
+	}
 }
 
 func (t *Table) macKey(rt bgp.ExtendedCommunityInterface, mac net.HardwareAddr) string {
@@ -508,7 +580,7 @@ func (t *Table) GetKnownPathList(id string, as uint32) []*Path {
 func (t *Table) GetKnownPathListWithMac(id string, as uint32, rt bgp.ExtendedCommunityInterface, mac net.HardwareAddr, onlyBest bool) []*Path {
 	var paths []*Path
 	if prefixes, ok := t.macIndex[t.macKey(rt, mac)]; ok {
-		for prefix := range prefixes {
+		for _, prefix := range prefixes {
 			if dst, ok := t.destinations[prefix]; ok {
 				if onlyBest {
 					paths = append(paths, dst.GetBestPath(id, as))
@@ -546,7 +618,7 @@ func (t *Table) Select(option ...TableSelectOption) (*Table, error) {
 	r := &Table{
 		routeFamily:  t.routeFamily,
 		destinations: make(map[string]*Destination),
-		macIndex:     make(map[string]map[string]struct{}),
+		macIndex:     make(map[string][]string),
 	}
 
 	if len(prefixes) != 0 {
