@@ -88,19 +88,32 @@ func ProcessMessage(m *bgp.BGPMessage, peerInfo *PeerInfo, timestamp time.Time) 
 		pathList = append(pathList, p)
 	}
 	if reach != nil {
-		nexthop := reach.Nexthop.String()
-
+		// vxbgp patch: the paths of one MP_REACH_NLRI share one attribute
+		// list, whose MP_REACH_NLRI holds the next hop and no NLRI (each
+		// path's is its own, path.info.nlri), as the paths of the IPv4
+		// NLRI field above share theirs. v3.37.0 built an MP_REACH_NLRI
+		// holding the path's NLRI, and a list, for every path: ~250 bytes
+		// held per received route (100 EVPN routes come in one UPDATE),
+		// and the NLRI serialized once more to size it. Nothing reads the
+		// NLRIs of a received path's MP_REACH_NLRI: the UPDATEs we send
+		// build theirs from the path's NLRI (createMPReachMessage), and a
+		// root path's attributes are never changed in place (policy and
+		// outgoing rewrites work on clones).
+		shared := &bgp.PathAttributeMpReachNLRI{
+			PathAttribute: bgp.PathAttribute{
+				Flags: bgp.PathAttrFlags[bgp.BGP_ATTR_TYPE_MP_REACH_NLRI],
+				Type:  bgp.BGP_ATTR_TYPE_MP_REACH_NLRI,
+			},
+			Nexthop:          reach.Nexthop,
+			LinkLocalNexthop: reach.LinkLocalNexthop,
+			AFI:              reach.AFI,
+			SAFI:             reach.SAFI,
+		}
+		if b, err := shared.Serialize(); err == nil && len(b) >= 3 && len(b) <= 258 {
+			shared.Length = uint16(len(b) - 3) // no NLRI: never an extended length
+		}
+		reachAttrs := makeAttributeList(attrs, shared)
 		for _, nlri := range reach.Value {
-			// when build path from reach
-			// reachAttrs might not contain next_hop if `attrs` does not have one
-			// this happens when a MP peer send update to gobgp
-			// However nlri is always populated because how we build the path
-			// path.info{nlri: nlri}
-			// Compute a new attribute array for each path with one NLRI to make serialization
-			// of path attrs faster
-			nlriAttr := bgp.NewPathAttributeMpReachNLRI(nexthop, []bgp.AddrPrefixInterface{nlri})
-			reachAttrs := makeAttributeList(attrs, nlriAttr)
-
 			p := NewPath(peerInfo, nlri, false, reachAttrs, timestamp, false)
 			p.SetHash(hash)
 			pathList = append(pathList, p)
