@@ -60,6 +60,12 @@ func TestCluster(t *testing.T) {
 // stopped when the test ends; it returns the vxbgp binaries' directory.
 func startCluster(ctx context.Context, t *testing.T) (*Cluster, string) {
 	t.Helper()
+	return startClusterN(ctx, t, 2)
+}
+
+// startClusterN is startCluster with nodes nodes.
+func startClusterN(ctx context.Context, t *testing.T, nodes int) (*Cluster, string) {
+	t.Helper()
 	nstest.Require(t)
 	for _, tool := range []string{"containerd", "ctr", "runc", "nsenter", "unshare", "etcd"} {
 		nstest.RequireTool(t, tool)
@@ -69,7 +75,7 @@ func startCluster(ctx context.Context, t *testing.T) (*Cluster, string) {
 	}
 	k8s := kubelab.Require(t, kubelab.APIServer, kubelab.ControllerManager, kubelab.Scheduler, kubelab.Kubelet)
 	bin := buildBinaries(t)
-	c, err := Start(ctx, Options{Nodes: 2, K8sBin: k8s, VxbgpBin: bin, Pause: filepath.Join(bin, "kubelab-pause"), Logf: t.Logf})
+	c, err := Start(ctx, Options{Nodes: nodes, K8sBin: k8s, VxbgpBin: bin, Pause: filepath.Join(bin, "kubelab-pause"), Logf: t.Logf})
 	if err != nil {
 		t.Fatalf("start cluster: %v", err)
 	}
