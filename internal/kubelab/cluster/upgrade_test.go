@@ -81,6 +81,7 @@ func TestUpgrade(t *testing.T) {
 			r := rollUnderPing(ctx, t, c, eps, "mode "+mode, time.Second, Restart)
 			before = waitAgents(ctx, t, c, version, mode)
 			checkRestarted(t, r, before)
+			checkVXLAN(ctx, t, c, mode == "overlay")
 			t.Logf("TIMING mode switch to %s: %s", mode, time.Since(t1).Round(time.Millisecond))
 		}
 	})
@@ -294,6 +295,21 @@ func checkRestarted(t *testing.T, r Rollout, after map[string]localapi.Status) {
 		if up := time.Duration(after[s.Node].UptimeSeconds) * time.Second; up > time.Since(r.Start)+time.Second {
 			t.Errorf("%s: agent up %s, longer than the rollout began (%s ago): not restarted", s.Node, up,
 				time.Since(r.Start).Round(time.Second))
+		}
+	}
+}
+
+// checkVXLAN checks each node has a VXLAN device (overlay mode) or none
+// (routed mode, once its agent is ready).
+func checkVXLAN(ctx context.Context, t *testing.T, c *Cluster, want bool) {
+	t.Helper()
+	for _, n := range c.Nodes {
+		out, err := lab.IP(ctx, n.Host.NS, "-o", "link", "show", "type", "vxlan")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if has := strings.TrimSpace(out) != ""; has != want {
+			t.Errorf("%s: VXLAN device present %v, want %v: %s", n.Name, has, want, out)
 		}
 	}
 }
