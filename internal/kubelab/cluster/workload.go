@@ -155,15 +155,6 @@ func (c *Cluster) WaitDeployment(ctx context.Context, name string) ([]Workload, 
 	return out, nil
 }
 
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
 // DeleteDeployment deletes Deployment default/name with its ReplicaSets
 // and pods (foreground: the Deployment goes last) and waits until no pod
 // of it is left. A missing Deployment is no error.
