@@ -66,6 +66,13 @@ func startCluster(ctx context.Context, t *testing.T) (*Cluster, string) {
 // startClusterN is startCluster with the given number of nodes.
 func startClusterN(ctx context.Context, t *testing.T, nodes int) (*Cluster, string) {
 	t.Helper()
+	return startClusterWith(ctx, t, Options{Nodes: nodes})
+}
+
+// startClusterWith is startCluster with the test's Options (the
+// binaries, the pause image and the log are filled in).
+func startClusterWith(ctx context.Context, t *testing.T, o Options) (*Cluster, string) {
+	t.Helper()
 	nstest.Require(t)
 	for _, tool := range []string{"containerd", "ctr", "runc", "nsenter", "unshare", "etcd"} {
 		nstest.RequireTool(t, tool)
@@ -73,9 +80,10 @@ func startClusterN(ctx context.Context, t *testing.T, nodes int) (*Cluster, stri
 	if _, err := os.Stat("/usr/lib/cni/bridge"); err != nil {
 		nstest.RequireTool(t, "/usr/lib/cni/bridge") // fails under CI, skips loudly elsewhere
 	}
-	k8s := kubelab.Require(t, kubelab.APIServer, kubelab.ControllerManager, kubelab.Scheduler, kubelab.Kubelet)
+	o.K8sBin = kubelab.Require(t, kubelab.APIServer, kubelab.ControllerManager, kubelab.Scheduler, kubelab.Kubelet)
 	bin := buildBinaries(t)
-	c, err := Start(ctx, Options{Nodes: nodes, K8sBin: k8s, VxbgpBin: bin, Pause: filepath.Join(bin, "kubelab-pause"), Logf: t.Logf})
+	o.VxbgpBin, o.Pause, o.Logf = bin, filepath.Join(bin, "kubelab-pause"), t.Logf
+	c, err := Start(ctx, o)
 	if err != nil {
 		t.Fatalf("start cluster: %v", err)
 	}

@@ -5,14 +5,12 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vxbgp/vxbgp/control/localapi"
-	"github.com/vxbgp/vxbgp/internal/kubelab"
 	"github.com/vxbgp/vxbgp/internal/lab"
 	"github.com/vxbgp/vxbgp/internal/nstest"
 )
@@ -222,47 +220,6 @@ func waitMixedPeers(ctx context.Context, t *testing.T, c *Cluster, h *lab.Host) 
 		}
 		check(n.Name, localapi.NewClient(filepath.Join(n.Dir, "host/run/vxbgp/vxbgp.sock")), want)
 	}
-}
-
-// startClusterWith is startCluster with Options of the test's (the
-// binaries and the pause image filled in).
-func startClusterWith(ctx context.Context, t *testing.T, o Options) (*Cluster, string) {
-	t.Helper()
-	nstest.Require(t)
-	for _, tool := range []string{"containerd", "ctr", "runc", "nsenter", "unshare", "etcd"} {
-		nstest.RequireTool(t, tool)
-	}
-	if _, err := os.Stat("/usr/lib/cni/bridge"); err != nil {
-		nstest.RequireTool(t, "/usr/lib/cni/bridge") // fails under CI, skips loudly elsewhere
-	}
-	o.K8sBin = kubelab.Require(t, kubelab.APIServer, kubelab.ControllerManager, kubelab.Scheduler, kubelab.Kubelet)
-	bin := buildBinaries(t)
-	o.VxbgpBin, o.Pause, o.Logf = bin, filepath.Join(bin, "kubelab-pause"), t.Logf
-	c, err := Start(ctx, o)
-	if err != nil {
-		t.Fatalf("start cluster: %v", err)
-	}
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		if t.Failed() {
-			if d := os.Getenv("KUBELAB_SAVE"); d != "" {
-				_ = exec.Command("cp", "-a", c.Dir, d).Run()
-			}
-			for _, n := range c.Nodes {
-				t.Logf("%s kubelet log (tail):\n%s", n.Name, n.Log("kubelet"))
-			}
-			if c.Lab != nil {
-				t.Logf("lab agents' logs (tail):\n%s", c.Lab.LogTail(30))
-			}
-		}
-		t0 := time.Now()
-		if err := c.Stop(sctx); err != nil {
-			t.Errorf("stop cluster: %v", err)
-		}
-		t.Logf("TIMING cluster stop: %s", time.Since(t0).Round(time.Millisecond))
-	})
-	return c, bin
 }
 
 func mustRead(t *testing.T, path string) string {

@@ -7,46 +7,18 @@ import (
 	"strings"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // RunSpread creates Deployment name in the default namespace: perNode ×
-// the nodes' count pause pods, spread by the scheduler (a topology spread
-// constraint on the hostname, maxSkew 1: no nodeName, no nodeSelector),
-// and waits until each runs with an address. It returns the pods sorted
-// by node, then name.
+// the nodes' count pause pods, spread by the scheduler as
+// CreateDeployment's (no nodeName, no nodeSelector), and waits until each
+// runs with an address. It returns the pods sorted by node, then name.
 func (c *Cluster) RunSpread(ctx context.Context, name string, perNode int) ([]corev1.Pod, error) {
 	replicas := int32(perNode * len(c.Nodes))
-	labels := map[string]string{"app": name}
-	never := int64(0)
-	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{
-					TerminationGracePeriodSeconds: &never,
-					TopologySpreadConstraints: []corev1.TopologySpreadConstraint{{
-						MaxSkew: 1, TopologyKey: "kubernetes.io/hostname", WhenUnsatisfiable: corev1.DoNotSchedule,
-						LabelSelector: &metav1.LabelSelector{MatchLabels: labels},
-					}},
-					Containers: []corev1.Container{{Name: "pause", Image: PauseImage, ImagePullPolicy: corev1.PullNever}},
-				},
-			},
-		},
-	}
-	if err := c.poll(ctx, time.Minute, "default service account", func() (bool, error) {
-		_, err := c.Client.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
-		return err == nil, nil
-	}); err != nil {
+	if err := c.createDeployment(ctx, name, replicas, PauseImage, 0); err != nil {
 		return nil, err
-	}
-	if _, err := c.Client.AppsV1().Deployments("default").Create(ctx, d, metav1.CreateOptions{}); err != nil {
-		return nil, fmt.Errorf("create deployment %s: %w", name, err)
 	}
 	var pods []corev1.Pod
 	err := c.poll(ctx, 3*time.Minute, fmt.Sprintf("%d pods of deployment %s running", replicas, name), func() (bool, error) {

@@ -65,9 +65,14 @@ func (w Workload) Addr() string  { return w.IP }
 // room on the others). Pods stop within their grace period of 5 s
 // (kubelab-pod exits on SIGTERM at once).
 func (c *Cluster) CreateDeployment(ctx context.Context, name string, replicas int32) error {
+	return c.createDeployment(ctx, name, replicas, PodImage, 5)
+}
+
+// createDeployment is CreateDeployment with image's single container and
+// a grace period of grace seconds.
+func (c *Cluster) createDeployment(ctx context.Context, name string, replicas int32, image string, grace int64) error {
 	labels := map[string]string{"app": name}
 	honor := corev1.NodeInclusionPolicyHonor
-	grace := int64(5)
 	d := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
 		Spec: appsv1.DeploymentSpec{
@@ -81,7 +86,7 @@ func (c *Cluster) CreateDeployment(ctx context.Context, name string, replicas in
 						MaxSkew: 1, TopologyKey: corev1.LabelHostname, WhenUnsatisfiable: corev1.DoNotSchedule,
 						LabelSelector: &metav1.LabelSelector{MatchLabels: labels}, NodeTaintsPolicy: &honor,
 					}},
-					Containers: []corev1.Container{{Name: "pod", Image: PodImage, ImagePullPolicy: corev1.PullNever}},
+					Containers: []corev1.Container{{Name: "pod", Image: image, ImagePullPolicy: corev1.PullNever}},
 				},
 			},
 		},
