@@ -114,10 +114,11 @@ demo: build
 
 # Benchmarks next to same-run references (root, FRR 8.4, iperf3, go); QUICK=1
 # for the short run, ONLY=bulk,gobench for some parts, BULK=1000,10000 for
-# the bulk sizes. Results: bench/results/latest.{md,json}.
+# the bulk sizes, FLEET=50 for the fleet part's hosts (ONLY=fleet; not in
+# QUICK). Results: bench/results/latest.{md,json}.
 bench: build
 	$(GO) build -o $(BIN)/ ./bench/cmd/vxbgp-bench
-	$(BIN)/vxbgp-bench $(if $(QUICK),-quick) $(if $(ONLY),-only $(ONLY)) $(if $(BULK),-bulk $(BULK)) -bin $(BIN) -out bench/results
+	$(BIN)/vxbgp-bench $(if $(QUICK),-quick) $(if $(ONLY),-only $(ONLY)) $(if $(BULK),-bulk $(BULK)) $(if $(FLEET),-fleet $(FLEET)) -bin $(BIN) -out bench/results
 
 demo-clean: build
 	$(BIN)/vxbgp-lab clean

@@ -22,6 +22,9 @@ type Config struct {
 	BinDir  string   // vxbgpd, vxbgpctl, vxbgp-cni
 	RefCNI  string   // directory with the reference bridge and host-local plugins
 	RepoDir string   // root of the vxbgp module, for the Go micro-benchmarks; "": they fail
+	// The fleet part's hosts, pods per host and pods churned per round;
+	// 0: 50, 20 and 100.
+	Fleet, FleetPods, FleetChurn int
 	Logf    func(format string, args ...any)
 }
 
@@ -145,6 +148,11 @@ func Run(ctx context.Context, c Config) *Report {
 	}
 	if c.has(PartRepeer) {
 		rep.Rows = append(rep.Rows, repeerSuite(ctx, c, sz)...)
+	}
+	if c.fleet() {
+		rows, notes := fleetSuite(ctx, c)
+		rep.Rows = append(rep.Rows, rows...)
+		rep.Notes = append(rep.Notes, notes...)
 	}
 	// Last: compiling and running Go benchmarks would disturb the labs.
 	if c.has(PartGoBench) {

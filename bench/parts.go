@@ -21,10 +21,11 @@ const (
 	PartBlocks    = "blocks"    // routed blocks from a peer
 	PartRepeer    = "repeer"    // re-peer after a restart, vs FRR's bgpd
 	PartGoBench   = "gobench"   // Go micro-benchmarks
+	PartFleet     = "fleet"     // the 50-host lab (not in -quick unless named)
 )
 
 // Parts lists every part, in table order.
-var Parts = []string{PartConv, PartCNI, PartBulk, PartType2, PartOverlay, PartFootprint, PartRouted, PartBlocks, PartRepeer, PartGoBench}
+var Parts = []string{PartConv, PartCNI, PartBulk, PartType2, PartOverlay, PartFootprint, PartRouted, PartBlocks, PartRepeer, PartFleet, PartGoBench}
 
 // ParseParts parses a comma list of parts; "" and "all" select all (nil).
 func ParseParts(s string) ([]string, error) {
@@ -53,6 +54,15 @@ func ParseParts(s string) ([]string, error) {
 
 // has reports whether the run includes part p.
 func (c Config) has(p string) bool { return len(c.Only) == 0 || slices.Contains(c.Only, p) }
+
+// fleet reports whether the run includes the fleet part: named in Only,
+// or every part of a full (not -quick) run.
+func (c Config) fleet() bool {
+	if len(c.Only) == 0 {
+		return !c.Quick
+	}
+	return c.has(PartFleet)
+}
 
 // hasAny reports whether the run includes any of ps.
 func (c Config) hasAny(ps ...string) bool {
