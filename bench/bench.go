@@ -22,10 +22,11 @@ type Config struct {
 	BinDir  string   // vxbgpd, vxbgpctl, vxbgp-cni
 	RefCNI  string   // directory with the reference bridge and host-local plugins
 	RepoDir string   // root of the vxbgp module, for the Go micro-benchmarks; "": they fail
+	Logf    func(format string, args ...any)
+
 	// The fleet part's hosts, pods per host and pods churned per round;
 	// 0: 50, 20 and 100.
 	Fleet, FleetPods, FleetChurn int
-	Logf    func(format string, args ...any)
 }
 
 // DefaultBulk are the bulk sizes of both the quick and the full run.

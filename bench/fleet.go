@@ -63,7 +63,7 @@ func (c Config) fleetSize() fleetSize {
 		fz.churn = c.FleetChurn
 	}
 	if fz.hosts < 10 {
-		fz.idle = 3 * time.Second
+		fz.idle, fz.deadline = 3*time.Second, time.Minute
 	}
 	return fz
 }
@@ -79,7 +79,9 @@ type fleet struct {
 	notes []string
 }
 
-func (f *fleet) notef(format string, args ...any) { f.notes = append(f.notes, fmt.Sprintf(format, args...)) }
+func (f *fleet) notef(format string, args ...any) {
+	f.notes = append(f.notes, fmt.Sprintf(format, args...))
+}
 
 // fleetSuite runs the fleet part.
 func fleetSuite(ctx context.Context, c Config) ([]Row, []string) {

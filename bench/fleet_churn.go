@@ -41,7 +41,7 @@ func (f *fleet) churnRow(ctx context.Context) Row {
 			}
 		}
 		f.tr.startPhase(pairs) // the first pods are known: each pair's gate opens as its new pod is created
-		pctx, cancel := context.WithTimeout(ctx, fz.deadline)
+		pctx, cancel := context.WithTimeout(ctx, min(fz.deadline, 2*time.Minute))
 		t0 := time.Now()
 		probed := make(chan error, 1)
 		var reachAt time.Time

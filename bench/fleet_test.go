@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,7 +40,7 @@ func TestFleetSmall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("SKIPPING the fleet smoke test in -short mode")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
 	if err := os.Chmod(dir, 0o755); err != nil {
@@ -57,6 +58,10 @@ func TestFleetSmall(t *testing.T) {
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, filepath.Join(dir, "vxbgp-bench"), "-only", bench.PartFleet,
 		"-fleet", "6", "-fleet-pods", "3", "-fleet-churn", "4", "-bin", dir, "-out", outDir)
+	// SIGTERM, not SIGKILL, at the deadline: the harness then removes
+	// its lab.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 2 * time.Minute
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
