@@ -132,8 +132,10 @@ func fleetSuite(ctx context.Context, c Config) ([]Row, []string) {
 	}
 	rows := f.startup(ctx)
 	if rows[0].Err != "" {
-		for _, w := range FleetExpected[len(rows):] {
-			rows = append(rows, errRow(w, "", errors.New("not measured: the fleet did not converge")))
+		for _, w := range FleetExpected {
+			if !slices.ContainsFunc(rows, func(r Row) bool { return r.What == w }) {
+				rows = append(rows, errRow(w, "", errors.New("not measured: the fleet did not converge")))
+			}
 		}
 		return rows, f.notes
 	}

@@ -111,8 +111,27 @@ func (f *fleet) startup(ctx context.Context) []Row {
 // checkFleet checks, untimed, what the converged fleet must show: every
 // client with exactly one established session to each reflector, every
 // reflector with one to every other host, a few hosts listing every
-// member alive, and every host's FDB holding every other pod.
+// member alive, and every host's FDB holding every other pod. Sessions
+// and members may lag reachability (a small fleet's pods reach each
+// other through one reflector before the other's sessions are up), so
+// they get a minute.
 func (f *fleet) checkFleet(ctx context.Context, all []*fleetPod) error {
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	err := lab.Eventually(wctx, "every session established and every member alive", time.Second, func(ctx context.Context) (bool, error) {
+		err := f.checkSessions(ctx)
+		return err == nil, err
+	})
+	if err != nil {
+		return err
+	}
+	f.notef("fleet: checked after startup: each client has exactly %d established sessions (the reflectors), each reflector %d; h1 and h%d list all %d members alive",
+		f.fz.reflectors, len(f.l.Hosts)-1, len(f.l.Hosts), len(f.l.Hosts))
+	return f.tr.checkKernel(ctx, all, nil)
+}
+
+// checkSessions is checkFleet's sessions and members, once.
+func (f *fleet) checkSessions(ctx context.Context) error {
 	var rrAddrs []string
 	for _, h := range f.l.Hosts[:f.fz.reflectors] {
 		rrAddrs = append(rrAddrs, h.Addr)
@@ -156,9 +175,7 @@ func (f *fleet) checkFleet(ctx context.Context, all []*fleetPod) error {
 			return fmt.Errorf("%s lists %d members alive and unmasked, want %d", h.Name, alive, len(f.l.Hosts))
 		}
 	}
-	f.notef("fleet: checked after startup: each client has exactly %d established sessions (the reflectors), each reflector %d; h1 and h%d list all %d members alive",
-		f.fz.reflectors, len(f.l.Hosts)-1, len(f.l.Hosts), len(f.l.Hosts))
-	return f.tr.checkKernel(ctx, all, nil)
+	return nil
 }
 
 // idleRows lets the fleet settle, then samples every agent's CPU over the
