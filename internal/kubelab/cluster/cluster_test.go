@@ -129,14 +129,21 @@ func pingAcross(ctx context.Context, t *testing.T, c *Cluster, prefix string) {
 		t.Logf("pod %s on %s: %s (netns %s)", name, n.Name, ip, ns)
 		eps = append(eps, endpoint{name, ns, ip})
 	}
+	t.Logf("ping matrix:\n%s", waitMatrix(ctx, t, c, "pods on every node to reach each other", eps))
+}
+
+// waitMatrix pings every pair of eps until all answer (a minute at most,
+// then the test fails with the last matrix) and returns that matrix.
+func waitMatrix(ctx context.Context, t *testing.T, c *Cluster, what string, eps []lab.Endpoint) *lab.Matrix {
+	t.Helper()
 	var m *lab.Matrix
-	if err := c.poll(ctx, time.Minute, "pods on every node to reach each other", func() (bool, error) {
+	if err := c.poll(ctx, time.Minute, what, func() (bool, error) {
 		m = lab.PingMatrix(ctx, eps)
 		return len(m.Failed()) == 0, nil
 	}); err != nil {
 		t.Fatalf("%v\n%s", err, m)
 	}
-	t.Logf("ping matrix:\n%s", m)
+	return m
 }
 
 // endpoint is a pod as lab.PingMatrix sees it.

@@ -111,14 +111,8 @@ func TestPodman(t *testing.T) {
 		t.Logf("pod %s on %s (podCIDR %s): %s", name, n.Name, n.PodCIDR, ip)
 		eps = append(eps, endpoint{name, ns, ip})
 	}
-	var m *lab.Matrix
 	t3 := time.Now()
-	if err := c.poll(ctx, time.Minute, "the container and the pods to reach each other", func() (bool, error) {
-		m = lab.PingMatrix(ctx, eps)
-		return len(m.Failed()) == 0, nil
-	}); err != nil {
-		t.Fatalf("%v\n%s", err, m)
-	}
+	m := waitMatrix(ctx, t, c, "the container and the pods to reach each other", eps)
 	t.Logf("TIMING every pair answered %s after the last pod ran; ping matrix:\n%s", time.Since(t3).Round(time.Millisecond), m)
 
 	// podman rm: CNI DEL through vxbgp-cni, the endpoint leaves the agent.

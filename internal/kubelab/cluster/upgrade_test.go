@@ -386,14 +386,7 @@ func runPods(ctx context.Context, t *testing.T, c *Cluster, perNode int) []endpo
 	for i, e := range eps {
 		lm[i] = e
 	}
-	var m *lab.Matrix
-	if err := c.poll(ctx, time.Minute, "pods reaching each other", func() (bool, error) {
-		m = lab.PingMatrix(ctx, lm)
-		return len(m.Failed()) == 0, nil
-	}); err != nil {
-		t.Fatalf("%v\n%s", err, m)
-	}
-	t.Logf("ping matrix:\n%s", m)
+	t.Logf("ping matrix:\n%s", waitMatrix(ctx, t, c, "pods reaching each other", lm))
 	return eps
 }
 
