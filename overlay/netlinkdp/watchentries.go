@@ -246,9 +246,7 @@ func (d *Dataplane) subscribeEntries(done chan struct{}, onErr func(error)) (ent
 			f()
 		}
 	}
-	if err := netlink.NeighSubscribeWithOptions(u.neigh, done, netlink.NeighSubscribeOptions{
-		Namespace: &ns, ErrorCallback: onErr, ReceiveBufferSize: buf, ReceiveBufferForceSize: true,
-	}); err != nil {
+	if err := d.subscribeNeigh(u.neigh, done, onErr, buf); err != nil { // the bulk of the events: neighsub.go
 		return u, drain, fmt.Errorf("subscribe to neighbour updates: %w", err)
 	}
 	drains = append(drains, func() {
