@@ -154,15 +154,6 @@ func (s *Source) onReceived(p bgp.RxPath) {
 	s.take(r, err, p.Peer, p.Withdraw, p.NLRI != nil)
 }
 
-// onPath is onReceived for a path in GoBGP's API form (tests).
-func (s *Source) onPath(p *api.Path) {
-	if p.GetNeighborIp() == "<nil>" {
-		return
-	}
-	r, err := Decode(p)
-	s.take(r, err, p.GetNeighborIp(), p.GetIsWithdraw(), p.GetNlri() != nil)
-}
-
 // take hands a decoded route to receive, or judges the error: peer,
 // withdraw and hasNLRI are the path's.
 func (s *Source) take(r Route, err error, peer string, withdraw, hasNLRI bool) {
