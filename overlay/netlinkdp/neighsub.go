@@ -1,8 +1,8 @@
 package netlinkdp
 
 import (
-	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"syscall"
 
@@ -106,15 +106,64 @@ func sendNeighUpdates(b []byte, ch chan<- netlink.NeighUpdate, done <-chan struc
 			}
 			continue
 		}
-		neigh, err := netlink.NeighDeserialize(bytes.Clone(data)) // it keeps slices of its input
-		if err != nil {
-			return err
+		neigh, ok := neighOf(data)
+		if !ok {
+			return fmt.Errorf("netlink neighbour message of %d bytes", len(data))
 		}
 		select {
-		case ch <- netlink.NeighUpdate{Type: typ, Neigh: *neigh}:
+		case ch <- netlink.NeighUpdate{Type: typ, Neigh: neigh}:
 		case <-done:
 			return nil
 		}
 	}
 	return nil
+}
+
+// neighOf reads the fields of a neighbour message that Watch looks at
+// (neighKick) as netlink.NeighDeserialize fills them, its addresses copied
+// out of b in one allocation: the library's parse allocates a list of
+// attributes and more for each of the hundreds of thousands of events a
+// burst of routes brings. Family, LinkIndex, State, Flags, Type; IP
+// (NDA_DST); HardwareAddr (NDA_LLADDR, or LLIPAddr when it is 4 bytes: an
+// IPv4 tunnel's); MasterIndex (NDA_MASTER).
+func neighOf(b []byte) (netlink.Neigh, bool) {
+	const ndmsgLen = 12
+	if len(b) < ndmsgLen {
+		return netlink.Neigh{}, false
+	}
+	ne := nl.NativeEndian()
+	n := netlink.Neigh{Family: int(b[0]), LinkIndex: int(int32(ne.Uint32(b[4:8]))), State: int(ne.Uint16(b[8:10])),
+		Flags: int(b[10]), Type: int(b[11])}
+	var dst, ll []byte
+	for a := b[ndmsgLen:]; len(a) >= unix.SizeofRtAttr; {
+		l := int(ne.Uint16(a[0:2]))
+		if l < unix.SizeofRtAttr || l > len(a) {
+			return netlink.Neigh{}, false
+		}
+		v := a[unix.SizeofRtAttr:l]
+		switch ne.Uint16(a[2:4]) &^ unix.NLA_F_NESTED {
+		case unix.NDA_DST:
+			dst = v
+		case unix.NDA_LLADDR:
+			ll = v
+		case unix.NDA_MASTER:
+			if len(v) == 4 {
+				n.MasterIndex = int(ne.Uint32(v))
+			}
+		}
+		a = a[min(len(a), (l+unix.RTA_ALIGNTO-1)&^(unix.RTA_ALIGNTO-1)):]
+	}
+	if len(dst)+len(ll) > 0 {
+		c := append(append(make([]byte, 0, len(dst)+len(ll)), dst...), ll...)
+		if len(dst) > 0 {
+			n.IP = net.IP(c[:len(dst):len(dst)])
+		}
+		switch {
+		case len(ll) == 4:
+			n.LLIPAddr = net.IP(c[len(dst):])
+		case len(ll) > 0:
+			n.HardwareAddr = net.HardwareAddr(c[len(dst):])
+		}
+	}
+	return n, true
 }
