@@ -61,8 +61,9 @@ func (w WatchPath) API() *api.Path {
 
 // WatchEventNative is WatchEvent, except that the paths of best-path and
 // End-of-RIB events go to onPaths as they are in the table, in the order
-// and grouping WatchEvent would have sent them; other events go to fn.
-// The callbacks run on one goroutine, one at a time.
+// and grouping WatchEvent would have sent them (the request's BatchSize
+// does not split them); other events go to fn. The callbacks run on one
+// goroutine, one at a time.
 func (s *BgpServer) WatchEventNative(ctx context.Context, r *api.WatchEventRequest, onPaths func([]WatchPath), fn func(*api.WatchEventResponse)) error {
 	return s.watchEvents(ctx, r, onPaths, fn)
 }
