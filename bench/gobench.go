@@ -32,9 +32,9 @@ var goBenches = []goBench{
 	{WhatGoDiff, "BenchmarkDiff100k", "clone", "maps.Clone of the state",
 		"overlay: Diff of 100k remote MACs against a desired state with 1% changed (1,000 ops); ref (floor): maps.Clone of every map of the desired state, each of its 100k entries copied once, which Diff must at least touch (it also walks the current state)"},
 	{WhatGoDecode, "BenchmarkDecodeType2", "gobgp", "GoBGP apiutil parse",
-		"control/evpn: one received MAC+IP type-2 *api.Path to a Route; ref: GoBGP's own apiutil.GetNativeNlri + GetNativePathAttributes of the same path, what GoBGP pays to parse it"},
+		"control/evpn: one received MAC+IP type-2 path to a Route, as the speaker's watch hands it over (GoBGP's parsed NLRI and attributes: evpn.DecodeRx); ref: GoBGP's own apiutil.GetNativeNlri + GetNativePathAttributes of the same path in API form (*api.Path), what reading it through GoBGP's API costs before any value is looked at"},
 	{WhatGoFromPaths, "BenchmarkStateFromPaths10k", "gobgp", "GoBGP apiutil parse of the 10k",
-		"control/evpn: 10k received paths (9,990 MAC+IP type-2, 10 type-3) decoded, stored and built into a full overlay.State, as a restarting agent does; ref: GoBGP's apiutil parse (NLRI + attributes) of the same 10k paths alone, nothing stored or built"},
+		"control/evpn: 10k received paths (9,990 MAC+IP type-2, 10 type-3), as the watch hands them over, decoded, stored and built into a full overlay.State, as a restarting agent does; ref: GoBGP's apiutil parse (NLRI + attributes) of the same 10k paths in API form alone, nothing stored or built"},
 	{WhatGoBuildState, "BenchmarkBuildState10k", "clone", "maps.Clone of the snapshot",
 		"control/evpn: one overlay.State from a store of those 10k routes, paid per publish; ref (floor): maps.Clone of every map of the finished snapshot"},
 }

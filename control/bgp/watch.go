@@ -1,13 +1,15 @@
 package bgp
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"sync"
 
 	api "github.com/osrg/gobgp/v3/api"
+	packet "github.com/osrg/gobgp/v3/pkg/packet/bgp"
+	gobgp "github.com/osrg/gobgp/v3/pkg/server"
 )
 
 // Handler is one consumer of a Watch. Its callbacks run on the watch's
@@ -21,9 +23,14 @@ type Handler struct {
 	// carries the old path. The current table comes first, so nothing is
 	// missed between a snapshot and the changes. A path may be reported
 	// again unchanged (when a path that tied with it came or went).
-	// control/evpn/translate_decode.go decodes them; nothing else outside this
-	// package sees a GoBGP type.
+	// Converting a path to an *api.Path costs microseconds (protobuf Any
+	// values, marshalled here and unmarshalled by the reader): a consumer
+	// of many paths uses Received.
 	Path func(p *api.Path)
+	// Received gets what Path gets, as GoBGP parsed it, without protobuf.
+	// control/evpn/translate_decode.go decodes them; nothing else outside
+	// this package sees a GoBGP type.
+	Received func(p RxPath)
 	// Unicast gets, for every ipv4/ipv6 unicast prefix whose set of best
 	// paths changed, the whole new set: the best path and every path
 	// that ties with it (GoBGP's multipath set: same local preference,
@@ -39,41 +46,68 @@ type Handler struct {
 	Peer func(peer string, established bool)
 }
 
+// RxPath is a Loc-RIB best-path change as GoBGP parsed it
+// (Handler.Received). NLRI and Attrs are the speaker's own values, shared
+// with its table: read them, never change them.
+type RxPath struct {
+	NLRI     packet.AddrPrefixInterface
+	Attrs    []packet.PathAttributeInterface
+	Peer     string // the neighbour it came from; "" for our own paths
+	Withdraw bool   // the path withdrawn
+}
+
 // Watch runs one GoBGP watcher and feeds every handler from it, in turn,
-// each seeing every event. GoBGP encodes each path change into an
-// *api.Path once per watcher, so the agent hands all its consumers to one
-// Watch: they register before it starts, and nothing waits for late ones.
-// All kinds of event ride on the one watcher because separate watchers
-// are not ordered relative to each other. Note that a graceful restart of
-// a peer produces no path events: its routes stay (stale) until it sends
-// EOR, and only then are the ones it did not re-send withdrawn.
+// each seeing every event. The agent hands all its consumers to one Watch:
+// they register before it starts, and nothing waits for late ones. All
+// kinds of event ride on the one watcher because separate watchers are not
+// ordered relative to each other. Note that a graceful restart of a peer
+// produces no path events: its routes stay (stale) until it sends EOR, and
+// only then are the ones it did not re-send withdrawn.
 //
 // Watch blocks until ctx ends (it returns nil) or the speaker is closed
 // (ErrClosed); no callback runs after it returned.
 func (s *Speaker) Watch(ctx context.Context, hs ...Handler) error {
-	var paths, unicast bool
+	var paths, received, unicast bool
 	for _, h := range hs {
 		paths = paths || h.Path != nil
+		received = received || h.Received != nil
 		unicast = unicast || h.Unicast != nil
 	}
-	return s.watch(ctx, func(ps []*api.Path) {
-		if paths {
-			// With UseMultiplePaths an event lists a destination's whole
-			// tie set, best first: report the best one only.
-			var prev *api.Path
+	var peers peerNames
+	return s.watch(ctx, func(ps []gobgp.WatchPath) {
+		if paths || received {
 			for _, p := range ps {
-				if !sameNLRI(prev, p) {
-					for _, h := range hs {
-						if h.Path != nil {
-							h.Path(p)
-						}
+				// With UseMultiplePaths an event lists a destination's
+				// whole tie set, best first: report the best one only.
+				if !p.First {
+					continue
+				}
+				var ap *api.Path
+				if paths {
+					ap = p.API()
+				}
+				var rx RxPath
+				if received {
+					rx = RxPath{NLRI: p.NLRI(), Attrs: p.Attrs(), Peer: peers.of(p.Neighbor()), Withdraw: p.IsWithdraw()}
+				}
+				for _, h := range hs {
+					if h.Path != nil {
+						h.Path(ap)
+					}
+					if h.Received != nil {
+						h.Received(rx)
 					}
 				}
-				prev = p
 			}
 		}
 		if unicast {
-			s.unicastRoutes(ps, func(pfx netip.Prefix, set []UnicastPath) {
+			var ups []*api.Path
+			for _, p := range ps {
+				if f := p.Family(); f == packet.RF_IPv4_UC || f == packet.RF_IPv6_UC {
+					ups = append(ups, p.API())
+				}
+			}
+			s.unicastRoutes(ups, func(pfx netip.Prefix, set []UnicastPath) {
 				for _, h := range hs {
 					if h.Unicast != nil {
 						h.Unicast(pfx, set)
@@ -96,19 +130,33 @@ func (s *Speaker) Watch(ctx context.Context, hs ...Handler) error {
 	})
 }
 
-// sameNLRI reports whether two paths of one event are for one destination.
-func sameNLRI(a, b *api.Path) bool {
-	if a == nil || b == nil || a.Nlri == nil || b.Nlri == nil {
-		return false
+// peerNames renders peer addresses, reusing the last text: the paths of
+// one event mostly come from one peer.
+type peerNames struct {
+	ip   net.IP
+	name string
+}
+
+func (n *peerNames) of(ip net.IP) string {
+	if ip == nil {
+		return "" // a local path (WatchEvent's NeighborIp "<nil>")
 	}
-	return FamilyName(a.Family) == FamilyName(b.Family) && a.Nlri.TypeUrl == b.Nlri.TypeUrl &&
-		bytes.Equal(a.Nlri.Value, b.Nlri.Value)
+	if n.name == "" || !ip.Equal(n.ip) {
+		n.ip, n.name = ip, ip.String()
+	}
+	return n.name
+}
+
+// familyOf names a GoBGP route family as FamilyName does.
+func familyOf(f packet.RouteFamily) string {
+	afi, safi := packet.RouteFamilyToAfiSafi(f)
+	return FamilyName(&api.Family{Afi: api.Family_Afi(afi), Safi: api.Family_Safi(safi)})
 }
 
 // watch runs one GoBGP watcher: the paths of each table event go to
 // onPaths together (End-of-RIB markers, which come in events of their own,
 // to onEOR).
-func (s *Speaker) watch(ctx context.Context, onPaths func([]*api.Path), onEOR func(family string, peer string), onPeer func(peer string, established bool)) error {
+func (s *Speaker) watch(ctx context.Context, onPaths func([]gobgp.WatchPath), onEOR func(family string, peer string), onPeer func(peer string, established bool)) error {
 	s.wmu.Lock()
 	if s.life.Err() != nil {
 		s.wmu.Unlock()
@@ -128,29 +176,31 @@ func (s *Speaker) watch(ctx context.Context, onPaths func([]*api.Path), onEOR fu
 		done bool
 		up   = map[string]bool{} // last established state reported per peer
 	)
-	handle := func(r *api.WatchEventResponse) {
+	handlePaths := func(ps []gobgp.WatchPath) {
 		mu.Lock()
 		defer mu.Unlock()
 		if done {
 			return
 		}
-		if t := r.GetTable(); t != nil {
-			paths := make([]*api.Path, 0, len(t.GetPaths()))
-			for _, p := range t.GetPaths() {
-				if p == nil {
-					continue
+		n := 0 // ps is the event's own slice: filter it in place
+		for _, p := range ps {
+			if p.IsEOR() {
+				if onEOR != nil {
+					onEOR(familyOf(p.Family()), p.Neighbor().String())
 				}
-				if p.Nlri == nil { // End-of-RIB markers carry no NLRI
-					if onEOR != nil {
-						onEOR(FamilyName(p.Family), p.NeighborIp)
-					}
-					continue
-				}
-				paths = append(paths, p)
+				continue
 			}
-			if len(paths) > 0 {
-				onPaths(paths)
-			}
+			ps[n] = p
+			n++
+		}
+		if n > 0 {
+			onPaths(ps[:n])
+		}
+	}
+	handle := func(r *api.WatchEventResponse) {
+		mu.Lock()
+		defer mu.Unlock()
+		if done {
 			return
 		}
 		pe := r.GetPeer()
@@ -170,7 +220,7 @@ func (s *Speaker) watch(ctx context.Context, onPaths func([]*api.Path), onEOR fu
 			onPeer(addr, est)
 		}
 	}
-	if err := s.startWatcher(wctx, handle); err != nil {
+	if err := s.startWatcher(wctx, handlePaths, handle); err != nil {
 		return err
 	}
 	<-wctx.Done()
@@ -183,18 +233,18 @@ func (s *Speaker) watch(ctx context.Context, onPaths func([]*api.Path), onEOR fu
 	return nil
 }
 
-// startWatcher starts one GoBGP watcher feeding handle until ctx ends:
-// best-path changes and End-of-RIB markers, the current table first, and
-// peer state changes.
-func (s *Speaker) startWatcher(ctx context.Context, handle func(*api.WatchEventResponse)) error {
+// startWatcher starts one GoBGP watcher until ctx ends: best-path changes
+// and End-of-RIB markers to onPaths, the current table first, unconverted
+// (our GoBGP patch, vxbgp_watch.go); peer state changes to handle.
+func (s *Speaker) startWatcher(ctx context.Context, onPaths func([]gobgp.WatchPath), handle func(*api.WatchEventResponse)) error {
 	s.gobgpWatchers.Add(1)
-	err := s.srv.WatchEvent(ctx, &api.WatchEventRequest{
+	err := s.srv.WatchEventNative(ctx, &api.WatchEventRequest{
 		Peer: &api.WatchEventRequest_Peer{},
 		Table: &api.WatchEventRequest_Table{Filters: []*api.WatchEventRequest_Table_Filter{
 			{Type: api.WatchEventRequest_Table_Filter_BEST, Init: true},
 			{Type: api.WatchEventRequest_Table_Filter_EOR, Init: true},
 		}},
-	}, handle)
+	}, onPaths, handle)
 	if err != nil {
 		return fmt.Errorf("watch bgp events: %w", err)
 	}

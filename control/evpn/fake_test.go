@@ -2,6 +2,7 @@ package evpn
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	api "github.com/osrg/gobgp/v3/api"
+	packet "github.com/osrg/gobgp/v3/pkg/packet/bgp"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vxbgp/vxbgp/control/bgp"
@@ -140,13 +142,15 @@ func TestMalformedReplacementWithdraws(t *testing.T) {
 	h, _, _, t2 := fakeWithPeer(t)
 	h.sp.Deliver(t2)
 	bgptest.WaitFor(t, "the peer's route in the snapshot", 5*time.Second, func() bool { return h.remote() != "" })
-	bad := proto.Clone(t2).(*api.Path)
-	for i, a := range bad.Pattrs {
-		if a.MessageIs(&api.NextHopAttribute{}) || a.MessageIs(&api.MpReachNLRIAttribute{}) {
-			bad.Pattrs[i] = anyOf(t, &api.NextHopAttribute{NextHop: "not-an-address"})
+	bad := bgptest.RxOf(t2)
+	bad.Attrs = slices.Clone(bad.Attrs)
+	for i, a := range bad.Attrs {
+		switch a.(type) {
+		case *packet.PathAttributeNextHop, *packet.PathAttributeMpReachNLRI:
+			bad.Attrs[i] = &packet.PathAttributeNextHop{Value: net.IP{192, 0, 2}} // 3 bytes: no address
 		}
 	}
-	h.sp.Deliver(bad)
+	h.sp.DeliverRx(bad)
 	bgptest.WaitFor(t, "the replaced route withdrawn", 5*time.Second, func() bool { return h.remote() == "" })
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/osrg/gobgp/v3/pkg/apiutil"
 	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
 
+	vbgp "github.com/vxbgp/vxbgp/control/bgp"
 	"github.com/vxbgp/vxbgp/overlay"
 )
 
@@ -138,15 +139,19 @@ func frrUpdates(t testing.TB) (from []string, msgs [][]byte) {
 	return from, msgs
 }
 
-// pathsOf splits an UPDATE into the per-NLRI paths GoBGP's watcher delivers.
-func pathsOf(t testing.TB, msg []byte, from string) []*api.Path {
+// pathsOf splits an UPDATE into the per-NLRI paths GoBGP's watcher
+// delivers: in API form, and as the native watch hands them over.
+func pathsOf(t testing.TB, msg []byte, from string) ([]*api.Path, []vbgp.RxPath) {
 	t.Helper()
 	m, err := bgp.ParseBGPMessage(msg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	u := m.Body.(*bgp.BGPUpdate)
-	var out []*api.Path
+	var (
+		out []*api.Path
+		rxs []vbgp.RxPath
+	)
 	add := func(n bgp.AddrPrefixInterface) {
 		p, err := apiutil.NewPath(n, false, u.PathAttributes, time.Now())
 		if err != nil {
@@ -154,6 +159,7 @@ func pathsOf(t testing.TB, msg []byte, from string) []*api.Path {
 		}
 		p.NeighborIp = from
 		out = append(out, p)
+		rxs = append(rxs, vbgp.RxPath{NLRI: n, Attrs: u.PathAttributes, Peer: from})
 	}
 	for _, n := range u.NLRI {
 		add(n)
@@ -165,7 +171,7 @@ func pathsOf(t testing.TB, msg []byte, from string) []*api.Path {
 			}
 		}
 	}
-	return out
+	return out, rxs
 }
 
 func TestDecodeFRRUpdates(t *testing.T) {
@@ -202,12 +208,18 @@ func TestDecodeFRRUpdates(t *testing.T) {
 	}
 	keys := map[string]bool{}
 	for i, msg := range msgs {
-		paths := pathsOf(t, msg, from[i])
+		paths, rxs := pathsOf(t, msg, from[i])
 		if len(paths) != len(want[i]) {
 			t.Fatalf("update %d: %d paths, want %d", i, len(paths), len(want[i]))
 		}
 		for j, p := range paths {
 			got, err := Decode(p)
+			// The native decoder reads FRR's bytes as GoBGP parsed them
+			// to the same result.
+			if rgot, rerr := DecodeRx(rxs[j]); !reflect.DeepEqual(rgot, got) || (rerr == nil) != (err == nil) ||
+				(err != nil && errors.Is(err, ErrUnsupported) != errors.Is(rerr, ErrUnsupported)) {
+				t.Errorf("update %d path %d: DecodeRx %+v, %v; Decode %+v, %v", i, j, rgot, rerr, got, err)
+			}
 			w := want[i][j]
 			if w.err != nil {
 				if !errors.Is(err, w.err) {

@@ -3,6 +3,7 @@ package evpn
 import (
 	"errors"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -11,13 +12,15 @@ import (
 	"github.com/osrg/gobgp/v3/pkg/apiutil"
 	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
 
+	vbgp "github.com/vxbgp/vxbgp/control/bgp"
 	"github.com/vxbgp/vxbgp/overlay"
 )
 
 // FuzzDecode: an EVPN NLRI and path attributes as they come off the wire
-// (GoBGP's decoders, then ours): Decode returns a route or ErrMalformed
-// or ErrUnsupported, never panics (not even one its recover would hide),
-// and a route it accepts is well-formed.
+// (GoBGP's decoders, then ours): DecodeRx (what the watch feeds) and
+// Decode (the API form) each return a route or ErrMalformed or
+// ErrUnsupported, never panic (not even one its recover would hide), a
+// route they accept is well-formed, and both accept the same route.
 func FuzzDecode(f *testing.F) {
 	vtep := netip.MustParseAddr("10.0.0.2")
 	t2, _ := Type2(64512, vtep, 1, 100, vtep, overlay.MustParseMAC("02:00:00:00:00:01"), netip.MustParseAddr("10.244.2.1"))
@@ -29,38 +32,52 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte{2, 3, 0, 0, 0}, []byte{})
 	f.Add([]byte{9, 0}, []byte{0x40, 1, 1, 0})
 	f.Fuzz(func(t *testing.T, nlriBytes, attrBytes []byte) {
-		p := wirePath(nlriBytes, attrBytes)
+		p, rx := wirePath(nlriBytes, attrBytes)
 		if p == nil {
 			return
 		}
-		r, err := Decode(p)
-		if err != nil {
-			if strings.HasPrefix(err.Error(), "decode path:") {
-				t.Fatalf("Decode panicked (recovered): %v", err)
-			}
-			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrUnsupported) {
-				t.Fatalf("error %v is neither malformed nor unsupported", err)
-			}
-			return
-		}
-		switch r.Kind {
-		case RouteType2:
-			if !r.NextHop.IsValid() {
-				t.Fatalf("type-2 without a next hop: %+v", r)
-			}
-		case RouteType3:
-		default:
-			t.Fatalf("accepted route of kind %v", r.Kind)
-		}
-		for _, v := range r.VNIs {
-			if v > 1<<24-1 {
-				t.Fatalf("VNI %d beyond 24 bits", v)
-			}
-		}
-		if r.Key == "" {
-			t.Fatalf("route without a key: %+v", r)
+		// The speaker's watch hands over GoBGP's parse as is (DecodeRx);
+		// the API form goes through GoBGP's conversions first (Decode).
+		// Both must come to the same route.
+		r, err := DecodeRx(rx)
+		checkDecoded(t, r, err)
+		ra, erra := Decode(p)
+		checkDecoded(t, ra, erra)
+		if err == nil && erra == nil && !reflect.DeepEqual(r, ra) {
+			t.Fatalf("DecodeRx and Decode differ:\n%+v\n%+v", r, ra)
 		}
 	})
+}
+
+// checkDecoded asserts what FuzzDecode asks of one decode.
+func checkDecoded(t *testing.T, r Route, err error) {
+	t.Helper()
+	if err != nil {
+		if strings.HasPrefix(err.Error(), "decode path:") {
+			t.Fatalf("Decode panicked (recovered): %v", err)
+		}
+		if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrUnsupported) {
+			t.Fatalf("error %v is neither malformed nor unsupported", err)
+		}
+		return
+	}
+	switch r.Kind {
+	case RouteType2:
+		if !r.NextHop.IsValid() {
+			t.Fatalf("type-2 without a next hop: %+v", r)
+		}
+	case RouteType3:
+	default:
+		t.Fatalf("accepted route of kind %v", r.Kind)
+	}
+	for _, v := range r.VNIs {
+		if v > 1<<24-1 {
+			t.Fatalf("VNI %d beyond 24 bits", v)
+		}
+	}
+	if r.Key == "" {
+		t.Fatalf("route without a key: %+v", r)
+	}
 }
 
 // wirePath decodes wire bytes with GoBGP's decoders into the path the
@@ -69,7 +86,7 @@ func FuzzDecode(f *testing.F) {
 // seed #2), which this target does not test: they are GoBGP's, and only
 // Decode is ours. (Over a session that panic is in GoBGP's receive
 // goroutine, which does not recover: see third_party/gobgp/PATCHES.md.)
-func wirePath(nlriBytes, attrBytes []byte) (p *api.Path) {
+func wirePath(nlriBytes, attrBytes []byte) (p *api.Path, rx vbgp.RxPath) {
 	defer func() {
 		if recover() != nil {
 			p = nil
@@ -77,13 +94,15 @@ func wirePath(nlriBytes, attrBytes []byte) (p *api.Path) {
 	}()
 	nlri := &bgp.EVPNNLRI{}
 	if err := nlri.DecodeFromBytes(nlriBytes); err != nil {
-		return nil
+		return nil, rx
 	}
-	p, err := apiutil.NewPath(nlri, false, decodeAttrBytes(attrBytes), time.Unix(0, 0))
+	attrs := decodeAttrBytes(attrBytes)
+	p, err := apiutil.NewPath(nlri, false, attrs, time.Unix(0, 0))
 	if err != nil {
-		return nil
+		return nil, rx
 	}
-	return p
+	p.NeighborIp = "10.0.0.9"
+	return p, vbgp.RxPath{NLRI: nlri, Attrs: attrs, Peer: "10.0.0.9"}
 }
 
 // decodeAttrBytes reads path attributes back to back, as an UPDATE holds

@@ -83,14 +83,3 @@ func (r *Route) addVNI(localAdmin uint32) {
 		r.VNIs = append(r.VNIs, vni)
 	}
 }
-
-func parseNextHop(s string) (netip.Addr, error) {
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("next hop %q: %w", s, ErrMalformed)
-	}
-	if a.IsUnspecified() {
-		return netip.Addr{}, nil
-	}
-	return a.Unmap(), nil
-}

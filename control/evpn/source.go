@@ -153,7 +153,7 @@ func (s *Source) DeleteEndpoint(k endpoint.Key) { s.eps.Delete(k) }
 // Handler is what the speaker's Watch feeds: received paths, End-of-RIB
 // markers and sessions.
 func (s *Source) Handler() bgp.Handler {
-	return s.loop.Handler(bgp.Handler{Path: s.onPath})
+	return s.loop.Handler(bgp.Handler{Received: s.onReceived})
 }
 
 // Run originates our routes and publishes snapshots until ctx ends; call

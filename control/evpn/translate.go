@@ -143,27 +143,34 @@ func mustAny(m proto.Message) *apb.Any {
 	return a
 }
 
-// onPath is the speaker's Handler.Path: decode, then receive. Our own
-// paths come back through the watch too; they are skipped before decoding.
-func (s *Source) onPath(p *api.Path) {
-	if p.GetNeighborIp() == "<nil>" {
+// onReceived is the speaker's Handler.Received: decode, then receive.
+// Our own paths come back through the watch too; they are skipped before
+// decoding.
+func (s *Source) onReceived(p bgp.RxPath) {
+	if p.Peer == "" {
 		return // our own path (see bgp.Handler.Path): nothing to decode
 	}
-	r, err := Decode(p)
+	r, err := DecodeRx(p)
+	s.take(r, err, p.Peer, p.Withdraw, p.NLRI != nil)
+}
+
+// take hands a decoded route to receive, or judges the error: peer,
+// withdraw and hasNLRI are the path's.
+func (s *Source) take(r Route, err error, peer string, withdraw, hasNLRI bool) {
 	switch {
 	case err == nil:
 		s.receive(r)
 	case errors.Is(err, ErrUnsupported):
-		if !p.GetIsWithdraw() { // the withdrawal of a route never taken refuses nothing
-			s.reject(unsupported, "route ignored", "peer", p.GetNeighborIp(), "err", err)
+		if !withdraw { // the withdrawal of a route never taken refuses nothing
+			s.reject(unsupported, "route ignored", "peer", peer, "err", err)
 		}
 	case r.Key != "":
 		// The NLRI is readable: whatever it announced before is no longer
 		// what the peer means, so it goes (treat-as-withdraw).
-		s.reject(malformed, "malformed route treated as a withdrawal", "peer", p.GetNeighborIp(), "err", err)
+		s.reject(malformed, "malformed route treated as a withdrawal", "peer", peer, "err", err)
 		s.receive(Route{Kind: r.Kind, Key: r.Key, Peer: r.Peer, Withdraw: true})
-	case p.GetNlri() != nil: // not an End-of-RIB marker
-		s.reject(malformed, "malformed route ignored", "peer", p.GetNeighborIp(), "err", err)
+	case hasNLRI: // not an End-of-RIB marker
+		s.reject(malformed, "malformed route ignored", "peer", peer, "err", err)
 	}
 }
 

@@ -117,6 +117,14 @@ func TestTranslateRoundTrip(t *testing.T) {
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("decode received:\n got %+v\nwant %+v", got, tt.want)
 			}
+			// ... and as the speaker's watch hands it over, unconverted.
+			got, err = DecodeRx(rxOf(t, p, "10.0.0.9"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("decode rx:\n got %+v\nwant %+v", got, tt.want)
+			}
 			// Key is GoBGP's destination text.
 			n, _ := apiutil.GetNativeNlri(p)
 			if n.String() != tt.text {
@@ -231,7 +239,8 @@ func TestDecodeMalformedAndUnsupported(t *testing.T) {
 		{name: "type-3 bad originator", p: nlri(&api.EVPNInclusiveMulticastEthernetTagRoute{Rd: rd, IpAddress: "<nil>"}, nh), err: ErrMalformed},
 		{name: "garbage attribute", p: withAttrs(good, &apb.Any{TypeUrl: nh.TypeUrl, Value: []byte{0xff}}), err: ErrMalformed},
 		{name: "garbage community", p: withAttrs(good, anyOf(t, &api.ExtendedCommunitiesAttribute{Communities: []*apb.Any{{TypeUrl: "type.googleapis.com/nope.Nope"}}})), err: ErrMalformed},
-		{name: "pmsi pim-ssm", p: withAttrs(good3, anyOf(t, &api.PmsiTunnelAttribute{Type: 3})), err: ErrUnsupported},
+		{name: "pmsi pim-ssm", p: nlri(&api.EVPNInclusiveMulticastEthernetTagRoute{Rd: rd, IpAddress: "192.0.2.1"}, nh, anyOf(t, &api.PmsiTunnelAttribute{Type: 3})), err: ErrUnsupported},
+		{name: "duplicated attribute", p: withAttrs(good3, anyOf(t, &api.PmsiTunnelAttribute{Type: 3})), err: ErrMalformed},
 		{name: "mpls encapsulation", p: nlri(macip, nh, comms(&api.EncapExtended{TunnelType: 10})), err: ErrUnsupported},
 		{name: "vxlan among encapsulations", p: nlri(macip, nh, comms(&api.EncapExtended{TunnelType: 10}, &api.EncapExtended{TunnelType: 8})), want: func(r Route) bool { return true }},
 		{

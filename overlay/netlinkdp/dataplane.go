@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -64,6 +65,9 @@ type Dataplane struct {
 
 	// batch is the socket of ApplyBatch (batch.go), nil until first used.
 	batch *batchSock
+	// lastFDB is how many unicast MACs the last Observe found: the next
+	// one's map starts that large (observeFDB).
+	lastFDB atomic.Int64
 
 	// nat is the nftables connection of the NAT table (nat.go), nil
 	// until first used.

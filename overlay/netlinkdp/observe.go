@@ -292,10 +292,6 @@ func addrFrom(ip net.IP) netip.Addr {
 //
 //	bridge fdb show
 func (d *Dataplane) observeFDB(st overlay.State, obs observed) error {
-	entries, err := dump("fdb", func() ([]netlink.Neigh, error) { return d.h.NeighList(0, unix.AF_BRIDGE) })
-	if err != nil {
-		return err
-	}
 	// Pair each unicast MAC's "self" entry (vxlan, with dst) with its
 	// "master" entry (bridge, pointing at the vxlan port).
 	type half struct {
@@ -304,37 +300,43 @@ func (d *Dataplane) observeFDB(st overlay.State, obs observed) error {
 		vtep   netip.Addr
 		remote int // number of "self" remotes: a unicast MAC of ours has one
 	}
-	macs := map[overlay.FDBKey]*half{}
-	get := func(k overlay.FDBKey) *half {
-		h, ok := macs[k]
-		if !ok {
-			h = &half{}
-			macs[k] = h
+	var (
+		macs   map[overlay.FDBKey]half
+		floods []overlay.Flood
+	)
+	err := d.dumpFDB(func() { macs, floods = make(map[overlay.FDBKey]half, d.lastFDB.Load()), nil }, func(e fdbEntry) {
+		vni, ok := obs.vxlanVNI[e.ifindex]
+		if !ok || !e.hasMAC {
+			return // not on one of our vxlan devices
 		}
-		return h
-	}
-	for _, e := range entries {
-		vni, ok := obs.vxlanVNI[e.LinkIndex]
-		if !ok || len(e.HardwareAddr) != 6 {
-			continue // not on one of our vxlan devices
-		}
-		mac := overlay.MAC(e.HardwareAddr)
-		vtep := addrFrom(e.IP)
+		mac, vtep := overlay.MAC(e.mac), e.ip
 		switch {
-		case e.Flags&netlink.NTF_SELF != 0 && mac.IsZero() && vtep.IsValid():
-			st.AddFlood(overlay.Flood{VNI: vni, VTEP: vtep})
-		case mac.IsZero() || e.Flags&netlink.NTF_EXT_LEARNED == 0:
+		case e.flags&netlink.NTF_SELF != 0 && mac.IsZero() && vtep.IsValid():
+			floods = append(floods, overlay.Flood{VNI: vni, VTEP: vtep})
+		case mac.IsZero() || e.flags&netlink.NTF_EXT_LEARNED == 0:
 			// The vxlan's own permanent local entry, or something an
 			// operator added by hand: not ours.
-		case e.Flags&netlink.NTF_SELF != 0 && vtep.IsValid():
-			h := get(overlay.FDBKey{VNI: vni, MAC: mac})
+		case e.flags&netlink.NTF_SELF != 0 && vtep.IsValid():
+			k := overlay.FDBKey{VNI: vni, MAC: mac}
+			h := macs[k]
 			h.self, h.vtep = true, vtep
 			h.remote++
-		case e.Flags&netlink.NTF_SELF == 0 && (e.MasterIndex != 0 || e.Flags&netlink.NTF_MASTER != 0):
+			macs[k] = h
+		case e.flags&netlink.NTF_SELF == 0 && (e.master != 0 || e.flags&netlink.NTF_MASTER != 0):
 			// The bridge's entries come without NTF_MASTER in ndm_flags;
 			// NDA_MASTER names the bridge.
-			get(overlay.FDBKey{VNI: vni, MAC: mac}).master = true
+			k := overlay.FDBKey{VNI: vni, MAC: mac}
+			h := macs[k]
+			h.master = true
+			macs[k] = h
 		}
+	})
+	if err != nil {
+		return err
+	}
+	d.lastFDB.Store(int64(len(macs)))
+	for _, f := range floods {
+		st.AddFlood(f)
 	}
 	for k, h := range macs {
 		f := overlay.FDB{VNI: k.VNI, MAC: k.MAC, VTEP: h.vtep}

@@ -2,6 +2,7 @@ package netlinkdp
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
@@ -37,8 +38,45 @@ const echoTTL = 2 * time.Second
 // echoes remembers the entries Apply changed recently.
 type echoes struct {
 	mu   sync.Mutex
-	m    map[string]echo
+	m    map[entryKey]echo
 	adds int // since the last sweep of expired entries
+}
+
+// entryKey names an entry as an event shows it: its kind and address (an
+// FDB entry by MAC alone). A value, not text: a pass notes one per op and
+// Watch looks one up per event, hundreds of thousands in a burst.
+type entryKey struct {
+	kind entryKind
+	mac  overlay.MAC  // fdb
+	ip   netip.Addr   // flood (the VTEP), neigh
+	pfx  netip.Prefix // route
+}
+
+type entryKind uint8
+
+const (
+	noEntry entryKind = iota
+	fdbEntryKind
+	floodEntryKind
+	neighEntryKind
+	routeEntryKind
+)
+
+// LogValue logs the key as its text, only when the record is written.
+func (k entryKey) LogValue() slog.Value { return slog.StringValue(k.String()) }
+
+func (k entryKey) String() string {
+	switch k.kind {
+	case fdbEntryKind:
+		return "fdb " + k.mac.String()
+	case floodEntryKind:
+		return "flood " + k.ip.String()
+	case neighEntryKind:
+		return "neigh " + k.ip.String()
+	case routeEntryKind:
+		return "route " + k.pfx.String()
+	}
+	return ""
 }
 
 type echo struct {
@@ -47,12 +85,12 @@ type echo struct {
 }
 
 // note records that we are about to set (del false) or delete key.
-func (e *echoes) note(key string, del bool) {
+func (e *echoes) note(key entryKey, del bool) {
 	now := time.Now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.m == nil {
-		e.m = map[string]echo{}
+		e.m = map[entryKey]echo{}
 	}
 	e.m[key] = echo{del: del, until: now.Add(echoTTL)}
 	if e.adds++; e.adds >= 4096 {
@@ -67,33 +105,34 @@ func (e *echoes) note(key string, del bool) {
 
 // ours reports whether an event (a delete or not) on key is the echo of
 // our own recent change.
-func (e *echoes) ours(key string, del bool) bool {
+func (e *echoes) ours(key entryKey, del bool) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	v, ok := e.m[key]
 	return ok && v.del == del && time.Now().Before(v.until)
 }
 
-// echoKey names the entry op changes, as entryKey names it from an event;
-// "" for ops whose events Watch does not follow (devices, NAT).
-func echoKey(op overlay.Op) string {
+// echoKey names the entry op changes, as neighKick and routeKick name it
+// from an event; kind noEntry for ops whose events Watch does not follow
+// (devices, NAT).
+func echoKey(op overlay.Op) entryKey {
 	switch {
 	case op.FDB != nil:
-		return "fdb " + op.FDB.MAC.String()
+		return entryKey{kind: fdbEntryKind, mac: op.FDB.MAC}
 	case op.Flood != nil:
-		return "flood " + op.Flood.VTEP.String()
+		return entryKey{kind: floodEntryKind, ip: op.Flood.VTEP}
 	case op.Neigh != nil:
-		return "neigh " + op.Neigh.IP.String()
+		return entryKey{kind: neighEntryKind, ip: op.Neigh.IP}
 	case op.Route != nil:
-		return "route " + op.Route.Dst.String()
+		return entryKey{kind: routeEntryKind, pfx: op.Route.Dst}
 	}
-	return ""
+	return entryKey{}
 }
 
 // noteEcho records op before Apply carries it out (so that its events,
 // which may arrive before Apply returns, find it).
 func (d *Dataplane) noteEcho(op overlay.Op) {
-	if k := echoKey(op); k != "" {
+	if k := echoKey(op); k.kind != noEntry {
 		d.echo.note(k, op.Kind == overlay.OpDel)
 	}
 }
@@ -110,7 +149,7 @@ func (d *Dataplane) neighKick(links map[int]string, learned map[string]bool, u n
 	if typ == "" || (u.Family == unix.AF_BRIDGE && len(u.HardwareAddr) != 6) {
 		return false
 	}
-	var key string
+	var key entryKey
 	var mac overlay.MAC
 	copy(mac[:], u.HardwareAddr) // a neighbour's delete comes without it
 	ip := addrFrom(u.IP)
@@ -119,17 +158,17 @@ func (d *Dataplane) neighKick(links map[int]string, learned map[string]bool, u n
 		if u.Flags&netlink.NTF_SELF == 0 || !ip.IsValid() {
 			return false
 		}
-		key = "flood " + ip.String()
+		key = entryKey{kind: floodEntryKind, ip: ip}
 	case u.Family == unix.AF_BRIDGE && typ == "vxlan":
 		if u.Flags&netlink.NTF_EXT_LEARNED == 0 {
 			return false // not ours (Observe skips it too)
 		}
-		key = "fdb " + mac.String()
+		key = entryKey{kind: fdbEntryKind, mac: mac}
 	case u.Family != unix.AF_BRIDGE && typ == "bridge":
 		if !ip.IsValid() {
 			return false
 		}
-		key = "neigh " + ip.String()
+		key = entryKey{kind: neighEntryKind, ip: ip}
 		id := neighID(u.LinkIndex, ip)
 		switch {
 		case u.Type == unix.RTM_NEWNEIGH && u.Flags&netlink.NTF_EXT_LEARNED != 0:
@@ -184,7 +223,7 @@ func (d *Dataplane) routeKick(u netlink.RouteUpdate) bool {
 		return false
 	}
 	del := u.Type == unix.RTM_DELROUTE
-	key := "route " + p.String()
+	key := entryKey{kind: routeEntryKind, pfx: p}
 	if d.echo.ours(key, del) {
 		return false
 	}
@@ -246,9 +285,7 @@ func (d *Dataplane) subscribeEntries(done chan struct{}, onErr func(error)) (ent
 			f()
 		}
 	}
-	if err := netlink.NeighSubscribeWithOptions(u.neigh, done, netlink.NeighSubscribeOptions{
-		Namespace: &ns, ErrorCallback: onErr, ReceiveBufferSize: buf, ReceiveBufferForceSize: true,
-	}); err != nil {
+	if err := d.subscribeNeigh(u.neigh, done, onErr, buf); err != nil { // the bulk of the events: neighsub.go
 		return u, drain, fmt.Errorf("subscribe to neighbour updates: %w", err)
 	}
 	drains = append(drains, func() {

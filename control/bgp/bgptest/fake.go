@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	api "github.com/osrg/gobgp/v3/api"
+	"github.com/osrg/gobgp/v3/pkg/apiutil"
 
 	"github.com/vxbgp/vxbgp/control/bgp"
 )
@@ -281,13 +282,60 @@ func (f *Fake) each(call func(bgp.Handler)) {
 	}
 }
 
-// Deliver hands p to the handlers' Path, as a received best path.
+// Deliver hands p to the handlers' Path, as a received best path, and to
+// their Received as GoBGP's parse of it (RxOf), as the speaker's watch
+// would. A path GoBGP could not parse fails the test: DeliverRx hands over
+// what its parse can hold.
 func (f *Fake) Deliver(p *api.Path) {
+	var (
+		rx   bgp.RxPath
+		err  error
+		done bool
+	)
 	f.each(func(h bgp.Handler) {
 		if h.Path != nil {
 			h.Path(p)
 		}
+		if h.Received != nil {
+			if !done {
+				rx, err, done = RxOf(p), nil, true
+				if rx.NLRI == nil {
+					err = fmt.Errorf("fake speaker: path %v: GoBGP cannot parse it", p)
+				}
+			}
+			if err != nil {
+				f.t.Helper()
+				f.t.Fatal(err)
+			}
+			h.Received(rx)
+		}
 	})
+}
+
+// DeliverRx hands p to the handlers' Received only.
+func (f *Fake) DeliverRx(p bgp.RxPath) {
+	f.each(func(h bgp.Handler) {
+		if h.Received != nil {
+			h.Received(p)
+		}
+	})
+}
+
+// RxOf is p as the speaker's watch hands it to a Handler.Received: its NLRI
+// and attributes in GoBGP's own form (apiutil's conversion). An NLRI or
+// attributes GoBGP cannot read come back nil.
+func RxOf(p *api.Path) bgp.RxPath {
+	rx := bgp.RxPath{Peer: p.GetNeighborIp(), Withdraw: p.GetIsWithdraw()}
+	if rx.Peer == "<nil>" {
+		rx.Peer = ""
+	}
+	if n, err := apiutil.GetNativeNlri(p); err == nil {
+		rx.NLRI = n
+	}
+	if attrs, err := apiutil.GetNativePathAttributes(p); err == nil {
+		rx.Attrs = attrs
+	}
+	return rx
 }
 
 // DeliverUnicast hands a unicast prefix's path set to the handlers.

@@ -4316,6 +4316,12 @@ func (s *BgpServer) ResetRpki(ctx context.Context, r *api.ResetRpkiRequest) erro
 }
 
 func (s *BgpServer) WatchEvent(ctx context.Context, r *api.WatchEventRequest, fn func(*api.WatchEventResponse)) error {
+	return s.watchEvents(ctx, r, nil, fn)
+}
+
+// watchEvents is WatchEvent; with native set, the paths of best-path and
+// End-of-RIB events go to native unconverted (vxbgp_watch.go).
+func (s *BgpServer) watchEvents(ctx context.Context, r *api.WatchEventRequest, native func([]WatchPath), fn func(*api.WatchEventResponse)) error {
 	if r == nil {
 		return fmt.Errorf("nil request")
 	}
@@ -4376,6 +4382,10 @@ func (s *BgpServer) WatchEvent(ctx context.Context, r *api.WatchEventRequest, fn
 					} else {
 						paths = msg.PathList
 					}
+					if native != nil {
+						native(watchPaths(paths, msg.MultiPathList))
+						continue
+					}
 
 					pl := make([]*api.Path, 0, r.BatchSize)
 					for _, path := range paths {
@@ -4390,6 +4400,10 @@ func (s *BgpServer) WatchEvent(ctx context.Context, r *api.WatchEventRequest, fn
 				case *watchEventEor:
 					eor := table.NewEOR(msg.Family)
 					eor.SetSource(msg.PeerInfo)
+					if native != nil {
+						native([]WatchPath{{p: eor, First: true}})
+						continue
+					}
 					path := eorToPathAPI(eor)
 					simpleSend([]*api.Path{path})
 

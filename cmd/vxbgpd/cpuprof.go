@@ -1,0 +1,42 @@
+//go:build heapprof
+
+package main
+
+// The same diagnostic build (go build -tags heapprof): with
+// VXBGP_CPUPROFILE=DIR in its environment, vxbgpd profiles its CPU in
+// windows of 5 s and writes each as DIR/cpu-PID-N.pprof (N counts up from
+// 1), so that a run's profile is there without a clean shutdown: `go tool
+// pprof -top vxbgpd DIR/cpu-PID-*.pprof` merges them. No listener, no
+// release build.
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"time"
+)
+
+func init() {
+	dir := os.Getenv("VXBGP_CPUPROFILE")
+	if dir == "" {
+		return
+	}
+	go func() {
+		for n := 1; ; n++ {
+			var buf bytes.Buffer
+			if err := pprof.StartCPUProfile(&buf); err != nil {
+				fmt.Fprintln(os.Stderr, "cpuprof:", err)
+				return
+			}
+			time.Sleep(5 * time.Second)
+			pprof.StopCPUProfile()
+			path := filepath.Join(dir, fmt.Sprintf("cpu-%d-%d.pprof", os.Getpid(), n))
+			if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+				fmt.Fprintln(os.Stderr, "cpuprof:", err)
+				return
+			}
+		}
+	}()
+}

@@ -1,0 +1,169 @@
+package netlinkdp
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"syscall"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"golang.org/x/sys/unix"
+)
+
+// subscribeNeigh is netlink.NeighSubscribeWithOptions (no listing of the
+// existing entries) without its cost per event. The kernel sends every
+// neighbour and FDB notification as a datagram of its own, and the
+// library's receive allocates a 64 KiB buffer for each datagram: a pass
+// that installs 100,000 remote MACs (two FDB entries each) made 13 GB of
+// garbage in the agent, whose collection was most of its CPU. Here one
+// buffer is reused and each message is copied out (NeighDeserialize keeps
+// slices of its input). Like the library: updates go to ch until done is
+// closed or the socket fails (onErr gets the error, ENOBUFS when events
+// were lost), then ch is closed.
+func (d *Dataplane) subscribeNeigh(ch chan<- netlink.NeighUpdate, done <-chan struct{}, onErr func(error), rcvbuf int) error {
+	var fd int
+	err := d.inNS(func() error {
+		var err error
+		fd, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_ROUTE)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("netlink socket: %w", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvbuf); err != nil {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf); err != nil {
+			unix.Close(fd)
+			return fmt.Errorf("netlink socket receive buffer: %w", err)
+		}
+	}
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: 1 << (unix.RTNLGRP_NEIGH - 1)}); err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("netlink bind: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "netlink neighbour events") // non-blocking: reads park in the poller
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("netlink socket: %w", err)
+	}
+	go func() {
+		<-done
+		f.Close() // wakes the read below
+	}()
+	go func() {
+		defer close(ch)
+		buf := make([]byte, 1<<16)
+		for {
+			var (
+				n    int
+				from unix.Sockaddr
+				rerr error
+			)
+			err := rc.Read(func(fd uintptr) bool {
+				n, from, rerr = unix.Recvfrom(int(fd), buf, 0)
+				return rerr != unix.EAGAIN
+			})
+			if err == nil {
+				err = rerr
+			}
+			if err != nil {
+				onErr(err)
+				return
+			}
+			if sa, ok := from.(*unix.SockaddrNetlink); !ok || sa.Pid != nl.PidKernel {
+				continue
+			}
+			if err := sendNeighUpdates(buf[:n], ch, done); err != nil {
+				onErr(err)
+				return
+			}
+		}
+	}()
+	return nil
+}
+
+// sendNeighUpdates decodes the netlink messages of one datagram into ch, as
+// the library's subscription does; it returns nil early if done closes.
+func sendNeighUpdates(b []byte, ch chan<- netlink.NeighUpdate, done <-chan struct{}) error {
+	ne := nl.NativeEndian()
+	for len(b) >= unix.NLMSG_HDRLEN {
+		l := int(ne.Uint32(b[0:4]))
+		if l < unix.NLMSG_HDRLEN || l > len(b) {
+			return fmt.Errorf("netlink message of %d bytes in %d", l, len(b))
+		}
+		typ := ne.Uint16(b[4:6])
+		data := b[unix.NLMSG_HDRLEN:l]
+		b = b[min(len(b), (l+unix.NLMSG_ALIGNTO-1)&^(unix.NLMSG_ALIGNTO-1)):]
+		switch typ {
+		case unix.NLMSG_DONE, unix.NLMSG_NOOP:
+			continue
+		case unix.NLMSG_ERROR:
+			if len(data) >= 4 {
+				if errno := int32(ne.Uint32(data[0:4])); errno != 0 {
+					return syscall.Errno(-errno)
+				}
+			}
+			continue
+		}
+		neigh, ok := neighOf(data)
+		if !ok {
+			return fmt.Errorf("netlink neighbour message of %d bytes", len(data))
+		}
+		select {
+		case ch <- netlink.NeighUpdate{Type: typ, Neigh: neigh}:
+		case <-done:
+			return nil
+		}
+	}
+	return nil
+}
+
+// neighOf reads the fields of a neighbour message that Watch looks at
+// (neighKick) as netlink.NeighDeserialize fills them, its addresses copied
+// out of b in one allocation: the library's parse allocates a list of
+// attributes and more for each of the hundreds of thousands of events a
+// burst of routes brings. Family, LinkIndex, State, Flags, Type; IP
+// (NDA_DST); HardwareAddr (NDA_LLADDR, or LLIPAddr when it is 4 bytes: an
+// IPv4 tunnel's); MasterIndex (NDA_MASTER).
+func neighOf(b []byte) (netlink.Neigh, bool) {
+	const ndmsgLen = 12
+	if len(b) < ndmsgLen {
+		return netlink.Neigh{}, false
+	}
+	ne := nl.NativeEndian()
+	n := netlink.Neigh{Family: int(b[0]), LinkIndex: int(int32(ne.Uint32(b[4:8]))), State: int(ne.Uint16(b[8:10])),
+		Flags: int(b[10]), Type: int(b[11])}
+	var dst, ll []byte
+	for a := b[ndmsgLen:]; len(a) >= unix.SizeofRtAttr; {
+		l := int(ne.Uint16(a[0:2]))
+		if l < unix.SizeofRtAttr || l > len(a) {
+			return netlink.Neigh{}, false
+		}
+		v := a[unix.SizeofRtAttr:l]
+		switch ne.Uint16(a[2:4]) &^ unix.NLA_F_NESTED {
+		case unix.NDA_DST:
+			dst = v
+		case unix.NDA_LLADDR:
+			ll = v
+		case unix.NDA_MASTER:
+			if len(v) == 4 {
+				n.MasterIndex = int(ne.Uint32(v))
+			}
+		}
+		a = a[min(len(a), (l+unix.RTA_ALIGNTO-1)&^(unix.RTA_ALIGNTO-1)):]
+	}
+	if len(dst)+len(ll) > 0 {
+		c := append(append(make([]byte, 0, len(dst)+len(ll)), dst...), ll...)
+		if len(dst) > 0 {
+			n.IP = net.IP(c[:len(dst):len(dst)])
+		}
+		switch {
+		case len(ll) == 4:
+			n.LLIPAddr = net.IP(c[len(dst):])
+		case len(ll) > 0:
+			n.HardwareAddr = net.HardwareAddr(c[len(dst):])
+		}
+	}
+	return n, true
+}

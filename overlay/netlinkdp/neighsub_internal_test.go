@@ -1,0 +1,83 @@
+package netlinkdp
+
+import (
+	"bytes"
+	"net"
+	"reflect"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"golang.org/x/sys/unix"
+)
+
+// neighMessageLib is neighMessage as the netlink library builds it.
+func neighMessageLib(typ int, flags int, n *netlink.Neigh) []byte {
+	req := nl.NewNetlinkRequest(typ, flags|unix.NLM_F_ACK)
+	req.AddData(&netlink.Ndmsg{Family: uint8(n.Family), Index: uint32(n.LinkIndex), State: uint16(n.State), Flags: uint8(n.Flags)})
+	ip := n.IP.To4()
+	if ip == nil {
+		ip = n.IP.To16()
+	}
+	req.AddData(nl.NewRtAttr(netlink.NDA_DST, ip))
+	if n.HardwareAddr != nil {
+		req.AddData(nl.NewRtAttr(netlink.NDA_LLADDR, []byte(n.HardwareAddr)))
+	}
+	if n.MasterIndex != 0 {
+		req.AddData(nl.NewRtAttr(netlink.NDA_MASTER, nl.Uint32Attr(uint32(n.MasterIndex))))
+	}
+	b := req.Serialize()
+	copy(b[8:12], []byte{0, 0, 0, 0}) // the sequence number is exchange's
+	return b
+}
+
+var testNeighs = []netlink.Neigh{
+	{Family: unix.AF_BRIDGE, LinkIndex: 7, State: netlink.NUD_REACHABLE, Flags: netlink.NTF_SELF | netlink.NTF_MASTER | netlink.NTF_EXT_LEARNED,
+		IP: net.ParseIP("192.0.2.2"), HardwareAddr: net.HardwareAddr{2, 0, 0, 0, 1, 2}, MasterIndex: 5},
+	{Family: unix.AF_BRIDGE, LinkIndex: 7, Flags: netlink.NTF_SELF, IP: net.ParseIP("2001:db8::2"), HardwareAddr: net.HardwareAddr{2, 0, 0, 0, 1, 3}},
+	{Family: unix.AF_INET, LinkIndex: 5, State: netlink.NUD_NOARP, Flags: netlink.NTF_EXT_LEARNED,
+		IP: net.ParseIP("10.244.2.1").To4(), HardwareAddr: net.HardwareAddr{2, 0, 0, 0, 2, 1}},
+	{Family: unix.AF_INET6, LinkIndex: 5, IP: net.ParseIP("fd00::1")},
+	{Family: unix.AF_BRIDGE, LinkIndex: 7},
+}
+
+// neighMessage writes the bytes the library would; neighOf and
+// parseFDBEntry read back what NeighDeserialize reads.
+func TestNeighMessages(t *testing.T) {
+	for i, n := range testNeighs {
+		for _, typ := range []int{unix.RTM_NEWNEIGH, unix.RTM_DELNEIGH} {
+			got, want := neighMessage(typ, unix.NLM_F_CREATE, &n), neighMessageLib(typ, unix.NLM_F_CREATE, &n)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("neigh %d type %d:\n got %x\nwant %x", i, typ, got, want)
+			}
+			payload := got[unix.NLMSG_HDRLEN:]
+			lib, err := netlink.NeighDeserialize(payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ours, ok := neighOf(payload)
+			if !ok {
+				t.Fatalf("neigh %d: neighOf refused it", i)
+			}
+			if lib.IP == nil && ours.IP != nil || lib.IP != nil && !lib.IP.Equal(ours.IP) ||
+				!bytes.Equal(lib.HardwareAddr, ours.HardwareAddr) {
+				t.Errorf("neigh %d: addresses %v %v, library %v %v", i, ours.IP, ours.HardwareAddr, lib.IP, lib.HardwareAddr)
+			}
+			lib.IP, lib.HardwareAddr, ours.IP, ours.HardwareAddr = nil, nil, nil, nil
+			if !reflect.DeepEqual(*lib, ours) {
+				t.Errorf("neigh %d:\n got %+v\nwant %+v", i, ours, *lib)
+			}
+			if n.Family == unix.AF_BRIDGE {
+				e, ok := parseFDBEntry(payload)
+				if !ok || e.ifindex != n.LinkIndex || int(e.flags) != n.Flags || e.master != n.MasterIndex ||
+					e.hasMAC != (len(n.HardwareAddr) == 6) || (e.hasMAC && !bytes.Equal(e.mac[:], n.HardwareAddr)) ||
+					(n.IP != nil) != e.ip.IsValid() {
+					t.Errorf("neigh %d: fdb entry %+v", i, e)
+				}
+			}
+		}
+	}
+	if _, ok := neighOf([]byte{1, 2, 3}); ok {
+		t.Error("neighOf read a short message")
+	}
+}
