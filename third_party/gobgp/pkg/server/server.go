@@ -664,7 +664,12 @@ func filterpath(peer *peer, path, old *table.Path) *table.Path {
 		if ignore {
 			if !path.IsWithdraw && old != nil {
 				oldSource := old.GetSource()
-				if old.IsLocal() || oldSource.Address.String() != peer.ID() && oldSource.AS != peer.AS() {
+				// vxbgp patch: or the old best came from a route-reflector
+				// client, which we reflected to this non-client peer
+				// (another reflector): without the withdrawal two
+				// reflectors kept each other's copy of a route the client
+				// had withdrawn, for good.
+				if old.IsLocal() || oldSource.Address.String() != peer.ID() && (oldSource.AS != peer.AS() || oldSource.RouteReflectorClient) {
 					// In this case, we suppose this peer has the same prefix
 					// received from another iBGP peer.
 					// So we withdraw the old best which was injected locally
