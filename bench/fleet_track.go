@@ -48,6 +48,7 @@ type pair struct {
 	from, to *fleetPod
 	missing  int // gate conditions not yet met; -1 until both pods exist
 	sent     time.Time
+	sends    int // requests sent
 	gated    time.Time
 	answered time.Time
 }
@@ -260,6 +261,7 @@ func (t *tracker) probe(ctx context.Context) (time.Time, error) {
 			}
 			if now.Sub(p.sent) >= retryEvery {
 				p.sent = now
+				p.sends++
 				if err := prober.Send(p.from.pod.NS, p.to.ip); err != nil {
 					sendErr = err // no route yet, say: the retry sends again
 				}
@@ -400,6 +402,38 @@ func (t *tracker) checkKernel(ctx context.Context, want, gone []*fleetPod) error
 		}
 	}
 	return nil
+}
+
+// waits says how long answered pairs waited from their gate's opening
+// to their answer: the median, the longest and the requests it took, and
+// how many pairs needed more than one request (a lost or unanswered
+// first one), so that a tail after the last entry is told apart from
+// the pods' creation.
+func (t *tracker) waits() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var ds []time.Duration
+	var worst *pair
+	retried := 0
+	for _, p := range t.pairs {
+		if p.answered.IsZero() || p.gated.IsZero() {
+			continue
+		}
+		d := p.answered.Sub(p.gated)
+		ds = append(ds, d)
+		if worst == nil || d > worst.answered.Sub(worst.gated) {
+			worst = p
+		}
+		if p.sends > 1 {
+			retried++
+		}
+	}
+	if worst == nil {
+		return "no pair answered"
+	}
+	slices.Sort(ds)
+	return fmt.Sprintf("gate open -> answer: median %s, longest %s (%d requests), %d of %d pairs needed more than one request",
+		fmtDur(ds[len(ds)/2]), fmtDur(ds[len(ds)-1]), worst.sends, retried, len(ds))
 }
 
 // pairTimes are the answer times of the phase's pairs, from t0.
