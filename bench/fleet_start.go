@@ -91,7 +91,10 @@ func (f *fleet) startup(ctx context.Context) []Row {
 		"from the last agent's start: every agent answering its API %s, last pod created (CNI ADD, %d at a time) %s, "+
 		"every host holding every other pod's FDB entry %s, median pair answered %s, last %s; %s; 1 sample",
 		targetReach, verdict, fz.hosts, fz.pods, len(times), fz.k, fmtSince(t0, readyAt), fz.workers, fmtSince(t0, podsAt),
-		fmtSince(t0, progAt), fmtDur(times[len(times)/2]), fmtDur(times[len(times)-1]), f.tr.waits())
+		fmtSince(t0, progAt), fmtDur(times[len(times)/2]), fmtDur(times[len(times)-1]), f.tr.waits(t0))
+	for _, snap := range f.tr.snapshots() {
+		f.notef("fleet startup, a slow pair (diagnostic): %s", snap)
+	}
 	if merr == nil && perr == nil {
 		f.notef("fleet startup, CPU from the last agent's start until every pair answered (%.1f s, %.1f s of CPU on %d cores): %s",
 			took.Seconds(), took.Seconds()*float64(m1.cores), m1.cores, m1.since(m0).breakdown(sum(rrCPU), sum(perAgent)))

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -74,7 +75,16 @@ type tracker struct {
 	waiting map[gateKey][]*pair // (host, MAC) -> pairs whose gate waits for it
 	ready   []*pair             // gate open, not answered
 	prober  *lab.Prober
+	// snaps are the neighbour and FDB state of the first few pairs
+	// still unanswered snapAfter requests after their gate opened.
+	snaps []string
 }
+
+// snapAfter and snapMax: which unanswered pairs get their state read.
+const (
+	snapAfter = 4
+	snapMax   = 3
+)
 
 type gateKey struct {
 	host int
@@ -262,6 +272,18 @@ func (t *tracker) probe(ctx context.Context) (time.Time, error) {
 			if now.Sub(p.sent) >= retryEvery {
 				p.sent = now
 				p.sends++
+				if p.sends == snapAfter {
+					t.mu.Lock()
+					take := len(t.snaps) < snapMax
+					if take {
+						t.snaps = append(t.snaps, "") // reserved
+					}
+					k := len(t.snaps) - 1
+					t.mu.Unlock()
+					if take {
+						go t.snapshot(ctx, p, k)
+					}
+				}
 				if err := prober.Send(p.from.pod.NS, p.to.ip); err != nil {
 					sendErr = err // no route yet, say: the retry sends again
 				}
@@ -404,36 +426,93 @@ func (t *tracker) checkKernel(ctx context.Context, want, gone []*fleetPod) error
 	return nil
 }
 
-// waits says how long answered pairs waited from their gate's opening
-// to their answer: the median, the longest and the requests it took, and
-// how many pairs needed more than one request (a lost or unanswered
-// first one), so that a tail after the last entry is told apart from
-// the pods' creation.
-func (t *tracker) waits() string {
+// snapshot reads what both ends know of each other for a pair still
+// unanswered (untimed, diagnostic): each pod's ARP entry for the other,
+// each host's neighbour and FDB entries for the other pod.
+func (t *tracker) snapshot(ctx context.Context, p *pair, k int) {
+	at := time.Now()
+	read := func(ns string, args ...string) string {
+		out, err := lab.IP(ctx, ns, args...)
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		if out = strings.TrimSpace(out); out == "" {
+			return "none"
+		}
+		return strings.ReplaceAll(out, "\n", " | ")
+	}
+	fdb := func(ns, mac string) string {
+		out, err := lab.Bridge(ctx, ns, "fdb", "show")
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		var hits []string
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, mac+" ") {
+				hits = append(hits, strings.TrimSpace(l))
+			}
+		}
+		if len(hits) == 0 {
+			return "none"
+		}
+		return strings.Join(hits, " | ")
+	}
+	from, to := t.hosts[p.from.host], t.hosts[p.to.host]
+	snap := fmt.Sprintf("%s -> %s unanswered %s after its gate: sender pod's ARP: %s; target pod's ARP: %s; %s neigh: %s; %s fdb: %s; %s neigh: %s; %s fdb: %s; "+
+		"underlay: %s's neighbour %s: %s, %s's neighbour %s: %s; %s vxlan100: %s; %s vxlan100: %s",
+		p.from.name, p.to.name, fmtDur(at.Sub(p.gated)),
+		read(p.from.pod.NS, "-4", "neigh", "show", p.to.ip.String()), read(p.to.pod.NS, "-4", "neigh", "show", p.from.ip.String()),
+		from.Name, read(from.NS, "-4", "neigh", "show", p.to.ip.String()), from.Name, fdb(from.NS, p.to.mac),
+		to.Name, read(to.NS, "-4", "neigh", "show", p.from.ip.String()), to.Name, fdb(to.NS, p.from.mac),
+		from.Name, to.Addr, read(from.NS, "-4", "neigh", "show", to.Addr), to.Name, from.Addr, read(to.NS, "-4", "neigh", "show", from.Addr),
+		from.Name, read(from.NS, "-s", "link", "show", "vxlan100"), to.Name, read(to.NS, "-s", "link", "show", "vxlan100"))
+	t.mu.Lock()
+	t.snaps[k] = snap
+	t.mu.Unlock()
+}
+
+// snapshots are the snapshots taken, in order.
+func (t *tracker) snapshots() []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var ds []time.Duration
-	var worst *pair
+	return slices.Clone(t.snaps)
+}
+
+// waits says how long answered pairs waited from their gate's opening
+// to their answer: the median and the longest, how many pairs needed
+// more than one request (a lost or unanswered first one) and from and
+// to how many distinct pods, and the three slowest pairs (times from
+// t0), so that a tail after the last entry is told apart from the pods'
+// creation.
+func (t *tracker) waits(t0 time.Time) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var answered []*pair
 	retried := 0
+	from, to := map[*fleetPod]bool{}, map[*fleetPod]bool{}
 	for _, p := range t.pairs {
 		if p.answered.IsZero() || p.gated.IsZero() {
 			continue
 		}
-		d := p.answered.Sub(p.gated)
-		ds = append(ds, d)
-		if worst == nil || d > worst.answered.Sub(worst.gated) {
-			worst = p
-		}
+		answered = append(answered, p)
 		if p.sends > 1 {
 			retried++
+			from[p.from], to[p.to] = true, true
 		}
 	}
-	if worst == nil {
+	if len(answered) == 0 {
 		return "no pair answered"
 	}
-	slices.Sort(ds)
-	return fmt.Sprintf("gate open -> answer: median %s, longest %s (%d requests), %d of %d pairs needed more than one request",
-		fmtDur(ds[len(ds)/2]), fmtDur(ds[len(ds)-1]), worst.sends, retried, len(ds))
+	wait := func(p *pair) time.Duration { return p.answered.Sub(p.gated) }
+	slices.SortFunc(answered, func(a, b *pair) int { return cmp.Compare(wait(a), wait(b)) })
+	var slow []string
+	for k := len(answered) - 1; k >= 0 && k >= len(answered)-3; k-- {
+		p := answered[k]
+		slow = append(slow, fmt.Sprintf("%s -> %s gated %s answered %s (%d requests)",
+			p.from.name, p.to.name, fmtSince(t0, p.gated), fmtSince(t0, p.answered), p.sends))
+	}
+	return fmt.Sprintf("gate open -> answer: median %s, longest %s; %d of %d pairs needed more than one request (from %d pods, to %d); slowest: %s",
+		fmtDur(wait(answered[len(answered)/2])), fmtDur(wait(answered[len(answered)-1])), retried, len(answered), len(from), len(to), strings.Join(slow, ", "))
 }
 
 // pairTimes are the answer times of the phase's pairs, from t0.
