@@ -115,14 +115,15 @@ demo: build
 
 # Benchmarks next to same-run references (root, FRR 8.4, iperf3, go); QUICK=1
 # for the short run, ONLY=bulk,gobench for some parts, BULK=1000,10000 for
-# the bulk sizes. Results: bench/results/latest.{md,json}. The k8s part (a
-# full run, or ONLY=k8s) needs the Kubernetes binaries (kubelab) and the
-# static pause binary.
+# the bulk sizes, FLEET=50 for the fleet part's hosts (ONLY=fleet; not in
+# QUICK). Results: bench/results/latest.{md,json}. The k8s part (a full run,
+# or ONLY=k8s) needs the Kubernetes binaries (kubelab) and the static pause
+# binary.
 BENCH_K8S = $(if $(findstring k8s,$(ONLY)),kubelab,$(if $(QUICK)$(ONLY),,kubelab))
 bench: build $(BENCH_K8S)
 	$(GO) build -o $(BIN)/ ./bench/cmd/vxbgp-bench
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./internal/kubelab/cmd/kubelab-pause
-	$(BIN)/vxbgp-bench $(if $(QUICK),-quick) $(if $(ONLY),-only $(ONLY)) $(if $(BULK),-bulk $(BULK)) -bin $(BIN) -out bench/results
+	$(BIN)/vxbgp-bench $(if $(QUICK),-quick) $(if $(ONLY),-only $(ONLY)) $(if $(BULK),-bulk $(BULK)) $(if $(FLEET),-fleet $(FLEET)) -bin $(BIN) -out bench/results
 
 demo-clean: build
 	$(BIN)/vxbgp-lab clean

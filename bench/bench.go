@@ -23,6 +23,10 @@ type Config struct {
 	RefCNI  string   // directory with the reference bridge and host-local plugins
 	RepoDir string   // root of the vxbgp module, for the Go micro-benchmarks; "": they fail
 	Logf    func(format string, args ...any)
+
+	// The fleet part's hosts, pods per host and pods churned per round;
+	// 0: 50, 20 and 100.
+	Fleet, FleetPods, FleetChurn int
 }
 
 // DefaultBulk are the bulk sizes of both the quick and the full run.
@@ -156,6 +160,11 @@ func Run(ctx context.Context, c Config) *Report {
 	}
 	if c.has(PartK8s) {
 		rows, notes := k8sSuite(ctx, c, sz)
+		rep.Rows = append(rep.Rows, rows...)
+		rep.Notes = append(rep.Notes, notes...)
+	}
+	if c.has(PartFleet) {
+		rows, notes := fleetSuite(ctx, c)
 		rep.Rows = append(rep.Rows, rows...)
 		rep.Notes = append(rep.Notes, notes...)
 	}

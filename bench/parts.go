@@ -22,10 +22,11 @@ const (
 	PartRepeer    = "repeer"    // re-peer after a restart, vs FRR's bgpd
 	PartK8s       = "k8s"       // a real cluster: pods to Ready, CRI RunPodSandbox (not in -quick unless named)
 	PartGoBench   = "gobench"   // Go micro-benchmarks
+	PartFleet     = "fleet"     // the 50-host lab (not in -quick unless named)
 )
 
 // Parts lists every part, in table order.
-var Parts = []string{PartConv, PartCNI, PartBulk, PartType2, PartOverlay, PartFootprint, PartRouted, PartBlocks, PartRepeer, PartK8s, PartGoBench}
+var Parts = []string{PartConv, PartCNI, PartBulk, PartType2, PartOverlay, PartFootprint, PartRouted, PartBlocks, PartRepeer, PartK8s, PartFleet, PartGoBench}
 
 // ParseParts parses a comma list of parts; "" and "all" select all (nil).
 func ParseParts(s string) ([]string, error) {
@@ -53,11 +54,11 @@ func ParseParts(s string) ([]string, error) {
 }
 
 // has reports whether the run includes part p. A quick run of all parts
-// leaves k8s out: its cluster alone takes longer than the rest; named
-// (-quick -only k8s) it runs a tiny version.
+// leaves k8s and fleet out: each alone takes longer than the rest; named
+// (-quick -only k8s) k8s runs a tiny version.
 func (c Config) has(p string) bool {
 	if len(c.Only) == 0 {
-		return p != PartK8s || !c.Quick
+		return !c.Quick || p != PartK8s && p != PartFleet
 	}
 	return slices.Contains(c.Only, p)
 }

@@ -142,6 +142,11 @@ const quietBelow = 0.05
 // in a row, i.e. they finished what the previous action caused (an agent's
 // periodic resync is short enough to fall between). It fails after limit.
 func settle(ctx context.Context, pids []int, limit time.Duration) (time.Duration, error) {
+	return settleBelow(ctx, pids, limit, quietBelow)
+}
+
+// settleBelow is settle with its own threshold (a share of one core).
+func settleBelow(ctx context.Context, pids []int, limit time.Duration, quietBelow float64) (time.Duration, error) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()

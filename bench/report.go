@@ -135,8 +135,16 @@ func (r Row) cells() []string {
 	if r.Err != "" {
 		note = strings.TrimSuffix("ERROR: "+r.Err+"; "+note, "; ")
 	}
-	return []string{r.What, f(r.Ours, r.OursP99, r.OursMin), r.RefName + ": " + f(r.Ref, r.RefP99, r.RefMin), ratio, note}
+	ref := r.RefName + ": " + f(r.Ref, r.RefP99, r.RefMin)
+	if r.RefName == noRef {
+		ref = noRef
+	}
+	return []string{r.What, f(r.Ours, r.OursP99, r.OursMin), ref, ratio, note}
 }
+
+// noRef is the reference of a row that has none (the fleet's churn, its
+// per-agent figures): the cell shows just this.
+const noRef = "—"
 
 var header = []string{"what", "vxbgp (median / p99 or max (min), or throughput)", "reference", "ratio", "note"}
 

@@ -104,6 +104,22 @@ func TestRouteReflection(t *testing.T) {
 		"10.244.1.0/24 192.0.2.143@127.0.0.141,192.0.2.143@127.0.0.142", "10.244.2.0/24 192.0.2.144@local",
 		"10.244.9.0/24 192.0.2.142@127.0.0.141,192.0.2.142@127.0.0.142")
 
+	// A client withdraws a route: it goes everywhere. Each reflector held
+	// it from A and from the other reflector; GoBGP v3.37.0 withdrew
+	// neither copy from the other reflector (third_party/gobgp
+	// PATCHES.md), so both kept reflecting it to B for good.
+	a.Originate(t, "10.244.4.0/24", "192.0.2.143")
+	rb.WaitRoutes(t, "B with A's new route",
+		"10.244.1.0/24 192.0.2.143@127.0.0.141,192.0.2.143@127.0.0.142", "10.244.2.0/24 192.0.2.144@local",
+		"10.244.4.0/24 192.0.2.143@127.0.0.141,192.0.2.143@127.0.0.142",
+		"10.244.9.0/24 192.0.2.142@127.0.0.141,192.0.2.142@127.0.0.142")
+	if err := a.DeleteUnicast(ctx, netip.MustParsePrefix("10.244.4.0/24")); err != nil {
+		t.Fatal(err)
+	}
+	rb.WaitRoutes(t, "B after A withdrew its new route",
+		"10.244.1.0/24 192.0.2.143@127.0.0.141,192.0.2.143@127.0.0.142", "10.244.2.0/24 192.0.2.144@local",
+		"10.244.9.0/24 192.0.2.142@127.0.0.141,192.0.2.142@127.0.0.142")
+
 	// One reflector goes: the route stays, with the same next hop. (While
 	// A was re-added as a client above, both reflectors dropped its
 	// routes for a moment: changing a host's role re-peers it.)

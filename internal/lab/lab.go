@@ -246,13 +246,8 @@ func (l *Lab) AddHost(ctx context.Context) (*Host, error) {
 // answer; starting them together lets their BGP sessions come up together.
 func (l *Lab) StartAll(ctx context.Context) error {
 	start := time.Now()
-	for _, h := range l.Hosts {
-		if h.Running() {
-			continue
-		}
-		if err := h.spawn(); err != nil {
-			return err
-		}
+	if _, err := l.SpawnAll(); err != nil {
+		return err
 	}
 	for _, h := range l.Hosts {
 		if err := h.waitReady(ctx); err != nil {
@@ -261,6 +256,22 @@ func (l *Lab) StartAll(ctx context.Context) error {
 	}
 	l.logf("lab %s: %d agents ready in %v", l.ID, len(l.Hosts), time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// SpawnAll starts every agent that is not running without waiting for
+// any, and returns when the last one was started (Host.WaitReady waits).
+func (l *Lab) SpawnAll() (time.Time, error) {
+	var last time.Time
+	for _, h := range l.Hosts {
+		if h.Running() {
+			continue
+		}
+		if err := h.spawn(); err != nil {
+			return last, err
+		}
+		last = time.Now()
+	}
+	return last, nil
 }
 
 // Host returns host i (1-based).

@@ -128,6 +128,22 @@ func (w *Watch[K]) WaitCount(ctx context.Context, n int) (time.Time, error) {
 	}, func() string { return fmt.Sprintf("%d keys (have %d)", n, w.count()) })
 }
 
+// Seen returns when k was first notified, without waiting.
+func (w *Watch[K]) Seen(k K) (time.Time, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	t, ok := w.seen[k]
+	return t, ok
+}
+
+// Err is the subscription's receive error (e.g. a lost notification), if
+// any: a watch that lost one may never see what it waits for.
+func (w *Watch[K]) Err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
 // count is how many distinct keys were notified so far.
 func (w *Watch[K]) count() int {
 	w.mu.Lock()

@@ -38,6 +38,9 @@ func main() {
 	bulk := flag.String("bulk", "1000,10000", "comma list of sizes of the bulk convergence rows, one row each, measured in turn in the same lab")
 	repo := flag.String("repo", "", "root of the vxbgp module for the Go micro-benchmarks (default: found upwards from the working directory, else from this binary's)")
 	only := flag.String("only", "", "comma list of parts to run (default all): "+strings.Join(bench.Parts, ","))
+	fleet := flag.Int("fleet", 50, "hosts of the fleet part (-only fleet; not in -quick)")
+	fleetPods := flag.Int("fleet-pods", 20, "pods on each host of the fleet part")
+	fleetChurn := flag.Int("fleet-churn", 100, "pods deleted and as many created in each churn round of the fleet part")
 	verbose := flag.Bool("v", false, "log lab progress")
 	flag.Parse()
 	parts, err := bench.ParseParts(*only)
@@ -85,7 +88,7 @@ func main() {
 		log.Fatal(err)
 	}
 	c := bench.Config{Quick: *quick, Bulk: sizes, Only: parts, Self: self, BinDir: abs, RefCNI: *refDir, RepoDir: *repo,
-		Logf: func(string, ...any) {}}
+		Fleet: *fleet, FleetPods: *fleetPods, FleetChurn: *fleetChurn, Logf: func(string, ...any) {}}
 	if *verbose {
 		c.Logf = log.Printf
 	}

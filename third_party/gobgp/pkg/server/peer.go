@@ -108,6 +108,7 @@ type peer struct {
 	sentPaths           map[table.PathDestLocalKey]map[uint32]struct{}
 	sendMaxPathFiltered map[table.PathLocalKey]struct{}
 	llgrEndChs          []chan struct{}
+	clusterIDs          *clusterIDSet // vxbgp patch: the server's (vxbgp_cluster.go)
 }
 
 func newPeer(g *oc.Global, conf *oc.Neighbor, loc *table.TableManager, policy *table.RoutingPolicy, logger log.Logger) *peer {
@@ -627,6 +628,17 @@ func (peer *peer) handleUpdate(e *fsmMsg) ([]*table.Path, []bgp.RouteFamily, *bg
 							"Key":          peer.ID(),
 							"OriginatorID": id,
 							"Data":         path})
+					path.SetRejected(true)
+					continue
+				}
+				// vxbgp patch: RFC 4456 8, our own CLUSTER_ID in the
+				// CLUSTER_LIST (vxbgp_cluster.go).
+				if peer.ownClusterLoop(path) {
+					peer.fsm.logger.Debug("cluster list path attribute has local cluster id, ignore",
+						log.Fields{
+							"Topic": "Peer",
+							"Key":   peer.ID(),
+							"Data":  path})
 					path.SetRejected(true)
 					continue
 				}

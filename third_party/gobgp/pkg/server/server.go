@@ -211,6 +211,7 @@ type BgpServer struct {
 	uuidMap      map[string]uuid.UUID
 	logger       log.Logger
 	timingHook   FSMTimingHook
+	clusterIDs   clusterIDSet // vxbgp patch (vxbgp_cluster.go)
 }
 
 func NewBgpServer(opt ...ServerOption) *BgpServer {
@@ -407,6 +408,8 @@ func (s *BgpServer) passConnToPeer(conn *net.TCPConn) {
 		peer.fsm.lock.RUnlock()
 		s.policy.SetPeerPolicy(peer.ID(), policy)
 		s.neighborMap[remoteAddr] = peer
+		peer.clusterIDs = &s.clusterIDs // vxbgp patch
+		s.refreshClusterIDs()
 		peer.startFSMHandler()
 		s.broadcastPeerState(peer, bgp.BGP_FSM_ACTIVE, nil)
 		peer.PassConn(conn)
@@ -664,7 +667,12 @@ func filterpath(peer *peer, path, old *table.Path) *table.Path {
 		if ignore {
 			if !path.IsWithdraw && old != nil {
 				oldSource := old.GetSource()
-				if old.IsLocal() || oldSource.Address.String() != peer.ID() && oldSource.AS != peer.AS() {
+				// vxbgp patch: or the old best came from a route-reflector
+				// client, which we reflected to this non-client peer
+				// (another reflector): without the withdrawal two
+				// reflectors kept each other's copy of a route the client
+				// had withdrawn, for good.
+				if old.IsLocal() || oldSource.Address.String() != peer.ID() && (oldSource.AS != peer.AS() || oldSource.RouteReflectorClient) {
 					// In this case, we suppose this peer has the same prefix
 					// received from another iBGP peer.
 					// So we withdraw the old best which was injected locally
@@ -1534,6 +1542,7 @@ func (s *BgpServer) deleteDynamicNeighbor(peer *peer, oldState bgp.FSMState, e *
 	peer.fsm.lock.RLock()
 	delete(s.neighborMap, peer.fsm.pConf.State.NeighborAddress)
 	peer.fsm.lock.RUnlock()
+	s.refreshClusterIDs() // vxbgp patch
 	cleanInfiniteChannel(peer.fsm.outgoingCh)
 	cleanInfiniteChannel(peer.fsm.incomingCh)
 	s.delIncoming(peer.fsm.incomingCh)
@@ -3300,6 +3309,8 @@ func (s *BgpServer) addNeighbor(c *oc.Neighbor) error {
 	s.addIncoming(peer.fsm.incomingCh)
 	s.policy.SetPeerPolicy(peer.ID(), c.ApplyPolicy)
 	s.neighborMap[addr] = peer
+	peer.clusterIDs = &s.clusterIDs // vxbgp patch
+	s.refreshClusterIDs()
 	if name := c.Config.PeerGroup; name != "" {
 		s.peerGroupMap[name].AddMember(*c)
 	}
@@ -3429,6 +3440,7 @@ func (s *BgpServer) deleteNeighbor(c *oc.Neighbor, code, subcode uint8) error {
 	n.fsm.h.ctxCancel()
 
 	delete(s.neighborMap, addr)
+	s.refreshClusterIDs() // vxbgp patch
 	s.propagateUpdate(n, n.DropAll(n.configuredRFlist()))
 	return nil
 }

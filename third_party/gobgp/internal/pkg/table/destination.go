@@ -50,6 +50,7 @@ const (
 	BPR_OLDER
 	BPR_NON_LLGR_STALE
 	BPR_NEIGH_ADDR
+	BPR_CLUSTER_LIST // vxbgp patch
 )
 
 var BestPathReasonStringMap = map[BestPathReason]string{
@@ -69,6 +70,7 @@ var BestPathReasonStringMap = map[BestPathReason]string{
 	BPR_OLDER:              "Older",
 	BPR_NON_LLGR_STALE:     "no LLGR Stale",
 	BPR_NEIGH_ADDR:         "Neighbor Address",
+	BPR_CLUSTER_LIST:       "Cluster List Length",
 }
 
 func (r *BestPathReason) String() string {
@@ -465,6 +467,11 @@ func (dst *Destination) sort() BestPathReason {
 			better, _ = compareByRouterID(path1, path2)
 			reason = BPR_ROUTER_ID
 		}
+		// vxbgp patch: RFC 4456 9, the shorter CLUSTER_LIST.
+		if better == nil {
+			better = compareByClusterListLength(path1, path2)
+			reason = BPR_CLUSTER_LIST
+		}
 		if better == nil {
 			better = compareByNeighborAddress(path1, path2)
 			reason = BPR_NEIGH_ADDR
@@ -809,8 +816,10 @@ func compareByRouterID(path1, path2 *Path) (*Path, error) {
 	}
 
 	// At least one path is not coming from NC, so we get local bgp id.
-	id1 := binary.BigEndian.Uint32(path1.GetSource().ID)
-	id2 := binary.BigEndian.Uint32(path2.GetSource().ID)
+	// vxbgp patch: RFC 4456 9, a route's ORIGINATOR_ID stands for the
+	// advertiser's BGP Identifier (originatorOrRouterID).
+	id1 := originatorOrRouterID(path1)
+	id2 := originatorOrRouterID(path2)
 
 	// If both router ids are same/equal we cannot decide.
 	// This case is possible since router ids are arbitrary.
@@ -821,6 +830,32 @@ func compareByRouterID(path1, path2 *Path) (*Path, error) {
 	} else {
 		return path2, nil
 	}
+}
+
+// originatorOrRouterID is the BGP Identifier path is compared by: its
+// ORIGINATOR_ID if it has one (RFC 4456 9), else its sender's. v3.37.0
+// compared the sender's: a reflector preferred the other reflector's copy
+// of a client's route to the client's own whenever the other reflector's
+// router ID was the lower (vxbgp patch, PATCHES.md).
+func originatorOrRouterID(path *Path) uint32 {
+	if id := path.GetOriginatorID().To4(); id != nil && !path.IsLocal() {
+		return binary.BigEndian.Uint32(id)
+	}
+	return binary.BigEndian.Uint32(path.GetSource().ID)
+}
+
+// compareByClusterListLength prefers the route with the shorter
+// CLUSTER_LIST (RFC 4456 9; vxbgp patch): a client's own route over a
+// reflector's reflection of it.
+func compareByClusterListLength(path1, path2 *Path) *Path {
+	l1, l2 := len(path1.GetClusterList()), len(path2.GetClusterList())
+	switch {
+	case l1 < l2:
+		return path1
+	case l1 > l2:
+		return path2
+	}
+	return nil
 }
 
 func compareByNeighborAddress(path1, path2 *Path) *Path {

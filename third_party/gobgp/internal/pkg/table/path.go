@@ -218,6 +218,18 @@ func cloneAsPath(asAttr *bgp.PathAttributeAsPath) *bgp.PathAttributeAsPath {
 	return bgp.NewPathAttributeAsPath(newASparams)
 }
 
+// reflectedToPeer reports whether sending path to the iBGP peer is
+// reflecting it (RFC 4456): to a client, or a route from a client to a
+// non-client. v3.37.0 set ORIGINATOR_ID and CLUSTER_LIST, and kept them,
+// only toward clients, so two reflectors could not tell a route the other
+// reflected from the client's own (vxbgp patch, PATCHES.md).
+func reflectedToPeer(peer *oc.Neighbor, path *Path) bool {
+	if peer.RouteReflector.Config.RouteReflectorClient {
+		return true
+	}
+	return !path.IsLocal() && path.GetSource().RouteReflectorClient && path.GetSource().RouteReflectorClusterID != nil
+}
+
 func UpdatePathAttrs(logger log.Logger, global *oc.Global, peer *oc.Neighbor, info *PeerInfo, original *Path) *Path {
 	if peer.RouteServer.Config.RouteServerClient {
 		return original
@@ -232,7 +244,9 @@ func UpdatePathAttrs(logger log.Logger, global *oc.Global, peer *oc.Neighbor, in
 		} else {
 			switch a.GetType() {
 			case bgp.BGP_ATTR_TYPE_CLUSTER_LIST, bgp.BGP_ATTR_TYPE_ORIGINATOR_ID:
-				if !(peer.State.PeerType == oc.PEER_TYPE_INTERNAL && peer.RouteReflector.Config.RouteReflectorClient) {
+				// vxbgp patch: and to iBGP peers a client's route is
+				// reflected to (reflectedToPeer).
+				if !(peer.State.PeerType == oc.PEER_TYPE_INTERNAL && reflectedToPeer(peer, path)) {
 					// send these attributes to only rr clients
 					path.delPathAttr(a.GetType())
 				}
@@ -289,7 +303,7 @@ func UpdatePathAttrs(logger log.Logger, global *oc.Global, peer *oc.Neighbor, in
 		// RFC4456: BGP Route Reflection
 		// 8. Avoiding Routing Information Loops
 		info := path.GetSource()
-		if peer.RouteReflector.Config.RouteReflectorClient {
+		if reflectedToPeer(peer, path) {
 			// This attribute will carry the BGP Identifier of the originator of the route in the local AS.
 			// A BGP speaker SHOULD NOT create an ORIGINATOR_ID attribute if one already exists.
 			//
@@ -298,7 +312,7 @@ func UpdatePathAttrs(logger log.Logger, global *oc.Global, peer *oc.Neighbor, in
 			// the Originator attribute shall be set to the router-id of the
 			// advertiser, and the Next-hop attribute shall be set of the local
 			// address for that session.
-			if path.GetRouteFamily() == bgp.RF_RTC_UC {
+			if path.GetRouteFamily() == bgp.RF_RTC_UC && peer.RouteReflector.Config.RouteReflectorClient {
 				path.SetNexthop(localAddress)
 				path.setPathAttr(bgp.NewPathAttributeOriginatorId(info.LocalID.String()))
 			} else if path.getPathAttr(bgp.BGP_ATTR_TYPE_ORIGINATOR_ID) == nil {
@@ -311,6 +325,11 @@ func UpdatePathAttrs(logger log.Logger, global *oc.Global, peer *oc.Neighbor, in
 			// When an RR reflects a route, it MUST prepend the local CLUSTER_ID to the CLUSTER_LIST.
 			// If the CLUSTER_LIST is empty, it MUST create a new one.
 			clusterID := string(peer.RouteReflector.State.RouteReflectorClusterId)
+			if !peer.RouteReflector.Config.RouteReflectorClient {
+				// vxbgp patch: a client's route to a non-client carries the
+				// cluster ID of the client's session.
+				clusterID = info.RouteReflectorClusterID.String()
+			}
 			if p := path.getPathAttr(bgp.BGP_ATTR_TYPE_CLUSTER_LIST); p == nil {
 				path.setPathAttr(bgp.NewPathAttributeClusterList([]string{clusterID}))
 			} else {
