@@ -34,31 +34,73 @@ import (
 // echoTTL is how long an event is taken for the echo of our own change.
 const echoTTL = 2 * time.Second
 
-// echoes remembers the entries Apply changed recently.
+// echoes remembers the entries Apply changed recently. A pass over a
+// table of 100,000 entries notes them all within echoTTL: the keys are
+// fixed-size values and the deadlines nanoseconds, no string or
+// time.Time each.
 type echoes struct {
-	mu   sync.Mutex
-	m    map[string]echo
-	adds int // since the last sweep of expired entries
+	mu    sync.Mutex
+	m     map[entryKey]echo
+	adds  int       // since the last sweep of expired entries
+	epoch time.Time // what until counts from (monotonic)
 }
 
 type echo struct {
+	until time.Duration // since epoch
 	del   bool
-	until time.Time
+}
+
+// entryKey names an entry whose events Watch follows: an FDB entry by its
+// MAC, a flood entry by its VTEP, a neighbour by its IP, a route by its
+// prefix (ip and bits).
+type entryKey struct {
+	kind entryKind
+	bits uint8
+	mac  overlay.MAC
+	ip   netip.Addr
+}
+
+type entryKind uint8
+
+const (
+	entryNone entryKind = iota
+	entryFDB
+	entryFlood
+	entryNeigh
+	entryRoute
+)
+
+func (k entryKey) String() string {
+	switch k.kind {
+	case entryFDB:
+		return "fdb " + k.mac.String()
+	case entryFlood:
+		return "flood " + k.ip.String()
+	case entryNeigh:
+		return "neigh " + k.ip.String()
+	case entryRoute:
+		return "route " + netip.PrefixFrom(k.ip, int(k.bits)).String()
+	}
+	return ""
+}
+
+func routeKey(p netip.Prefix) entryKey {
+	return entryKey{kind: entryRoute, ip: p.Addr(), bits: uint8(p.Bits())}
 }
 
 // note records that we are about to set (del false) or delete key.
-func (e *echoes) note(key string, del bool) {
-	now := time.Now()
+func (e *echoes) note(key entryKey, del bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.m == nil {
-		e.m = map[string]echo{}
+		e.m, e.epoch = map[entryKey]echo{}, time.Now()
 	}
-	e.m[key] = echo{del: del, until: now.Add(echoTTL)}
+	now := time.Since(e.epoch)
+	e.m[key] = echo{del: del, until: now + echoTTL}
 	if e.adds++; e.adds >= 4096 {
 		e.adds = 0
 		for k, v := range e.m {
-			if now.After(v.until) {
+			if now > v.until {
 				delete(e.m, k)
 			}
 		}
@@ -67,33 +109,34 @@ func (e *echoes) note(key string, del bool) {
 
 // ours reports whether an event (a delete or not) on key is the echo of
 // our own recent change.
-func (e *echoes) ours(key string, del bool) bool {
+func (e *echoes) ours(key entryKey, del bool) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	v, ok := e.m[key]
-	return ok && v.del == del && time.Now().Before(v.until)
+	return ok && v.del == del && time.Since(e.epoch) < v.until
 }
 
-// echoKey names the entry op changes, as entryKey names it from an event;
-// "" for ops whose events Watch does not follow (devices, NAT).
-func echoKey(op overlay.Op) string {
+// echoKey names the entry op changes, as neighKick and routeKick name it
+// from an event; kind entryNone for ops whose events Watch does not
+// follow (devices, NAT).
+func echoKey(op overlay.Op) entryKey {
 	switch {
 	case op.FDB != nil:
-		return "fdb " + op.FDB.MAC.String()
+		return entryKey{kind: entryFDB, mac: op.FDB.MAC}
 	case op.Flood != nil:
-		return "flood " + op.Flood.VTEP.String()
+		return entryKey{kind: entryFlood, ip: op.Flood.VTEP}
 	case op.Neigh != nil:
-		return "neigh " + op.Neigh.IP.String()
+		return entryKey{kind: entryNeigh, ip: op.Neigh.IP}
 	case op.Route != nil:
-		return "route " + op.Route.Dst.String()
+		return routeKey(op.Route.Dst)
 	}
-	return ""
+	return entryKey{}
 }
 
 // noteEcho records op before Apply carries it out (so that its events,
 // which may arrive before Apply returns, find it).
 func (d *Dataplane) noteEcho(op overlay.Op) {
-	if k := echoKey(op); k != "" {
+	if k := echoKey(op); k.kind != entryNone {
 		d.echo.note(k, op.Kind == overlay.OpDel)
 	}
 }
@@ -110,7 +153,7 @@ func (d *Dataplane) neighKick(links map[int]string, learned map[string]bool, u n
 	if typ == "" || (u.Family == unix.AF_BRIDGE && len(u.HardwareAddr) != 6) {
 		return false
 	}
-	var key string
+	var key entryKey
 	var mac overlay.MAC
 	copy(mac[:], u.HardwareAddr) // a neighbour's delete comes without it
 	ip := addrFrom(u.IP)
@@ -119,17 +162,17 @@ func (d *Dataplane) neighKick(links map[int]string, learned map[string]bool, u n
 		if u.Flags&netlink.NTF_SELF == 0 || !ip.IsValid() {
 			return false
 		}
-		key = "flood " + ip.String()
+		key = entryKey{kind: entryFlood, ip: ip}
 	case u.Family == unix.AF_BRIDGE && typ == "vxlan":
 		if u.Flags&netlink.NTF_EXT_LEARNED == 0 {
 			return false // not ours (Observe skips it too)
 		}
-		key = "fdb " + mac.String()
+		key = entryKey{kind: entryFDB, mac: mac}
 	case u.Family != unix.AF_BRIDGE && typ == "bridge":
 		if !ip.IsValid() {
 			return false
 		}
-		key = "neigh " + ip.String()
+		key = entryKey{kind: entryNeigh, ip: ip}
 		id := neighID(u.LinkIndex, ip)
 		switch {
 		case u.Type == unix.RTM_NEWNEIGH && u.Flags&netlink.NTF_EXT_LEARNED != 0:
@@ -147,7 +190,7 @@ func (d *Dataplane) neighKick(links map[int]string, learned map[string]bool, u n
 	if d.echo.ours(key, del) {
 		return false
 	}
-	d.log.Debug("entry changed behind our back", "entry", key, "deleted", del, "dev", u.LinkIndex)
+	d.log.Debug("entry changed behind our back", "entry", key.String(), "deleted", del, "dev", u.LinkIndex)
 	return true
 }
 
@@ -184,8 +227,7 @@ func (d *Dataplane) routeKick(u netlink.RouteUpdate) bool {
 		return false
 	}
 	del := u.Type == unix.RTM_DELROUTE
-	key := "route " + p.String()
-	if d.echo.ours(key, del) {
+	if d.echo.ours(routeKey(p), del) {
 		return false
 	}
 	d.log.Debug("route changed behind our back", "prefix", p, "deleted", del)
