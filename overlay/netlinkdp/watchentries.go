@@ -2,6 +2,7 @@ package netlinkdp
 
 import (
 	"fmt"
+	"hash/maphash"
 	"net"
 	"net/netip"
 	"strings"
@@ -35,19 +36,27 @@ import (
 const echoTTL = 2 * time.Second
 
 // echoes remembers the entries Apply changed recently. A pass over a
-// table of 100,000 entries notes them all within echoTTL: the keys are
-// fixed-size values and the deadlines nanoseconds, no string or
-// time.Time each.
+// table of 100,000 entries notes them all within echoTTL, so an entry
+// costs a 16-byte slot: its key's 64-bit hash and its deadline in
+// nanoseconds, the low bit saying set or delete. Two keys with one hash
+// (odds ~1e-10 among 100,000) would take a foreign change to one, made
+// within echoTTL of ours to the other, for our echo: the resync repairs
+// it, as for a foreign change to the entry itself within echoTTL.
 type echoes struct {
 	mu    sync.Mutex
-	m     map[entryKey]echo
+	seed  maphash.Seed
+	m     map[uint64]int64
 	adds  int       // since the last sweep of expired entries
-	epoch time.Time // what until counts from (monotonic)
+	epoch time.Time // what the deadlines count from (monotonic)
 }
 
-type echo struct {
-	until time.Duration // since epoch
-	del   bool
+// echo packs a deadline (since epoch) and whether the change was a delete.
+func echo(until time.Duration, del bool) int64 {
+	v := int64(until) << 1
+	if del {
+		v |= 1
+	}
+	return v
 }
 
 // entryKey names an entry whose events Watch follows: an FDB entry by its
@@ -93,14 +102,14 @@ func (e *echoes) note(key entryKey, del bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.m == nil {
-		e.m, e.epoch = map[entryKey]echo{}, time.Now()
+		e.m, e.seed, e.epoch = map[uint64]int64{}, maphash.MakeSeed(), time.Now()
 	}
 	now := time.Since(e.epoch)
-	e.m[key] = echo{del: del, until: now + echoTTL}
+	e.m[maphash.Comparable(e.seed, key)] = echo(now+echoTTL, del)
 	if e.adds++; e.adds >= 4096 {
 		e.adds = 0
 		for k, v := range e.m {
-			if now > v.until {
+			if int64(now) > v>>1 {
 				delete(e.m, k)
 			}
 		}
@@ -112,8 +121,11 @@ func (e *echoes) note(key entryKey, del bool) {
 func (e *echoes) ours(key entryKey, del bool) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	v, ok := e.m[key]
-	return ok && v.del == del && time.Since(e.epoch) < v.until
+	if e.m == nil {
+		return false
+	}
+	v, ok := e.m[maphash.Comparable(e.seed, key)]
+	return ok && (v&1 == 1) == del && int64(time.Since(e.epoch)) < v>>1
 }
 
 // echoKey names the entry op changes, as neighKick and routeKick name it
