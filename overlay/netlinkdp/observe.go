@@ -304,15 +304,9 @@ func (d *Dataplane) observeFDB(st overlay.State, obs observed) error {
 		vtep   netip.Addr
 		remote int // number of "self" remotes: a unicast MAC of ours has one
 	}
-	macs := map[overlay.FDBKey]*half{}
-	get := func(k overlay.FDBKey) *half {
-		h, ok := macs[k]
-		if !ok {
-			h = &half{}
-			macs[k] = h
-		}
-		return h
-	}
+	// Halves by value: a pointer each was an allocation per MAC of a
+	// 100,000-entry table on every resync.
+	macs := map[overlay.FDBKey]half{}
 	for _, e := range entries {
 		vni, ok := obs.vxlanVNI[e.LinkIndex]
 		if !ok || len(e.HardwareAddr) != 6 {
@@ -327,13 +321,18 @@ func (d *Dataplane) observeFDB(st overlay.State, obs observed) error {
 			// The vxlan's own permanent local entry, or something an
 			// operator added by hand: not ours.
 		case e.Flags&netlink.NTF_SELF != 0 && vtep.IsValid():
-			h := get(overlay.FDBKey{VNI: vni, MAC: mac})
+			k := overlay.FDBKey{VNI: vni, MAC: mac}
+			h := macs[k]
 			h.self, h.vtep = true, vtep
 			h.remote++
+			macs[k] = h
 		case e.Flags&netlink.NTF_SELF == 0 && (e.MasterIndex != 0 || e.Flags&netlink.NTF_MASTER != 0):
 			// The bridge's entries come without NTF_MASTER in ndm_flags;
 			// NDA_MASTER names the bridge.
-			get(overlay.FDBKey{VNI: vni, MAC: mac}).master = true
+			k := overlay.FDBKey{VNI: vni, MAC: mac}
+			h := macs[k]
+			h.master = true
+			macs[k] = h
 		}
 	}
 	for k, h := range macs {
