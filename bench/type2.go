@@ -150,8 +150,8 @@ func type2(ctx context.Context, l *lab.Lab, sp *speakerProc, n, samples int) []R
 	row.Note = fmt.Sprintf("%s; from the speaker writing its table to h2 and f2 at once (both encoded beforehand, %s; written in %v) until all are FDB entries on each; between samples all withdrawn (both sides empty after %v) and the daemons quiet",
 		nSamples(len(to)), strings.TrimPrefix(loaded, "loaded "), sent, withdrawn)
 	peak := sampleRow(whatPeak, refFRRDaemons, "MB", po, pr)
-	peak.Note = fmt.Sprintf("peak RSS (VmHWM, reset with clear_refs before each sample) of h2's vxbgpd vs. f2's zebra+bgpd summed, read once all were in and the daemons quiet; PSS before the first sample %.0f MB ours, %.0f MB ref; RSS counts FRR's shared libraries once per daemon (%.0f MB more than PSS at the end)",
-		pss0o, pss0r, shared)
+	peak.Note = fmt.Sprintf("peak RSS (VmHWM, reset with clear_refs before each sample) of h2's vxbgpd vs. f2's zebra+bgpd summed, read once all were in and the daemons quiet; per sample in order, MB: ours %.0f, ref %.0f; PSS before the first sample %.0f MB ours, %.0f MB ref; RSS counts FRR's shared libraries once per daemon (%.0f MB more than PSS at the end)",
+		po, pr, pss0o, pss0r, shared)
 	if err != nil {
 		row.Err, peak.Err = err.Error(), err.Error()
 	}

@@ -1,9 +1,6 @@
 package overlay
 
-import (
-	"maps"
-	"net/netip"
-)
+import "net/netip"
 
 // Delta is a batch of changes to a desired State: for each key that
 // changed, its new value or its removal. Sources publish Deltas rather
@@ -211,12 +208,4 @@ func (k *dirty) slice(s State) State {
 		}
 	}
 	return part
-}
-
-// shallowMaps copies s's maps (a route's Via is never modified in place,
-// only replaced, so routes are not cloned): the copy on write of
-// Reconciler.Update.
-func (s State) shallowMaps() State {
-	return State{Devices: maps.Clone(s.Devices), FDB: maps.Clone(s.FDB), Flood: maps.Clone(s.Flood),
-		Neigh: maps.Clone(s.Neigh), Routes: maps.Clone(s.Routes), NAT: s.NAT}
 }

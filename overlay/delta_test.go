@@ -159,8 +159,9 @@ func TestReconcilerUpdateIsPartial(t *testing.T) {
 }
 
 // Updates, Sets, Kicks and readers race with Run (go test -race): the
-// passes read the desired state while Updates change it (copy on write),
-// and the kernel ends as the last state.
+// passes read the desired state while Updates change it (held back until
+// the pass is done reading, want.go), and the kernel ends as the last
+// state.
 func TestReconcilerUpdateConcurrent(t *testing.T) {
 	dp := newFake(t)
 	r := overlay.NewReconciler(dp, overlay.ReconcilerOptions{Resync: 5 * time.Millisecond})

@@ -72,5 +72,9 @@ func (r *Reconciler) RouteCount() int {
 func (r *Reconciler) Desired() State {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.want.Clone()
+	st := r.want.Clone()
+	for _, d := range r.pending {
+		st.ApplyDelta(d)
+	}
+	return st
 }

@@ -56,10 +56,10 @@ type Reconciler struct {
 	// kernel compares only the keys changed (Update) since the last one.
 	full    bool
 	changed dirty
-	// wantShared says a full pass holds want's maps: the next Update
-	// copies them before changing them (copy on write), so that a pass
-	// reads want without holding mu.
+	// wantShared says a full pass reads want's maps without holding mu:
+	// Updates meanwhile wait in pending (want.go).
 	wantShared bool
+	pending    []Delta
 	setAt      time.Time // the oldest Set not yet applied by a successful pass (zero: none)
 	synced     bool
 	stale      bool // the cache must be refreshed from the kernel
@@ -113,7 +113,7 @@ func NewReconciler(dp Dataplane, o ReconcilerOptions) *Reconciler {
 // The caller must not modify s afterwards.
 func (r *Reconciler) Set(s State) {
 	r.mu.Lock()
-	r.want, r.hasWant, r.full, r.wantShared = s, true, true, false
+	r.want, r.hasWant, r.full, r.wantShared, r.pending = s, true, true, false, nil
 	r.changed = dirty{}
 	if r.setAt.IsZero() {
 		r.setAt = time.Now()
@@ -133,10 +133,7 @@ func (r *Reconciler) Update(d Delta) {
 		return
 	}
 	r.mu.Lock()
-	if r.wantShared {
-		r.want, r.wantShared = r.want.shallowMaps(), false
-	}
-	r.want.ApplyDelta(d)
+	r.applyWant(d)
 	r.hasWant = true
 	r.changed.add(d)
 	if r.setAt.IsZero() {
@@ -258,6 +255,7 @@ func (r *Reconciler) Sync(ctx context.Context) error {
 	if full {
 		r.wantShared = true
 		r.full = false
+		defer r.releaseWant() // at the latest; once Diff is done below
 	} else {
 		part = keys.slice(want)
 	}
@@ -284,6 +282,7 @@ func (r *Reconciler) Sync(ctx context.Context) error {
 			want = keepTunnels(*r.cache, want)
 		}
 		ops = Diff(*r.cache, want)
+		r.releaseWant()
 	} else {
 		ops = Diff(keys.slice(*r.cache), part) // what the kernel holds at the keys, against what is wanted
 	}

@@ -3,9 +3,10 @@
 package main
 
 // A diagnostic build (go build -tags heapprof): with VXBGP_HEAPPROFILE=DIR
-// in its environment, vxbgpd writes DIR/heap-PID.pprof each time its
-// in-use heap reaches a new high (checked every second), so that the file
-// left at the end is the profile nearest the peak. The bench lab passes
+// in its environment, vxbgpd writes DIR/heap-PID-N.pprof (N = 1, 2, ...)
+// each time its in-use heap reaches a new high (checked every second): the
+// last is the profile nearest the peak, and the series tells the phases of
+// a run apart (a table taken in, then withdrawn). The bench lab passes
 // its environment on to the agents it starts; `go tool pprof -top
 // -sample_index=inuse_space FILE` reads it. Not in a release build: a
 // profile names our internals, and ReadMemStats stops the world.
@@ -24,9 +25,9 @@ func init() {
 	if dir == "" {
 		return
 	}
-	path := filepath.Join(dir, fmt.Sprintf("heap-%d.pprof", os.Getpid()))
 	go func() {
 		var high uint64
+		n := 0
 		for range time.Tick(time.Second) {
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
@@ -34,7 +35,8 @@ func init() {
 				continue
 			}
 			high = ms.HeapInuse
-			f, err := os.Create(path)
+			n++
+			f, err := os.Create(filepath.Join(dir, fmt.Sprintf("heap-%d-%d.pprof", os.Getpid(), n)))
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "heapprof:", err)
 				return

@@ -123,6 +123,10 @@ func (m *Merger) applyEVPN(d overlay.Delta) (out overlay.Delta, vtepsChanged boo
 	}
 	out.Devices = d.Devices
 	out.Neigh = d.Neigh // a masked host's neighbours stay
+	// One change out per change in, sized once: a table taken in is
+	// 100,000 of them, and growing by appends copied them ~twice over.
+	out.FDB = make([]overlay.Change[overlay.FDBKey, overlay.FDB], 0, len(d.FDB))
+	out.Flood = make([]overlay.Change[overlay.Flood, struct{}], 0, len(d.Flood))
 	// Each change is applied as it is counted: a Delta may change a key
 	// twice.
 	m.evpn.ApplyDelta(overlay.Delta{Devices: d.Devices, Neigh: d.Neigh})

@@ -44,15 +44,16 @@ func TestBuildStateDualStack(t *testing.T) {
 		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			entries := map[string]*entry{}
+			entries := map[rxKey]*entry{}
 			outside := 0
 			for _, r := range tt.routes {
-				e, j, out := contributions(r, byVNI(nets), selfVTEP)
+				k := keyOf(r)
+				e, j, out := contributions(r, k, byVNI(nets), selfVTEP)
 				if j != applies {
 					t.Fatalf("route %s judged %d", r.Key, j)
 				}
 				outside += len(out)
-				entries[r.Key] = e
+				entries[k] = e
 			}
 			if outside != tt.outside {
 				t.Errorf("%d IPs outside, want %d", outside, tt.outside)

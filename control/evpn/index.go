@@ -12,8 +12,8 @@ import "github.com/vxbgp/vxbgp/overlay"
 // Its winners follow buildState's rules: the highest MAC mobility
 // sequence, then the lowest VTEP (FDB) or the lowest MAC (neighbour).
 type index struct {
-	fdb   map[overlay.FDBKey][]*entry
-	neigh map[overlay.NeighKey][]*entry
+	fdb   claims[overlay.FDBKey]
+	neigh claims[overlay.NeighKey]
 	flood map[overlay.Flood]int32
 
 	dirtyFDB   map[overlay.FDBKey]struct{}
@@ -23,83 +23,53 @@ type index struct {
 
 func newIndex() index {
 	return index{
-		fdb: map[overlay.FDBKey][]*entry{}, neigh: map[overlay.NeighKey][]*entry{}, flood: map[overlay.Flood]int32{},
+		fdb: newClaims[overlay.FDBKey](), neigh: newClaims[overlay.NeighKey](), flood: map[overlay.Flood]int32{},
 		dirtyFDB: map[overlay.FDBKey]struct{}{}, dirtyNeigh: map[overlay.NeighKey]struct{}{}, dirtyFlood: map[overlay.Flood]struct{}{},
 	}
 }
 
-// add records e's claims and marks their keys.
-func (x *index) add(e *entry) {
-	for _, f := range e.floods {
-		x.flood[f]++
-		x.dirtyFlood[f] = struct{}{}
-	}
-	for _, f := range e.fdbs {
-		k := f.Key()
-		x.fdb[k] = append(x.fdb[k], e)
-		x.dirtyFDB[k] = struct{}{}
-	}
-	for _, n := range e.neighs {
-		k := n.Key()
-		x.neigh[k] = append(x.neigh[k], e)
-		x.dirtyNeigh[k] = struct{}{}
-	}
-}
-
-// remove forgets e's claims and marks their keys.
-func (x *index) remove(e *entry) {
-	for _, f := range e.floods {
-		if c := x.flood[f] - 1; c > 0 {
-			x.flood[f] = c
-		} else {
-			delete(x.flood, f)
+// add records the claims of e, keyed k, and marks their keys.
+func (x *index) add(k rxKey, e *entry) {
+	mac, ip, vtep := e.where(k)
+	for vni, neigh := range e.applies() {
+		if k.kind == RouteType3 {
+			f := overlay.Flood{VNI: vni, VTEP: vtep}
+			x.flood[f]++
+			x.dirtyFlood[f] = struct{}{}
+			continue
 		}
-		x.dirtyFlood[f] = struct{}{}
-	}
-	for _, f := range e.fdbs {
-		k := f.Key()
-		dropClaim(x.fdb, k, e)
-		x.dirtyFDB[k] = struct{}{}
-	}
-	for _, n := range e.neighs {
-		k := n.Key()
-		dropClaim(x.neigh, k, e)
-		x.dirtyNeigh[k] = struct{}{}
-	}
-}
-
-// swap puts b in a's place, for a route whose contributions did not change
-// (sameContributions): no key changes.
-func (x *index) swap(a, b *entry) {
-	for _, f := range a.fdbs {
-		replaceClaim(x.fdb[f.Key()], a, b)
-	}
-	for _, n := range a.neighs {
-		replaceClaim(x.neigh[n.Key()], a, b)
-	}
-}
-
-func dropClaim[K comparable](m map[K][]*entry, k K, e *entry) {
-	es := m[k]
-	for i, c := range es {
-		if c == e {
-			es[i] = es[len(es)-1]
-			es[len(es)-1] = nil
-			es = es[:len(es)-1]
-			break
+		fk := overlay.FDBKey{VNI: vni, MAC: mac}
+		x.fdb.add(fk, e)
+		x.dirtyFDB[fk] = struct{}{}
+		if neigh {
+			nk := overlay.NeighKey{VNI: vni, IP: ip}
+			x.neigh.add(nk, e)
+			x.dirtyNeigh[nk] = struct{}{}
 		}
 	}
-	if len(es) == 0 {
-		delete(m, k)
-	} else {
-		m[k] = es
-	}
 }
 
-func replaceClaim(es []*entry, a, b *entry) {
-	for i, c := range es {
-		if c == a {
-			es[i] = b
+// remove forgets the claims of e, keyed k, and marks their keys.
+func (x *index) remove(k rxKey, e *entry) {
+	mac, ip, vtep := e.where(k)
+	for vni, neigh := range e.applies() {
+		if k.kind == RouteType3 {
+			f := overlay.Flood{VNI: vni, VTEP: vtep}
+			if c := x.flood[f] - 1; c > 0 {
+				x.flood[f] = c
+			} else {
+				delete(x.flood, f)
+			}
+			x.dirtyFlood[f] = struct{}{}
+			continue
+		}
+		fk := overlay.FDBKey{VNI: vni, MAC: mac}
+		x.fdb.drop(fk, e)
+		x.dirtyFDB[fk] = struct{}{}
+		if neigh {
+			nk := overlay.NeighKey{VNI: vni, IP: ip}
+			x.neigh.drop(nk, e)
+			x.dirtyNeigh[nk] = struct{}{}
 		}
 	}
 }
@@ -115,12 +85,18 @@ func (x *index) take() overlay.Delta {
 			d.DelFlood(f)
 		}
 	}
+	if len(x.dirtyFDB) > 0 {
+		d.FDB = make([]overlay.Change[overlay.FDBKey, overlay.FDB], 0, len(x.dirtyFDB))
+	}
 	for k := range x.dirtyFDB {
 		if f, ok := x.fdbWinner(k); ok {
 			d.SetFDB(f)
 		} else {
 			d.DelFDB(k)
 		}
+	}
+	if len(x.dirtyNeigh) > 0 {
+		d.Neigh = make([]overlay.Change[overlay.NeighKey, overlay.Neigh], 0, len(x.dirtyNeigh))
 	}
 	for k := range x.dirtyNeigh {
 		if n, ok := x.neighWinner(k); ok {
@@ -148,32 +124,23 @@ func emptied[K comparable](m map[K]struct{}) map[K]struct{} {
 
 func (x *index) fdbWinner(k overlay.FDBKey) (win overlay.FDB, ok bool) {
 	var winSeq uint32
-	for _, e := range x.fdb[k] {
-		for _, f := range e.fdbs {
-			if f.Key() != k {
-				continue
-			}
-			if ok && (e.r.Seq < winSeq || (e.r.Seq == winSeq && !f.VTEP.Less(win.VTEP))) {
-				continue
-			}
-			win, winSeq, ok = f, e.r.Seq, true
+	for e := range x.fdb.all(k) {
+		vtep := e.vtep2()
+		if ok && (e.seq < winSeq || (e.seq == winSeq && !vtep.Less(win.VTEP))) {
+			continue
 		}
+		win, winSeq, ok = overlay.FDB{VNI: k.VNI, MAC: k.MAC, VTEP: vtep}, e.seq, true
 	}
 	return win, ok
 }
 
 func (x *index) neighWinner(k overlay.NeighKey) (win overlay.Neigh, ok bool) {
 	var winSeq uint32
-	for _, e := range x.neigh[k] {
-		for _, n := range e.neighs {
-			if n.Key() != k {
-				continue
-			}
-			if ok && (e.r.Seq < winSeq || (e.r.Seq == winSeq && string(n.MAC[:]) >= string(win.MAC[:]))) {
-				continue
-			}
-			win, winSeq, ok = n, e.r.Seq, true
+	for e := range x.neigh.all(k) {
+		if ok && (e.seq < winSeq || (e.seq == winSeq && string(e.mac[:]) >= string(win.MAC[:]))) {
+			continue
 		}
+		win, winSeq, ok = overlay.Neigh{VNI: k.VNI, IP: k.IP, MAC: e.mac}, e.seq, true
 	}
 	return win, ok
 }
@@ -181,9 +148,9 @@ func (x *index) neighWinner(k overlay.NeighKey) (win overlay.Neigh, ok bool) {
 // maxSeq is the highest MAC mobility sequence among the received routes
 // that claim k, and whether any does.
 func (x *index) maxSeq(k overlay.FDBKey) (seq uint32, found bool) {
-	for _, e := range x.fdb[k] {
-		if !found || e.r.Seq > seq {
-			seq, found = e.r.Seq, true
+	for e := range x.fdb.all(k) {
+		if !found || e.seq > seq {
+			seq, found = e.seq, true
 		}
 	}
 	return seq, found

@@ -1,10 +1,6 @@
 package evpn
 
-import (
-	"slices"
-
-	"github.com/vxbgp/vxbgp/overlay"
-)
+import "github.com/vxbgp/vxbgp/overlay"
 
 // receive applies one decoded route from the speaker's watch (onPath, in
 // translate.go) and pokes the loop if the desired state may have changed.
@@ -22,19 +18,20 @@ func (s *Source) receive(r Route) {
 // desired state may have changed. A route for a key replaces the previous
 // one (GoBGP sends no withdrawal when the best path changes).
 func (s *Source) ingest(r Route) bool {
+	k := keyOf(r)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old := s.rx[r.Key]
+	old := s.rx[k]
 	if r.Withdraw {
 		if old == nil {
 			return false
 		}
-		s.idx.remove(old)
-		delete(s.rx, r.Key)
-		return len(old.floods)+len(old.fdbs)+len(old.neighs) > 0
+		s.idx.remove(k, old)
+		delete(s.rx, k)
+		return old.contributes()
 	}
-	e, j, outside := contributions(r, s.byVNI, s.cfg.VTEP)
-	if old == nil || !sameRoute(old.r, r) { // judge, count and log once per route version
+	e, j, outside := contributions(r, k, s.byVNI, s.cfg.VTEP)
+	if old == nil || !sameRoute(old, e) { // judge, count and log once per route version
 		if j != applies {
 			s.reject(j, "route ignored", "peer", r.Peer, "route", r.Key, "vni", r.VNIs, "vtep", r.VTEP())
 		}
@@ -43,21 +40,23 @@ func (s *Source) ingest(r Route) bool {
 				"peer", r.Peer, "vni", vni, "mac", r.MAC, "ip", r.IP, "vtep", r.NextHop)
 		}
 	}
-	s.rx[r.Key] = e
-	if old != nil && sameContributions(old, e) {
-		s.idx.swap(old, e) // a refresh (graceful restart, soft reset): nothing to publish
+	if old != nil && sameContributions(k, old, e) {
+		*old = *e // a refresh (graceful restart, soft reset): the claims hold old, nothing to publish
 		return false
 	}
+	s.rx[k] = e
 	if old != nil {
-		s.idx.remove(old)
+		s.idx.remove(k, old)
 	}
-	s.idx.add(e)
+	s.idx.add(k, e)
 	return old != nil || j == applies
 }
 
-func sameRoute(a, b Route) bool {
-	return a.Key == b.Key && a.NextHop == b.NextHop && a.Originator == b.Originator && a.Seq == b.Seq &&
-		a.IP == b.IP && slices.Equal(a.VNIs, b.VNIs)
+// sameRoute reports whether two versions of one route were judged on the
+// same values (the key holds the IP and the type-3's originator).
+func sameRoute(a, b *entry) bool {
+	return a.nextHop == b.nextHop && a.seq == b.seq && a.vnis == b.vnis && (a.full == nil) == (b.full == nil) &&
+		(a.full == nil || (a.full.IP == b.full.IP && a.full.Originator == b.full.Originator))
 }
 
 // remoteSeq is the highest MAC mobility sequence among the received

@@ -67,7 +67,7 @@ type Source struct {
 
 	// mu guards what the watch callback and Routes share with the loop.
 	mu   sync.Mutex
-	rx   map[string]*entry                  // received routes by key
+	rx   map[rxKey]*entry                   // received routes by destination
 	idx  index                              // the desired state's claims, and what changed
 	adv  map[endpoint.Key][]localRoute      // handed to the speaker, per endpoint (written by the loop)
 	sent map[string]map[endpoint.Key]*Route // the same by route key, for Routes
@@ -93,7 +93,7 @@ func NewSource(c Config, sp srcloop.Speaker, publish func(overlay.Delta)) *Sourc
 		warn:   lograte.New(c.Logger, 30*time.Second),
 		byVNI:  map[uint32]*Network{},
 		byName: map[string]*Network{},
-		rx:     map[string]*entry{},
+		rx:     map[rxKey]*entry{},
 		idx:    newIndex(),
 		adv:    map[endpoint.Key][]localRoute{},
 		sent:   map[string]map[endpoint.Key]*Route{},
@@ -235,8 +235,8 @@ func (s *Source) Routes() []Route {
 			break // one line per route, however many endpoints claim it
 		}
 	}
-	for _, e := range s.rx {
-		out = append(out, e.r)
+	for k, e := range s.rx {
+		out = append(out, e.route(k))
 	}
 	s.mu.Unlock()
 	return out

@@ -141,11 +141,12 @@ func TestBuildState(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			// Every insertion order gives the same state.
 			for shift := range max(1, len(tt.routes)) {
-				entries := map[string]*entry{}
+				entries := map[rxKey]*entry{}
 				for i := range tt.routes {
 					r := tt.routes[(i+shift)%len(tt.routes)]
-					e, _, _ := contributions(r, byVNI(nets), selfVTEP)
-					entries[r.Key] = e
+					k := keyOf(r)
+					e, _, _ := contributions(r, k, byVNI(nets), selfVTEP)
+					entries[k] = e
 				}
 				st := buildState(nets, entries)
 				if len(st.Devices) != 2 {
@@ -343,7 +344,7 @@ func TestMacRoutesMobility(t *testing.T) {
 	w = rt2(vtepA, "02:00:00:00:00:02", "", 0, 100)
 	w.Withdraw = true
 	s.ingest(w)
-	if _, ok := s.remoteSeq(k); ok || len(s.idx.fdb) != 1 {
-		t.Fatalf("after withdrawing all: still claimed, or claims %v (want only 02:00:00:00:00:01; 03 is in no VNI of ours)", s.idx.fdb)
+	if _, ok := s.remoteSeq(k); ok || s.idx.fdb.len() != 1 {
+		t.Fatalf("after withdrawing all: still claimed, or claims %v (want only 02:00:00:00:00:01; 03 is in no VNI of ours)", s.idx.fdb.first)
 	}
 }

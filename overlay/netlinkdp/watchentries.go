@@ -2,7 +2,7 @@ package netlinkdp
 
 import (
 	"fmt"
-	"log/slog"
+	"hash/maphash"
 	"net"
 	"net/netip"
 	"strings"
@@ -35,68 +35,81 @@ import (
 // echoTTL is how long an event is taken for the echo of our own change.
 const echoTTL = 2 * time.Second
 
-// echoes remembers the entries Apply changed recently.
+// echoes remembers the entries Apply changed recently. A pass over a
+// table of 100,000 entries notes them all within echoTTL, so an entry
+// costs a 16-byte slot: its key's 64-bit hash and its deadline in
+// nanoseconds, the low bit saying set or delete. Two keys with one hash
+// (odds ~1e-10 among 100,000) would take a foreign change to one, made
+// within echoTTL of ours to the other, for our echo: the resync repairs
+// it, as for a foreign change to the entry itself within echoTTL.
 type echoes struct {
-	mu   sync.Mutex
-	m    map[entryKey]echo
-	adds int // since the last sweep of expired entries
+	mu    sync.Mutex
+	seed  maphash.Seed
+	m     map[uint64]int64
+	adds  int       // since the last sweep of expired entries
+	epoch time.Time // what the deadlines count from (monotonic)
 }
 
-// entryKey names an entry as an event shows it: its kind and address (an
-// FDB entry by MAC alone). A value, not text: a pass notes one per op and
-// Watch looks one up per event, hundreds of thousands in a burst.
+// echo packs a deadline (since epoch) and whether the change was a delete.
+func echo(until time.Duration, del bool) int64 {
+	v := int64(until) << 1
+	if del {
+		v |= 1
+	}
+	return v
+}
+
+// entryKey names an entry whose events Watch follows: an FDB entry by its
+// MAC, a flood entry by its VTEP, a neighbour by its IP, a route by its
+// prefix (ip and bits).
 type entryKey struct {
 	kind entryKind
-	mac  overlay.MAC  // fdb
-	ip   netip.Addr   // flood (the VTEP), neigh
-	pfx  netip.Prefix // route
+	bits uint8
+	mac  overlay.MAC
+	ip   netip.Addr
 }
 
 type entryKind uint8
 
 const (
-	noEntry entryKind = iota
-	fdbEntryKind
-	floodEntryKind
-	neighEntryKind
-	routeEntryKind
+	entryNone entryKind = iota
+	entryFDB
+	entryFlood
+	entryNeigh
+	entryRoute
 )
-
-// LogValue logs the key as its text, only when the record is written.
-func (k entryKey) LogValue() slog.Value { return slog.StringValue(k.String()) }
 
 func (k entryKey) String() string {
 	switch k.kind {
-	case fdbEntryKind:
+	case entryFDB:
 		return "fdb " + k.mac.String()
-	case floodEntryKind:
+	case entryFlood:
 		return "flood " + k.ip.String()
-	case neighEntryKind:
+	case entryNeigh:
 		return "neigh " + k.ip.String()
-	case routeEntryKind:
-		return "route " + k.pfx.String()
+	case entryRoute:
+		return "route " + netip.PrefixFrom(k.ip, int(k.bits)).String()
 	}
 	return ""
 }
 
-type echo struct {
-	del   bool
-	until time.Time
+func routeKey(p netip.Prefix) entryKey {
+	return entryKey{kind: entryRoute, ip: p.Addr(), bits: uint8(p.Bits())}
 }
 
 // note records that we are about to set (del false) or delete key.
 func (e *echoes) note(key entryKey, del bool) {
-	now := time.Now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.m == nil {
-		e.m = map[entryKey]echo{}
+		e.m, e.seed, e.epoch = map[uint64]int64{}, maphash.MakeSeed(), time.Now()
 	}
-	e.m[key] = echo{del: del, until: now.Add(echoTTL)}
+	now := time.Since(e.epoch)
+	e.m[maphash.Comparable(e.seed, key)] = echo(now+echoTTL, del)
 	if e.adds++; e.adds >= 4096 {
 		e.adds = 0
 		for k, v := range e.m {
-			if now.After(v.until) {
+			if int64(now) > v>>1 {
 				delete(e.m, k)
 			}
 		}
@@ -108,23 +121,26 @@ func (e *echoes) note(key entryKey, del bool) {
 func (e *echoes) ours(key entryKey, del bool) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	v, ok := e.m[key]
-	return ok && v.del == del && time.Now().Before(v.until)
+	if e.m == nil {
+		return false
+	}
+	v, ok := e.m[maphash.Comparable(e.seed, key)]
+	return ok && (v&1 == 1) == del && int64(time.Since(e.epoch)) < v>>1
 }
 
 // echoKey names the entry op changes, as neighKick and routeKick name it
-// from an event; kind noEntry for ops whose events Watch does not follow
-// (devices, NAT).
+// from an event; kind entryNone for ops whose events Watch does not
+// follow (devices, NAT).
 func echoKey(op overlay.Op) entryKey {
 	switch {
 	case op.FDB != nil:
-		return entryKey{kind: fdbEntryKind, mac: op.FDB.MAC}
+		return entryKey{kind: entryFDB, mac: op.FDB.MAC}
 	case op.Flood != nil:
-		return entryKey{kind: floodEntryKind, ip: op.Flood.VTEP}
+		return entryKey{kind: entryFlood, ip: op.Flood.VTEP}
 	case op.Neigh != nil:
-		return entryKey{kind: neighEntryKind, ip: op.Neigh.IP}
+		return entryKey{kind: entryNeigh, ip: op.Neigh.IP}
 	case op.Route != nil:
-		return entryKey{kind: routeEntryKind, pfx: op.Route.Dst}
+		return routeKey(op.Route.Dst)
 	}
 	return entryKey{}
 }
@@ -132,7 +148,7 @@ func echoKey(op overlay.Op) entryKey {
 // noteEcho records op before Apply carries it out (so that its events,
 // which may arrive before Apply returns, find it).
 func (d *Dataplane) noteEcho(op overlay.Op) {
-	if k := echoKey(op); k.kind != noEntry {
+	if k := echoKey(op); k.kind != entryNone {
 		d.echo.note(k, op.Kind == overlay.OpDel)
 	}
 }
@@ -158,17 +174,17 @@ func (d *Dataplane) neighKick(links map[int]string, learned map[string]bool, u n
 		if u.Flags&netlink.NTF_SELF == 0 || !ip.IsValid() {
 			return false
 		}
-		key = entryKey{kind: floodEntryKind, ip: ip}
+		key = entryKey{kind: entryFlood, ip: ip}
 	case u.Family == unix.AF_BRIDGE && typ == "vxlan":
 		if u.Flags&netlink.NTF_EXT_LEARNED == 0 {
 			return false // not ours (Observe skips it too)
 		}
-		key = entryKey{kind: fdbEntryKind, mac: mac}
+		key = entryKey{kind: entryFDB, mac: mac}
 	case u.Family != unix.AF_BRIDGE && typ == "bridge":
 		if !ip.IsValid() {
 			return false
 		}
-		key = entryKey{kind: neighEntryKind, ip: ip}
+		key = entryKey{kind: entryNeigh, ip: ip}
 		id := neighID(u.LinkIndex, ip)
 		switch {
 		case u.Type == unix.RTM_NEWNEIGH && u.Flags&netlink.NTF_EXT_LEARNED != 0:
@@ -186,7 +202,7 @@ func (d *Dataplane) neighKick(links map[int]string, learned map[string]bool, u n
 	if d.echo.ours(key, del) {
 		return false
 	}
-	d.log.Debug("entry changed behind our back", "entry", key, "deleted", del, "dev", u.LinkIndex)
+	d.log.Debug("entry changed behind our back", "entry", key.String(), "deleted", del, "dev", u.LinkIndex)
 	return true
 }
 
@@ -223,8 +239,7 @@ func (d *Dataplane) routeKick(u netlink.RouteUpdate) bool {
 		return false
 	}
 	del := u.Type == unix.RTM_DELROUTE
-	key := entryKey{kind: routeEntryKind, pfx: p}
-	if d.echo.ours(key, del) {
+	if d.echo.ours(routeKey(p), del) {
 		return false
 	}
 	d.log.Debug("route changed behind our back", "prefix", p, "deleted", del)

@@ -140,7 +140,9 @@ type Destination struct {
 	routeFamily   bgp.RouteFamily
 	nlri          bgp.AddrPrefixInterface
 	knownPathList []*Path
-	localIdMap    *Bitmap
+	// vxbgp patch: the bitmap by value, not a pointer to an allocation of
+	// its own (one per destination, in the Adj-RIB-In and the Loc-RIB).
+	localIdMap Bitmap
 }
 
 func NewDestination(nlri bgp.AddrPrefixInterface, mapSize int, known ...*Path) *Destination {
@@ -148,7 +150,7 @@ func NewDestination(nlri bgp.AddrPrefixInterface, mapSize int, known ...*Path) *
 		routeFamily:   bgp.AfiSafiToRouteFamily(nlri.AFI(), nlri.SAFI()),
 		nlri:          nlri,
 		knownPathList: known,
-		localIdMap:    NewBitmap(mapSize),
+		localIdMap:    *NewBitmap(mapSize),
 	}
 	// the id zero means id is not allocated yet.
 	if mapSize != 0 {
