@@ -57,3 +57,16 @@ func WithoutMD5(s *Speaker, why error) { s.md5 = why }
 
 // Normalize is PeerConfig's defaults and checks, as SetPeers applies them.
 func Normalize(p PeerConfig) (PeerConfig, error) { return p.normalize() }
+
+// UpdatesReceived is how many UPDATE messages s received from addr.
+func UpdatesReceived(t testing.TB, s *Speaker, addr string) uint64 {
+	t.Helper()
+	var n uint64
+	err := s.srv.ListPeer(context.Background(), &api.ListPeerRequest{Address: addr}, func(p *api.Peer) {
+		n = p.GetState().GetMessages().GetReceived().GetUpdate()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

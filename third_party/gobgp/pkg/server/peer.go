@@ -108,6 +108,9 @@ type peer struct {
 	sentPaths           map[table.PathDestLocalKey]map[uint32]struct{}
 	sendMaxPathFiltered map[table.PathLocalKey]struct{}
 	llgrEndChs          []chan struct{}
+	// vxbgp: while set (by batchPaths, on the server goroutine), the
+	// paths queued for the peer collect here and go as one message.
+	held *[]*table.Path
 }
 
 func newPeer(g *oc.Global, conf *oc.Neighbor, loc *table.TableManager, policy *table.RoutingPolicy, logger log.Logger) *peer {
