@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	api "github.com/osrg/gobgp/v3/api"
 )
 
 // advertiseRetry is how long a path GoBGP refused waits before the
@@ -56,22 +58,68 @@ func newAdvertiser() advertiser {
 // when everything is in. A call that changes nothing costs a map lookup
 // per path.
 func (s *Speaker) Advertise(ctx context.Context, owner string, paths []Path) error {
+	return s.AdvertiseAll(ctx, []Advert{{Owner: owner, Paths: paths}})
+}
+
+// Advert is one owner's full set of paths, for AdvertiseAll.
+type Advert struct {
+	Owner string
+	Paths []Path
+}
+
+// AdvertiseAll is Advertise for many owners at once, in order: what
+// changes goes to GoBGP in one call for the adds and one for the
+// withdrawals, and so to each peer in as few UPDATEs as fit, where one
+// Advertise per owner costs a GoBGP call and an UPDATE per peer per path.
+// An owner's set that is malformed (a zero path, a destination listed
+// twice) leaves that owner's paths as they were, as Advertise does; the
+// others are applied.
+func (s *Speaker) AdvertiseAll(ctx context.Context, adverts []Advert) error {
 	if err := s.alive(); err != nil {
 		return err
 	}
-	next := make(map[string]Path, len(paths))
-	for _, p := range paths {
-		if p.IsZero() {
-			return fmt.Errorf("advertise %s: zero path", owner)
+	var errs []error
+	sets := make([]map[string]Path, len(adverts))
+	for i, ad := range adverts {
+		next, err := pathSet(ad.Owner, ad.Paths)
+		if err != nil {
+			errs = append(errs, err)
+			continue
 		}
-		if _, dup := next[p.key]; dup {
-			return fmt.Errorf("advertise %s: %s listed twice", owner, p)
-		}
-		next[p.key] = p
+		sets[i] = next
 	}
 	a := &s.adv
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	for i, next := range sets {
+		if next != nil {
+			a.setLocked(adverts[i].Owner, next)
+		}
+	}
+	if err := s.flushLocked(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// pathSet is paths by destination key, checked.
+func pathSet(owner string, paths []Path) (map[string]Path, error) {
+	next := make(map[string]Path, len(paths))
+	for _, p := range paths {
+		if p.IsZero() {
+			return nil, fmt.Errorf("advertise %s: zero path", owner)
+		}
+		if _, dup := next[p.key]; dup {
+			return nil, fmt.Errorf("advertise %s: %s listed twice", owner, p)
+		}
+		next[p.key] = p
+	}
+	return next, nil
+}
+
+// setLocked makes owner's book next and marks what changes pending;
+// a.mu is held.
+func (a *advertiser) setLocked(owner string, next map[string]Path) {
 	old := a.owners[owner]
 	for k, p := range next {
 		q, had := old[k]
@@ -106,7 +154,6 @@ func (s *Speaker) Advertise(ctx context.Context, owner string, paths []Path) err
 	} else {
 		a.owners[owner] = next
 	}
-	return s.flushLocked(ctx)
 }
 
 // WaitAdvertised returns once no path is pending: everything the owners
@@ -130,43 +177,101 @@ func (s *Speaker) WaitAdvertised(ctx context.Context) error {
 }
 
 // flushLocked makes GoBGP hold what is wanted for the pending keys: adds
-// first, then withdrawals. s.adv.mu is held.
+// first, then withdrawals, each in one GoBGP call. s.adv.mu is held.
 func (s *Speaker) flushLocked(ctx context.Context) error {
 	a := &s.adv
 	var errs []error
 	keys := slices.Sorted(maps.Keys(a.pending)) // a stable order for logs and tests
+	var adds, dels []Path
 	for _, k := range keys {
 		c := a.want[k]
 		if c == nil {
+			if _, ok := a.have[k]; !ok {
+				delete(a.pending, k)
+			}
 			continue
 		}
 		if h, ok := a.have[k]; ok && h.Equal(c.path) {
 			delete(a.pending, k)
 			continue
 		}
-		if err := s.addPath(ctx, c.path.add, c.path.desc); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		a.have[k] = c.path
-		delete(a.pending, k)
+		adds = append(adds, c.path)
 	}
 	for _, k := range keys {
 		if _, ok := a.want[k]; ok {
 			continue
 		}
-		h, ok := a.have[k]
-		if ok {
-			if err := s.deletePath(ctx, h.del, h.desc); err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			delete(a.have, k)
+		if h, ok := a.have[k]; ok {
+			dels = append(dels, h)
 		}
-		delete(a.pending, k)
+	}
+	for i, err := range s.sendPaths(ctx, "add", adds) {
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		a.have[adds[i].key] = adds[i]
+		delete(a.pending, adds[i].key)
+	}
+	for i, err := range s.sendPaths(ctx, "delete", dels) {
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		delete(a.have, dels[i].key)
+		delete(a.pending, dels[i].key)
 	}
 	s.settleLocked()
 	return errors.Join(errs...)
+}
+
+// sendPaths adds (op "add") or withdraws (op "delete") paths in one GoBGP
+// call and returns an error per path.
+func (s *Speaker) sendPaths(ctx context.Context, op string, paths []Path) []error {
+	errs := make([]error, len(paths))
+	if len(paths) == 0 {
+		return errs
+	}
+	if err := s.alive(); err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	send := make([]*api.Path, 0, len(paths))
+	idx := make([]int, 0, len(paths)) // send[j] is paths[idx[j]]
+	for i, p := range paths {
+		if s.failOp != nil {
+			if err := s.failOp(op, p.desc); err != nil {
+				errs[i] = fmt.Errorf("%s path %s: %w", op, p.desc, err)
+				continue
+			}
+		}
+		if op == "add" {
+			send = append(send, p.add)
+		} else {
+			send = append(send, p.del)
+		}
+		idx = append(idx, i)
+	}
+	var res []error
+	var err error
+	if op == "add" {
+		res, err = s.srv.AddPaths(ctx, send)
+	} else {
+		res, err = s.srv.DeletePaths(ctx, send)
+	}
+	for j, i := range idx {
+		switch {
+		case err != nil:
+			errs[i] = fmt.Errorf("%s path %s: %w", op, paths[i].desc, err)
+		case res != nil && res[j] != nil:
+			errs[i] = fmt.Errorf("%s path %s: %w", op, paths[i].desc, res[j])
+		default:
+			s.ours.put(paths[i].key, op == "add")
+		}
+	}
+	return errs
 }
 
 // settleLocked schedules a retry while something is pending and keeps the

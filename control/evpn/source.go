@@ -206,7 +206,10 @@ func (s *Source) syncLocal(ctx context.Context) bool {
 		s.setSent(endpoint.Key{}, nil, s.imet)
 		s.imet = nil
 	}
+	// Every endpoint that changed goes to the speaker in one call: a burst
+	// of CNI ADDs reaches the peers in a few UPDATEs, not one per route.
 	changed := s.eps.Take()
+	var adverts []bgp.Advert
 	for _, k := range slices.SortedFunc(maps.Keys(changed), endpoint.Compare) {
 		var routes []localRoute
 		if ep := changed[k]; ep.OK {
@@ -216,10 +219,13 @@ func (s *Source) syncLocal(ctx context.Context) bool {
 		if sameBuild(old, routes) {
 			continue // nothing to tell, not even a withdrawal of nothing
 		}
-		if err := s.sp.Advertise(ctx, endpointOwner+k.String(), bgpPaths(routes)); err != nil {
-			s.warn.Warn("advertise", "endpoint routes not advertised yet: the speaker retries", "container", k.ContainerID, "err", err)
-		}
+		adverts = append(adverts, bgp.Advert{Owner: endpointOwner + k.String(), Paths: bgpPaths(routes)})
 		s.setSent(k, old, routes)
+	}
+	if len(adverts) > 0 {
+		if err := s.sp.AdvertiseAll(ctx, adverts); err != nil {
+			s.warn.Warn("advertise", "endpoint routes not advertised yet: the speaker retries", "endpoints", len(adverts), "err", err)
+		}
 	}
 	return true
 }

@@ -259,6 +259,7 @@ func (s *Source) syncLocal(ctx context.Context) bool {
 		s.mu.Unlock()
 		s.blocks = nil
 	}
+	var adverts []bgp.Advert // one speaker call for every endpoint that changed
 	for k, v := range s.hosts.Take() {
 		hosts := v.V // nil once deleted
 		paths := make([]bgp.Path, 0, len(hosts))
@@ -270,9 +271,7 @@ func (s *Source) syncLocal(ctx context.Context) bool {
 			}
 			paths = append(paths, p)
 		}
-		if err := s.sp.Advertise(ctx, hostOwner+k.String(), paths); err != nil {
-			s.warn.Warn("hosts", "host routes not advertised yet: the speaker retries", "container", k.ContainerID, "err", err)
-		}
+		adverts = append(adverts, bgp.Advert{Owner: hostOwner + k.String(), Paths: paths})
 		s.mu.Lock()
 		if len(hosts) == 0 {
 			delete(s.hostAdv, k)
@@ -280,6 +279,11 @@ func (s *Source) syncLocal(ctx context.Context) bool {
 			s.hostAdv[k] = hosts
 		}
 		s.mu.Unlock()
+	}
+	if len(adverts) > 0 {
+		if err := s.sp.AdvertiseAll(ctx, adverts); err != nil {
+			s.warn.Warn("hosts", "host routes not advertised yet: the speaker retries", "endpoints", len(adverts), "err", err)
+		}
 	}
 	return true
 }

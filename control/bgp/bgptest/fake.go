@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -54,6 +55,7 @@ type Fake struct {
 
 var _ interface {
 	Advertise(context.Context, string, []bgp.Path) error
+	AdvertiseAll(context.Context, []bgp.Advert) error
 	WaitAdvertised(context.Context) error
 	EORPeers(context.Context, string) ([]string, int, error)
 	SetPeers(context.Context, []bgp.PeerConfig) error
@@ -109,6 +111,17 @@ func (f *Fake) Advertise(ctx context.Context, owner string, paths []bgp.Path) er
 	}
 	f.owners[owner] = next
 	return nil
+}
+
+// AdvertiseAll is Advertise for each advert in turn.
+func (f *Fake) AdvertiseAll(ctx context.Context, adverts []bgp.Advert) error {
+	var errs []error
+	for _, ad := range adverts {
+		if err := f.Advertise(ctx, ad.Owner, ad.Paths); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // WaitAdvertised returns at once: the fake never refuses a path.

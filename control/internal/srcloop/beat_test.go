@@ -14,6 +14,7 @@ import (
 type noSpeaker struct{}
 
 func (noSpeaker) Advertise(context.Context, string, []bgp.Path) error { return nil }
+func (noSpeaker) AdvertiseAll(context.Context, []bgp.Advert) error    { return nil }
 func (noSpeaker) EORPeers(context.Context, string) ([]string, int, error) {
 	return nil, 0, nil
 }

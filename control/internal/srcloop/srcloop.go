@@ -22,6 +22,9 @@ type Speaker interface {
 	// Advertise makes owner's advertised paths exactly paths; see
 	// bgp.Speaker.Advertise.
 	Advertise(ctx context.Context, owner string, paths []bgp.Path) error
+	// AdvertiseAll is Advertise for many owners in one go; see
+	// bgp.Speaker.AdvertiseAll.
+	AdvertiseAll(ctx context.Context, adverts []bgp.Advert) error
 	// EORPeers lists the configured peers of family whose End-of-RIB the
 	// initial table waits for, and how many peers carry family.
 	EORPeers(ctx context.Context, family string) (wait []string, configured int, err error)
@@ -48,7 +51,8 @@ type Hooks struct {
 	// Start runs once, first: e.g. the first snapshot.
 	Start func(ctx context.Context) error
 	// Local hands the speaker what changed locally since its last call.
-	// It runs at start and after every KickLocal; ready reports that the
+	// It runs at start and after every KickLocal, at most every LocalGap
+	// during a burst (see localPacer); ready reports that the
 	// source's initial set is handed over (it may close Ready). Failures
 	// are the speaker's to retry (bgp.Speaker.Advertise).
 	Local func(ctx context.Context) (ready bool)
@@ -151,20 +155,27 @@ func (l *Loop) Run(ctx context.Context, h Hooks) error {
 	defer syncTick.Stop()
 	pace := NewPacer()
 	defer pace.Stop()
+	lpace := newLocalPacer()
+	defer lpace.Stop()
 
 	local := true
 	for {
 		l.cfg.Beat.Beat()
 		if local {
 			local = false
-			if h.Local(ctx) {
-				l.gate.MarkReady()
-			}
+			lpace.Run(func() {
+				if h.Local(ctx) {
+					l.gate.MarkReady()
+				}
+			})
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-l.localKick:
+			local = lpace.Kicked()
+		case <-lpace.C():
+			lpace.Fired()
 			local = true
 		case <-l.rxKick:
 			pace.Changed()

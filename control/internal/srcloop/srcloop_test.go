@@ -75,6 +75,7 @@ type eorSpeaker struct {
 }
 
 func (s *eorSpeaker) Advertise(context.Context, string, []bgp.Path) error { return nil }
+func (s *eorSpeaker) AdvertiseAll(context.Context, []bgp.Advert) error    { return nil }
 
 func (s *eorSpeaker) EORPeers(context.Context, string) ([]string, int, error) {
 	s.builtAtCheck.Store(s.built.Load())

@@ -109,6 +109,9 @@ type peer struct {
 	sendMaxPathFiltered map[table.PathLocalKey]struct{}
 	llgrEndChs          []chan struct{}
 	clusterIDs          *clusterIDSet // vxbgp patch: the server's (vxbgp_cluster.go)
+	// vxbgp: while set (by batchPaths, on the server goroutine), the
+	// paths queued for the peer collect here and go as one message.
+	held *[]*table.Path
 }
 
 func newPeer(g *oc.Global, conf *oc.Neighbor, loc *table.TableManager, policy *table.RoutingPolicy, logger log.Logger) *peer {

@@ -572,6 +572,10 @@ func (s *BgpServer) matchLongestDynamicNeighborPrefix(a string) *peerGroup {
 }
 
 func sendfsmOutgoingMsg(peer *peer, paths []*table.Path, notification *bgp.BGPMessage, stayIdle bool) {
+	if notification == nil && peer.held != nil { // vxbgp: see vxbgp_addpaths.go
+		*peer.held = append(*peer.held, paths...)
+		return
+	}
 	peer.fsm.outgoingCh.In() <- &fsmOutgoingMsg{
 		Paths:        paths,
 		Notification: notification,

@@ -322,16 +322,15 @@ func createMPReachMessage(path *Path) *bgp.BGPMessage {
 }
 
 func (p *packerMP) pack(options ...*bgp.MarshallingOption) []*bgp.BGPMessage {
-	msgs := make([]*bgp.BGPMessage, 0, p.packer.total)
+	msgs := make([]*bgp.BGPMessage, 0, 1+len(p.withdrawals)/64+len(p.paths)/64)
 
-	for _, path := range p.withdrawals {
-		nlris := []bgp.AddrPrefixInterface{path.GetNlri()}
+	// vxbgp: the NLRIs of one family share an UPDATE when they fit
+	// (RFC 4760: an MP_UNREACH_NLRI or MP_REACH_NLRI carries any number
+	// of them), instead of one UPDATE per path; see vxbgp_pack.go.
+	for _, nlris := range packMPWithdrawals(p.withdrawals, options) {
 		msgs = append(msgs, bgp.NewBGPUpdateMessage(nil, []bgp.PathAttributeInterface{bgp.NewPathAttributeMpUnreachNLRI(nlris)}, nil))
 	}
-
-	for _, path := range p.paths {
-		msgs = append(msgs, createMPReachMessage(path))
-	}
+	msgs = append(msgs, packMPReach(p.paths, options)...)
 
 	if p.eof {
 		msgs = append(msgs, bgp.NewEndOfRib(p.family))
