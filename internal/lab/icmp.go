@@ -54,45 +54,55 @@ func openEcho(ns, dst string) (*echoSocket, error) {
 	addr = addr.Unmap()
 	s := &echoSocket{dst: &net.IPAddr{IP: addr.AsSlice(), Zone: addr.Zone()}, isV6: addr.Is6(), namespace: ns,
 		readBuf: make([]byte, 1500)}
-	network, laddr := "ip4:icmp", "0.0.0.0"
 	s.proto, s.echo, s.reply = protoICMP, ipv4.ICMPTypeEcho, ipv4.ICMPTypeEchoReply
 	if s.isV6 {
-		network, laddr = "ip6:ipv6-icmp", "::"
 		s.proto, s.echo, s.reply = protoICMPv6, ipv6.ICMPTypeEchoRequest, ipv6.ICMPTypeEchoReply
 	}
-	err = inNetns(ns, func() (err error) {
-		s.conn, err = icmp.ListenPacket(network, laddr)
-		return err
-	})
+	s.conn, s.id, s.payload, err = listenEcho(ns, s.isV6)
 	if err != nil {
-		return nil, fmt.Errorf("icmp socket in %s: %w", ns, err)
+		return nil, err
 	}
-	// Let the kernel drop what is not an echo reply (neighbour discovery,
-	// requests to this namespace) before it reaches us.
-	if s.isV6 {
+	return s, nil
+}
+
+// listenEcho opens a raw ICMP (v6 for ICMPv6) socket on a thread inside
+// namespace ns, has the kernel drop all but echo replies (neighbour
+// discovery, requests to this namespace) before they reach us, and draws
+// a random echo ID and payload for its requests.
+func listenEcho(ns string, v6 bool) (conn *icmp.PacketConn, id int, payload []byte, err error) {
+	network, laddr := "ip4:icmp", "0.0.0.0"
+	if v6 {
+		network, laddr = "ip6:ipv6-icmp", "::"
+	}
+	if err := inNetns(ns, func() (err error) {
+		conn, err = icmp.ListenPacket(network, laddr)
+		return err
+	}); err != nil {
+		return nil, 0, nil, fmt.Errorf("icmp socket in %s: %w", ns, err)
+	}
+	if v6 {
 		var f ipv6.ICMPFilter
 		f.SetAll(true)
 		f.Accept(ipv6.ICMPTypeEchoReply)
-		err = s.conn.IPv6PacketConn().SetICMPFilter(&f)
+		err = conn.IPv6PacketConn().SetICMPFilter(&f)
 	} else {
 		var f ipv4.ICMPFilter
 		f.SetAll(true)
 		f.Accept(ipv4.ICMPTypeEchoReply)
-		err = s.conn.IPv4PacketConn().SetICMPFilter(&f)
+		err = conn.IPv4PacketConn().SetICMPFilter(&f)
 	}
 	if err != nil {
-		s.conn.Close()
-		return nil, fmt.Errorf("icmp filter in %s: %w", ns, err)
+		conn.Close()
+		return nil, 0, nil, fmt.Errorf("icmp filter in %s: %w", ns, err)
 	}
 	var rnd [10]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
-		s.conn.Close()
-		return nil, err
+		conn.Close()
+		return nil, 0, nil, err
 	}
-	s.id = int(binary.BigEndian.Uint16(rnd[:2]))
-	s.payload = make([]byte, echoPayload)
-	copy(s.payload, rnd[2:])
-	return s, nil
+	payload = make([]byte, echoPayload)
+	copy(payload, rnd[2:])
+	return conn, int(binary.BigEndian.Uint16(rnd[:2])), payload, nil
 }
 
 // send sends request seq (its low 16 bits go on the wire).

@@ -2,8 +2,6 @@ package lab
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -126,28 +124,10 @@ func (p *Prober) Close() {
 // starts reading its answers.
 func (p *Prober) open(ns string) (*probeSource, error) {
 	s := &probeSource{ns: ns, seqOf: map[netip.Addr]uint16{}, first: map[netip.Addr]time.Time{}, readBuf: make([]byte, 1500)}
-	err := inNetns(ns, func() (err error) {
-		s.conn, err = icmp.ListenPacket("ip4:icmp", "0.0.0.0")
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("icmp socket in %s: %w", ns, err)
-	}
-	var f ipv4.ICMPFilter
-	f.SetAll(true)
-	f.Accept(ipv4.ICMPTypeEchoReply)
-	if err := s.conn.IPv4PacketConn().SetICMPFilter(&f); err != nil {
-		s.conn.Close()
-		return nil, fmt.Errorf("icmp filter in %s: %w", ns, err)
-	}
-	var rnd [10]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
-		s.conn.Close()
+	var err error
+	if s.conn, s.id, s.token, err = listenEcho(ns, false); err != nil {
 		return nil, err
 	}
-	s.id = int(binary.BigEndian.Uint16(rnd[:2]))
-	s.token = make([]byte, echoPayload)
-	copy(s.token, rnd[2:])
 	p.mu.Lock()
 	if old := p.sources[ns]; old != nil || p.closed {
 		// Another Send opened it meanwhile, or the prober closed.
