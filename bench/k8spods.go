@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -240,12 +241,30 @@ func removeSandboxes(ctx context.Context, cri *criClient, match func(sandbox) bo
 				return err
 			}
 		}
-		// containerd 1.6 answers a sandbox already gone without an error.
-		if err := cri.RemovePodSandbox(ctx, s.ID); err != nil {
+		if err := removeSandbox(ctx, cri, s.ID); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// removeSandbox removes sandbox id. containerd 1.6 answers a sandbox
+// already gone without an error, but one whose removal is under way (the
+// kubelet's garbage collection got there first) with "already in removing
+// state": then it asks again until that removal is done (10 s at most).
+func removeSandbox(ctx context.Context, cri *criClient, id string) error {
+	for range 100 {
+		err := cri.RemovePodSandbox(ctx, id)
+		if err == nil || !strings.Contains(err.Error(), "already in removing state") {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("sandbox %s: still being removed by someone else after 10 s", id)
 }
 
 // waitEmpty waits until side's plugin holds no pod on any node.
