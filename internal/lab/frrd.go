@@ -156,6 +156,13 @@ func (f *FRRInstance) startDaemon(ctx context.Context, d string) error {
 	argv := []string{filepath.Join(frrDir, d), "-d", "-A", "127.0.0.1", "-P", "0",
 		"-f", filepath.Join(f.Dir, d+".conf"), "-i", pidFile,
 		"-z", filepath.Join(f.Dir, "zserv.api"), "--vty_socket", f.Dir}
+	if d == "zebra" {
+		// Debian's /etc/frr/daemons starts zebra with this netlink receive
+		// buffer; with the 4 MB default, zebra's listener overruns while it
+		// installs ~100k FDB entries and FRR 8.4 then exits ("recvmsg
+		// overrun"), taking the reference down mid-row.
+		argv = append(argv, "-s", "90000000")
+	}
 	if d == "bgpd" && f.bgpPort != 0 {
 		argv = append(argv, "-p", strconv.Itoa(f.bgpPort))
 	}
