@@ -95,7 +95,7 @@ func bulk(ctx context.Context, l *lab.Lab, b batch, samples int, prev **batch, l
 		}
 		daemons = append(daemons, p...)
 	}
-	var ours, refs, puts, removed, settled []time.Duration
+	var ours, refs, puts, records, removed, settled []time.Duration
 	// done waits until ns holds all n entries of prefix towards dst, then
 	// until the daemons are quiet.
 	done := func(ctx context.Context, ns, dst, prefix string) error {
@@ -114,11 +114,11 @@ func bulk(ctx context.Context, l *lab.Lab, b batch, samples int, prev **batch, l
 		return nil
 	}
 	runOurs := func() error {
-		d, put, err := bulkOurs(ctx, l, b)
+		d, put, rec, err := bulkOurs(ctx, l, b)
 		if err != nil {
 			return err
 		}
-		ours, puts = append(ours, d), append(puts, put)
+		ours, puts, records = append(ours, d), append(puts, put), append(records, rec)
 		return done(ctx, f1.NS, h1.Addr, b.oursPrefix())
 	}
 	runRef := func() error {
@@ -167,18 +167,22 @@ func bulk(ctx context.Context, l *lab.Lab, b batch, samples int, prev **batch, l
 		}
 		return out
 	}
-	row.Note = fmt.Sprintf("%s, alternating which side goes first; ours: %d local-API PUTs (8 parallel, took %v) from the first PUT until h2 has all %d (MACs %s*); ref: %d static MACs (%s*) in one `bridge -batch` on f1 from its start until f2 has all; after each side, until f1 (ours) or h1 (ref) also held all and the daemons were quiet: %v; before each sample the previous batch removed on both sides and every host back to baseline: %v",
-		nSamples(len(ours)), b.n, round(puts), b.n, b.oursPrefix(), b.n, b.refPrefix(), round(settled), round(removed))
+	row.Note = fmt.Sprintf("%s, alternating which side goes first; ours: %d records written and local-API PUTs (8 parallel, took %v, of which writing the record files %v) from the first PUT until h2 has all %d (MACs %s*); ref: %d static MACs (%s*) in one `bridge -batch` on f1 from its start until f2 has all; after each side, until f1 (ours) or h1 (ref) also held all and the daemons were quiet: %v; before each sample the previous batch removed on both sides and every host back to baseline: %v",
+		nSamples(len(ours)), b.n, round(puts), round(records), b.n, b.oursPrefix(), b.n, b.refPrefix(), round(settled), round(removed))
 	return row
 }
 
-// parallel runs f(i) for i in [0, n) on 8 goroutines and returns the first
-// error.
+// parallelism is how many goroutines parallel runs: the bench's stand-in
+// for concurrent CNI plugin processes.
+const parallelism = 8
+
+// parallel runs f(i) for i in [0, n) on parallelism goroutines and returns
+// the first error.
 func parallel(n int, f func(i int) error) error {
 	var next atomic.Int64
-	errs := make(chan error, 8)
+	errs := make(chan error, parallelism)
 	var wg sync.WaitGroup
-	for range 8 {
+	for range parallelism {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -203,21 +207,36 @@ func parallel(n int, f func(i int) error) error {
 	}
 }
 
-func bulkOurs(ctx context.Context, l *lab.Lab, b batch) (total, put time.Duration, err error) {
+// bulkOurs returns the time until h2 has all, how long the PUT phase
+// took, and the time the workers spent writing record files (summed over
+// the workers, divided by their number: the phase's share of it).
+func bulkOurs(ctx context.Context, l *lab.Lab, b batch) (total, put, records time.Duration, err error) {
 	h1, h2 := l.Host(1), l.Host(2)
 	w, err := lab.WatchNeigh(h2.NS, remoteFDBWithPrefix(b.oursPrefix()))
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer w.Close()
 	ctx, cancel := context.WithTimeout(ctx, bulkTimeout(b.n))
 	defer cancel()
 	c := localapi.NewClient(h1.Socket)
+	// The record files are timed apart from the PUTs: on a slow disk they
+	// are most of the phase, and FRR's side writes none.
+	var inRecords atomic.Int64
 	start := time.Now()
-	err = parallel(b.n, func(i int) error { return announce(ctx, h1, c, b.endpoint(i)) })
+	err = parallel(b.n, func(i int) error {
+		ep := b.endpoint(i)
+		t := time.Now()
+		if err := record(h1, ep); err != nil {
+			return err
+		}
+		inRecords.Add(int64(time.Since(t)))
+		return c.AddEndpoint(ctx, ep)
+	})
 	put = time.Since(start)
+	records = time.Duration(inRecords.Load() / parallelism)
 	if err != nil {
-		return 0, put, err
+		return 0, put, records, err
 	}
 	at, err := w.WaitCount(ctx, b.n)
 	if err != nil {
@@ -226,10 +245,10 @@ func bulkOurs(ctx context.Context, l *lab.Lab, b batch) (total, put time.Duratio
 		defer kcancel()
 		have, kerr := countFDB(kctx, h2.NS, h1.Addr, b.oursPrefix())
 		eps, _ := h1.Endpoints(kctx)
-		return 0, put, fmt.Errorf("after PUTs took %v: %w; h2's kernel has %d of the %d entries (read err %v), h1 has %d endpoints",
+		return 0, put, records, fmt.Errorf("after PUTs took %v: %w; h2's kernel has %d of the %d entries (read err %v), h1 has %d endpoints",
 			put.Round(time.Millisecond), err, have, b.n, kerr, len(eps))
 	}
-	return at.Sub(start), put, nil
+	return at.Sub(start), put, records, nil
 }
 
 func bulkFRR(ctx context.Context, l *lab.Lab, b batch) (time.Duration, error) {

@@ -21,6 +21,14 @@ import (
 // agent. Records are written with a temporary name and renamed, as the
 // store does, so the agent never reads half a file.
 func announce(ctx context.Context, h *lab.Host, c *localapi.Client, ep localapi.Endpoint) error {
+	if err := record(h, ep); err != nil {
+		return err
+	}
+	return c.AddEndpoint(ctx, ep)
+}
+
+// record writes ep's store record in h's IPAM store, as the plugin does.
+func record(h *lab.Host, ep localapi.Endpoint) error {
 	ip, err := netip.ParseAddr(ep.IPs[0])
 	if err != nil {
 		return err
@@ -46,7 +54,7 @@ func announce(ctx context.Context, h *lab.Host, c *localapi.Client, ep localapi.
 	if err := os.Rename(tmp, filepath.Join(dir, ip.String())); err != nil {
 		return fmt.Errorf("record endpoint %s: %w", ep.ContainerID, err)
 	}
-	return c.AddEndpoint(ctx, ep)
+	return nil
 }
 
 // withdraw undoes announce, in the order that keeps the agent from
