@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	api "github.com/osrg/gobgp/v3/api"
+	gobgp "github.com/osrg/gobgp/v3/pkg/server"
 )
 
 // advertiseRetry is how long a path GoBGP refused waits before the
@@ -109,10 +109,10 @@ func pathSet(owner string, paths []Path) (map[string]Path, error) {
 		if p.IsZero() {
 			return nil, fmt.Errorf("advertise %s: zero path", owner)
 		}
-		if _, dup := next[p.key]; dup {
+		if _, dup := next[p.d.key]; dup {
 			return nil, fmt.Errorf("advertise %s: %s listed twice", owner, p)
 		}
-		next[p.key] = p
+		next[p.d.key] = p
 	}
 	return next, nil
 }
@@ -210,16 +210,16 @@ func (s *Speaker) flushLocked(ctx context.Context) error {
 			errs = append(errs, err)
 			continue
 		}
-		a.have[adds[i].key] = adds[i]
-		delete(a.pending, adds[i].key)
+		a.have[adds[i].d.key] = adds[i]
+		delete(a.pending, adds[i].d.key)
 	}
 	for i, err := range s.sendPaths(ctx, "delete", dels) {
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		delete(a.have, dels[i].key)
-		delete(a.pending, dels[i].key)
+		delete(a.have, dels[i].d.key)
+		delete(a.pending, dels[i].d.key)
 	}
 	s.settleLocked()
 	return errors.Join(errs...)
@@ -238,37 +238,33 @@ func (s *Speaker) sendPaths(ctx context.Context, op string, paths []Path) []erro
 		}
 		return errs
 	}
-	send := make([]*api.Path, 0, len(paths))
+	send := make([]gobgp.NativePath, 0, len(paths))
 	idx := make([]int, 0, len(paths)) // send[j] is paths[idx[j]]
 	for i, p := range paths {
 		if s.failOp != nil {
-			if err := s.failOp(op, p.desc); err != nil {
-				errs[i] = fmt.Errorf("%s path %s: %w", op, p.desc, err)
+			if err := s.failOp(op, p.String()); err != nil {
+				errs[i] = fmt.Errorf("%s path %s: %w", op, p, err)
 				continue
 			}
 		}
-		if op == "add" {
-			send = append(send, p.add)
-		} else {
-			send = append(send, p.del)
-		}
+		send = append(send, p.native(op == "delete"))
 		idx = append(idx, i)
 	}
 	var res []error
 	var err error
 	if op == "add" {
-		res, err = s.srv.AddPaths(ctx, send)
+		res, err = s.srv.AddNativePaths(ctx, send)
 	} else {
-		res, err = s.srv.DeletePaths(ctx, send)
+		res, err = s.srv.DeleteNativePaths(ctx, send)
 	}
 	for j, i := range idx {
 		switch {
 		case err != nil:
-			errs[i] = fmt.Errorf("%s path %s: %w", op, paths[i].desc, err)
+			errs[i] = fmt.Errorf("%s path %s: %w", op, paths[i], err)
 		case res != nil && res[j] != nil:
-			errs[i] = fmt.Errorf("%s path %s: %w", op, paths[i].desc, res[j])
+			errs[i] = fmt.Errorf("%s path %s: %w", op, paths[i], res[j])
 		default:
-			s.ours.put(paths[i].key, op == "add")
+			s.ours.put(paths[i].d.key, op == "add")
 		}
 	}
 	return errs
@@ -315,7 +311,7 @@ func (s *Speaker) Advertised() map[string][]string {
 	out := make(map[string][]string, len(s.adv.owners))
 	for o, ps := range s.adv.owners {
 		for _, p := range ps {
-			out[o] = append(out[o], p.desc)
+			out[o] = append(out[o], p.String())
 		}
 		slices.Sort(out[o])
 	}

@@ -10,8 +10,10 @@
 // takes everything a session should carry; the speaker diffs against the
 // owner's previous set, adds before it withdraws, keeps a destination
 // while any owner claims it, and retries what GoBGP refused
-// (advertise.go). Paths are opaque values (Path) built by NewPath from a
-// GoBGP path, in control/evpn/translate.go, or by NewUnicast.
+// (advertise.go). Paths are opaque values (Path) built by NewNativePath
+// from GoBGP's packet types (control/evpn/translate_native.go), by NewPath
+// from a GoBGP API path, or by NewUnicast; they reach GoBGP in packet
+// form (AddNativePaths, a patch), without a protobuf round trip.
 //
 // # The watch: one GoBGP watcher for every consumer
 //

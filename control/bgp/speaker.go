@@ -194,26 +194,27 @@ func (s *Speaker) Stop(ctx context.Context) error {
 // AddPath originates p (or replaces the path with the same NLRI), outside
 // Advertise's book: for tests and tools that announce raw paths.
 func (s *Speaker) AddPath(ctx context.Context, p *api.Path) error {
-	desc, err := checkPath(p)
+	n, _, _, err := checkPath(p)
 	if err != nil {
 		return fmt.Errorf("add path: %w", err)
 	}
-	return s.addPath(ctx, p, desc)
+	return s.addPath(ctx, p, n.String(), mustKey(n))
 }
 
 // DeletePath withdraws the local path with p's NLRI, outside Advertise's
 // book. p must carry an NLRI: GoBGP reads a request without one as
 // "withdraw every local path".
 func (s *Speaker) DeletePath(ctx context.Context, p *api.Path) error {
-	desc, err := checkPath(p)
+	n, _, _, err := checkPath(p)
 	if err != nil {
 		return fmt.Errorf("delete path: %w", err)
 	}
-	return s.deletePath(ctx, p, desc)
+	return s.deletePath(ctx, p, n.String(), mustKey(n))
 }
 
-// addPath and deletePath send a checked path (desc is its NLRI's text).
-func (s *Speaker) addPath(ctx context.Context, p *api.Path, desc string) error {
+// addPath and deletePath send a checked path (desc is its NLRI's text,
+// key its destination's).
+func (s *Speaker) addPath(ctx context.Context, p *api.Path, desc, key string) error {
 	if err := s.alive(); err != nil {
 		return err
 	}
@@ -225,11 +226,11 @@ func (s *Speaker) addPath(ctx context.Context, p *api.Path, desc string) error {
 	if _, err := s.srv.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: p}); err != nil {
 		return fmt.Errorf("add path %s: %w", desc, err)
 	}
-	s.ours.put(destKey(p), true)
+	s.ours.put(key, true)
 	return nil
 }
 
-func (s *Speaker) deletePath(ctx context.Context, p *api.Path, desc string) error {
+func (s *Speaker) deletePath(ctx context.Context, p *api.Path, desc, key string) error {
 	if err := s.alive(); err != nil {
 		return err
 	}
@@ -242,7 +243,7 @@ func (s *Speaker) deletePath(ctx context.Context, p *api.Path, desc string) erro
 	if err != nil {
 		return fmt.Errorf("delete path %s: %w", desc, err)
 	}
-	s.ours.put(destKey(p), false)
+	s.ours.put(key, false)
 	return nil
 }
 

@@ -77,7 +77,7 @@ func families(p *api.Peer, local map[string]uint64) []FamilyStatus {
 // kept by addPath and deletePath (Advertise's and AddPath's alike).
 type localPaths struct {
 	mu   sync.Mutex
-	keys map[string]struct{} // destKey: the family name, "|", the NLRI
+	keys map[string]struct{} // Path.Key: the family name, "|", the NLRI bytes
 }
 
 func (l *localPaths) put(key string, have bool) {

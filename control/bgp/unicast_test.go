@@ -48,7 +48,7 @@ func TestUnicastPath(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := bgp.CheckPath(p); err != nil {
+			if _, _, _, err := bgp.CheckPath(p); err != nil {
 				t.Fatalf("checkPath: %v", err)
 			}
 			want := unicast(t, tt.want, tt.nexthop)

@@ -2,8 +2,8 @@
 // EVPN routes (RFC 7432, VXLAN per RFC 8365) through the embedded speaker
 // of control/bgp, and the routes received from peers become the desired
 // overlay.State that the reconciler programs. It never touches the kernel
-// and imports no netlink; GoBGP's types appear only in translate.go and
-// translate_decode.go.
+// and imports no netlink; GoBGP's types appear only in translate.go,
+// translate_native.go and translate_decode.go.
 //
 // # What we send (translate.go), as FRR does (notes/frr/RECIPE.md §7)
 //

@@ -1,7 +1,7 @@
 package evpn
 
 // route.go is our model of an EVPN route, with the checks on its values
-// that need no GoBGP type; translate.go and translate_decode.go convert to
+// that need no GoBGP type; the translate*.go files convert to
 // and from GoBGP.
 
 import (

@@ -63,7 +63,8 @@ type Source struct {
 
 	eps *srcloop.Inbox[endpoint.Key, endpoint.Endpoint] // the local endpoints
 
-	imet []localRoute // the type-3 routes (start)
+	imet []localRoute          // the type-3 routes (start)
+	t2   map[uint32]*type2Base // per VNI, what its type-2 paths share (the loop's)
 
 	// mu guards what the watch callback and Routes share with the loop.
 	mu   sync.Mutex

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vxbgp/vxbgp/control/bgp"
 	"github.com/vxbgp/vxbgp/endpoint"
 	"github.com/vxbgp/vxbgp/overlay"
 )
@@ -323,8 +324,8 @@ func TestMacRoutesMobility(t *testing.T) {
 			t.Errorf("%s: seq %d, want %d", k, lr.route.Seq, want[k])
 		}
 		// The withdrawal path never carries a sequence (GoBGP checks it).
-		_, withdraw := lr.path.GoBGP()
-		if w, err := Decode(withdraw); err != nil || w.Seq != 0 || w.Key != lr.route.Key {
+		nlri, _, _, withdraw := lr.path.Packet()
+		if w, err := DecodeRx(bgp.RxPath{NLRI: nlri, Attrs: withdraw, Withdraw: true}); err != nil || w.Seq != 0 || w.Key != lr.route.Key {
 			t.Errorf("%s: withdraw path %+v %v", k, w, err)
 		}
 	}

@@ -1,11 +1,13 @@
 package evpn
 
-// translate.go and translate_decode.go are the only files of this package
-// that know GoBGP's types: this one builds the paths we originate, the
-// other decodes the ones we receive. Type2, Type3, WithMobility and Decode
-// are pure and table-tested against FRR's bytes; the Source methods at the
-// end are the glue that hands their results to the speaker (as opaque
-// bgp.Path values) and to the store.
+// translate.go, translate_native.go and translate_decode.go are the only
+// files of this package that know GoBGP's types: this one builds the paths
+// we originate in GoBGP's API form, translate_native.go the type-2 paths
+// of local endpoints in its packet form (the same bytes, without protobuf),
+// the last decodes the ones we receive. Type2, Type3, WithMobility and
+// Decode are pure and table-tested against FRR's bytes; the Source methods
+// at the end are the glue that hands their results to the speaker (as
+// opaque bgp.Path values) and to the store.
 
 import (
 	"errors"
@@ -189,26 +191,6 @@ func (s *Source) imetRoutes() ([]localRoute, error) {
 		out = append(out, lr)
 	}
 	return out, nil
-}
-
-// buildType2 builds the type-2 path for one address of an endpoint, with
-// the next mobility sequence when the MAC moved to us. Its withdrawal is
-// the path without the mobility community: GoBGP checks the sequence of a
-// path given to DeletePath too, and refuses one lower than a remote
-// claim's (our MAC may have moved away since), which would make the
-// withdrawal impossible.
-func (s *Source) buildType2(n *Network, mac overlay.MAC, ip netip.Addr, seq uint32, moved bool) (localRoute, error) {
-	p, err := Type2(s.cfg.ASN, s.cfg.RouterID, n.RDIndex, n.VNI, s.cfg.VTEP, mac, ip)
-	if err != nil {
-		return localRoute{}, err
-	}
-	add := p
-	if moved {
-		if add, err = WithMobility(p, seq+1, false); err != nil {
-			return localRoute{}, err
-		}
-	}
-	return localRouteOf(add, p, buildKey{vni: n.VNI, mac: mac, ip: ip, seq: seq, moved: moved})
 }
 
 // localRouteOf wraps a path we built for the speaker, with its decoded

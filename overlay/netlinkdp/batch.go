@@ -96,6 +96,14 @@ func (d *Dataplane) ApplyBatch(ctx context.Context, ops []overlay.Op) []error {
 		}
 	}
 	flush()
+	// The pods are told of the deleted neighbours once per bridge, with
+	// all the batch's addresses: announce reads the bridge's ports from
+	// the kernel each time, a dump of every link, which per neighbour made
+	// removing 10,000 remote endpoints 10,000 dumps.
+	var (
+		gone    map[linkRef][]netip.Addr
+		goneRef []linkRef // in order of first appearance
+	)
 	for i, op := range ops {
 		if refs[i] == (linkRef{}) {
 			continue // applied one by one
@@ -108,8 +116,17 @@ func (d *Dataplane) ApplyBatch(ctx context.Context, ops []overlay.Op) []error {
 		case err != nil:
 			errs[i] = entryError(op, refs[i], err)
 		case op.Neigh != nil && op.Kind == overlay.OpDel && refs[i].proxyARP:
-			d.announce(refs[i], op.Neigh.IP)
+			if gone == nil {
+				gone = map[linkRef][]netip.Addr{}
+			}
+			if _, ok := gone[refs[i]]; !ok {
+				goneRef = append(goneRef, refs[i])
+			}
+			gone[refs[i]] = append(gone[refs[i]], op.Neigh.IP)
 		}
+	}
+	for _, ref := range goneRef {
+		d.announce(ref, gone[ref]...)
 	}
 	return errs
 }

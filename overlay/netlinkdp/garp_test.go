@@ -83,6 +83,36 @@ func TestGratuitousARPOnNeighDelete(t *testing.T) {
 	}
 }
 
+// TestGratuitousARPOnBatchedNeighDelete checks that the neighbours a
+// batch deletes on a bridge with proxy ARP are all announced (once per
+// bridge, with every address).
+func TestGratuitousARPOnBatchedNeighDelete(t *testing.T) {
+	dp, _, ns := newDP(t)
+	dev := overlaytest.ContractRoutedDevice(100)
+	s := overlay.NewState()
+	s.AddDevice(dev)
+	s.AddNeigh(neighOf(remoteIP, remoteMAC))
+	s.AddNeigh(neighOf(otherIP, otherMAC))
+	applyState(t, dp, s)
+	pod := addPod(t, ns, "vxbr100", "vxp1", "10.100.1.2/16")
+	podCaches(t, pod, remoteIP, remoteMAC)
+	podCaches(t, pod, otherIP, otherMAC)
+
+	errs := dp.ApplyBatch(context.Background(), []overlay.Op{
+		{Kind: overlay.OpDel, Neigh: new(neighOf(remoteIP, remoteMAC))},
+		{Kind: overlay.OpDel, Neigh: new(neighOf(otherIP, otherMAC))},
+	})
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, ip := range []string{remoteIP, otherIP} {
+		waitFor(t, "the pod to use the gateway for "+ip, func() bool { return podMAC(t, pod, ip) == gwMAC },
+			func() string { return nstest.IP(t, pod, "neigh", "show") })
+	}
+}
+
 // TestGratuitousARPOnSwitch checks that switching a network with proxy ARP
 // from overlay to routed mode points the pods at the gateway for every
 // remote IP at once, though the neighbours stay wanted.

@@ -45,20 +45,29 @@ func (s *BgpServer) DeletePaths(ctx context.Context, paths []*api.Path) (errs []
 
 func (s *BgpServer) batchPaths(in []*api.Path, withdraw bool) ([]error, error) {
 	var errs []error
-	fail := func(i int, err error) {
-		if errs == nil {
-			errs = make([]error, len(in))
-		}
-		errs[i] = err
-	}
 	native := make([]*table.Path, len(in))
 	for i, p := range in {
 		path, err := convertPath(p, withdraw)
 		if err != nil {
-			fail(i, err)
+			if errs == nil {
+				errs = make([]error, len(in))
+			}
+			errs[i] = err
 			continue
 		}
 		native[i] = path
+	}
+	return s.propagateBatch(native, errs, withdraw)
+}
+
+// propagateBatch checks and propagates the converted paths (nil: failed
+// conversion, its error already in errs) in one management operation.
+func (s *BgpServer) propagateBatch(native []*table.Path, errs []error, withdraw bool) ([]error, error) {
+	fail := func(i int, err error) {
+		if errs == nil {
+			errs = make([]error, len(native))
+		}
+		errs[i] = err
 	}
 	err := s.mgmtOperation(func() error {
 		// What the batch queues for each peer goes as one message, which
