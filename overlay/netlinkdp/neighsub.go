@@ -1,6 +1,7 @@
 package netlinkdp
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net"
 	"os"
@@ -36,6 +37,10 @@ func (d *Dataplane) subscribeNeigh(ch chan<- netlink.NeighUpdate, done <-chan st
 			unix.Close(fd)
 			return fmt.Errorf("netlink socket receive buffer: %w", err)
 		}
+	}
+	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, neighFilter()); err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("netlink socket filter: %w", err)
 	}
 	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: 1 << (unix.RTNLGRP_NEIGH - 1)}); err != nil {
 		unix.Close(fd)
@@ -81,6 +86,44 @@ func (d *Dataplane) subscribeNeigh(ch chan<- netlink.NeighUpdate, done <-chan st
 		}
 	}()
 	return nil
+}
+
+// neighFilter is the socket filter of the neighbour subscription: it drops,
+// in the kernel, the bridge's half of every FDB entry's RTM_NEWNEIGH (an
+// AF_BRIDGE message without NTF_SELF) and passes everything else. An FDB
+// entry of ours is two kernel entries, the vxlan device's (NTF_SELF, with
+// the remote) and the bridge's (pointing at the vxlan port), each
+// reported when set: a pass that installs 100,000 remote MACs brought
+// 200,000 events, each a datagram of its own, a recvfrom and a hand-off
+// to Watch, only to be found our own echo. The bridge's half adds nothing
+// an event must kick for: its delete (RTM_DELNEIGH) still comes through; an
+// add or change of it that leaves it on our vxlan port changes nothing
+// Observe reads, unless it is a bridge-only entry someone else adds with
+// extern_learn, which now waits for the periodic resync; one that moves
+// it to another port is reported on that port, not ours, and never kicked.
+// The bridge's entries learned from traffic (no NTF_SELF, not
+// extern_learn) were never ours either.
+func neighFilter() *unix.SockFprog {
+	// cBPF loads are big-endian; nlmsg_type is in host order.
+	var typ [2]byte
+	binary.NativeEndian.PutUint16(typ[:], unix.RTM_NEWNEIGH)
+	const (
+		offType   = 4                      // nlmsghdr.nlmsg_type
+		offFamily = unix.NLMSG_HDRLEN      // ndmsg.ndm_family
+		offFlags  = unix.NLMSG_HDRLEN + 10 // ndmsg.ndm_flags
+		accept    = 0xffffffff             // the whole message
+	)
+	prog := []unix.SockFilter{
+		{Code: unix.BPF_LD | unix.BPF_H | unix.BPF_ABS, K: offType},
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: uint32(binary.BigEndian.Uint16(typ[:])), Jt: 0, Jf: 4},
+		{Code: unix.BPF_LD | unix.BPF_B | unix.BPF_ABS, K: offFamily},
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: unix.AF_BRIDGE, Jt: 0, Jf: 2},
+		{Code: unix.BPF_LD | unix.BPF_B | unix.BPF_ABS, K: offFlags},
+		{Code: unix.BPF_JMP | unix.BPF_JSET | unix.BPF_K, K: unix.NTF_SELF, Jt: 0, Jf: 1},
+		{Code: unix.BPF_RET | unix.BPF_K, K: accept},
+		{Code: unix.BPF_RET | unix.BPF_K, K: 0}, // drop
+	}
+	return &unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
 }
 
 // sendNeighUpdates decodes the netlink messages of one datagram into ch, as
