@@ -202,10 +202,12 @@ func (t *Table) getOrCreateDest(nlri bgp.AddrPrefixInterface, size int) *Destina
 	dest := t.GetDestination(nlri)
 	// If destination for given prefix does not exist we create it.
 	if dest == nil {
-		t.logger.Debug("create Destination",
-			log.Fields{
-				"Topic": "Table",
-				"Nlri":  nlri})
+		if t.logger.GetLevel() >= log.DebugLevel { // vxbgp: no log.Fields map per new route
+			t.logger.Debug("create Destination",
+				log.Fields{
+					"Topic": "Table",
+					"Nlri":  nlri})
+		}
 		dest = NewDestination(nlri, size)
 		t.setDestination(dest)
 	}
