@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"syscall"
+	"unsafe"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -21,7 +22,9 @@ import (
 // buffer is reused and each message is copied out (NeighDeserialize keeps
 // slices of its input). Like the library: updates go to ch until done is
 // closed or the socket fails (onErr gets the error, ENOBUFS when events
-// were lost), then ch is closed.
+// were lost), then ch is closed. It reads many datagrams a system call
+// (mmsgReader) and has the kernel drop what Watch never needs
+// (neighFilter).
 func (d *Dataplane) subscribeNeigh(ch chan<- netlink.NeighUpdate, done <-chan struct{}, onErr func(error), rcvbuf int) error {
 	var fd int
 	err := d.inNS(func() error {
@@ -58,15 +61,14 @@ func (d *Dataplane) subscribeNeigh(ch chan<- netlink.NeighUpdate, done <-chan st
 	}()
 	go func() {
 		defer close(ch)
-		buf := make([]byte, 1<<16)
+		r := newMmsgReader()
 		for {
 			var (
 				n    int
-				from unix.Sockaddr
 				rerr error
 			)
 			err := rc.Read(func(fd uintptr) bool {
-				n, from, rerr = unix.Recvfrom(int(fd), buf, 0)
+				n, rerr = r.read(fd)
 				return rerr != unix.EAGAIN
 			})
 			if err == nil {
@@ -76,16 +78,78 @@ func (d *Dataplane) subscribeNeigh(ch chan<- netlink.NeighUpdate, done <-chan st
 				onErr(err)
 				return
 			}
-			if sa, ok := from.(*unix.SockaddrNetlink); !ok || sa.Pid != nl.PidKernel {
-				continue
-			}
-			if err := sendNeighUpdates(buf[:n], ch, done); err != nil {
-				onErr(err)
-				return
+			for i := range n {
+				b, kernel, err := r.message(i)
+				if err == nil && kernel {
+					err = sendNeighUpdates(b, ch, done)
+				}
+				if err != nil {
+					onErr(err)
+					return
+				}
 			}
 		}
 	}()
 	return nil
+}
+
+// mmsgReader reads up to mmsgCount datagrams a system call (recvmmsg),
+// each into a buffer of its own: every neighbour notification is a
+// datagram of its own, and a pass of 100,000 FDB entries brings as many,
+// which one recvfrom each paid for in system calls.
+type mmsgReader struct {
+	bufs  []byte
+	iov   []unix.Iovec
+	names []unix.RawSockaddrNetlink
+	hdrs  []unix.Mmsghdr
+}
+
+const (
+	mmsgCount = 64
+	mmsgSize  = 8 << 10 // a neighbour notification is a few hundred bytes
+)
+
+func newMmsgReader() *mmsgReader {
+	r := &mmsgReader{
+		bufs:  make([]byte, mmsgCount*mmsgSize),
+		iov:   make([]unix.Iovec, mmsgCount),
+		names: make([]unix.RawSockaddrNetlink, mmsgCount),
+		hdrs:  make([]unix.Mmsghdr, mmsgCount),
+	}
+	for i := range r.hdrs {
+		r.iov[i].Base = &r.bufs[i*mmsgSize]
+		r.iov[i].SetLen(mmsgSize)
+		r.hdrs[i].Hdr.Name = (*byte)(unsafe.Pointer(&r.names[i]))
+		r.hdrs[i].Hdr.Iov = &r.iov[i]
+		r.hdrs[i].Hdr.SetIovlen(1)
+	}
+	return r
+}
+
+// read receives what is queued, up to mmsgCount datagrams, without
+// blocking (EAGAIN: nothing).
+func (r *mmsgReader) read(fd uintptr) (int, error) {
+	for i := range r.hdrs {
+		r.hdrs[i].Hdr.Namelen = unix.SizeofSockaddrNetlink
+	}
+	n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), uintptr(len(r.hdrs)),
+		unix.MSG_DONTWAIT, 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
+}
+
+// message returns the i-th datagram of the last read and whether the
+// kernel sent it; a truncated one is an error (Watch then resubscribes and
+// kicks: the event is lost, the state is re-read).
+func (r *mmsgReader) message(i int) ([]byte, bool, error) {
+	h := &r.hdrs[i]
+	if h.Hdr.Flags&unix.MSG_TRUNC != 0 {
+		return nil, false, fmt.Errorf("netlink datagram larger than %d bytes", mmsgSize)
+	}
+	kernel := h.Hdr.Namelen >= unix.SizeofSockaddrNetlink && r.names[i].Family == unix.AF_NETLINK && r.names[i].Pid == nl.PidKernel
+	return r.bufs[i*mmsgSize : i*mmsgSize+int(h.Len)], kernel, nil
 }
 
 // neighFilter is the socket filter of the neighbour subscription: it drops,
