@@ -175,37 +175,3 @@ func addKeys[K comparable, V any](m map[K]struct{}, cs []Change[K, V]) {
 		m[c.Key] = struct{}{}
 	}
 }
-
-// slice returns the entries of s at the dirty keys (a copy): the part of
-// the desired state, or of the kernel, a partial pass compares. Keys s
-// lacks are absent from the result too, so Diff of the kernel's part and
-// the desired part deletes them if the kernel has them.
-func (k *dirty) slice(s State) State {
-	part := NewState()
-	for vni := range k.devices {
-		if d, ok := s.Devices[vni]; ok {
-			part.Devices[vni] = d
-		}
-	}
-	for key := range k.fdb {
-		if f, ok := s.FDB[key]; ok {
-			part.FDB[key] = f
-		}
-	}
-	for f := range k.flood {
-		if _, ok := s.Flood[f]; ok {
-			part.Flood[f] = struct{}{}
-		}
-	}
-	for key := range k.neigh {
-		if n, ok := s.Neigh[key]; ok {
-			part.Neigh[key] = n
-		}
-	}
-	for p := range k.routes {
-		if r, ok := s.Routes[p]; ok {
-			part.Routes[p] = r.Clone()
-		}
-	}
-	return part
-}

@@ -250,14 +250,16 @@ func (r *Reconciler) Sync(ctx context.Context) error {
 	// A partial pass needs a cache to compare with, and before MarkSynced
 	// a device change needs keepTunnels, which looks at every device.
 	full := r.full || stale || r.cache == nil || (!synced && len(r.changed.devices) > 0)
-	var part State
-	keys := r.changed
+	var partOps []Op
 	if full {
 		r.wantShared = true
 		r.full = false
 		defer r.releaseWant() // at the latest; once Diff is done below
 	} else {
-		part = keys.slice(want)
+		// what the kernel holds at the keys, against what is wanted; under
+		// r.mu, as Update changes want in place (r.cache, not stale here,
+		// is ours under cacheMu)
+		partOps = r.changed.diff(*r.cache, want)
 	}
 	r.changed = dirty{}
 	r.stale, r.repaired, r.setAt = false, nil, time.Time{}
@@ -284,7 +286,7 @@ func (r *Reconciler) Sync(ctx context.Context) error {
 		ops = Diff(*r.cache, want)
 		r.releaseWant()
 	} else {
-		ops = Diff(keys.slice(*r.cache), part) // what the kernel holds at the keys, against what is wanted
+		ops = partOps
 	}
 	var fixed []Op
 	if stale {

@@ -132,3 +132,39 @@ func TestApplyBatchTiming(t *testing.T) {
 		t.Fatalf("kernel holds %d fdb entries at the end", len(got.FDB))
 	}
 }
+
+// Only the last message of a batch asks for an ACK; the others are heard
+// of only if they fail. Failures first, in the middle and last in their
+// batch (128 messages) are each reported on their own op, and the ops
+// around them take effect.
+func TestApplyBatchErrorsInBatch(t *testing.T) {
+	ctx := context.Background()
+	dp, _, ns := newDP(t)
+	base := overlay.NewState()
+	base.AddDevice(overlaytest.ContractDevice(100))
+	base.AddDevice(overlaytest.ContractDevice(200))
+	applyState(t, dp, base)
+	// vxlan200 goes behind our back; the cache still has its index.
+	nstest.IP(t, ns, "link", "del", "vxlan200")
+	failing := func(i int) bool { return i%5 == 0 || i == 127 || i == 128 || i == 299 }
+	var ops []overlay.Op
+	ok := 0
+	for i := range 300 {
+		vni := uint32(100)
+		if failing(i) {
+			vni = 200
+		} else {
+			ok++
+		}
+		ops = append(ops, overlay.Op{Kind: overlay.OpSet, FDB: &overlay.FDB{VNI: vni,
+			MAC: overlay.MAC{2, 0, 0, 2, byte(i >> 8), byte(i)}, VTEP: netip.MustParseAddr("10.99.0.2")}})
+	}
+	for i, err := range dp.ApplyBatch(ctx, ops) {
+		if failing(i) != errors.Is(err, netlinkdp.ErrNoDevice) || (!failing(i) && err != nil) {
+			t.Errorf("op %d (%s): %v", i, ops[i], err)
+		}
+	}
+	if got := observe(t, dp); len(got.FDB) != ok {
+		t.Fatalf("kernel holds %d fdb entries, want %d", len(got.FDB), ok)
+	}
+}

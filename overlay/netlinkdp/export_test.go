@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
@@ -45,4 +46,9 @@ func KillAfterLinkAdd(d *Dataplane, name string) {
 		}
 		return nil
 	}
+}
+
+// SubscribeNeigh is the neighbour subscription Watch reads.
+func SubscribeNeigh(d *Dataplane, ch chan<- netlink.NeighUpdate, done <-chan struct{}, onErr func(error)) error {
+	return d.subscribeNeigh(ch, done, onErr, 8<<20)
 }

@@ -46,6 +46,8 @@ func TestWatchKicksOnEntries(t *testing.T) {
 	gw := healState().Devices[100].Gateway
 	expectKicks(t, ns, kicks, quiet, []kickCase{
 		{"remote MAC", []string{"bridge", "fdb", "del", "02:00:00:00:02:01", "dev", "vxlan100", "self"}, true},
+		{"remote MAC, the bridge's half", []string{"bridge", "fdb", "del", "02:00:00:00:02:01", "dev", "vxlan100", "master"}, true},
+		{"remote MAC added by someone else", []string{"bridge", "fdb", "add", "02:00:00:00:09:01", "dev", "vxlan100", "dst", "10.99.0.9", "self", "extern_learn"}, true},
 		{"flood entry", []string{"bridge", "fdb", "del", "00:00:00:00:00:00", "dev", "vxlan100", "dst", "10.99.0.2", "self"}, true},
 		{"neighbour", []string{"ip", "neigh", "del", "10.100.2.2", "dev", "vxbr100"}, true},
 		{"route", []string{"ip", "route", "del", "10.100.9.0/24", "proto", "201", "metric", "20"}, true},

@@ -199,15 +199,20 @@ func (t *Table) validatePath(path *Path) {
 }
 
 func (t *Table) getOrCreateDest(nlri bgp.AddrPrefixInterface, size int) *Destination {
-	dest := t.GetDestination(nlri)
+	// vxbgp: the key computed once, for the lookup and the insert (an
+	// EVPN key costs two allocations).
+	key := t.tableKey(nlri)
+	dest := t.destinations[key]
 	// If destination for given prefix does not exist we create it.
 	if dest == nil {
-		t.logger.Debug("create Destination",
-			log.Fields{
-				"Topic": "Table",
-				"Nlri":  nlri})
+		if t.logger.GetLevel() >= log.DebugLevel { // vxbgp: no log.Fields map per new route
+			t.logger.Debug("create Destination",
+				log.Fields{
+					"Topic": "Table",
+					"Nlri":  nlri})
+		}
 		dest = NewDestination(nlri, size)
-		t.setDestination(dest)
+		t.setDestinationKey(dest, key)
 	}
 	return dest
 }
@@ -412,7 +417,11 @@ func (t *Table) GetMUPDestinationsWithRouteType(p string) ([]*Destination, error
 }
 
 func (t *Table) setDestination(dst *Destination) {
-	tableKey := t.tableKey(dst.nlri)
+	t.setDestinationKey(dst, t.tableKey(dst.nlri))
+}
+
+// setDestinationKey is setDestination with dst's tableKey (vxbgp patch).
+func (t *Table) setDestinationKey(dst *Destination, tableKey string) {
 	t.destinations[tableKey] = dst
 
 	if nlri, ok := dst.nlri.(*bgp.EVPNNLRI); ok {

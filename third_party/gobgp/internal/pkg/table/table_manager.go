@@ -353,10 +353,26 @@ func (manager *TableManager) GetPathList(id string, as uint32, rfList []bgp.Rout
 
 func (manager *TableManager) GetPathListWithMac(id string, as uint32, rfList []bgp.RouteFamily, rt bgp.ExtendedCommunityInterface, mac net.HardwareAddr) []*Path {
 	var paths []*Path
-	for _, t := range manager.tables(rfList...) {
-		paths = append(paths, t.GetKnownPathListWithMac(id, as, rt, mac, false)...)
+	if len(rfList) == 0 {
+		rfList = manager.families()
+	}
+	// vxbgp: the tables looked up in place, not copied into a slice for
+	// each call: MAC mobility makes one call per received MAC/IP route.
+	for _, f := range rfList {
+		if t, ok := manager.Tables[f]; ok {
+			paths = append(paths, t.GetKnownPathListWithMac(id, as, rt, mac, false)...)
+		}
 	}
 	return paths
+}
+
+// families lists the families of manager's tables (vxbgp patch).
+func (manager *TableManager) families() []bgp.RouteFamily {
+	l := make([]bgp.RouteFamily, 0, len(manager.Tables))
+	for f := range manager.Tables {
+		l = append(l, f)
+	}
+	return l
 }
 
 func (manager *TableManager) GetPathListWithNexthop(id string, rfList []bgp.RouteFamily, nexthop net.IP) []*Path {

@@ -1,0 +1,118 @@
+package overlay
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+)
+
+// slice returns the entries of s at the dirty keys (a copy): the part of
+// the desired state, or of the kernel, a partial pass compares. Keys s
+// lacks are absent from the result too, so Diff of the kernel's part and
+// the desired part deletes them if the kernel has them.
+func (k *dirty) slice(s State) State {
+	part := NewState()
+	for vni := range k.devices {
+		if d, ok := s.Devices[vni]; ok {
+			part.Devices[vni] = d
+		}
+	}
+	for key := range k.fdb {
+		if f, ok := s.FDB[key]; ok {
+			part.FDB[key] = f
+		}
+	}
+	for f := range k.flood {
+		if _, ok := s.Flood[f]; ok {
+			part.Flood[f] = struct{}{}
+		}
+	}
+	for key := range k.neigh {
+		if n, ok := s.Neigh[key]; ok {
+			part.Neigh[key] = n
+		}
+	}
+	for p := range k.routes {
+		if r, ok := s.Routes[p]; ok {
+			part.Routes[p] = r.Clone()
+		}
+	}
+	return part
+}
+
+// A partial pass's diff is Diff of the two parts at the dirty keys, op
+// for op: random states over small key spaces (so that keys are in one,
+// the other, both alike or both different) and random dirty sets.
+func TestDirtyDiffIsDiffOfSlices(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	addr := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}) }
+	random := func() State {
+		s := NewState()
+		for v := range 4 {
+			if r.IntN(2) == 0 {
+				s.AddDevice(Device{VNI: uint32(v), Bridge: "br", MTU: 1400 + r.IntN(2)})
+			}
+		}
+		for range 40 {
+			s.AddFDB(FDB{VNI: uint32(r.IntN(3)), MAC: MAC{2, 0, 0, 0, 0, byte(r.IntN(20))}, VTEP: addr(r.IntN(3))})
+			s.AddFlood(Flood{VNI: uint32(r.IntN(3)), VTEP: addr(r.IntN(4))})
+			s.AddNeigh(Neigh{VNI: uint32(r.IntN(2)), IP: addr(100 + r.IntN(20)), MAC: MAC{2, 0, 0, 0, 1, byte(r.IntN(3))}})
+			s.AddRoute(NewRoute(netip.PrefixFrom(addr(r.IntN(10)), 32), addr(200+r.IntN(3))))
+		}
+		return s
+	}
+	kinds := map[OpKind]int{}
+	for i := range 500 {
+		cur, want := random(), random()
+		var d Delta // dirty keys: from both states and beyond, a random share
+		for _, s := range []State{cur, want, random()} {
+			for vni, dv := range s.Devices {
+				if r.IntN(3) > 0 {
+					d.Devices = append(d.Devices, Set(vni, dv))
+				}
+			}
+			for k, f := range s.FDB {
+				if r.IntN(3) > 0 {
+					d.FDB = append(d.FDB, Set(k, f))
+				}
+			}
+			for f := range s.Flood {
+				if r.IntN(3) > 0 {
+					d.Flood = append(d.Flood, Set(f, struct{}{}))
+				}
+			}
+			for k, n := range s.Neigh {
+				if r.IntN(3) > 0 {
+					d.Neigh = append(d.Neigh, Set(k, n))
+				}
+			}
+			for p, rt := range s.Routes {
+				if r.IntN(3) > 0 {
+					d.Routes = append(d.Routes, Set(p, rt))
+				}
+			}
+		}
+		var k dirty
+		k.add(d)
+		ops := k.diff(cur, want)
+		for _, op := range ops {
+			kinds[op.Kind]++
+		}
+		got, ref := opsText(ops), opsText(Diff(k.slice(cur), k.slice(want)))
+		if got != ref {
+			t.Fatalf("case %d:\n got %s\nwant %s", i, got, ref)
+		}
+	}
+	if kinds[OpSet] == 0 || kinds[OpDel] == 0 {
+		t.Fatalf("ops by kind %v: the cases test nothing", kinds)
+	}
+	t.Logf("ops by kind %v", kinds)
+}
+
+func opsText(ops []Op) string {
+	s := ""
+	for _, op := range ops {
+		s += op.String() + "\n"
+	}
+	return s
+}
