@@ -132,52 +132,75 @@ func DecodeRx(p bgp.RxPath) (r Route, err error) {
 
 // decodeNLRI reads the route's kind, values and key. The key is
 // familyKey + GoBGP's NLRI text (EVPNMacIPAdvertisementRoute.String and
-// the like), built without fmt: it is built for every received path.
+// the like), built without fmt in one buffer on the stack: it is built
+// for every received path, and the RD is a part of it rather than a string
+// of its own (one allocation per route, where the RD, MAC and IP texts
+// each took one more).
 func decodeNLRI(r *Route, a packet.AddrPrefixInterface) error {
 	n, ok := a.(*packet.EVPNNLRI)
 	if !ok || n == nil {
 		return fmt.Errorf("evpn nlri %T: %w", a, ErrMalformed)
 	}
+	var buf [160]byte
 	var err error
+	b := append(buf[:0], familyKey...)
+	var rdStart, rdEnd int
 	switch n := n.RouteTypeData.(type) {
 	case *packet.EVPNMacIPAdvertisementRoute:
 		r.Kind = RouteType2
-		if r.RD, err = rdString(n.RD); err != nil {
+		b = append(b, "[type:macadv][rd:"...)
+		rdStart = len(b)
+		if b, err = appendRD(b, n.RD); err != nil {
 			return err
 		}
+		rdEnd = len(b)
 		if len(n.MacAddress) != len(r.MAC) {
 			return fmt.Errorf("type-2 mac %q: %w", n.MacAddress, ErrMalformed)
 		}
 		r.MAC = overlay.MAC(n.MacAddress)
-		ipText := "<nil>" // IP length 0: MAC-only
+		b = append(b, "][etag:"...)
+		b = strconv.AppendUint(b, uint64(n.ETag), 10)
+		b = append(b, "][mac:"...)
+		for i, x := range r.MAC { // net.HardwareAddr's text
+			if i > 0 {
+				b = append(b, ':')
+			}
+			b = append(b, hexDigits[x>>4], hexDigits[x&0xf])
+		}
+		b = append(b, "][ip:"...)
 		if len(n.IPAddress) > 0 {
 			ip, ok := netip.AddrFromSlice(n.IPAddress)
 			if !ok {
 				return fmt.Errorf("type-2 ip %q: %w", n.IPAddress, ErrMalformed)
 			}
 			ip = ip.Unmap() // net.IP's text for a 16-byte IPv4: the key matches GoBGP's
-			ipText = ip.String()
+			b = ip.AppendTo(b)
 			if !ip.IsUnspecified() { // some implementations send 0.0.0.0 for "no IP"
 				r.IP = ip
 			}
+		} else {
+			b = append(b, "<nil>"...) // IP length 0: MAC-only
 		}
 		if len(n.Labels) > 0 {
 			r.Label = n.Labels[0]
 		}
-		r.Key = familyKey + "[type:macadv][rd:" + r.RD + "][etag:" + strconv.FormatUint(uint64(n.ETag), 10) +
-			"][mac:" + r.MAC.String() + "][ip:" + ipText + "]"
 	case *packet.EVPNMulticastEthernetTagRoute:
 		r.Kind = RouteType3
-		if r.RD, err = rdString(n.RD); err != nil {
+		b = append(b, "[type:multicast][rd:"...)
+		rdStart = len(b)
+		if b, err = appendRD(b, n.RD); err != nil {
 			return err
 		}
+		rdEnd = len(b)
 		ip, ok := netip.AddrFromSlice(n.IPAddress)
 		if !ok || ip.IsUnspecified() {
 			return fmt.Errorf("type-3 originator %q: %w", n.IPAddress, ErrMalformed)
 		}
 		r.Originator = ip.Unmap()
-		r.Key = familyKey + "[type:multicast][rd:" + r.RD + "][etag:" + strconv.FormatUint(uint64(n.ETag), 10) +
-			"][ip:" + r.Originator.String() + "]"
+		b = append(b, "][etag:"...)
+		b = strconv.AppendUint(b, uint64(n.ETag), 10)
+		b = append(b, "][ip:"...)
+		b = r.Originator.AppendTo(b)
 	case *packet.EVPNEthernetAutoDiscoveryRoute:
 		return fmt.Errorf("evpn type-1 (ethernet auto-discovery): %w", ErrUnsupported)
 	case *packet.EVPNEthernetSegmentRoute:
@@ -189,12 +212,14 @@ func decodeNLRI(r *Route, a packet.AddrPrefixInterface) error {
 	default:
 		return fmt.Errorf("evpn nlri %T: %w", n, ErrUnsupported)
 	}
+	r.Key = string(append(b, ']'))
+	r.RD = r.Key[rdStart:rdEnd]
 	return nil
 }
 
-// rdString renders an RD exactly as GoBGP's NLRI text does, so that Key
-// matches the destination GoBGP shows.
-func rdString(rd packet.RouteDistinguisherInterface) (string, error) {
+// appendRD appends an RD's text exactly as GoBGP's NLRI text has it, so
+// that Key matches the destination GoBGP shows.
+func appendRD(b []byte, rd packet.RouteDistinguisherInterface) ([]byte, error) {
 	switch rd := rd.(type) {
 	case *packet.RouteDistinguisherIPAddressAS:
 		if rd == nil {
@@ -204,22 +229,29 @@ func rdString(rd packet.RouteDistinguisherInterface) (string, error) {
 		if !ok {
 			break
 		}
-		return a.Unmap().String() + ":" + strconv.FormatUint(uint64(rd.Assigned), 10), nil
+		b = a.Unmap().AppendTo(b)
+		b = append(b, ':')
+		return strconv.AppendUint(b, uint64(rd.Assigned), 10), nil
 	case *packet.RouteDistinguisherTwoOctetAS:
 		if rd == nil {
 			break
 		}
-		return strconv.FormatUint(uint64(rd.Admin), 10) + ":" + strconv.FormatUint(uint64(rd.Assigned), 10), nil
+		b = strconv.AppendUint(b, uint64(rd.Admin), 10)
+		b = append(b, ':')
+		return strconv.AppendUint(b, uint64(rd.Assigned), 10), nil
 	case *packet.RouteDistinguisherFourOctetAS:
 		if rd == nil {
 			break
 		}
-		return strconv.FormatUint(uint64(rd.Admin>>16), 10) + "." + strconv.FormatUint(uint64(rd.Admin&0xFFFF), 10) +
-			":" + strconv.FormatUint(uint64(rd.Assigned), 10), nil
+		b = strconv.AppendUint(b, uint64(rd.Admin>>16), 10)
+		b = append(b, '.')
+		b = strconv.AppendUint(b, uint64(rd.Admin&0xFFFF), 10)
+		b = append(b, ':')
+		return strconv.AppendUint(b, uint64(rd.Assigned), 10), nil
 	case nil:
-		return "", fmt.Errorf("no route distinguisher: %w", ErrMalformed)
+		return b, fmt.Errorf("no route distinguisher: %w", ErrMalformed)
 	}
-	return "", fmt.Errorf("route distinguisher %T: %w", rd, ErrMalformed)
+	return b, fmt.Errorf("route distinguisher %T: %w", rd, ErrMalformed)
 }
 
 func decodeAttrs(r *Route, attrs []packet.PathAttributeInterface) error {

@@ -518,6 +518,17 @@ func (a PathAttrs) Less(i, j int) bool {
 }
 
 func (path *Path) GetPathAttrs() []bgp.PathAttributeInterface {
+	// vxbgp: a path that neither it nor any ancestor below the root
+	// modifies (a received path, its clones) has the root's attributes
+	// as they are: a copy, without the bitmap of deletions (an allocation)
+	// and the merge below. The result is what the merge gives.
+	root := path
+	for root.parent != nil && len(root.dels) == 0 && len(root.pathAttrs) == 0 {
+		root = root.parent
+	}
+	if root.parent == nil && len(root.dels) == 0 {
+		return append(make([]bgp.PathAttributeInterface, 0, len(root.pathAttrs)), root.pathAttrs...)
+	}
 	deleted := NewBitmap(math.MaxUint8)
 	modified := make(map[uint]bgp.PathAttributeInterface)
 	p := path
@@ -944,9 +955,26 @@ func (path *Path) SetExtCommunities(exts []bgp.ExtendedCommunityInterface, doRep
 }
 
 func (path *Path) GetRouteTargets() []bgp.ExtendedCommunityInterface {
-	rts := make([]bgp.ExtendedCommunityInterface, 0)
-	for _, ec := range path.GetExtCommunities() {
-		if t, st := ec.GetTypes(); t <= bgp.EC_TYPE_TRANSITIVE_FOUR_OCTET_AS_SPECIFIC && st == bgp.EC_SUBTYPE_ROUTE_TARGET {
+	// vxbgp: filters the attribute's list as it is, into a slice sized
+	// once, rather than a copy of it (GetExtCommunities) into a growing
+	// one: this runs for every received EVPN route (macIndexAdd).
+	var ecs []bgp.ExtendedCommunityInterface
+	if attr := path.getPathAttr(bgp.BGP_ATTR_TYPE_EXTENDED_COMMUNITIES); attr != nil {
+		ecs = attr.(*bgp.PathAttributeExtendedCommunities).Value
+	}
+	isRT := func(ec bgp.ExtendedCommunityInterface) bool {
+		t, st := ec.GetTypes()
+		return t <= bgp.EC_TYPE_TRANSITIVE_FOUR_OCTET_AS_SPECIFIC && st == bgp.EC_SUBTYPE_ROUTE_TARGET
+	}
+	n := 0
+	for _, ec := range ecs {
+		if isRT(ec) {
+			n++
+		}
+	}
+	rts := make([]bgp.ExtendedCommunityInterface, 0, n)
+	for _, ec := range ecs {
+		if isRT(ec) {
 			rts = append(rts, ec)
 		}
 	}
