@@ -34,7 +34,7 @@ type type2Base struct {
 	attrs  []packet.PathAttributeInterface // ORIGIN IGP, the RT and encapsulation
 }
 
-// origin is ORIGIN IGP, shared by every path we build (read-only).
+// originIGP is ORIGIN IGP, shared by every path we build (read-only).
 var originIGP = packet.NewPathAttributeOrigin(packet.BGP_ORIGIN_ATTR_TYPE_IGP)
 
 // type2Base returns network n's shared parts, made on first use (on the

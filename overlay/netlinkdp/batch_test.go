@@ -21,11 +21,7 @@ import (
 // without failing the others of its batch.
 func TestApplyBatch(t *testing.T) {
 	ctx := context.Background()
-	dp, _, ns := newDP(t)
-	base := overlay.NewState()
-	base.AddDevice(overlaytest.ContractDevice(100))
-	base.AddDevice(overlaytest.ContractDevice(200))
-	applyState(t, dp, base)
+	dp, ns, base := newTwoNetworks(t)
 	vtep := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, 99, 0, byte(2 + i%3)}) }
 	mac := func(i int) overlay.MAC { return overlay.MAC{2, 0, 0, 0, byte(i >> 8), byte(i)} }
 	want := base.Clone()
@@ -139,11 +135,7 @@ func TestApplyBatchTiming(t *testing.T) {
 // around them take effect.
 func TestApplyBatchErrorsInBatch(t *testing.T) {
 	ctx := context.Background()
-	dp, _, ns := newDP(t)
-	base := overlay.NewState()
-	base.AddDevice(overlaytest.ContractDevice(100))
-	base.AddDevice(overlaytest.ContractDevice(200))
-	applyState(t, dp, base)
+	dp, ns, _ := newTwoNetworks(t)
 	// vxlan200 goes behind our back; the cache still has its index.
 	nstest.IP(t, ns, "link", "del", "vxlan200")
 	failing := func(i int) bool { return i%5 == 0 || i == 127 || i == 128 || i == 299 }
@@ -167,4 +159,16 @@ func TestApplyBatchErrorsInBatch(t *testing.T) {
 	if got := observe(t, dp); len(got.FDB) != ok {
 		t.Fatalf("kernel holds %d fdb entries, want %d", len(got.FDB), ok)
 	}
+}
+
+// newTwoNetworks returns a dataplane with networks 100 and 200 applied,
+// its namespace, and that state.
+func newTwoNetworks(t *testing.T) (*netlinkdp.Dataplane, string, overlay.State) {
+	t.Helper()
+	dp, _, ns := newDP(t)
+	base := overlay.NewState()
+	base.AddDevice(overlaytest.ContractDevice(100))
+	base.AddDevice(overlaytest.ContractDevice(200))
+	applyState(t, dp, base)
+	return dp, ns, base
 }

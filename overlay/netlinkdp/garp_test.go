@@ -8,6 +8,7 @@ import (
 
 	"github.com/vxbgp/vxbgp/internal/nstest"
 	"github.com/vxbgp/vxbgp/overlay"
+	"github.com/vxbgp/vxbgp/overlay/netlinkdp"
 	"github.com/vxbgp/vxbgp/overlay/overlaytest"
 )
 
@@ -57,14 +58,7 @@ func TestGratuitousARPOnNeighDelete(t *testing.T) {
 	dp, _, ns := newDP(t)
 	dev := overlaytest.ContractRoutedDevice(100)
 	dev.ProxyARP = false
-	s := overlay.NewState()
-	s.AddDevice(dev)
-	s.AddNeigh(neighOf(remoteIP, remoteMAC))
-	s.AddNeigh(neighOf(otherIP, otherMAC))
-	applyState(t, dp, s)
-	pod := addPod(t, ns, "vxbr100", "vxp1", "10.100.1.2/16")
-	podCaches(t, pod, remoteIP, remoteMAC)
-	podCaches(t, pod, otherIP, otherMAC)
+	pod := podWithTwoNeighs(t, dp, ns, dev)
 
 	// Without proxy ARP the host would not answer for the IP: no news.
 	apply(t, dp, overlay.Op{Kind: overlay.OpDel, Neigh: new(neighOf(otherIP, otherMAC))})
@@ -89,14 +83,7 @@ func TestGratuitousARPOnNeighDelete(t *testing.T) {
 func TestGratuitousARPOnBatchedNeighDelete(t *testing.T) {
 	dp, _, ns := newDP(t)
 	dev := overlaytest.ContractRoutedDevice(100)
-	s := overlay.NewState()
-	s.AddDevice(dev)
-	s.AddNeigh(neighOf(remoteIP, remoteMAC))
-	s.AddNeigh(neighOf(otherIP, otherMAC))
-	applyState(t, dp, s)
-	pod := addPod(t, ns, "vxbr100", "vxp1", "10.100.1.2/16")
-	podCaches(t, pod, remoteIP, remoteMAC)
-	podCaches(t, pod, otherIP, otherMAC)
+	pod := podWithTwoNeighs(t, dp, ns, dev)
 
 	errs := dp.ApplyBatch(context.Background(), []overlay.Op{
 		{Kind: overlay.OpDel, Neigh: new(neighOf(remoteIP, remoteMAC))},
@@ -129,4 +116,19 @@ func TestGratuitousARPOnSwitch(t *testing.T) {
 		func() string { return nstest.IP(t, pod, "neigh", "show") })
 	wantLines(t, "ip neigh show dev vxbr100", nstest.IP(t, ns, "neigh", "show", "dev", "vxbr100"),
 		remoteIP+" lladdr "+remoteMAC+" extern_learn NOARP")
+}
+
+// podWithTwoNeighs applies dev with neighbours for remoteIP and otherIP
+// and returns a pod on its bridge that has cached both.
+func podWithTwoNeighs(t *testing.T, dp *netlinkdp.Dataplane, ns string, dev overlay.Device) string {
+	t.Helper()
+	s := overlay.NewState()
+	s.AddDevice(dev)
+	s.AddNeigh(neighOf(remoteIP, remoteMAC))
+	s.AddNeigh(neighOf(otherIP, otherMAC))
+	applyState(t, dp, s)
+	pod := addPod(t, ns, "vxbr100", "vxp1", "10.100.1.2/16")
+	podCaches(t, pod, remoteIP, remoteMAC)
+	podCaches(t, pod, otherIP, otherMAC)
+	return pod
 }
