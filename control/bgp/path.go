@@ -91,13 +91,8 @@ func NewUnicast(prefix netip.Prefix, nextHop netip.Addr) (Path, error) {
 	if !nextHop.IsValid() || nextHop.IsUnspecified() || nextHop.Zone() != "" {
 		return Path{}, fmt.Errorf("unicast %s: next hop %s: not a usable address", prefix, nextHop)
 	}
-	switch {
-	case !prefix.IsValid():
-		return Path{}, fmt.Errorf("unicast: prefix %s: not valid", prefix)
-	case prefix.Addr().Is4In6():
-		return Path{}, fmt.Errorf("unicast: prefix %s: IPv4-mapped; use the IPv4 form", prefix)
-	case nextHop.Is4() != prefix.Addr().Is4() || nextHop.Is4In6():
-		return Path{}, fmt.Errorf("unicast: prefix %s: next hop %s: not of the prefix's address family", prefix, nextHop)
+	if err := checkUnicast(prefix, nextHop); err != nil {
+		return Path{}, fmt.Errorf("unicast: %w", err)
 	}
 	prefix = prefix.Masked()
 	var n bgppkt.AddrPrefixInterface

@@ -49,13 +49,8 @@ func (s *Speaker) DeleteUnicast(ctx context.Context, prefix netip.Prefix) error 
 // accepts only with its Family and NLRI filled in (grpc_server.go api2Path;
 // notes/gobgp/GOBGP.md 2.3).
 func unicastPath(prefix netip.Prefix, nextHop netip.Addr) (*api.Path, error) {
-	switch {
-	case !prefix.IsValid():
-		return nil, fmt.Errorf("prefix %s: not valid", prefix)
-	case prefix.Addr().Is4In6():
-		return nil, fmt.Errorf("prefix %s: IPv4-mapped; use the IPv4 form", prefix)
-	case !nextHop.IsValid() || nextHop.Is4() != prefix.Addr().Is4() || nextHop.Is4In6():
-		return nil, fmt.Errorf("prefix %s: next hop %s: not of the prefix's address family", prefix, nextHop)
+	if err := checkUnicast(prefix, nextHop); err != nil {
+		return nil, err
 	}
 	prefix = prefix.Masked()
 	family := FamilyIPv4
@@ -81,6 +76,20 @@ func unicastPath(prefix netip.Prefix, nextHop netip.Addr) (*api.Path, error) {
 		return nil, fmt.Errorf("prefix %s next hop: %w", prefix, err)
 	}
 	return &api.Path{Family: fam, Nlri: nlri, Pattrs: []*apb.Any{origin, nh}}, nil
+}
+
+// checkUnicast rejects a unicast prefix or next hop GoBGP would misread:
+// what unicastPath (API form) and NewUnicast (packet form) both build from.
+func checkUnicast(prefix netip.Prefix, nextHop netip.Addr) error {
+	switch {
+	case !prefix.IsValid():
+		return fmt.Errorf("prefix %s: not valid", prefix)
+	case prefix.Addr().Is4In6():
+		return fmt.Errorf("prefix %s: IPv4-mapped; use the IPv4 form", prefix)
+	case !nextHop.IsValid() || nextHop.Is4() != prefix.Addr().Is4() || nextHop.Is4In6():
+		return fmt.Errorf("prefix %s: next hop %s: not of the prefix's address family", prefix, nextHop)
+	}
+	return nil
 }
 
 // errNoNextHop: a unicast path without a next hop GoBGP could parse.
