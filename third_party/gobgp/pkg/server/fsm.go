@@ -16,6 +16,7 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -195,7 +196,9 @@ type fsm struct {
 	marshallingOptions   *bgp.MarshallingOption
 	notification         chan *bgp.BGPMessage
 	logger               log.Logger
-	session              sessionState // vxbgp patch
+	session              sessionState  // vxbgp patch
+	rd                   *bufio.Reader // vxbgp: conn's receive buffer (vxbgp_read.go)
+	rdConn               net.Conn      // the connection rd reads
 }
 
 func (fsm *fsm) bgpMessageStateUpdate(MessageType uint8, isIn bool) {
@@ -865,7 +868,7 @@ func buildopen(gConf *oc.Global, pConf *oc.Neighbor) *bgp.BGPMessage {
 		[]bgp.OptionParameterInterface{opt})
 }
 
-func readAll(conn net.Conn, length int) ([]byte, error) {
+func readAll(conn io.Reader, length int) ([]byte, error) {
 	buf := make([]byte, length)
 	_, err := io.ReadFull(conn, buf)
 	if err != nil {
@@ -1017,7 +1020,7 @@ func (h *fsmHandler) recvMessageWithError() (*fsmMsg, error) {
 		}
 	}
 
-	headerBuf, err := readAll(h.conn, bgp.BGP_HEADER_LENGTH)
+	headerBuf, err := readAll(h.reader(), bgp.BGP_HEADER_LENGTH)
 	if err != nil {
 		sendToStateReasonCh(fsmReadFailed, nil)
 		return nil, err
@@ -1044,7 +1047,7 @@ func (h *fsmHandler) recvMessageWithError() (*fsmMsg, error) {
 		return fmsg, err
 	}
 
-	bodyBuf, err := readAll(h.conn, int(hd.Len)-bgp.BGP_HEADER_LENGTH)
+	bodyBuf, err := readAll(h.reader(), int(hd.Len)-bgp.BGP_HEADER_LENGTH)
 	if err != nil {
 		sendToStateReasonCh(fsmReadFailed, nil)
 		return nil, err
