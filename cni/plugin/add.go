@@ -77,11 +77,14 @@ func Add(ctx context.Context, d Deps, at Attachment, n ipam.NetworkInfo, mtu int
 	if err := attachHost(d.Host, hostLink, bridge); err != nil {
 		return nil, err
 	}
+	// Before the link goes up, so that it comes up with IPv6 or without.
+	// Without is an economy, not a need: the pod works either way.
 	if slices.ContainsFunc(addrs, podAddr.is6) {
-		// Before the link goes up, so that it comes up with IPv6.
-		if err := enableIPv6(podNS, at.IfName); err != nil {
+		if err := setPodIPv6(podNS, at.IfName, true); err != nil {
 			return nil, err
 		}
+	} else if err := setPodIPv6(podNS, at.IfName, false); err != nil {
+		d.log().Warn("pod keeps IPv6 on its IPv4-only interface", "dev", at.IfName, "err", err)
 	}
 	if err := configurePod(pod, podLink, addrs); err != nil {
 		return nil, err

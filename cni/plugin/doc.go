@@ -8,7 +8,8 @@
 //	    once (never a gateway)
 //	ip link add vxbXXXXXXXXXXX mtu M type veth peer name <CNI_IFNAME> netns <pod>
 //	ip link set vxbXXXXXXXXXXX master vxbr<VNI> up
-//	(pod) sysctl net.ipv6.conf.<CNI_IFNAME>.disable_ipv6=0   with an IPv6 address
+//	(pod) sysctl net.ipv6.conf.<CNI_IFNAME>.disable_ipv6=0   with an IPv6 address,
+//	      =1 without one (no link-local multicast flooded to every host)
 //	(pod) ip link set <CNI_IFNAME> up
 //	for each pool:
 //	(pod) ip addr add <ip>/<subnet bits> dev <CNI_IFNAME> [nodad, IPv6]

@@ -134,3 +134,31 @@ func TestDualStackTwoPods(t *testing.T) {
 		e.mustRun(t, pluginRun{cmd: "DEL", containerID: c.id, netns: c.ns, conf: conf})
 	}
 }
+
+// TestIPv4OnlyNoIPv6: a pod of an IPv4-only network comes up with IPv6
+// off on its interface, even in a netns that has it on for new ones: no
+// link-local address, so none of the router solicitations, MLD reports
+// and DAD probes the bridge would flood to every host. DEL still cleans
+// up.
+func TestIPv4OnlyNoIPv6(t *testing.T) {
+	e := newTestEnv(t)
+	nstest.Run(t, "ip", "netns", "exec", e.pod, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=0", "net.ipv6.conf.all.disable_ipv6=0")
+	conf := e.conf("1.1.0", nil)
+	r := pluginRun{cmd: "ADD", containerID: "v4only", netns: e.podPath, conf: conf}
+	e.mustRun(t, r)
+	if got := nstest.Run(t, "ip", "netns", "exec", e.pod, "sysctl", "-n", "net.ipv6.conf.eth0.disable_ipv6"); strings.TrimSpace(got) != "1" {
+		t.Errorf("pod eth0 disable_ipv6 = %q, want 1", got)
+	}
+	if got := nstest.IP(t, e.pod, "-6", "addr", "show", "dev", "eth0"); strings.TrimSpace(got) != "" {
+		t.Errorf("pod eth0 has IPv6 addresses: %q", got)
+	}
+	// The namespace's other interfaces keep IPv6 (lo's ::1).
+	if got := nstest.Run(t, "ip", "netns", "exec", e.pod, "sysctl", "-n", "net.ipv6.conf.lo.disable_ipv6"); strings.TrimSpace(got) != "0" {
+		t.Errorf("pod lo disable_ipv6 = %q, want 0", got)
+	}
+	ping(t, e.pod, "10.244.0.1")
+	r.cmd = "CHECK"
+	e.mustRun(t, r)
+	r.cmd = "DEL"
+	e.mustRun(t, r)
+}
