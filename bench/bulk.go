@@ -223,6 +223,9 @@ func bulkOurs(ctx context.Context, l *lab.Lab, b batch) (total, put, records tim
 	// The record files are timed apart from the PUTs: on a slow disk they
 	// are most of the phase, and FRR's side writes none.
 	var inRecords atomic.Int64
+	if err := recordDir(h1, lab.NetworkName); err != nil {
+		return 0, 0, 0, err
+	}
 	start := time.Now()
 	err = parallel(b.n, func(i int) error {
 		ep := b.endpoint(i)

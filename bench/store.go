@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vxbgp/vxbgp/control/localapi"
+	"github.com/vxbgp/vxbgp/internal/atomicfile"
 	"github.com/vxbgp/vxbgp/internal/lab"
 	"github.com/vxbgp/vxbgp/ipam"
 	"github.com/vxbgp/vxbgp/overlay"
@@ -18,16 +19,28 @@ import (
 // announce does what vxbgp-cni does for a wired pod, minus the veth:
 // record the endpoint in h's IPAM store (the agent's truth, resynced every
 // few seconds: an endpoint only PUT would be dropped), then PUT it to the
-// agent. Records are written with a temporary name and renamed, as the
-// store does, so the agent never reads half a file.
+// agent.
 func announce(ctx context.Context, h *lab.Host, c *localapi.Client, ep localapi.Endpoint) error {
+	if err := recordDir(h, ep.Network); err != nil {
+		return err
+	}
 	if err := record(h, ep); err != nil {
 		return err
 	}
 	return c.AddEndpoint(ctx, ep)
 }
 
-// record writes ep's store record in h's IPAM store, as the plugin does.
+// recordDir creates the directory of network's records in h's IPAM
+// store, which record needs: the plugin's Allocate creates it.
+func recordDir(h *lab.Host, network string) error {
+	return os.MkdirAll(filepath.Join(h.StateDir, "ipam", network), 0o755)
+}
+
+// record writes ep's store record in h's IPAM store (recordDir made its
+// directory) as the plugin's last write of an ADD leaves it: the same
+// bytes (ipam.Record's JSON and a newline) written the same way
+// (atomicfile.Write, which ipam's store uses), so the agent never reads
+// half a file.
 func record(h *lab.Host, ep localapi.Endpoint) error {
 	ip, err := netip.ParseAddr(ep.IPs[0])
 	if err != nil {
@@ -39,19 +52,12 @@ func record(h *lab.Host, ep localapi.Endpoint) error {
 	}
 	r := ipam.Record{ContainerID: ep.ContainerID, IfName: ep.IfName, CNINetwork: "vxbgp", Network: ep.Network,
 		IPs: []netip.Addr{ip}, MAC: mac, Created: time.Now().UTC().Truncate(time.Second)}
-	b, err := json.MarshalIndent(r, "", "  ")
+	b, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
 	dir := filepath.Join(h.StateDir, "ipam", ep.Network)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	tmp := filepath.Join(dir, ".tmp-"+ip.String()+"-bench")
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, ip.String())); err != nil {
+	if err := atomicfile.Write(dir, ip.String(), append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("record endpoint %s: %w", ep.ContainerID, err)
 	}
 	return nil

@@ -32,12 +32,15 @@
 // with a message naming it, rather than being misread. last_reserved
 // holds one address in text and has no version.
 //
-// Every file is written whole to a temporary file in the same directory and
-// renamed over the target: after a process crash a file is either the old or
-// the new version, never torn. Nothing is fsynced: no pod survives a power
-// loss, the runtime re-creates them all with fresh ADDs, and CNI GC drops
-// the records of the dead ones (see writeFileAtomic). Temporary files
-// start with a dot and are ignored by readers; since every writer holds the
+// Every file is written whole to an unnamed file in the same directory
+// (O_TMPFILE), then linked in under its name when that is free, or under a
+// temporary name renamed over the target (internal/atomicfile): after a
+// process crash a file is either the old or the new version, never torn.
+// Records are compact JSON; readers take indented ones too (older releases
+// wrote them so). Nothing is fsynced: no pod survives a power loss, the
+// runtime re-creates them all with fresh ADDs, and CNI GC drops the
+// records of the dead ones (see writeFileAtomic). Temporary files start
+// with a dot and are ignored by readers; since every writer holds the
 // exclusive lock, one found by a writer is a crashed writer's leftover and
 // is removed.
 package ipam

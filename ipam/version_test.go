@@ -74,7 +74,7 @@ func TestRecordVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(string(b), "{\n  \"version\": 1,\n") {
+	if !strings.HasPrefix(string(b), `{"version":1,`) {
 		t.Errorf("record written without its version first:\n%s", b)
 	}
 	if recs, err := s.List(); err != nil || len(recs) != 1 || recs[0].ContainerID != "a" {
