@@ -153,9 +153,6 @@ func (l *Loop) Run(ctx context.Context, h Hooks) error {
 	defer syncTimer.Stop()
 	syncTick := time.NewTicker(syncCheckEvery)
 	defer syncTick.Stop()
-	// Once synced the ticker has nothing left to check: it stops, so an
-	// idle agent does not wake twice a second per source for nothing.
-	syncC := syncTick.C
 	pace := NewPacer()
 	defer pace.Stop()
 	lpace := newLocalPacer()
@@ -187,13 +184,9 @@ func (l *Loop) Run(ctx context.Context, h Hooks) error {
 		case <-l.evKick:
 			l.flush(pace, h.Build)
 			l.checkSynced(ctx)
-		case <-syncC:
+		case <-syncTick.C:
 			l.flush(pace, h.Build)
 			l.checkSynced(ctx)
-			if l.gate.IsSynced() {
-				syncTick.Stop()
-				syncC = nil
-			}
 		case <-syncTimer.C:
 			l.flush(pace, h.Build)
 			l.gate.MarkSynced("timeout")
