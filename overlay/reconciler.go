@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -365,29 +364,6 @@ func (r *Reconciler) Sync(ctx context.Context) error {
 		r.warn.Warn("repair "+kind, "kernel state changed behind our back, repaired", "kind", kind, "ops", kinds[kind])
 	}
 	return err
-}
-
-// keepTunnels returns want with every device whose VXLAN device cur holds
-// and want would remove carrying cur's tunnel fields instead, for the
-// passes before MarkSynced (see Reconciler). want's maps are not modified:
-// they may be a source's snapshot; the devices are copied when one is kept.
-func keepTunnels(cur, want State) State {
-	var kept map[uint32]Device
-	for vni, d := range want.Devices {
-		c, ok := cur.Devices[vni]
-		if !ok || c.Routed() || !d.Routed() {
-			continue
-		}
-		if kept == nil {
-			kept = maps.Clone(want.Devices)
-		}
-		d.VXLAN, d.VTEP, d.Underlay, d.Port = c.VXLAN, c.VTEP, c.Underlay, c.Port
-		kept[vni] = d
-	}
-	if kept != nil {
-		want.Devices = kept
-	}
-	return want
 }
 
 func (r *Reconciler) markStale(err error, setAt time.Time) {
