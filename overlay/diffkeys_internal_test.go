@@ -66,31 +66,11 @@ func TestDirtyDiffIsDiffOfSlices(t *testing.T) {
 		cur, want := random(), random()
 		var d Delta // dirty keys: from both states and beyond, a random share
 		for _, s := range []State{cur, want, random()} {
-			for vni, dv := range s.Devices {
-				if r.IntN(3) > 0 {
-					d.Devices = append(d.Devices, Set(vni, dv))
-				}
-			}
-			for k, f := range s.FDB {
-				if r.IntN(3) > 0 {
-					d.FDB = append(d.FDB, Set(k, f))
-				}
-			}
-			for f := range s.Flood {
-				if r.IntN(3) > 0 {
-					d.Flood = append(d.Flood, Set(f, struct{}{}))
-				}
-			}
-			for k, n := range s.Neigh {
-				if r.IntN(3) > 0 {
-					d.Neigh = append(d.Neigh, Set(k, n))
-				}
-			}
-			for p, rt := range s.Routes {
-				if r.IntN(3) > 0 {
-					d.Routes = append(d.Routes, Set(p, rt))
-				}
-			}
+			d.Devices = someOf(r, d.Devices, s.Devices)
+			d.FDB = someOf(r, d.FDB, s.FDB)
+			d.Flood = someOf(r, d.Flood, s.Flood)
+			d.Neigh = someOf(r, d.Neigh, s.Neigh)
+			d.Routes = someOf(r, d.Routes, s.Routes)
 		}
 		var k dirty
 		k.add(d)
@@ -115,4 +95,15 @@ func opsText(ops []Op) string {
 		s += op.String() + "\n"
 	}
 	return s
+}
+
+// someOf appends a Set of about two thirds of m's entries, chosen by r, to
+// into.
+func someOf[K comparable, V any](r *rand.Rand, into []Change[K, V], m map[K]V) []Change[K, V] {
+	for k, v := range m {
+		if r.IntN(3) > 0 {
+			into = append(into, Set(k, v))
+		}
+	}
+	return into
 }
