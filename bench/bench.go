@@ -27,6 +27,10 @@ type Config struct {
 	// The fleet part's hosts, pods per host and pods churned per round;
 	// 0: 50, 20 and 100.
 	Fleet, FleetPods, FleetChurn int
+
+	// LabRoot is the parent of the labs' work directories; "": Run picks
+	// it (labfs.go).
+	LabRoot string
 }
 
 // DefaultBulk are the bulk sizes of both the quick and the full run.
@@ -145,6 +149,19 @@ func Run(ctx context.Context, c Config) *Report {
 	host, _ := os.Hostname()
 	rep := &Report{Start: time.Now(), Quick: c.Quick, Host: host}
 	sz := c.sizes()
+	if c.LabRoot == "" && c.hasAny(PartConv, PartCNI, PartBulk, PartType2, PartOverlay, PartFootprint, PartRouted, PartBlocks, PartRepeer, PartFleet) {
+		fctx, cancel := context.WithTimeout(ctx, labFSTimeout)
+		root, note, closeFS, err := prepareLabFS(fctx, c.Logf)
+		cancel()
+		switch {
+		case err != nil:
+			rep.Notes = append(rep.Notes, fmt.Sprintf("labs: WARNING: %v; the labs ran there as it is, and the rows that write files (bulk above all) measure that file system's cost too", err))
+		case root != "":
+			c.LabRoot = root
+			rep.Notes = append(rep.Notes, note)
+			defer closeFS()
+		}
+	}
 	if c.hasAny(PartConv, PartCNI, PartBulk, PartType2, PartOverlay, PartFootprint) {
 		rows, notes := overlaySuite(ctx, c, sz)
 		rep.Rows = append(rep.Rows, rows...)
@@ -182,6 +199,9 @@ func errRow(what, ref string, err error) Row {
 
 func newLab(ctx context.Context, c Config, o lab.Options) (*lab.Lab, func(), error) {
 	o.BinDir, o.Logf = c.BinDir, c.Logf
+	if o.Root == "" {
+		o.Root = c.LabRoot
+	}
 	l, err := lab.New(ctx, o)
 	if err != nil {
 		return nil, nil, err

@@ -5,6 +5,7 @@ package bench
 // fleet's rows share.
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strconv"
@@ -61,6 +62,48 @@ func takeMachineCPU() (machineCPU, error) {
 	tv := func(t unix.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
 	m.self, m.reaped = tv(self.Utime)+tv(self.Stime), tv(children.Utime)+tv(children.Stime)
 	return m, nil
+}
+
+// machineQuiet is the machine's busy share (of all cores) under which the
+// fleet starts: the labs before it (the k8s cluster, ten thousand
+// endpoints) leave the kernel tearing down namespaces and cgroups in its
+// workqueues for a while, and the fleet's window is CPU-bound.
+const machineQuiet = 0.10
+
+// settleMachine returns once the whole machine was busy less than
+// machineQuiet of its cores in two 500 ms windows in a row; it fails after
+// limit, saying how busy the last window was.
+func settleMachine(ctx context.Context, limit time.Duration) (time.Duration, error) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	prev, err := takeMachineCPU()
+	if err != nil {
+		return 0, err
+	}
+	last := 0.0
+	for quiet := 0; quiet < 2; {
+		select {
+		case <-ctx.Done():
+			return time.Since(start), fmt.Errorf("machine not quiet after %v (last window %.0f %% busy)", limit, 100*last)
+		case <-time.After(500 * time.Millisecond):
+		}
+		now, err := takeMachineCPU()
+		if err != nil {
+			return 0, err
+		}
+		d := now.since(prev)
+		prev = now
+		if d.busy+d.idle > 0 {
+			last = d.busy / (d.busy + d.idle)
+		}
+		if last < machineQuiet {
+			quiet++
+		} else {
+			quiet = 0
+		}
+	}
+	return time.Since(start), nil
 }
 
 func (m machineCPU) since(o machineCPU) machineCPU {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vxbgp/vxbgp/internal/netnsdo"
 )
 
 // cmdError is a failed command with its stderr, because an exec.ExitError
@@ -38,6 +40,23 @@ func transient(ctx context.Context, argv ...string) *exec.Cmd {
 
 // run runs argv with stdin and returns its stdout; a failure carries stderr.
 func run(ctx context.Context, stdin []byte, env []string, argv ...string) ([]byte, error) {
+	return runStarted(ctx, stdin, env, argv, (*exec.Cmd).Start)
+}
+
+// runIn is run with argv started from a thread inside network namespace
+// ns, the way a container runtime starts a CNI plugin from its own: the
+// child inherits the namespace and nothing else. `ip netns exec` also
+// unshares a mount namespace and remounts /sys, which with a thousand
+// namespaces mounted costs ~4 ms of CPU a call, and none of our plugins
+// nor the reference ones read /sys.
+func runIn(ctx context.Context, ns string, stdin []byte, env []string, argv ...string) ([]byte, error) {
+	return runStarted(ctx, stdin, env, argv, func(cmd *exec.Cmd) error {
+		return netnsdo.DoNamed(ns, cmd.Start)
+	})
+}
+
+// runStarted is run with start starting the command.
+func runStarted(ctx context.Context, stdin []byte, env []string, argv []string, start func(*exec.Cmd) error) ([]byte, error) {
 	cmd := transient(ctx, argv...)
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
@@ -47,7 +66,11 @@ func run(ctx context.Context, stdin []byte, env []string, argv ...string) ([]byt
 	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
+	err := start(cmd)
+	if err == nil {
+		err = cmd.Wait()
+	}
+	if err != nil {
 		return stdout.Bytes(), &cmdError{Argv: argv, Stderr: stderr.String(), Err: err}
 	}
 	return stdout.Bytes(), nil

@@ -6,9 +6,14 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/vxbgp/vxbgp/internal/netnsdo"
 )
@@ -68,6 +73,61 @@ func (l *Lab) addNetns(ctx context.Context, name string) error {
 		return fmt.Errorf("create netns %s: %w", name, err)
 	}
 	return ipBatch(ctx, name, []string{"link set lo up"})
+}
+
+// addNetnsHere creates namespace name (recorded first, for cleanup) with
+// lo up from this process, as a container runtime creates a pod's: a
+// thread unshares its network namespace, which is bind-mounted to
+// /run/netns/name. `ip netns add` and `ip -n name link set lo up` cost two
+// processes, each ~4 ms of CPU with a thousand namespaces mounted. It needs
+// /run/netns set up by an `ip netns add` before (the lab's first
+// namespaces are made that way), so that the mount propagates as
+// iproute2's do.
+func (l *Lab) addNetnsHere(name string) error {
+	if err := l.run.recordNetns(name); err != nil {
+		return err
+	}
+	if err := createNetns(name); err != nil {
+		return fmt.Errorf("create netns %s: %w", name, err)
+	}
+	return nil
+}
+
+// createNetns is addNetnsHere's namespace, on a locked thread that goes
+// back to its own namespace before it is unlocked: a thread must not end
+// with its goroutine either, since the plugins the lab starts from such
+// threads get SIGKILL (Pdeathsig) when their parent thread ends.
+func createNetns(name string) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		return fmt.Errorf("get current netns: %w", err)
+	}
+	defer orig.Close()
+	ns, err := netns.NewNamed(name)
+	if err == nil {
+		ns.Close()
+		err = linkUp("lo")
+	}
+	if serr := netns.Set(orig); serr != nil {
+		panic(fmt.Sprintf("restore netns: %v", errors.Join(err, serr)))
+	}
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		// NewNamed leaves its file behind when the bind mount fails.
+		_ = unix.Unmount(netnsDir+"/"+name, unix.MNT_DETACH)
+		_ = os.Remove(netnsDir + "/" + name)
+	}
+	return err
+}
+
+// linkUp sets link name up in the calling thread's namespace.
+func linkUp(name string) error {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return err
+	}
+	return netlink.LinkSetUp(l)
 }
 
 // addHostNS creates a host namespace whose eth0 is a port of the underlay

@@ -89,7 +89,7 @@ func cniEnv(verb string, p *Pod, path, args string) []string {
 // failure's stderr is prefixed with the plugin's stdout (the CNI error
 // JSON).
 func (h *Host) execPlugin(ctx context.Context, bin string, conf []byte, env []string) ([]byte, error) {
-	out, err := run(ctx, conf, env, nsArgv(h.NS, bin)...)
+	out, err := runIn(ctx, h.NS, conf, env, bin)
 	var ce *cmdError
 	if errors.As(err, &ce) {
 		ce.Stderr = strings.TrimSpace(string(out)) + " " + ce.Stderr
@@ -120,7 +120,7 @@ func (l *Lab) attach(ctx context.Context, h *Host, name string, add func(p *Pod)
 		return nil, fmt.Errorf("container id: %w", err)
 	}
 	p := &Pod{Name: name, NS: l.ID + "-" + name, Host: h, ContainerID: hex.EncodeToString(id[:]), IfName: "eth0"}
-	if err := l.addNetns(ctx, p.NS); err != nil {
+	if err := l.addNetnsHere(p.NS); err != nil {
 		return nil, err
 	}
 	p.AddStart = time.Now()
