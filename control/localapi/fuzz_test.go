@@ -2,9 +2,15 @@ package localapi
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
+	"sync"
 	"testing"
 )
 
@@ -16,9 +22,18 @@ func FuzzDecodeEndpoint(f *testing.F) {
 	f.Add([]byte(`{"containerID":"c1","ifName":"eth0","mac":"02:00:00:00:00:01","ips":["10.244.1.5","fd00::5"]}`))
 	f.Add([]byte(`{"containerID":"c1","ifName":"eth0","mac":"zz","ips":["10.244.1.5"]}{}`))
 	f.Add([]byte(`{"containerID":"","ips":null}`))
+	f.Add([]byte(`{"containerID":"c1","ifName":"eth0","mac":"02:00:00:00:00:01","ips":["10.244.1.5"]} `))
+	f.Add([]byte(`{"ips":"10.244.1.5"}`))
+	bufs := &sync.Pool{New: func() any { return new(bytes.Buffer) }}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r := httptest.NewRequest(http.MethodPut, "/v1/endpoints/c1", bytes.NewReader(body))
-		ep, err := decodeEndpoint(httptest.NewRecorder(), r)
+		ep, err := decodeEndpoint(httptest.NewRecorder(), r, bufs)
+		// The same answer as a json.Decoder's, the way it was decoded
+		// before the pooled buffer.
+		want, werr := decoderJSON(body)
+		if (err == nil) != (werr == nil) || (err != nil && err.Error() != werr.Error()) || (err == nil && !reflect.DeepEqual(ep, want)) {
+			t.Fatalf("decodeEndpoint = %+v, %v; a json.Decoder reads %+v, %v", ep, err, want, werr)
+		}
 		if err != nil {
 			return
 		}
@@ -34,4 +49,18 @@ func FuzzDecodeEndpoint(f *testing.F) {
 			}
 		}
 	})
+}
+
+// decoderJSON is the JSON part of decodeEndpoint as it was, with a
+// json.Decoder on the body, followed by the same checks.
+func decoderJSON(body []byte) (Endpoint, error) {
+	var ep Endpoint
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&ep); err != nil {
+		return ep, fmt.Errorf("endpoint: bad JSON body: %w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return ep, errors.New("endpoint: bad JSON body: data after the endpoint")
+	}
+	return ep, checkEndpoint(ep)
 }
