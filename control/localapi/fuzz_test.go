@@ -24,6 +24,9 @@ func FuzzDecodeEndpoint(f *testing.F) {
 	f.Add([]byte(`{"containerID":"","ips":null}`))
 	f.Add([]byte(`{"containerID":"c1","ifName":"eth0","mac":"02:00:00:00:00:01","ips":["10.244.1.5"]} `))
 	f.Add([]byte(`{"ips":"10.244.1.5"}`))
+	f.Add([]byte(` { "containerID" : "c1", "ifName":"eth0","mac":"02:00:00:00:00:01","ips":["10.244.1.5"],"ips":[],"chained":true,"hostIf":"v1","netns":"/n"}`))
+	f.Add([]byte(`{"containerID":"c1","ifName":"eth0","mac":"02:00:00:00:00:01","ips":["fd00::5","10.244.1.5"],"ips":["10.244.1.6"],"chained":false}`))
+	f.Add([]byte(`{"containerid":"c\u0031","ifName":"eth0","mac":"02:00:00:00:00:01","ips":["10.244.1.5"],"extra":{"a":[1]}}`))
 	bufs := &sync.Pool{New: func() any { return new(bytes.Buffer) }}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r := httptest.NewRequest(http.MethodPut, "/v1/endpoints/c1", bytes.NewReader(body))
@@ -63,4 +66,22 @@ func decoderJSON(body []byte) (Endpoint, error) {
 		return ep, errors.New("endpoint: bad JSON body: data after the endpoint")
 	}
 	return ep, checkEndpoint(ep)
+}
+
+// The body the plugin sends takes the fast path: were it to stop (a new
+// field), every PUT would pay for encoding/json again, unnoticed.
+func TestPluginBodyDecodesFast(t *testing.T) {
+	ep := Endpoint{ContainerID: "0123456789abcdef", IfName: "eth0", Network: "pods", HostIf: "vxb0123456789a",
+		MAC: "02:00:00:00:00:01", IPs: []string{"10.244.1.5", "fd00::5"}, Netns: "/var/run/netns/cni-1", Chained: true}
+	b, err := json.Marshal(ep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Endpoint
+	if !decodeEndpointFast(b, &got) {
+		t.Fatalf("%s: not decoded by decodeEndpointFast", b)
+	}
+	if !reflect.DeepEqual(got, ep) {
+		t.Errorf("decodeEndpointFast(%s) = %+v, want %+v", b, got, ep)
+	}
 }
