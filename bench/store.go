@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -52,7 +51,7 @@ func record(h *lab.Host, ep localapi.Endpoint) error {
 	}
 	r := ipam.Record{ContainerID: ep.ContainerID, IfName: ep.IfName, CNINetwork: "vxbgp", Network: ep.Network,
 		IPs: []netip.Addr{ip}, MAC: mac, Created: time.Now().UTC().Truncate(time.Second)}
-	b, err := json.Marshal(r)
+	b, err := r.MarshalJSON() // as ipam's Store.write
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,12 @@ type clientTestRequest struct {
 // The directory is short because unix socket paths are limited to 108 bytes.
 func startClientTestServer(t *testing.T, h http.Handler) string {
 	t.Helper()
+	return startClientTestServerWith(t, &http.Server{Handler: h})
+}
+
+// startClientTestServerWith serves srv on a fresh unix socket.
+func startClientTestServerWith(t *testing.T, srv *http.Server) string {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "vxc")
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +41,6 @@ func startClientTestServer(t *testing.T, h http.Handler) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: h}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(l) }()
 	t.Cleanup(func() { srv.Close(); <-done })

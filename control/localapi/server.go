@@ -1,6 +1,7 @@
 package localapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -39,6 +41,10 @@ var (
 // maxRequestBody bounds a PUT body: an Endpoint is a few hundred bytes.
 const maxRequestBody = 1 << 20
 
+// maxPooledBody: a body buffer that grew past it (a body far larger than
+// an Endpoint) is not kept for the next request.
+const maxPooledBody = 64 << 10
+
 // Handler serves the API of b:
 //
 //	GET    /v1/status                                  Status
@@ -50,6 +56,8 @@ const maxRequestBody = 1 << 20
 // Every non-2xx answer has an Error body.
 func Handler(b Backend) http.Handler {
 	mux := http.NewServeMux()
+	// The buffers PUT bodies are read into.
+	bodyBufs := &sync.Pool{New: func() any { return new(bytes.Buffer) }}
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, b.Status(r.Context()))
 	})
@@ -59,7 +67,7 @@ func Handler(b Backend) http.Handler {
 	mux.HandleFunc("GET /v1/fdb", list(b.FDB))
 	mux.HandleFunc("GET /v1/members", list(b.Members))
 	mux.HandleFunc("PUT /v1/endpoints", func(w http.ResponseWriter, r *http.Request) {
-		ep, err := decodeEndpoint(w, r)
+		ep, err := decodeEndpoint(w, r, bodyBufs)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, err)
 			return
@@ -121,28 +129,57 @@ func list[T any](get func(context.Context) ([]T, error)) http.HandlerFunc {
 // decodeEndpoint reads a PUT body: one JSON Endpoint with the fields the
 // agent cannot do without. Unknown fields are accepted, so a newer CNI
 // plugin can talk to an older agent.
-func decodeEndpoint(w http.ResponseWriter, r *http.Request) (Endpoint, error) {
+//
+// The body is read whole into a pooled buffer (a json.Decoder per request
+// allocated and grew its own) and read by decodeEndpointFast; what that
+// leaves alone goes to json.Unmarshal. A body Unmarshal refuses is decoded
+// again the old way, for the same error messages.
+func decodeEndpoint(w http.ResponseWriter, r *http.Request, bodyBufs *sync.Pool) (Endpoint, error) {
 	var ep Endpoint
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBody))
-	if err := dec.Decode(&ep); err != nil {
+	buf := bodyBufs.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxPooledBody {
+			buf.Reset()
+			bodyBufs.Put(buf)
+		}
+	}()
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxRequestBody)); err != nil {
 		return ep, fmt.Errorf("endpoint: bad JSON body: %w", err)
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return ep, errors.New("endpoint: bad JSON body: data after the endpoint")
+	if decodeEndpointFast(buf.Bytes(), &ep) {
+		return ep, checkEndpoint(ep)
 	}
+	ep = Endpoint{}
+	if err := json.Unmarshal(buf.Bytes(), &ep); err != nil {
+		ep = Endpoint{}
+		dec := json.NewDecoder(bytes.NewReader(buf.Bytes()))
+		if err := dec.Decode(&ep); err != nil {
+			return ep, fmt.Errorf("endpoint: bad JSON body: %w", err)
+		}
+		if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+			return ep, errors.New("endpoint: bad JSON body: data after the endpoint")
+		}
+		return ep, fmt.Errorf("endpoint: bad JSON body: %w", err)
+	}
+	return ep, checkEndpoint(ep)
+}
+
+// checkEndpoint checks that a decoded endpoint has the fields the agent
+// needs, well-formed.
+func checkEndpoint(ep Endpoint) error {
 	ips := strings.Join(ep.IPs, ",")
 	if missing := missing("containerID", ep.ContainerID, "ifName", ep.IfName, "mac", ep.MAC, "ips", ips); missing != "" {
-		return ep, fmt.Errorf("endpoint: missing %s", missing)
+		return fmt.Errorf("endpoint: missing %s", missing)
 	}
 	if _, err := net.ParseMAC(ep.MAC); err != nil {
-		return ep, fmt.Errorf("endpoint: mac %q: %w", ep.MAC, err)
+		return fmt.Errorf("endpoint: mac %q: %w", ep.MAC, err)
 	}
 	for _, ip := range ep.IPs {
 		if net.ParseIP(ip) == nil {
-			return ep, fmt.Errorf("endpoint: ips: %q is not an IP address", ip)
+			return fmt.Errorf("endpoint: ips: %q is not an IP address", ip)
 		}
 	}
-	return ep, nil
+	return nil
 }
 
 // missing names the empty values among name, value pairs, or returns "".
