@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -93,32 +92,30 @@ func (l *Lab) addNetnsHere(name string) error {
 	return nil
 }
 
-// createNetns is addNetnsHere's namespace, on a locked thread that goes
-// back to its own namespace before it is unlocked: a thread must not end
-// with its goroutine either, since the plugins the lab starts from such
-// threads get SIGKILL (Pdeathsig) when their parent thread ends.
+// createNetns is addNetnsHere's namespace, made on a locked thread:
+// NewNamed moves the thread into the new namespace, and netnsdo.Do moves
+// it back before unlocking it. (A thread must not end with its goroutine
+// instead: the plugins the lab starts from such threads get SIGKILL,
+// Pdeathsig, when their parent thread ends.)
 func createNetns(name string) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
+	self, err := netns.Get()
 	if err != nil {
 		return fmt.Errorf("get current netns: %w", err)
 	}
-	defer orig.Close()
-	ns, err := netns.NewNamed(name)
-	if err == nil {
-		ns.Close()
-		err = linkUp("lo")
-	}
-	if serr := netns.Set(orig); serr != nil {
-		panic(fmt.Sprintf("restore netns: %v", errors.Join(err, serr)))
-	}
-	if err != nil && !errors.Is(err, fs.ErrExist) {
-		// NewNamed leaves its file behind when the bind mount fails.
-		_ = unix.Unmount(netnsDir+"/"+name, unix.MNT_DETACH)
-		_ = os.Remove(netnsDir + "/" + name)
-	}
-	return err
+	defer self.Close()
+	return netnsdo.Do(self, func() error {
+		ns, err := netns.NewNamed(name)
+		if err == nil {
+			ns.Close()
+			err = linkUp("lo")
+		}
+		if err != nil && !errors.Is(err, fs.ErrExist) {
+			// NewNamed leaves its file behind when the bind mount fails.
+			_ = unix.Unmount(netnsDir+"/"+name, unix.MNT_DETACH)
+			_ = os.Remove(netnsDir + "/" + name)
+		}
+		return err
+	})
 }
 
 // linkUp sets link name up in the calling thread's namespace.
