@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -196,5 +197,50 @@ func TestReconcilerUpdateConcurrent(t *testing.T) {
 	}
 	close(stop)
 	readers.Wait()
+	waitFor(t, "the last state", func() bool { return dp.State().Equal(cur) })
+}
+
+// observeCounter counts the reconciler's reads of the kernel.
+type observeCounter struct {
+	*overlaytest.Dataplane
+	n atomic.Int64
+}
+
+func (c *observeCounter) Observe(ctx context.Context) (overlay.State, error) {
+	c.n.Add(1)
+	return c.Dataplane.Observe(ctx)
+}
+
+// A resync that falls due while Updates keep coming waits until they stop
+// for a second (resync.go), at most one more resync period; it is not
+// skipped.
+func TestResyncWaitsForQuiet(t *testing.T) {
+	dp := &observeCounter{Dataplane: newFake(t)}
+	const period = 1500 * time.Millisecond
+	r := overlay.NewReconciler(dp, overlay.ReconcilerOptions{Resync: period})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = r.Run(ctx) })
+	defer func() { cancel(); wg.Wait() }()
+	rng := rand.New(rand.NewPCG(3, 4))
+	cur := randomState(rng)
+	r.Set(cur.Clone())
+	r.MarkSynced()
+	waitFor(t, "the first state", func() bool { return dp.State().Equal(cur) })
+	start, before := time.Now(), dp.n.Load()
+	// Changes every 50 ms for 2.4 s: the resync due at 1.5 s waits.
+	for time.Since(start) < 2400*time.Millisecond {
+		want := randomState(rng)
+		r.Update(shuffledDelta(rng, cur, want))
+		cur = want
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := dp.n.Load() - before; n != 0 {
+		t.Errorf("%d kernel reads while changes kept coming, want 0 (the resync due at %v waits)", n, period)
+	}
+	waitFor(t, "the resync after the changes stopped", func() bool { return dp.n.Load() > before })
+	if took := time.Since(start); took > 2*period+500*time.Millisecond {
+		t.Errorf("resync ran %v after the changes began, want by %v (one period after it fell due)", took, 2*period)
+	}
 	waitFor(t, "the last state", func() bool { return dp.State().Equal(cur) })
 }

@@ -60,6 +60,7 @@ type Reconciler struct {
 	wantShared bool
 	pending    []Delta
 	setAt      time.Time // the oldest Set not yet applied by a successful pass (zero: none)
+	changedAt  time.Time // the last Set or Update, for the resync gate (resync.go)
 	synced     bool
 	stale      bool // the cache must be refreshed from the kernel
 	stats      Stats
@@ -114,8 +115,9 @@ func (r *Reconciler) Set(s State) {
 	r.mu.Lock()
 	r.want, r.hasWant, r.full, r.wantShared, r.pending = s, true, true, false, nil
 	r.changed = dirty{}
+	r.changedAt = time.Now()
 	if r.setAt.IsZero() {
-		r.setAt = time.Now()
+		r.setAt = r.changedAt
 	}
 	r.mu.Unlock()
 	r.poke()
@@ -135,8 +137,9 @@ func (r *Reconciler) Update(d Delta) {
 	r.applyWant(d)
 	r.hasWant = true
 	r.changed.add(d)
+	r.changedAt = time.Now()
 	if r.setAt.IsZero() {
-		r.setAt = time.Now()
+		r.setAt = r.changedAt
 	}
 	r.mu.Unlock()
 	r.poke()
@@ -173,7 +176,9 @@ func (r *Reconciler) poke() {
 }
 
 // Run reconciles until ctx ends: on Set, MarkSynced and Kick, every resync
-// interval, and after a failed pass with exponential backoff (100ms..10s).
+// interval (a due resync waits while changes keep coming, at most one
+// more interval: resync.go), and after a failed pass with exponential
+// backoff (100ms..10s).
 // Kicks are passed on at once until repairs keep coming; then each waits
 // for the repair limiter (repair.go), at most a resync period.
 func (r *Reconciler) Run(ctx context.Context) error {
@@ -181,8 +186,9 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	backoff := minBackoff
 	resync := time.NewTicker(r.resync)
 	defer resync.Stop()
-	var retry, held <-chan time.Time
+	var retry, held, deferred <-chan time.Time
 	limit := newRepairLimiter(r.resync)
+	gate := resyncGate{quiet: resyncQuiet, maxWait: r.resync}
 	var kickAt time.Time // kicks wait until then
 	idle, stopIdle := r.beat.Ticker()
 	defer stopIdle()
@@ -207,9 +213,14 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		case <-held:
 			held = nil
 		case <-resync.C:
-			r.mu.Lock()
-			r.stale = true
-			r.mu.Unlock()
+			if gate.waiting() || !r.resyncNow(&gate, &deferred) {
+				continue
+			}
+		case <-deferred:
+			deferred = nil
+			if !r.resyncNow(&gate, &deferred) {
+				continue
+			}
 		case <-retry:
 			retry = nil
 		}
