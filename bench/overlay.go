@@ -102,7 +102,7 @@ func overlaySuite(ctx context.Context, c Config, sz sizes) ([]Row, []string) {
 		if spErr != nil {
 			rows = append(rows, errRow(WhatType2, refFRR, spErr), errRow(WhatType2Peak, refFRRDaemons, spErr))
 		} else {
-			rows = append(rows, type2(ctx, l, sp, sz.type2, sz.type2N)...)
+			rows = append(rows, type2(ctx, l, sp, sz.type2, sz.type2N, c.Logf)...)
 		}
 	}
 	rows = append(rows, dp...)

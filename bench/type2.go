@@ -46,7 +46,9 @@ func startEVPNSpeaker(ctx context.Context, c Config, l *lab.Lab, n int) (*speake
 // Between samples the speaker withdraws them all, the run waits until both
 // deleted every entry and the daemons are quiet. The second row is each
 // side's peak RSS (VmHWM, reset before each sample) while it took them in.
-func type2(ctx context.Context, l *lab.Lab, sp *speakerProc, n, samples int) []Row {
+// logf gets a line per sample and withdrawal with its wall-clock times
+// (diagnostics: to line up agents' profiles and traces with the phases).
+func type2(ctx context.Context, l *lab.Lab, sp *speakerProc, n, samples int, logf func(string, ...any)) []Row {
 	what := fmt.Sprintf("%s, n=%d", WhatType2, n)
 	whatPeak := fmt.Sprintf("%s, n=%d", WhatType2Peak, n)
 	h2, f2 := l.Host(2), l.FRR[1]
@@ -108,6 +110,8 @@ func type2(ctx context.Context, l *lab.Lab, sp *speakerProc, n, samples int) []R
 			}
 			sent = append(sent, took)
 			to, tr = append(to, at[0].Sub(start)), append(tr, at[1].Sub(start))
+			logf("type2: sample %d: sent at %s; all in on h2 after %v, on f2 after %v", s+1, start.Format("15:04:05.000"),
+				at[0].Sub(start).Round(time.Millisecond), at[1].Sub(start).Round(time.Millisecond))
 			// Both done, and done with the aftermath: then the peaks.
 			if _, err := settle(ctx, all, time.Minute); err != nil {
 				return fmt.Errorf("sample %d: %w", s+1, err)
@@ -143,6 +147,7 @@ func type2(ctx context.Context, l *lab.Lab, sp *speakerProc, n, samples int) []R
 				return err
 			}
 			withdrawn = append(withdrawn, time.Since(wstart).Round(time.Millisecond).String())
+			logf("type2: sample %d: withdrawn at %s; both empty after %v", s+1, wstart.Format("15:04:05.000"), time.Since(wstart).Round(time.Millisecond))
 			return nil
 		}()
 	}
