@@ -53,7 +53,7 @@ func cniLatency(ctx context.Context, c Config, l *lab.Lab, n int) []Row {
 		_ = l.DelNetns(ctx, refs[i])
 	}
 	a := latencyRow(WhatCNIAdd, refCNIName, addO, addR)
-	a.Note = "same host, alternating; both exec'd via `ip netns exec`"
+	a.Note = "same host, alternating; both started from a thread in h1's namespace, as a container runtime starts plugins"
 	return []Row{a, latencyRow(WhatCNIDel, refCNIName, delO, delR)}
 }
 
