@@ -71,39 +71,23 @@ func takeMachineCPU() (machineCPU, error) {
 const machineQuiet = 0.10
 
 // settleMachine returns once the whole machine was busy less than
-// machineQuiet of its cores in two 500 ms windows in a row; it fails after
-// limit, saying how busy the last window was.
+// machineQuiet of its cores in two 500 ms windows in a row (settleOn); it
+// fails after limit, saying how busy the last window was.
 func settleMachine(ctx context.Context, limit time.Duration) (time.Duration, error) {
-	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	prev, err := takeMachineCPU()
-	if err != nil {
-		return 0, err
-	}
-	last := 0.0
-	for quiet := 0; quiet < 2; {
-		select {
-		case <-ctx.Done():
-			return time.Since(start), fmt.Errorf("machine not quiet after %v (last window %.0f %% busy)", limit, 100*last)
-		case <-time.After(500 * time.Millisecond):
-		}
+	var prev machineCPU
+	load := func() (float64, error) {
 		now, err := takeMachineCPU()
 		if err != nil {
 			return 0, err
 		}
 		d := now.since(prev)
 		prev = now
-		if d.busy+d.idle > 0 {
-			last = d.busy / (d.busy + d.idle)
+		if d.busy+d.idle <= 0 {
+			return 0, nil
 		}
-		if last < machineQuiet {
-			quiet++
-		} else {
-			quiet = 0
-		}
+		return d.busy / (d.busy + d.idle), nil
 	}
-	return time.Since(start), nil
+	return settleOn(ctx, limit, machineQuiet, load, "machine not quiet after %v (last window %.0f %% busy)")
 }
 
 func (m machineCPU) since(o machineCPU) machineCPU {

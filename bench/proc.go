@@ -147,31 +147,50 @@ func settle(ctx context.Context, pids []int, limit time.Duration) (time.Duration
 
 // settleBelow is settle with its own threshold (a share of one core).
 func settleBelow(ctx context.Context, pids []int, limit time.Duration, quietBelow float64) (time.Duration, error) {
-	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	const window = 500 * time.Millisecond
-	quiet := 0
-	prev, err := cpuNow(pids)
-	if err != nil {
-		return 0, err
-	}
-	t0 := time.Now()
-	last := 0.0
-	for quiet < 2 {
-		select {
-		case <-ctx.Done():
-			return time.Since(start), fmt.Errorf("daemons not quiet after %v (last window %.0f %% of a core)", limit, 100*last)
-		case <-time.After(window):
-		}
+	var prev cpuTimes
+	var t0 time.Time
+	// The share of one core the daemons used since the last call.
+	load := func() (float64, error) {
 		now, err := cpuNow(pids)
 		if err != nil {
 			return 0, err
 		}
 		t1 := time.Now()
-		last = float64(now.since(prev)) / float64(t1.Sub(t0).Nanoseconds())
+		share := 0.0
+		if !t0.IsZero() {
+			share = float64(now.since(prev)) / float64(t1.Sub(t0).Nanoseconds())
+		}
 		prev, t0 = now, t1
-		if last < quietBelow {
+		return share, nil
+	}
+	return settleOn(ctx, limit, quietBelow, load, "daemons not quiet after %v (last window %.0f %% of a core)")
+}
+
+// settleOn is the settle barrier over a load: load returns the share used
+// since its previous call (its first call only starts counting). It
+// returns once two 500 ms windows in a row were under below, and fails
+// after limit with notQuiet (formatted with limit and the last window's
+// share in percent).
+func settleOn(ctx context.Context, limit time.Duration, below float64, load func() (float64, error), notQuiet string) (time.Duration, error) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	const window = 500 * time.Millisecond
+	if _, err := load(); err != nil {
+		return 0, err
+	}
+	last := 0.0
+	for quiet := 0; quiet < 2; {
+		select {
+		case <-ctx.Done():
+			return time.Since(start), fmt.Errorf(notQuiet, limit, 100*last)
+		case <-time.After(window):
+		}
+		var err error
+		if last, err = load(); err != nil {
+			return 0, err
+		}
+		if last < below {
 			quiet++
 		} else {
 			quiet = 0
