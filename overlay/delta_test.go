@@ -166,10 +166,7 @@ func TestReconcilerUpdateIsPartial(t *testing.T) {
 func TestReconcilerUpdateConcurrent(t *testing.T) {
 	dp := newFake(t)
 	r := overlay.NewReconciler(dp, overlay.ReconcilerOptions{Resync: 5 * time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = r.Run(ctx) })
-	defer func() { cancel(); wg.Wait() }()
+	runReconciler(t, r)
 	rng := rand.New(rand.NewPCG(1, 2))
 	cur := randomState(rng)
 	r.Set(cur.Clone())
@@ -218,10 +215,7 @@ func TestResyncWaitsForQuiet(t *testing.T) {
 	dp := &observeCounter{Dataplane: newFake(t)}
 	const period = 1500 * time.Millisecond
 	r := overlay.NewReconciler(dp, overlay.ReconcilerOptions{Resync: period})
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = r.Run(ctx) })
-	defer func() { cancel(); wg.Wait() }()
+	runReconciler(t, r)
 	rng := rand.New(rand.NewPCG(3, 4))
 	cur := randomState(rng)
 	r.Set(cur.Clone())
@@ -243,4 +237,12 @@ func TestResyncWaitsForQuiet(t *testing.T) {
 		t.Errorf("resync ran %v after the changes began, want by %v (one period after it fell due)", took, 2*period)
 	}
 	waitFor(t, "the last state", func() bool { return dp.State().Equal(cur) })
+}
+
+// runReconciler runs r until the test ends.
+func runReconciler(t *testing.T, r *overlay.Reconciler) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = r.Run(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
 }
