@@ -116,8 +116,9 @@ var Expected = []string{WhatConv, WhatCNIAdd, WhatCNIDel, WhatBulk(1000), WhatBu
 // ExpectedK8s are the k8s part's rows (a full run, or -only k8s).
 var ExpectedK8s = []string{WhatK8sPod, WhatK8sBatch, WhatK8sCRI}
 
-// MaxBulk is the largest bulk size: the endpoints' IPs are
-// 10.244.128.1-10.244.199.250, 250 per /24.
+// MaxBulk is the largest bulk size: our endpoints' IPs are
+// 10.244.128.1-10.244.199.250 and the reference's 10.244.56.1-
+// 10.244.127.250, 250 per /24.
 const MaxBulk = 72 * 250
 
 // ParseBulk parses -bulk, a comma list of sizes (at most 8, each 1..MaxBulk).

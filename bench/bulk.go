@@ -27,9 +27,13 @@ type batch struct {
 }
 
 func (b batch) oursMAC(i int) string { return bulkMAC(0xb1+byte(b.k), i) }
-func (b batch) refMAC(i int) string  { return bulkMAC(0xf1+byte(b.k), i) }
-func (b batch) oursPrefix() string   { return fmt.Sprintf("02:%02x:", 0xb1+b.k) }
-func (b batch) refPrefix() string    { return fmt.Sprintf("02:%02x:", 0xf1+b.k) }
+
+// refIP is the reference's endpoint i's address: 10.244.56.1 up to
+// 10.244.127.250, below ours (bulkIP) and above the lab's host blocks.
+func (b batch) refIP(i int) string  { return fmt.Sprintf("10.244.%d.%d", 56+i/250, 1+i%250) }
+func (b batch) refMAC(i int) string { return bulkMAC(0xf1+byte(b.k), i) }
+func (b batch) oursPrefix() string  { return fmt.Sprintf("02:%02x:", 0xb1+b.k) }
+func (b batch) refPrefix() string   { return fmt.Sprintf("02:%02x:", 0xf1+b.k) }
 
 func (b batch) endpoint(i int) localapi.Endpoint {
 	return localapi.Endpoint{
@@ -52,8 +56,8 @@ func bulkTimeout(n int) time.Duration { return 2*time.Minute + time.Duration(n)*
 
 // bulkAll measures each size in turn in the same lab, samples times each.
 // Before every sample but the first, the previous batch is removed on
-// both sides (local-API DelEndpoint plus the store records on h1, `fdb
-// del` of the static MACs on f1) and the run waits until no host holds
+// both sides (local-API DelEndpoint plus the store records on h1, `neigh
+// del` and `fdb del` on f1) and the run waits until no host holds
 // any of it and the daemons are quiet, so every sample starts from the
 // same baseline.
 func bulkAll(ctx context.Context, l *lab.Lab, sizes []int, samples int, logf func(string, ...any)) []Row {
@@ -76,8 +80,12 @@ func bulkAll(ctx context.Context, l *lab.Lab, sizes []int, samples int, logf fun
 
 // bulk announces n endpoints at once on h1 through the agent's local API
 // (what vxbgp-cni does after it wired a pod, without the veths) and times
-// until h2 has all n remote FDB entries; the reference adds n static MACs
-// on f1's bridge with one `bridge -batch` until f2 has all n. Samples
+// until h2 has all n remote FDB entries and their n neighbours; the
+// reference adds n static MACs on f1's bridge with one `bridge -batch` and
+// their n addresses as neighbours on its SVI with one `ip -batch` (zebra
+// then advertises a MAC and a MAC+IP type-2 for each), until f2 has all n
+// FDB entries and n neighbours. Both sides carry the same: n endpoints
+// with a MAC and an address each. Samples
 // alternate which side goes first; after each side the run waits until
 // the other host of the pair that also peers with it (f1 for ours, h1 for
 // FRR's) holds all n and the daemons are quiet, so neither side is timed
@@ -95,14 +103,18 @@ func bulk(ctx context.Context, l *lab.Lab, b batch, samples int, prev **batch, l
 		}
 		daemons = append(daemons, p...)
 	}
-	var ours, refs, puts, records, removed, settled []time.Duration
-	// done waits until ns holds all n entries of prefix towards dst, then
-	// until the daemons are quiet.
-	done := func(ctx context.Context, ns, dst, prefix string) error {
+	var ours, refs, puts, records, cmds, removed, settled []time.Duration
+	// done waits until ns holds all n FDB entries of prefix towards dst
+	// and their n neighbours on bridge, then until the daemons are quiet.
+	done := func(ctx context.Context, ns, bridge, dst, prefix string) error {
 		start := time.Now()
 		err := lab.Eventually(ctx, fmt.Sprintf("%s to hold all %d %s*", ns, b.n, prefix), 100*time.Millisecond, func(ctx context.Context) (bool, error) {
 			have, err := countFDB(ctx, ns, dst, prefix)
-			return err == nil && have >= b.n, fmt.Errorf("has %d (err %v)", have, err)
+			if err != nil || have < b.n {
+				return false, fmt.Errorf("has %d FDB entries (err %v)", have, err)
+			}
+			have, err = countNeigh(ctx, ns, bridge, prefix)
+			return err == nil && have >= b.n, fmt.Errorf("has %d neighbours (err %v)", have, err)
 		})
 		if err != nil {
 			return err
@@ -119,15 +131,15 @@ func bulk(ctx context.Context, l *lab.Lab, b batch, samples int, prev **batch, l
 			return err
 		}
 		ours, puts, records = append(ours, d), append(puts, put), append(records, rec)
-		return done(ctx, f1.NS, h1.Addr, b.oursPrefix())
+		return done(ctx, f1.NS, lab.FRRBridge, h1.Addr, b.oursPrefix())
 	}
 	runRef := func() error {
-		d, err := bulkFRR(ctx, l, b)
+		d, cmd, err := bulkFRR(ctx, l, b)
 		if err != nil {
 			return fmt.Errorf("ref: %w", err)
 		}
-		refs = append(refs, d)
-		return done(ctx, h1.NS, f1.Addr, b.refPrefix())
+		refs, cmds = append(refs, d), append(cmds, cmd)
+		return done(ctx, h1.NS, lab.BridgeDev, f1.Addr, b.refPrefix())
 	}
 	err := func() error {
 		for s := range samples {
@@ -167,8 +179,8 @@ func bulk(ctx context.Context, l *lab.Lab, b batch, samples int, prev **batch, l
 		}
 		return out
 	}
-	row.Note = fmt.Sprintf("%s, alternating which side goes first; ours: %d records written and local-API PUTs (8 parallel, took %v, of which writing the record files %v) from the first PUT until h2 has all %d (MACs %s*); ref: %d static MACs (%s*) in one `bridge -batch` on f1 from its start until f2 has all; after each side, until f1 (ours) or h1 (ref) also held all and the daemons were quiet: %v; before each sample the previous batch removed on both sides and every host back to baseline: %v",
-		nSamples(len(ours)), b.n, round(puts), round(records), b.n, b.oursPrefix(), b.n, b.refPrefix(), round(settled), round(removed))
+	row.Note = fmt.Sprintf("%s, alternating which side goes first; ours: %d records written and local-API PUTs (8 parallel, took %v, of which writing the record files %v) from the first PUT until h2 has all %d FDB entries and neighbours (MACs %s*); ref: %d static MACs (%s*) in one `bridge -batch` and their addresses as permanent neighbours on the SVI in one `ip -batch` on f1 (the two took %v; zebra advertises a MAC and a MAC+IP route for each) from the first's start until f2 has all the FDB entries and neighbours; after each side, until f1 (ours) or h1 (ref) also held all and the daemons were quiet: %v; before each sample the previous batch removed on both sides and every host back to baseline: %v",
+		nSamples(len(ours)), b.n, round(puts), round(records), b.n, b.oursPrefix(), b.n, b.refPrefix(), round(cmds), round(settled), round(removed))
 	return row
 }
 
@@ -212,7 +224,7 @@ func parallel(n int, f func(i int) error) error {
 // the workers, divided by their number: the phase's share of it).
 func bulkOurs(ctx context.Context, l *lab.Lab, b batch) (total, put, records time.Duration, err error) {
 	h1, h2 := l.Host(1), l.Host(2)
-	w, err := lab.WatchNeigh(h2.NS, remoteFDBWithPrefix(b.oursPrefix()))
+	w, err := lab.WatchNeigh(h2.NS, programmedWithPrefix(b.oursPrefix()))
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -241,7 +253,7 @@ func bulkOurs(ctx context.Context, l *lab.Lab, b batch) (total, put, records tim
 	if err != nil {
 		return 0, put, records, err
 	}
-	at, err := w.WaitCount(ctx, b.n)
+	at, err := w.WaitCount(ctx, 2*b.n)
 	if err != nil {
 		// Tell a lost notification from a missing entry.
 		kctx, kcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -254,28 +266,38 @@ func bulkOurs(ctx context.Context, l *lab.Lab, b batch) (total, put, records tim
 	return at.Sub(start), put, records, nil
 }
 
-func bulkFRR(ctx context.Context, l *lab.Lab, b batch) (time.Duration, error) {
+// bulkFRR returns the time until f2 has all, and how long f1's two
+// commands took.
+func bulkFRR(ctx context.Context, l *lab.Lab, b batch) (total, cmds time.Duration, err error) {
 	f1, f2 := l.FRR[0], l.FRR[1]
-	w, err := lab.WatchNeigh(f2.NS, remoteFDBWithPrefix(b.refPrefix()))
+	w, err := lab.WatchNeigh(f2.NS, programmedWithPrefix(b.refPrefix()))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer w.Close()
 	ctx, cancel := context.WithTimeout(ctx, bulkTimeout(b.n))
 	defer cancel()
-	lines := make([]string, b.n)
-	for i := range lines {
-		lines[i] = "fdb add " + b.refMAC(i) + " dev s1 master static"
+	fdb, neigh := make([]string, b.n), make([]string, b.n)
+	for i := range fdb {
+		fdb[i] = "fdb add " + b.refMAC(i) + " dev s1 master static"
+		// Permanent: the kernel neither ages nor garbage-collects it (10,000
+		// reachable ones would pass gc_thresh3), and zebra takes it as a
+		// local neighbour all the same.
+		neigh[i] = "neigh add " + b.refIP(i) + " lladdr " + b.refMAC(i) + " dev " + lab.FRRBridge + " nud permanent"
 	}
 	start := time.Now()
-	if err := bridgeBatch(ctx, f1.NS, lines); err != nil {
-		return 0, err
+	if err := bridgeBatch(ctx, f1.NS, fdb); err != nil {
+		return 0, 0, err
 	}
-	at, err := w.WaitCount(ctx, b.n)
+	if err := ipBatch(ctx, f1.NS, neigh); err != nil {
+		return 0, 0, err
+	}
+	cmds = time.Since(start)
+	at, err := w.WaitCount(ctx, 2*b.n)
 	if err != nil {
-		return 0, err
+		return 0, cmds, err
 	}
-	return at.Sub(start), nil
+	return at.Sub(start), cmds, nil
 }
 
 // countFDB counts ns's remote vxlan FDB entries towards dst whose MAC
@@ -291,9 +313,22 @@ func countFDB(ctx context.Context, ns, dst, prefix string) (int, error) {
 	return n, err
 }
 
+// countNeigh counts ns's neighbours on bridge whose MAC starts with
+// prefix.
+func countNeigh(ctx context.Context, ns, bridge, prefix string) (int, error) {
+	neigh, err := lab.ReadNeigh(ctx, ns, bridge)
+	n := 0
+	for _, e := range neigh {
+		if strings.HasPrefix(strings.ToLower(e.LLAddr), prefix) {
+			n++
+		}
+	}
+	return n, err
+}
+
 // bulkRemove removes batch b on both sides and waits until h1 lists none
-// of its endpoints, h2 and f1 hold none of its FDB entries (h2 none of its
-// neighbours), and f2 and h1 none of f1's MACs of the batch.
+// of its endpoints, h2 and f1 hold none of its FDB entries and
+// neighbours, and f1, f2 and h1 none of the reference's.
 func bulkRemove(ctx context.Context, l *lab.Lab, b batch, logf func(string, ...any)) (time.Duration, error) {
 	h1, h2, f1, f2 := l.Host(1), l.Host(2), l.FRR[0], l.FRR[1]
 	ctx, cancel := context.WithTimeout(ctx, bulkTimeout(b.n))
@@ -303,11 +338,15 @@ func bulkRemove(ctx context.Context, l *lab.Lab, b batch, logf func(string, ...a
 	if err := parallel(b.n, func(i int) error { return withdraw(ctx, h1, c, b.endpoint(i)) }); err != nil {
 		return 0, err
 	}
-	lines := make([]string, b.n)
-	for i := range lines {
-		lines[i] = "fdb del " + b.refMAC(i) + " dev s1 master static"
+	fdb, neigh := make([]string, b.n), make([]string, b.n)
+	for i := range fdb {
+		fdb[i] = "fdb del " + b.refMAC(i) + " dev s1 master static"
+		neigh[i] = "neigh del " + b.refIP(i) + " dev " + lab.FRRBridge
 	}
-	if err := bridgeBatch(ctx, f1.NS, lines); err != nil {
+	if err := ipBatch(ctx, f1.NS, neigh); err != nil {
+		return 0, fmt.Errorf("f1: %w", err)
+	}
+	if err := bridgeBatch(ctx, f1.NS, fdb); err != nil {
 		return 0, fmt.Errorf("f1: %w", err)
 	}
 	logf("bulk: n=%d batch deleted on h1 and f1 after %v; waiting for h1, h2 and f2", b.n, time.Since(start).Round(time.Millisecond))
@@ -336,15 +375,6 @@ func bulkRemove(ctx context.Context, l *lab.Lab, b batch, logf func(string, ...a
 		if n, err := countFDB(ctx, h2.NS, h1.Addr, b.oursPrefix()); err != nil || n > 0 {
 			return false, fmt.Errorf("h2 still has %d FDB entries (err %v)", n, err)
 		}
-		neigh, err := lab.ReadNeigh(ctx, h2.NS, lab.BridgeDev)
-		if err != nil {
-			return false, err
-		}
-		for _, n := range neigh {
-			if strings.HasPrefix(strings.ToLower(n.LLAddr), b.oursPrefix()) {
-				return false, fmt.Errorf("h2 still has neighbour %s", n)
-			}
-		}
 		if n, err := countFDB(ctx, f2.NS, f1.Addr, b.refPrefix()); err != nil || n > 0 {
 			return false, fmt.Errorf("f2 still has %d FDB entries (err %v)", n, err)
 		}
@@ -354,6 +384,18 @@ func bulkRemove(ctx context.Context, l *lab.Lab, b batch, logf func(string, ...a
 		}
 		if n, err := countFDB(ctx, h1.NS, f1.Addr, b.refPrefix()); err != nil || n > 0 {
 			return false, fmt.Errorf("h1 still has %d of f1's FDB entries (err %v)", n, err)
+		}
+		// And every host's neighbours of both batches.
+		for _, x := range []struct {
+			name, ns, bridge, prefix string
+		}{
+			{"h2", h2.NS, lab.BridgeDev, b.oursPrefix()}, {"f1", f1.NS, lab.FRRBridge, b.oursPrefix()},
+			{"f1", f1.NS, lab.FRRBridge, b.refPrefix()}, {"f2", f2.NS, lab.FRRBridge, b.refPrefix()},
+			{"h1", h1.NS, lab.BridgeDev, b.refPrefix()},
+		} {
+			if n, err := countNeigh(ctx, x.ns, x.bridge, x.prefix); err != nil || n > 0 {
+				return false, fmt.Errorf("%s still has %d neighbours %s* (err %v)", x.name, n, x.prefix, err)
+			}
 		}
 		return true, nil
 	})

@@ -46,6 +46,28 @@ func remoteFDBWithPrefix(prefix string) func(netlink.NeighUpdate) (string, bool)
 	}
 }
 
+// programmedWithPrefix keys the added remote FDB entries and the added
+// neighbours whose MAC starts with prefix: an endpoint with an address is
+// programmed when both are in, 2n keys for n endpoints.
+func programmedWithPrefix(prefix string) func(netlink.NeighUpdate) (string, bool) {
+	fdb, prefix := "fdb|"+strings.ToLower(prefix), strings.ToLower(prefix)
+	return func(u netlink.NeighUpdate) (string, bool) {
+		k, ok := kernelKey(u)
+		if !ok {
+			return "", false
+		}
+		if strings.HasPrefix(k, fdb) {
+			return k, true
+		}
+		// "neigh|IP|MAC"
+		if rest, isNeigh := strings.CutPrefix(k, "neigh|"); isNeigh {
+			_, mac, _ := strings.Cut(rest, "|")
+			return k, strings.HasPrefix(mac, prefix)
+		}
+		return "", false
+	}
+}
+
 // deletedFDBWithPrefix keys the deleted remote FDB entries (self, with a
 // dst) whose MAC starts with prefix by their MAC, for counting a
 // withdrawal.

@@ -7,8 +7,8 @@ import (
 	"strings"
 )
 
-// frrBridge is an FRR host's bridge, as in shared/notes/frr/RECIPE.md.
-const frrBridge = "br100"
+// FRRBridge is an FRR host's bridge and SVI, as in shared/notes/frr/RECIPE.md.
+const FRRBridge = "br100"
 
 // FRRHost is an FRR instance with an L2VNI (br100 + vxlan100) and a
 // "server" namespace on br100. It peers iBGP l2vpn evpn with every vxbgp
@@ -34,15 +34,15 @@ func (f *FRRHost) setup(ctx context.Context) error {
 		return err
 	}
 	if err := ipBatch(ctx, f.NS, []string{
-		"link add " + frrBridge + " type bridge",
+		"link add " + FRRBridge + " type bridge",
 		fmt.Sprintf("link add %s type vxlan id %d local %s dstport 4789 nolearning dev eth0", VXLANDev, VNI, f.Addr),
-		fmt.Sprintf("link set %s master %s", VXLANDev, frrBridge),
+		fmt.Sprintf("link set %s master %s", VXLANDev, FRRBridge),
 		// Data-plane learning off: the control plane owns remote MACs.
 		fmt.Sprintf("link set dev %s type bridge_slave learning off", VXLANDev),
 		"link set " + VXLANDev + " up",
-		"link set " + frrBridge + " up",
+		"link set " + FRRBridge + " up",
 		"link add s1 type veth peer name eth0 netns " + f.ServerNS,
-		"link set s1 mtu 1450 master " + frrBridge + " up",
+		"link set s1 mtu 1450 master " + FRRBridge + " up",
 	}); err != nil {
 		return err
 	}
