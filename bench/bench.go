@@ -58,7 +58,7 @@ type sizes struct {
 
 func (c Config) sizes() sizes {
 	s := sizes{convN: 50, cniN: 100, iperf: 10 * time.Second, iperfRounds: 3, bulk: DefaultBulk, type2: 100000, blocks: 1000,
-		idle: 30 * time.Second, goCount: 5, goTime: "1s", repeerN: 10, bulkN: 3, type2N: 3, blocksN: 5,
+		idle: 30 * time.Second, goCount: 5, goTime: "1s", repeerN: 10, bulkN: 3, type2N: 5, blocksN: 5,
 		k8sPods: 30, k8sBatches: 3, k8sCRI: 10}
 	if c.Quick {
 		s = sizes{convN: 10, cniN: 20, iperf: 3 * time.Second, iperfRounds: 1, bulk: DefaultBulk, type2: 10000, blocks: 1000,
