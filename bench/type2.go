@@ -103,6 +103,16 @@ func type2(ctx context.Context, l *lab.Lab, sp *speakerProc, n, samples int, log
 			if err := resetPeak(all); err != nil {
 				return err
 			}
+			// With -v, each side's CPU per intake: on 2 cores the wall
+			// time follows it, so it tells a change apart from noise.
+			cpuO, err := cpuNow(ours)
+			if err != nil {
+				return err
+			}
+			cpuR, err := cpuNow(ref)
+			if err != nil {
+				return err
+			}
 			start := time.Now()
 			took, at, err := sp.step(ctx, "go", "sent", n, receiver{"h2", wo.WaitCount}, receiver{"f2", wr.WaitCount})
 			if err != nil {
@@ -115,6 +125,12 @@ func type2(ctx context.Context, l *lab.Lab, sp *speakerProc, n, samples int, log
 			// Both done, and done with the aftermath: then the peaks.
 			if _, err := settle(ctx, all, time.Minute); err != nil {
 				return fmt.Errorf("sample %d: %w", s+1, err)
+			}
+			if o, err := cpuNow(ours); err == nil {
+				if r, err := cpuNow(ref); err == nil {
+					logf("type2: sample %d: CPU from the send until quiet: h2's vxbgpd %v, f2's zebra+bgpd %v", s+1,
+						time.Duration(o.since(cpuO)).Round(time.Millisecond), time.Duration(r.since(cpuR)).Round(time.Millisecond))
+				}
 			}
 			p, err := peakMB(ours)
 			if err != nil {

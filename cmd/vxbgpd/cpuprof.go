@@ -6,7 +6,11 @@ package main
 // VXBGP_CPUPROFILE=DIR in its environment, vxbgpd profiles its CPU in
 // windows of 5 s and writes each as DIR/cpu-PID-N.pprof (N counts up from
 // 1), so that a run's profile is there without a clean shutdown: `go tool
-// pprof -top vxbgpd DIR/cpu-PID-*.pprof` merges them. No listener, no
+// pprof -top vxbgpd DIR/cpu-PID-*.pprof` merges them. At the end of each
+// window it also writes the heap profile as DIR/allocs-PID-N.pprof, whose
+// allocation counts are cumulative: `go tool pprof -sample_index=alloc_space
+// -base DIR/allocs-PID-1.pprof vxbgpd DIR/allocs-PID-2.pprof` is what the
+// second window allocated (as of the last GC in each). No listener, no
 // release build.
 
 import (
@@ -33,6 +37,13 @@ func init() {
 			time.Sleep(5 * time.Second)
 			pprof.StopCPUProfile()
 			path := filepath.Join(dir, fmt.Sprintf("cpu-%d-%d.pprof", os.Getpid(), n))
+			if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+				fmt.Fprintln(os.Stderr, "cpuprof:", err)
+				return
+			}
+			buf.Reset()
+			_ = pprof.Lookup("allocs").WriteTo(&buf, 0)
+			path = filepath.Join(dir, fmt.Sprintf("allocs-%d-%d.pprof", os.Getpid(), n))
 			if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 				fmt.Fprintln(os.Stderr, "cpuprof:", err)
 				return
