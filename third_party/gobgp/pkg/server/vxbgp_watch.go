@@ -33,8 +33,10 @@ func (w WatchPath) NLRI() bgp.AddrPrefixInterface { return w.p.GetNlri() }
 // Family is the path's address family.
 func (w WatchPath) Family() bgp.RouteFamily { return w.p.GetRouteFamily() }
 
-// Attrs are the path's attributes, in the order received.
-func (w WatchPath) Attrs() []bgp.PathAttributeInterface { return w.p.GetPathAttrs() }
+// Attrs are the path's attributes, in the order received: for a received
+// path, the table's own list (no copy per path); read it, never change it
+// or keep it.
+func (w WatchPath) Attrs() []bgp.PathAttributeInterface { return w.p.PathAttrsShared() }
 
 // IsWithdraw reports a withdrawal (the path is the one withdrawn).
 func (w WatchPath) IsWithdraw() bool { return w.p.IsWithdraw }
