@@ -62,8 +62,16 @@ func (d *Dataplane) ApplyBatch(ctx context.Context, ops []overlay.Op) []error {
 	// The messages of the batch being built, their bytes in one buffer
 	// (batchMax messages of at most ~70 bytes, with room for the last
 	// op's): nothing allocated per op.
-	pend := batchBuf{msgs: make([]batchMsg, 0, batchMax+2), arena: make([]byte, 0, (batchMax+2)*neighMessageMax)}
-	refs := make([]linkRef, len(ops))
+	pend := batchBufs.Get().(*batchBuf)
+	defer func() {
+		pend.msgs, pend.arena = pend.msgs[:0], pend.arena[:0]
+		batchBufs.Put(pend)
+	}()
+	// Each batched op's links, as an index into links (0: applied one by
+	// one): nearly all ops of a pass are of one network, and a linkRef
+	// per op was 28 KB per call.
+	refs := make([]int32, len(ops))
+	links := []linkRef{{}}
 	flush := func() {
 		pending := pend.msgs
 		if len(pending) == 0 {
@@ -92,13 +100,16 @@ func (d *Dataplane) ApplyBatch(ctx context.Context, ops []overlay.Op) []error {
 			errs[i] = err
 			continue
 		}
-		ref, ok := d.entryMessages(&pend, i, op)
+		ref, ok := d.entryMessages(pend, i, op)
 		if !ok {
 			noteFlush() // what went before goes first
 			errs[i] = d.Apply(ctx, op)
 			continue
 		}
-		refs[i] = ref
+		if ref != links[len(links)-1] {
+			links = append(links, ref)
+		}
+		refs[i] = int32(len(links) - 1)
 		if len(pend.msgs) >= batchMax {
 			noteFlush()
 		}
@@ -113,24 +124,25 @@ func (d *Dataplane) ApplyBatch(ctx context.Context, ops []overlay.Op) []error {
 		goneRef []linkRef // in order of first appearance
 	)
 	for i, op := range ops {
-		if refs[i] == (linkRef{}) {
+		if refs[i] == 0 {
 			continue // applied one by one
 		}
+		ref := links[refs[i]]
 		switch err := errs[i]; {
 		case errors.Is(err, unix.ENODEV):
 			// The link cache was stale (a device re-created behind our
 			// back): Apply looks the device up again and retries.
 			errs[i] = d.Apply(ctx, op)
 		case err != nil:
-			errs[i] = entryError(op, refs[i], err)
-		case op.Neigh != nil && op.Kind == overlay.OpDel && refs[i].proxyARP:
+			errs[i] = entryError(op, ref, err)
+		case op.Neigh != nil && op.Kind == overlay.OpDel && ref.proxyARP:
 			if gone == nil {
 				gone = map[linkRef][]netip.Addr{}
 			}
-			if _, ok := gone[refs[i]]; !ok {
-				goneRef = append(goneRef, refs[i])
+			if _, ok := gone[ref]; !ok {
+				goneRef = append(goneRef, ref)
 			}
-			gone[refs[i]] = append(gone[refs[i]], op.Neigh.IP)
+			gone[ref] = append(gone[ref], op.Neigh.IP)
 		}
 	}
 	for _, ref := range goneRef {
@@ -144,6 +156,12 @@ type batchBuf struct {
 	msgs  []batchMsg
 	arena []byte
 }
+
+// batchBufs keeps the buffers of batches between ApplyBatch calls: a pass
+// of 100,000 entries is 200 calls.
+var batchBufs = sync.Pool{New: func() any {
+	return &batchBuf{msgs: make([]batchMsg, 0, batchMax+2), arena: make([]byte, 0, (batchMax+2)*neighMessageMax)}
+}}
 
 // add appends the message of op (its index) to the batch.
 func (b *batchBuf) add(op int, typ, flags int, n *netlink.Neigh, absentOK bool) {

@@ -96,9 +96,9 @@ func BenchmarkBatchMessages(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		pend := batchBuf{msgs: make([]batchMsg, 0, batchMax+2), arena: make([]byte, 0, (batchMax+2)*neighMessageMax)}
+		pend := &batchBuf{msgs: make([]batchMsg, 0, batchMax+2), arena: make([]byte, 0, (batchMax+2)*neighMessageMax)}
 		for i, op := range ops {
-			if _, ok := d.entryMessages(&pend, i, op); !ok {
+			if _, ok := d.entryMessages(pend, i, op); !ok {
 				b.Fatal("not batched")
 			}
 			if len(pend.msgs) >= batchMax {
