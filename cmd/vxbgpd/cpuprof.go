@@ -11,7 +11,9 @@ package main
 // allocation counts are cumulative: `go tool pprof -sample_index=alloc_space
 // -base DIR/allocs-PID-1.pprof vxbgpd DIR/allocs-PID-2.pprof` is what the
 // second window allocated (as of the last GC in each). No listener, no
-// release build.
+// release build. VXBGP_PROFILE_WINDOW (a Go duration) sets another
+// window length: with 1s, a run's phases are told apart by the files'
+// times (each file's mtime is its window's end).
 
 import (
 	"bytes"
@@ -27,6 +29,10 @@ func init() {
 	if dir == "" {
 		return
 	}
+	window := 5 * time.Second
+	if w, err := time.ParseDuration(os.Getenv("VXBGP_PROFILE_WINDOW")); err == nil && w > 0 {
+		window = w
+	}
 	go func() {
 		for n := 1; ; n++ {
 			var buf bytes.Buffer
@@ -34,7 +40,7 @@ func init() {
 				fmt.Fprintln(os.Stderr, "cpuprof:", err)
 				return
 			}
-			time.Sleep(5 * time.Second)
+			time.Sleep(window)
 			pprof.StopCPUProfile()
 			path := filepath.Join(dir, fmt.Sprintf("cpu-%d-%d.pprof", os.Getpid(), n))
 			if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
