@@ -4399,15 +4399,16 @@ func (s *BgpServer) watchEvents(ctx context.Context, r *api.WatchEventRequest, n
 					}
 					simpleSend(paths)
 
-				case *watchEventBestPath:
-					if native != nil && msg.native != nil { // vxbgp
-						ps := msg.native
-						if msg.shared { // each watcher's own: Speaker.watch filters it in place
-							ps = append([]WatchPath(nil), ps...)
-						}
-						native(ps)
-						continue
+				case *watchEventNativeBest: // vxbgp: only ever sent to native watchers
+					ps := msg.paths
+					if msg.shared { // each watcher's own: Speaker.watch filters it in place
+						ps = append([]WatchPath(nil), ps...)
 					}
+					if native != nil {
+						native(ps)
+					}
+
+				case *watchEventBestPath:
 					var paths []*table.Path
 					if len(msg.MultiPathList) > 0 {
 						for _, p := range msg.MultiPathList {
@@ -4575,11 +4576,6 @@ type watchEventBestPath struct {
 	PathList      []*table.Path
 	MultiPathList [][]*table.Path
 	Vrf           map[uint32]bool
-	// vxbgp: with only native watchers, the paths as they go to them,
-	// instead of PathList and MultiPathList (vxbgp_watch.go); shared is
-	// set when more than one watcher gets the event.
-	native []WatchPath
-	shared bool
 }
 
 type watchEventMessage struct {

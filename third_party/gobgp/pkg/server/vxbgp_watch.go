@@ -110,6 +110,15 @@ func watchPath(p *table.Path, first bool) WatchPath {
 	return WatchPath{p: p, First: first, withdraw: p.IsWithdraw, nhInvalid: p.IsNexthopInvalid}
 }
 
+// watchEventNativeBest is a best-path event as WatchEventNative's
+// watchers get it (notifyNativeBestWatchers): 32 bytes, where a
+// watchEventBestPath, made for every best-path change, is 88. shared is
+// set when more than one watcher gets it.
+type watchEventNativeBest struct {
+	paths  []WatchPath
+	shared bool
+}
+
 // notifyNativeBestWatchers sends a best-path event to the best-path
 // watchers if all of them are WatchEventNative's, and reports whether it
 // did. v3.37.0's notifyBestWatcher cloned every path of the event (a
@@ -132,7 +141,7 @@ func (s *BgpServer) notifyNativeBestWatchers(best []*table.Path, multi [][]*tabl
 		return true // nobody to tell: notifyWatcher would do nothing
 	}
 	// what watchEvents makes of the clones: the multipath lists if any
-	ev := &watchEventBestPath{native: watchPaths(best, multi), shared: len(ws) > 1}
+	ev := &watchEventNativeBest{paths: watchPaths(best, multi), shared: len(ws) > 1}
 	s.notifyWatcher(watchEventTypeBestPath, ev)
 	return true
 }
