@@ -10,7 +10,9 @@ package main
 // window it also writes the heap profile as DIR/allocs-PID-N.pprof, whose
 // allocation counts are cumulative: `go tool pprof -sample_index=alloc_space
 // -base DIR/allocs-PID-1.pprof vxbgpd DIR/allocs-PID-2.pprof` is what the
-// second window allocated (as of the last GC in each). No listener, no
+// second window allocated (as of the last GC in each); DIR/memstats-PID.txt
+// gets a line per window end with the exact bytes allocated and GC cycles
+// so far (runtime.MemStats). No listener, no
 // release build. VXBGP_PROFILE_WINDOW (a Go duration) sets another
 // window length: with 1s, a run's phases are told apart by the files'
 // times (each file's mtime is its window's end).
@@ -20,6 +22,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"time"
 )
@@ -46,6 +49,14 @@ func init() {
 			if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 				fmt.Fprintln(os.Stderr, "cpuprof:", err)
 				return
+			}
+			// the exact totals at the window's end, one line each:
+			// unix time, bytes allocated so far, GC cycles so far
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			if f, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf("memstats-%d.txt", os.Getpid())), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+				fmt.Fprintf(f, "%.3f %d %d\n", float64(time.Now().UnixMilli())/1000, ms.TotalAlloc, ms.NumGC)
+				_ = f.Close()
 			}
 			buf.Reset()
 			_ = pprof.Lookup("allocs").WriteTo(&buf, 0)
