@@ -62,9 +62,12 @@ func (w WatchPath) API() *api.Path {
 	if w.p.IsEOR() {
 		return eorToPathAPI(w.p)
 	}
-	a := toPathApi(w.p, nil, false, false, false)
-	a.IsWithdraw, a.IsNexthopInvalid = w.withdraw, w.nhInvalid
-	return a
+	// toPathApi reads IsWithdraw and IsNexthopInvalid from the path it is
+	// given, which may be the table's own, which the server may change
+	// meanwhile: it gets a clone holding them as they were at the event.
+	c := w.p.Clone(w.withdraw)
+	c.IsNexthopInvalid = w.nhInvalid
+	return toPathApi(c, nil, false, false, false)
 }
 
 // WatchEventNative is WatchEvent, except that the paths of best-path and
