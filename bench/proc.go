@@ -212,3 +212,29 @@ func frrPIDs(name string, pids map[string]int) ([]int, error) {
 	}
 	return out, nil
 }
+
+// minorFaults sums the minor page faults of pids so far (/proc/PID/stat
+// field 10, all threads): a Go heap that the runtime gave back to the
+// kernel is faulted in again, a page at a time, zeroed.
+func minorFaults(pids []int) (int64, error) {
+	var sum int64
+	for _, pid := range pids {
+		b, err := procFile(pid, "stat")
+		if err != nil {
+			return 0, err
+		}
+		// the fields after the command, which is in parentheses and may
+		// hold spaces
+		i := strings.LastIndexByte(string(b), ')')
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 8 {
+			return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+		}
+		n, err := strconv.ParseInt(f[7], 10, 64) // field 10: minflt (state is 3)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/stat minflt: %w", pid, err)
+		}
+		sum += n
+	}
+	return sum, nil
+}

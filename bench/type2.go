@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -103,6 +104,24 @@ func type2(ctx context.Context, l *lab.Lab, sp *speakerProc, n, samples int, log
 			if err := resetPeak(all); err != nil {
 				return err
 			}
+			// With -v, each side's CPU per intake: on 2 cores the wall
+			// time follows it, so it tells a change apart from noise.
+			cpuO, err := cpuNow(ours)
+			if err != nil {
+				return err
+			}
+			cpuR, err := cpuNow(ref)
+			if err != nil {
+				return err
+			}
+			fltO, err := minorFaults(ours)
+			if err != nil {
+				return err
+			}
+			fltR, err := minorFaults(ref)
+			if err != nil {
+				return err
+			}
 			start := time.Now()
 			took, at, err := sp.step(ctx, "go", "sent", n, receiver{"h2", wo.WaitCount}, receiver{"f2", wr.WaitCount})
 			if err != nil {
@@ -115,6 +134,14 @@ func type2(ctx context.Context, l *lab.Lab, sp *speakerProc, n, samples int, log
 			// Both done, and done with the aftermath: then the peaks.
 			if _, err := settle(ctx, all, time.Minute); err != nil {
 				return fmt.Errorf("sample %d: %w", s+1, err)
+			}
+			o, err1 := cpuNow(ours)
+			r, err2 := cpuNow(ref)
+			fo, err3 := minorFaults(ours)
+			fr, err4 := minorFaults(ref)
+			if err := errors.Join(err1, err2, err3, err4); err == nil {
+				logf("type2: sample %d: CPU from the send until quiet: h2's vxbgpd %v (%d minor faults), f2's zebra+bgpd %v (%d)", s+1,
+					time.Duration(o.since(cpuO)).Round(time.Millisecond), fo-fltO, time.Duration(r.since(cpuR)).Round(time.Millisecond), fr-fltR)
 			}
 			p, err := peakMB(ours)
 			if err != nil {

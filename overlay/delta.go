@@ -160,8 +160,12 @@ type dirty struct {
 
 func (k *dirty) add(d Delta) {
 	if k.devices == nil {
-		*k = dirty{devices: map[uint32]struct{}{}, fdb: map[FDBKey]struct{}{}, flood: map[Flood]struct{}{},
-			neigh: map[NeighKey]struct{}{}, routes: map[netip.Prefix]struct{}{}}
+		// sized for the first Delta, often most of a pass's keys (a
+		// source's batch): growing a map to 100,000 keys allocated about
+		// twice its final size
+		*k = dirty{devices: make(map[uint32]struct{}, len(d.Devices)), fdb: make(map[FDBKey]struct{}, len(d.FDB)),
+			flood: make(map[Flood]struct{}, len(d.Flood)), neigh: make(map[NeighKey]struct{}, len(d.Neigh)),
+			routes: make(map[netip.Prefix]struct{}, len(d.Routes))}
 	}
 	addKeys(k.devices, d.Devices)
 	addKeys(k.fdb, d.FDB)

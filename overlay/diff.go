@@ -76,28 +76,28 @@ func Diff(cur, want State) []Op {
 	}
 	ops = appendRoutes(ops, OpSet, routes)
 	// Deletes, reversed.
-	routes = routes[:0]
+	routes = nil // a new one: the set ops point into the old
 	for k, r := range cur.Routes {
 		if _, ok := want.Routes[k]; !ok {
 			routes = append(routes, r)
 		}
 	}
 	ops = appendRoutes(ops, OpDel, routes)
-	floods = floods[:0]
+	floods = nil // a new one: the set ops point into the old
 	for f := range cur.Flood {
 		if _, ok := want.Flood[f]; !ok {
 			floods = append(floods, f)
 		}
 	}
 	ops = appendFloods(ops, OpDel, floods)
-	fdbs = fdbs[:0]
+	fdbs = nil // a new one: the set ops point into the old
 	for k, f := range cur.FDB {
 		if _, ok := want.FDB[k]; !ok {
 			fdbs = append(fdbs, f)
 		}
 	}
 	ops = appendFDBs(ops, OpDel, fdbs)
-	neighs = neighs[:0]
+	neighs = nil // a new one: the set ops point into the old
 	for k, n := range cur.Neigh {
 		if _, ok := want.Neigh[k]; !ok {
 			neighs = append(neighs, n)
@@ -119,10 +119,9 @@ func Diff(cur, want State) []Op {
 
 // appendNeighs, appendFDBs, appendFloods and appendRoutes sort the entries that change
 // (not the whole state: a pass over 100k entries changes few) and append
-// one op each, backed by one allocation.
+// one op each, pointing into the slice: the caller hands it over.
 func appendNeighs(ops []Op, k OpKind, ns []Neigh) []Op {
 	slices.SortFunc(ns, func(a, b Neigh) int { return cmp.Or(cmp.Compare(a.VNI, b.VNI), a.IP.Compare(b.IP)) })
-	ns = slices.Clone(ns)
 	for i := range ns {
 		ops = append(ops, Op{Kind: k, Neigh: &ns[i]})
 	}
@@ -131,7 +130,6 @@ func appendNeighs(ops []Op, k OpKind, ns []Neigh) []Op {
 
 func appendFDBs(ops []Op, k OpKind, fs []FDB) []Op {
 	slices.SortFunc(fs, func(a, b FDB) int { return cmp.Or(cmp.Compare(a.VNI, b.VNI), compareMAC(a.MAC, b.MAC)) })
-	fs = slices.Clone(fs)
 	for i := range fs {
 		ops = append(ops, Op{Kind: k, FDB: &fs[i]})
 	}
@@ -140,7 +138,6 @@ func appendFDBs(ops []Op, k OpKind, fs []FDB) []Op {
 
 func appendFloods(ops []Op, k OpKind, fs []Flood) []Op {
 	slices.SortFunc(fs, func(a, b Flood) int { return cmp.Or(cmp.Compare(a.VNI, b.VNI), compareAddr(a.VTEP, b.VTEP)) })
-	fs = slices.Clone(fs)
 	for i := range fs {
 		ops = append(ops, Op{Kind: k, Flood: &fs[i]})
 	}
@@ -149,7 +146,6 @@ func appendFloods(ops []Op, k OpKind, fs []Flood) []Op {
 
 func appendRoutes(ops []Op, k OpKind, rs []Route) []Op {
 	slices.SortFunc(rs, func(a, b Route) int { return a.Dst.Compare(b.Dst) })
-	rs = slices.Clone(rs)
 	for i := range rs {
 		rs[i] = rs[i].Clone() // the op must not share Via with either state
 		ops = append(ops, Op{Kind: k, Route: &rs[i]})

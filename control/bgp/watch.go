@@ -48,7 +48,8 @@ type Handler struct {
 
 // RxPath is a Loc-RIB best-path change as GoBGP parsed it
 // (Handler.Received). NLRI and Attrs are the speaker's own values, shared
-// with its table: read them, never change them.
+// with its table (Attrs is the table's own list, not a copy): read them
+// during the callback, never change them or keep the slice.
 type RxPath struct {
 	NLRI     packet.AddrPrefixInterface
 	Attrs    []packet.PathAttributeInterface

@@ -123,48 +123,82 @@ func (m *Merger) applyEVPN(d overlay.Delta) (out overlay.Delta, vtepsChanged boo
 	}
 	out.Devices = d.Devices
 	out.Neigh = d.Neigh // a masked host's neighbours stay
-	// One change out per change in, sized once: a table taken in is
-	// 100,000 of them, and growing by appends copied them ~twice over.
-	out.FDB = make([]overlay.Change[overlay.FDBKey, overlay.FDB], 0, len(d.FDB))
-	out.Flood = make([]overlay.Change[overlay.Flood, struct{}], 0, len(d.Flood))
+	// The changes out are the changes in until one differs (a masked
+	// VTEP's entry goes out as a delete): d itself goes on, shared (a
+	// Delta is a value), and a copy is made, sized once, from the first
+	// difference only. A table taken in is 100,000 changes, and copying
+	// them all was 5.6 MB for nothing while no VTEP is masked.
+	fdbOut := changesOut(d.FDB)
+	floodOut := changesOut(d.Flood)
 	// Each change is applied as it is counted: a Delta may change a key
 	// twice.
 	m.evpn.ApplyDelta(overlay.Delta{Devices: d.Devices, Neigh: d.Neigh})
-	for _, c := range d.FDB {
+	for i, c := range d.FDB {
 		if old, ok := m.evpn.FDB[c.Key]; ok {
 			count(old.VTEP, -1)
 		}
 		if c.Del {
 			delete(m.evpn.FDB, c.Key)
-			out.DelFDB(c.Key)
+			fdbOut.put(i, overlay.Del[overlay.FDBKey, overlay.FDB](c.Key))
 			continue
 		}
 		m.evpn.FDB[c.Key] = c.Val
 		count(c.Val.VTEP, 1)
 		if m.masked[c.Val.VTEP] {
-			out.DelFDB(c.Key)
+			fdbOut.put(i, overlay.Del[overlay.FDBKey, overlay.FDB](c.Val.Key()))
 		} else {
-			out.SetFDB(c.Val)
+			fdbOut.put(i, overlay.Set(c.Val.Key(), c.Val))
 		}
 	}
-	for _, c := range d.Flood {
+	for i, c := range d.Flood {
 		if _, ok := m.evpn.Flood[c.Key]; ok {
 			count(c.Key.VTEP, -1)
 		}
 		if c.Del {
 			delete(m.evpn.Flood, c.Key)
-			out.DelFlood(c.Key)
+			floodOut.put(i, overlay.Del[overlay.Flood, struct{}](c.Key))
 			continue
 		}
 		m.evpn.Flood[c.Key] = struct{}{}
 		count(c.Key.VTEP, 1)
 		if m.masked[c.Key.VTEP] {
-			out.DelFlood(c.Key)
+			floodOut.put(i, overlay.Del[overlay.Flood, struct{}](c.Key))
 		} else {
-			out.SetFlood(c.Key)
+			floodOut.put(i, overlay.Set(c.Key, struct{}{}))
 		}
 	}
+	out.FDB, out.Flood = fdbOut.result(), floodOut.result()
 	return out, vtepsChanged
+}
+
+// changes is a list of changes out, one per change in (in[i]), which is
+// in itself until put is given a change unlike in's.
+type changes[K comparable, V comparable] struct {
+	in, out []overlay.Change[K, V]
+	copied  bool
+}
+
+func changesOut[K comparable, V comparable](in []overlay.Change[K, V]) changes[K, V] {
+	return changes[K, V]{in: in}
+}
+
+// put makes c the i-th change out; the changes are put in order.
+func (l *changes[K, V]) put(i int, c overlay.Change[K, V]) {
+	if !l.copied {
+		if l.in[i] == c {
+			return
+		}
+		l.out = append(make([]overlay.Change[K, V], 0, len(l.in)), l.in[:i]...)
+		l.copied = true
+	}
+	l.out = append(l.out, c)
+}
+
+func (l *changes[K, V]) result() []overlay.Change[K, V] {
+	if l.copied {
+		return l.out
+	}
+	return l.in
 }
 
 // UpdateRoutes takes the routed source's changes (both modes): O(changes).

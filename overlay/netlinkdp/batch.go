@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -57,9 +59,21 @@ func (d *Dataplane) ApplyBatch(ctx context.Context, ops []overlay.Op) []error {
 		}
 		return errs
 	}
-	var pending []batchMsg
-	refs := make([]linkRef, len(ops))
+	// The messages of the batch being built, their bytes in one buffer
+	// (batchMax messages of at most ~70 bytes, with room for the last
+	// op's): nothing allocated per op.
+	pend := batchBufs.Get().(*batchBuf)
+	defer func() {
+		pend.msgs, pend.arena = pend.msgs[:0], pend.arena[:0]
+		batchBufs.Put(pend)
+	}()
+	// Each batched op's links, as an index into links (0: applied one by
+	// one): nearly all ops of a pass are of one network, and a linkRef
+	// per op was 28 KB per call.
+	refs := make([]int32, len(ops))
+	links := []linkRef{{}}
 	flush := func() {
+		pending := pend.msgs
 		if len(pending) == 0 {
 			return
 		}
@@ -73,29 +87,34 @@ func (d *Dataplane) ApplyBatch(ctx context.Context, ops []overlay.Op) []error {
 				errs[m.op] = m.errno
 			}
 		}
-		pending = pending[:0]
+		pend.msgs, pend.arena = pend.msgs[:0], pend.arena[:0]
+	}
+	// Each op's echo is noted before its message goes (its events may
+	// come before the ACK), all of a batch's under one lock.
+	noteFlush := func() {
+		d.noteEchoes(ops, pend.msgs)
+		flush()
 	}
 	for i, op := range ops {
 		if err := ctx.Err(); err != nil {
 			errs[i] = err
 			continue
 		}
-		msgs, ref, ok := d.entryMessages(op)
+		ref, ok := d.entryMessages(pend, i, op)
 		if !ok {
-			flush() // what went before goes first
+			noteFlush() // what went before goes first
 			errs[i] = d.Apply(ctx, op)
 			continue
 		}
-		d.noteEcho(op)
-		refs[i] = ref
-		for _, m := range msgs {
-			pending = append(pending, batchMsg{op: i, data: m.data, absentOK: m.absentOK})
+		if ref != links[len(links)-1] {
+			links = append(links, ref)
 		}
-		if len(pending) >= batchMax {
-			flush()
+		refs[i] = int32(len(links) - 1)
+		if len(pend.msgs) >= batchMax {
+			noteFlush()
 		}
 	}
-	flush()
+	noteFlush()
 	// The pods are told of the deleted neighbours once per bridge, with
 	// all the batch's addresses: announce reads the bridge's ports from
 	// the kernel each time, a dump of every link, which per neighbour made
@@ -105,24 +124,25 @@ func (d *Dataplane) ApplyBatch(ctx context.Context, ops []overlay.Op) []error {
 		goneRef []linkRef // in order of first appearance
 	)
 	for i, op := range ops {
-		if refs[i] == (linkRef{}) {
+		if refs[i] == 0 {
 			continue // applied one by one
 		}
+		ref := links[refs[i]]
 		switch err := errs[i]; {
 		case errors.Is(err, unix.ENODEV):
 			// The link cache was stale (a device re-created behind our
 			// back): Apply looks the device up again and retries.
 			errs[i] = d.Apply(ctx, op)
 		case err != nil:
-			errs[i] = entryError(op, refs[i], err)
-		case op.Neigh != nil && op.Kind == overlay.OpDel && refs[i].proxyARP:
+			errs[i] = entryError(op, ref, err)
+		case op.Neigh != nil && op.Kind == overlay.OpDel && ref.proxyARP:
 			if gone == nil {
 				gone = map[linkRef][]netip.Addr{}
 			}
-			if _, ok := gone[refs[i]]; !ok {
-				goneRef = append(goneRef, refs[i])
+			if _, ok := gone[ref]; !ok {
+				goneRef = append(goneRef, ref)
 			}
-			gone[refs[i]] = append(gone[refs[i]], op.Neigh.IP)
+			gone[ref] = append(gone[ref], op.Neigh.IP)
 		}
 	}
 	for _, ref := range goneRef {
@@ -131,16 +151,34 @@ func (d *Dataplane) ApplyBatch(ctx context.Context, ops []overlay.Op) []error {
 	return errs
 }
 
-type entryMsg struct {
-	data     []byte
-	absentOK bool
+// batchBuf is the batch being built: its messages, their bytes in arena.
+type batchBuf struct {
+	msgs  []batchMsg
+	arena []byte
 }
 
-// entryMessages returns the netlink messages of an FDB or neighbour op,
-// as setFDB, delFDB, setNeigh and delNeigh send them, with the device's
-// links; ok is false for any other op, and for one whose device is not
-// known or incomplete (Apply then says why, or that it is done).
-func (d *Dataplane) entryMessages(op overlay.Op) (msgs []entryMsg, ref linkRef, ok bool) {
+// batchBufs keeps the buffers of batches between ApplyBatch calls: a pass
+// of 100,000 entries is 200 calls.
+var batchBufs = sync.Pool{New: func() any {
+	return &batchBuf{msgs: make([]batchMsg, 0, batchMax+2), arena: make([]byte, 0, (batchMax+2)*neighMessageMax)}
+}}
+
+// add appends the message of op (its index) to the batch.
+func (b *batchBuf) add(op int, typ, flags int, n *netlink.Neigh, absentOK bool) {
+	start := len(b.arena)
+	b.arena = appendNeighMessage(b.arena, typ, flags, n)
+	end := len(b.arena)
+	// capped: an append to the arena never writes into it
+	b.msgs = append(b.msgs, batchMsg{op: op, data: b.arena[start:end:end], absentOK: absentOK})
+}
+
+// entryMessages adds the netlink messages of an FDB or neighbour op (the
+// i-th), as setFDB, delFDB, setNeigh and delNeigh send them, to b and
+// returns the device's links; ok is false, and nothing added, for any
+// other op, and for one whose device is not known or incomplete (Apply
+// then says why, or that it is done). The addresses are passed in arrays
+// of the stack: encoding them as the library's slices allocated each.
+func (d *Dataplane) entryMessages(b *batchBuf, i int, op overlay.Op) (ref linkRef, ok bool) {
 	var vni uint32
 	switch {
 	case op.FDB != nil:
@@ -148,55 +186,68 @@ func (d *Dataplane) entryMessages(op overlay.Op) (msgs []entryMsg, ref linkRef, 
 	case op.Neigh != nil:
 		vni = op.Neigh.VNI
 	default:
-		return nil, ref, false
+		return ref, false
 	}
 	d.mu.Lock()
 	ref, ok = d.links[vni]
 	d.mu.Unlock()
 	if !ok || ref.bridge == 0 {
-		return nil, ref, false
+		return ref, false
 	}
+	var ipBuf [16]byte
+	var mac overlay.MAC
 	set := op.Kind == overlay.OpSet
 	switch {
 	case op.FDB != nil && set:
 		f := op.FDB
 		if ref.vxlan == 0 || f.MAC.IsZero() || !f.VTEP.IsValid() {
-			return nil, ref, false
+			return ref, false
 		}
-		return []entryMsg{{data: neighMessage(unix.RTM_NEWNEIGH, unix.NLM_F_CREATE|unix.NLM_F_REPLACE, &netlink.Neigh{
+		mac = f.MAC
+		b.add(i, unix.RTM_NEWNEIGH, unix.NLM_F_CREATE|unix.NLM_F_REPLACE, &netlink.Neigh{
 			Family: unix.AF_BRIDGE, LinkIndex: ref.vxlan, State: netlink.NUD_REACHABLE,
 			Flags: netlink.NTF_SELF | netlink.NTF_MASTER | netlink.NTF_EXT_LEARNED,
-			IP:    f.VTEP.AsSlice(), HardwareAddr: f.MAC.HardwareAddr(), MasterIndex: ref.bridge,
-		})}}, ref, true
+			IP:    ipBytes(f.VTEP, &ipBuf), HardwareAddr: mac[:], MasterIndex: ref.bridge,
+		}, false)
 	case op.FDB != nil:
 		if ref.vxlan == 0 {
-			return nil, ref, false
+			return ref, false
 		}
 		wildcard := netip.IPv4Unspecified()
 		if op.FDB.VTEP.Is6() {
 			wildcard = netip.IPv6Unspecified()
 		}
+		mac = op.FDB.MAC
 		// Two messages, as delFDB sends them (see there why).
-		self := &netlink.Neigh{Family: unix.AF_BRIDGE, LinkIndex: ref.vxlan, Flags: netlink.NTF_SELF,
-			IP: wildcard.AsSlice(), HardwareAddr: op.FDB.MAC.HardwareAddr()}
-		master := *self
-		master.Flags = netlink.NTF_MASTER
-		return []entryMsg{
-			{data: neighMessage(unix.RTM_DELNEIGH, 0, self), absentOK: true},
-			{data: neighMessage(unix.RTM_DELNEIGH, 0, &master), absentOK: true},
-		}, ref, true
+		n := netlink.Neigh{Family: unix.AF_BRIDGE, LinkIndex: ref.vxlan, Flags: netlink.NTF_SELF,
+			IP: ipBytes(wildcard, &ipBuf), HardwareAddr: mac[:]}
+		b.add(i, unix.RTM_DELNEIGH, 0, &n, true)
+		n.Flags = netlink.NTF_MASTER
+		b.add(i, unix.RTM_DELNEIGH, 0, &n, true)
 	case set:
 		n := op.Neigh
-		return []entryMsg{{data: neighMessage(unix.RTM_NEWNEIGH, unix.NLM_F_CREATE|unix.NLM_F_REPLACE, &netlink.Neigh{
+		mac = n.MAC
+		b.add(i, unix.RTM_NEWNEIGH, unix.NLM_F_CREATE|unix.NLM_F_REPLACE, &netlink.Neigh{
 			Family: family(*n), LinkIndex: ref.bridge, State: netlink.NUD_NOARP, Flags: netlink.NTF_EXT_LEARNED,
-			IP: n.IP.AsSlice(), HardwareAddr: n.MAC.HardwareAddr(),
-		})}}, ref, true
+			IP: ipBytes(n.IP, &ipBuf), HardwareAddr: mac[:],
+		}, false)
 	default:
 		n := op.Neigh
-		return []entryMsg{{data: neighMessage(unix.RTM_DELNEIGH, 0, &netlink.Neigh{
-			Family: family(*n), LinkIndex: ref.bridge, IP: n.IP.AsSlice(),
-		}), absentOK: true}}, ref, true
+		b.add(i, unix.RTM_DELNEIGH, 0, &netlink.Neigh{
+			Family: family(*n), LinkIndex: ref.bridge, IP: ipBytes(n.IP, &ipBuf),
+		}, true)
 	}
+	return ref, true
+}
+
+// ipBytes is a.AsSlice() as the encoder reads it (which takes the 4 bytes
+// of an IPv4 or IPv4-mapped address), in buf.
+func ipBytes(a netip.Addr, buf *[16]byte) net.IP {
+	if !a.IsValid() {
+		return nil
+	}
+	*buf = a.As16()
+	return buf[:]
 }
 
 // entryError words a batched op's error as Apply's would be.
@@ -213,12 +264,21 @@ func entryError(op overlay.Op, ref linkRef, err error) error {
 	}
 }
 
+// neighMessageMax is the most bytes appendNeighMessage appends: header,
+// ndmsg, an IPv6 NDA_DST, NDA_LLADDR, NDA_MASTER.
+const neighMessageMax = unix.NLMSG_HDRLEN + 12 + (unix.SizeofRtAttr + 16) + (unix.SizeofRtAttr + 8) + (unix.SizeofRtAttr + 4)
+
 // neighMessage serialises one RTM_NEWNEIGH or RTM_DELNEIGH request with
 // NLM_F_ACK, byte for byte as the netlink library's NeighSet and NeighDel
-// build it (batch_test.go compares them), in one allocation: a pass of
-// 100,000 FDB entries builds as many. Its sequence number is exchange's
-// to set.
+// build it (neighsub_internal_test.go compares them). Its sequence number
+// is exchange's to set.
 func neighMessage(typ int, flags int, n *netlink.Neigh) []byte {
+	return appendNeighMessage(nil, typ, flags, n)
+}
+
+// appendNeighMessage appends neighMessage's bytes to dst: a pass of
+// 100,000 FDB entries builds as many messages, into one buffer per batch.
+func appendNeighMessage(dst []byte, typ int, flags int, n *netlink.Neigh) []byte {
 	ip := n.IP.To4()
 	if ip == nil {
 		ip = n.IP.To16()
@@ -232,7 +292,9 @@ func neighMessage(typ int, flags int, n *netlink.Neigh) []byte {
 	if n.MasterIndex != 0 {
 		size += attr(4)
 	}
-	b := make([]byte, size)
+	dst = slices.Grow(dst, size)
+	b := dst[len(dst) : len(dst)+size]
+	clear(b)
 	ne := binary.NativeEndian
 	ne.PutUint32(b[0:4], uint32(size))
 	ne.PutUint16(b[4:6], uint16(typ))
@@ -259,7 +321,7 @@ func neighMessage(typ int, flags int, n *netlink.Neigh) []byte {
 		ne.PutUint32(v[:], uint32(n.MasterIndex))
 		put(unix.NDA_MASTER, v[:])
 	}
-	return b
+	return dst[:len(dst)+size]
 }
 
 // batchSock is the socket of batched writes: blocking, with timeouts,

@@ -3,12 +3,15 @@ package netlinkdp
 import (
 	"bytes"
 	"net"
+	"net/netip"
 	"reflect"
 	"testing"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
+
+	"github.com/vxbgp/vxbgp/overlay"
 )
 
 // neighMessageLib is neighMessage as the netlink library builds it.
@@ -79,5 +82,28 @@ func TestNeighMessages(t *testing.T) {
 	}
 	if _, ok := neighOf([]byte{1, 2, 3}); ok {
 		t.Error("neighOf read a short message")
+	}
+}
+
+// BenchmarkBatchMessages builds the messages of 512 FDB sets (the
+// reconciler's chunk), as ApplyBatch does before sending them.
+func BenchmarkBatchMessages(b *testing.B) {
+	d := &Dataplane{links: map[uint32]linkRef{100: {vxlan: 7, bridge: 5}}}
+	ops := make([]overlay.Op, 512)
+	for i := range ops {
+		ops[i] = overlay.Op{Kind: overlay.OpSet, FDB: &overlay.FDB{VNI: 100, MAC: overlay.MAC{2, 0, 0, 0, byte(i >> 8), byte(i)},
+			VTEP: netip.AddrFrom4([4]byte{10, 1, 0, byte(i)})}}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		pend := &batchBuf{msgs: make([]batchMsg, 0, batchMax+2), arena: make([]byte, 0, (batchMax+2)*neighMessageMax)}
+		for i, op := range ops {
+			if _, ok := d.entryMessages(pend, i, op); !ok {
+				b.Fatal("not batched")
+			}
+			if len(pend.msgs) >= batchMax {
+				pend.msgs, pend.arena = pend.msgs[:0], pend.arena[:0]
+			}
+		}
 	}
 }

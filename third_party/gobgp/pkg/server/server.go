@@ -892,6 +892,8 @@ func (s *BgpServer) notifyBestWatcher(best []*table.Path, multipath [][]*table.P
 	var m map[uint32]bool
 	if s.zclient != nil {
 		m = make(map[uint32]bool)
+	} else if s.notifyNativeBestWatchers(best, multipath) {
+		return // vxbgp: no clones for native watchers alone (vxbgp_watch.go)
 	}
 	clonedM := make([][]*table.Path, len(multipath))
 	for i, pathList := range multipath {
@@ -4368,6 +4370,9 @@ func (s *BgpServer) watchEvents(ctx context.Context, r *api.WatchEventRequest, n
 	if len(opts) == 0 {
 		return fmt.Errorf("no events to watch")
 	}
+	if native != nil {
+		opts = append(opts, func(o *watchOptions) { o.native = true }) // vxbgp
+	}
 	w := s.watch(opts...)
 
 	simpleSend := func(paths []*api.Path) {
@@ -4393,6 +4398,15 @@ func (s *BgpServer) watchEvents(ctx context.Context, r *api.WatchEventRequest, n
 						}
 					}
 					simpleSend(paths)
+
+				case *watchEventNativeBest: // vxbgp: only ever sent to native watchers
+					ps := msg.paths
+					if msg.shared { // each watcher's own: Speaker.watch filters it in place
+						ps = append([]WatchPath(nil), ps...)
+					}
+					if native != nil {
+						native(ps)
+					}
 
 				case *watchEventBestPath:
 					var paths []*table.Path
@@ -4422,7 +4436,7 @@ func (s *BgpServer) watchEvents(ctx context.Context, r *api.WatchEventRequest, n
 					eor := table.NewEOR(msg.Family)
 					eor.SetSource(msg.PeerInfo)
 					if native != nil {
-						native([]WatchPath{{p: eor, First: true}})
+						native([]WatchPath{{p: eor, First: true, withdraw: eor.IsWithdraw, nhInvalid: eor.IsNexthopInvalid}})
 						continue
 					}
 					path := eorToPathAPI(eor)
@@ -4596,6 +4610,7 @@ type watchOptions struct {
 	recvMessage    bool
 	initEor        bool
 	eor            bool
+	native         bool // vxbgp: WatchEventNative's (vxbgp_watch.go)
 }
 
 type watchOption func(*watchOptions)
