@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"testing"
@@ -77,33 +78,46 @@ func TestWatchChanged(t *testing.T) {
 		return u
 	}
 	ours := link("vxlan100", "vxbgp:pods", 1450, true)
+	// withProt is a port message of ours carrying bridge flags.
+	withProt := func(learning, suppress bool) netlink.LinkUpdate {
+		l := link("vxlan100", "", 1450, true)
+		l.Protinfo = &netlink.Protinfo{Learning: learning, NeighSuppress: suppress}
+		return port(l)
+	}
 	carrier := link("vxlan100", "vxbgp:pods", 1450, true)
 	carrier.Flags |= net.FlagRunning // carrier alone, as on pod churn
 	for _, tc := range []struct {
 		name    string
 		seen    map[int]string
+		ports   map[int]string // port fingerprints recorded before
 		update  netlink.LinkUpdate
 		want    bool
 		wantRec bool // the link is recorded afterwards
 	}{
-		{"foreign link", nil, upd(unix.RTM_NEWLINK, link("eth0", "", 1500, true)), false, false},
-		{"foreign link deleted", nil, upd(unix.RTM_DELLINK, link("eth0", "", 1500, true)), false, false},
-		{"new link of ours", nil, upd(unix.RTM_NEWLINK, ours), true, true},
-		{"unchanged", map[int]string{7: fingerprint(ours)}, upd(unix.RTM_NEWLINK, ours), false, true},
-		{"carrier flag only", map[int]string{7: fingerprint(ours)}, upd(unix.RTM_NEWLINK, carrier), false, true},
-		{"mtu changed", map[int]string{7: fingerprint(ours)}, upd(unix.RTM_NEWLINK, link("vxlan100", "vxbgp:pods", 1400, true)), true, true},
-		{"set down", map[int]string{7: fingerprint(ours)}, upd(unix.RTM_NEWLINK, link("vxlan100", "vxbgp:pods", 1450, false)), true, true},
-		{"alias removed", map[int]string{7: fingerprint(ours)}, upd(unix.RTM_NEWLINK, link("vxlan100", "", 1450, true)), true, false},
-		{"deleted", map[int]string{7: fingerprint(ours)}, upd(unix.RTM_DELLINK, ours), true, false},
-		{"port message of ours", map[int]string{7: fingerprint(ours)}, port(link("vxlan100", "", 1450, true)), true, true},
-		{"port message of a pod", nil, port(link("veth1", "", 1450, true)), false, false},
+		{"foreign link", nil, nil, upd(unix.RTM_NEWLINK, link("eth0", "", 1500, true)), false, false},
+		{"foreign link deleted", nil, nil, upd(unix.RTM_DELLINK, link("eth0", "", 1500, true)), false, false},
+		{"new link of ours", nil, nil, upd(unix.RTM_NEWLINK, ours), true, true},
+		{"unchanged", map[int]string{7: fingerprint(ours)}, nil, upd(unix.RTM_NEWLINK, ours), false, true},
+		{"carrier flag only", map[int]string{7: fingerprint(ours)}, nil, upd(unix.RTM_NEWLINK, carrier), false, true},
+		{"mtu changed", map[int]string{7: fingerprint(ours)}, nil, upd(unix.RTM_NEWLINK, link("vxlan100", "vxbgp:pods", 1400, true)), true, true},
+		{"set down", map[int]string{7: fingerprint(ours)}, nil, upd(unix.RTM_NEWLINK, link("vxlan100", "vxbgp:pods", 1450, false)), true, true},
+		{"alias removed", map[int]string{7: fingerprint(ours)}, nil, upd(unix.RTM_NEWLINK, link("vxlan100", "", 1450, true)), true, false},
+		{"deleted", map[int]string{7: fingerprint(ours)}, nil, upd(unix.RTM_DELLINK, ours), true, false},
+		{"port message of ours", map[int]string{7: fingerprint(ours)}, nil, port(link("vxlan100", "", 1450, true)), true, true},
+		{"port message of ours repeated", map[int]string{7: fingerprint(ours)}, map[int]string{7: portFingerprint(withProt(false, true).Link)}, withProt(false, true), false, true},
+		{"port flags changed", map[int]string{7: fingerprint(ours)}, map[int]string{7: portFingerprint(withProt(false, true).Link)}, withProt(true, true), true, true},
+		{"port set down", map[int]string{7: fingerprint(ours)}, map[int]string{7: portFingerprint(port(link("vxlan100", "", 1450, true)).Link)}, port(link("vxlan100", "", 1450, false)), true, true},
+		{"port message of a pod", nil, nil, port(link("veth1", "", 1450, true)), false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			seen := map[int]string{}
-			for k, v := range tc.seen {
-				seen[k] = v
+			seen, ports := maps.Clone(tc.seen), maps.Clone(tc.ports)
+			if seen == nil {
+				seen = map[int]string{}
 			}
-			if got := d.changed(seen, tc.update); got != tc.want {
+			if ports == nil {
+				ports = map[int]string{}
+			}
+			if got := d.changed(seen, ports, tc.update); got != tc.want {
 				t.Errorf("changed = %v, want %v", got, tc.want)
 			}
 			if _, rec := seen[7]; rec != tc.wantRec {

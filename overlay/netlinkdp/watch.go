@@ -103,7 +103,7 @@ func (d *Dataplane) watchOnce(ctx context.Context, kick func()) (subscribed bool
 	if err != nil {
 		return false, err
 	}
-	seen := map[int]string{}
+	seen, ports := map[int]string{}, map[int]string{}
 	for _, l := range links {
 		if owned(l) {
 			seen[l.Attrs().Index] = fingerprint(l)
@@ -130,7 +130,7 @@ func (d *Dataplane) watchOnce(ctx context.Context, kick func()) (subscribed bool
 			if !ok {
 				return true, closed("link")
 			}
-			if d.changed(seen, u) {
+			if d.changed(seen, ports, u) {
 				kick()
 			}
 		case u, ok := <-entries.neigh:
@@ -167,19 +167,33 @@ func (d *Dataplane) watchOnce(ctx context.Context, kick func()) (subscribed bool
 	}
 }
 
-// changed records u in seen and reports whether it touches one of our links.
-func (d *Dataplane) changed(seen map[int]string, u netlink.LinkUpdate) bool {
+// changed records u in seen (a link of ours) or ports (a bridge port's
+// own message about one) and reports whether it touches one of our links.
+func (d *Dataplane) changed(seen, ports map[int]string, u netlink.LinkUpdate) bool {
 	a := u.Attrs()
 	prev, known := seen[a.Index]
 	if u.Family == unix.AF_BRIDGE {
 		// A bridge port's own message (learning, neigh_suppress, port
 		// state) carries no alias: it says nothing of ownership, and
-		// concerns us only on a port of ours.
-		return known
+		// concerns us only on a port of ours, and only when it says
+		// something new: the kernel repeats it unchanged for the vxlan
+		// port in the middle of a burst of FDB writes (~1 s into taking in
+		// 100,000 routes), and every kick re-reads the whole FDB. The
+		// first one of a port kicks: nothing read it before.
+		if !known {
+			return false
+		}
+		fp := portFingerprint(u.Link)
+		if pfp, ok := ports[a.Index]; ok && pfp == fp {
+			return false
+		}
+		ports[a.Index] = fp
+		return true
 	}
 	if u.Header.Type == unix.RTM_DELLINK {
 		if known || owned(u.Link) {
 			delete(seen, a.Index)
+			delete(ports, a.Index)
 			d.log.Info("device deleted behind our back", "dev", a.Name)
 			return true
 		}
@@ -188,6 +202,7 @@ func (d *Dataplane) changed(seen map[int]string, u netlink.LinkUpdate) bool {
 	if !owned(u.Link) {
 		if known { // our alias was taken off: it is no longer ours
 			delete(seen, a.Index)
+			delete(ports, a.Index)
 			return true
 		}
 		return false
@@ -198,6 +213,14 @@ func (d *Dataplane) changed(seen map[int]string, u netlink.LinkUpdate) bool {
 	}
 	seen[a.Index] = fp
 	return true
+}
+
+// portFingerprint is what a bridge port's own message says of it, as
+// text: its bridge flags (learning, neigh_suppress, ...), state, MTU and
+// master.
+func portFingerprint(l netlink.Link) string {
+	a := l.Attrs()
+	return fmt.Sprintf("%s flags %v oper %s mtu %d master %d", a.Protinfo, a.Flags, a.OperState, a.MTU, a.MasterIndex)
 }
 
 // fingerprint is what Observe reads from a link, as text.
