@@ -131,6 +131,7 @@ func type2(ctx context.Context, l *lab.Lab, sp *speakerProc, n, samples int, log
 			to, tr = append(to, at[0].Sub(start)), append(tr, at[1].Sub(start))
 			logf("type2: sample %d: sent at %s; all in on h2 after %v, on f2 after %v", s+1, start.Format("15:04:05.000"),
 				at[0].Sub(start).Round(time.Millisecond), at[1].Sub(start).Round(time.Millisecond))
+			logf("type2: sample %d: entries in after (10/25/50/75/90/99 %%): h2 %v, f2 %v", s+1, arrivals(wo.Times(), start), arrivals(wr.Times(), start))
 			// Both done, and done with the aftermath: then the peaks.
 			if _, err := settle(ctx, all, time.Minute); err != nil {
 				return fmt.Errorf("sample %d: %w", s+1, err)
@@ -188,4 +189,17 @@ func type2(ctx context.Context, l *lab.Lab, sp *speakerProc, n, samples int, log
 		row.Err, peak.Err = err.Error(), err.Error()
 	}
 	return []Row{row, peak}
+}
+
+// arrivals is when the 10th, 25th, 50th, 75th, 90th and 99th percent of
+// times came, after start: where in an intake a side is slower.
+func arrivals(times []time.Time, start time.Time) []time.Duration {
+	var out []time.Duration
+	if len(times) == 0 {
+		return out
+	}
+	for _, q := range []int{10, 25, 50, 75, 90, 99} {
+		out = append(out, times[(len(times)-1)*q/100].Sub(start).Round(10*time.Millisecond))
+	}
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -134,6 +135,18 @@ func (w *Watch[K]) Seen(k K) (time.Time, bool) {
 	defer w.mu.Unlock()
 	t, ok := w.seen[k]
 	return t, ok
+}
+
+// Times returns when each key was first notified, earliest first.
+func (w *Watch[K]) Times() []time.Time {
+	w.mu.Lock()
+	out := make([]time.Time, 0, len(w.seen))
+	for _, t := range w.seen {
+		out = append(out, t)
+	}
+	w.mu.Unlock()
+	slices.SortFunc(out, time.Time.Compare)
+	return out
 }
 
 // Err is the subscription's receive error (e.g. a lost notification), if
