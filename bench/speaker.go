@@ -31,7 +31,8 @@ const SpeakerFlag = "-bgp-speaker"
 // MAC-only type-2 routes) and prints "loaded <duration> ..."; "go" writes
 // the announcing UPDATEs to every peer at once and prints "sent
 // <duration>"; "withdraw" writes the withdrawing ones and prints
-// "withdrawn <duration>". It exits when stdin closes or a session fails.
+// "withdrawn <duration>"; "go K" and "withdraw K" write to the K-th peer
+// of -peers alone. It exits when stdin closes or a session fails.
 func RunSpeaker(args []string, stdin io.Reader, stdout io.Writer) error {
 	fs := flag.NewFlagSet("speaker", flag.ContinueOnError)
 	asn := fs.Uint("asn", 64999, "our ASN")
@@ -88,7 +89,17 @@ func RunSpeaker(args []string, stdin io.Reader, stdout io.Writer) error {
 			}
 		}
 		start := time.Now()
-		switch cmd := in.Text(); cmd {
+		// "go K"/"withdraw K" write to the K-th peer of -peers alone.
+		cmd, arg, one := strings.Cut(in.Text(), " ")
+		only := -1
+		if one {
+			k, err := strconv.Atoi(arg)
+			if err != nil || k < 0 || k >= len(sessions) {
+				return fmt.Errorf("speaker: %q: want a peer index below %d", in.Text(), len(sessions))
+			}
+			only = k
+		}
+		switch cmd {
 		case "load": // untimed, and only when the bench is ready: it keeps a core busy
 			tables = nil
 			for _, p := range pas {
@@ -110,7 +121,11 @@ func RunSpeaker(args []string, stdin io.Reader, stdout io.Writer) error {
 					chunks[i] = t.withdraw
 				}
 			}
-			if err := writeAll(sessions, chunks); err != nil {
+			to := sessions
+			if only >= 0 {
+				to, chunks = to[only:only+1], chunks[only:only+1]
+			}
+			if err := writeAll(to, chunks); err != nil {
 				return err
 			}
 			word := map[string]string{"go": "sent", "withdraw": "withdrawn"}[cmd]

@@ -179,9 +179,19 @@ func type2(ctx context.Context, l *lab.Lab, sp *speakerProc, n, samples int, log
 			return nil
 		}()
 	}
+	alone := "not run"
+	if err == nil {
+		var ao, ar []time.Duration
+		ao, ar, err = type2Alone(ctx, l, sp, all, n, alonePairs, logf)
+		if err == nil {
+			mo, mr := medianD(ao), medianD(ar)
+			alone = fmt.Sprintf("ours %v, FRR %v (medians of %d each, alternating which goes first; ×%.2f)",
+				mo.Round(time.Millisecond), mr.Round(time.Millisecond), alonePairs, float64(mo)/float64(mr))
+		}
+	}
 	row := latencyRow(what, refFRR, to, tr)
-	row.Note = fmt.Sprintf("%s; from the speaker writing its table to h2 and f2 at once (both encoded beforehand, %s; written in %v) until all are FDB entries on each; between samples all withdrawn (both sides empty after %v) and the daemons quiet",
-		nSamples(len(to)), strings.TrimPrefix(loaded, "loaded "), sent, withdrawn)
+	row.Note = fmt.Sprintf("%s; from the speaker writing its table to h2 and f2 at once (both encoded beforehand, %s; written in %v) until all are FDB entries on each; between samples all withdrawn (both sides empty after %v) and the daemons quiet; diagnostic, each side alone with the other idle: %s",
+		nSamples(len(to)), strings.TrimPrefix(loaded, "loaded "), sent, withdrawn, alone)
 	peak := sampleRow(whatPeak, refFRRDaemons, "MB", po, pr)
 	peak.Note = fmt.Sprintf("peak RSS (VmHWM, reset with clear_refs before each sample) of h2's vxbgpd vs. f2's zebra+bgpd summed, read once all were in and the daemons quiet; per sample in order, MB: ours %.0f, ref %.0f; PSS before the first sample %.0f MB ours, %.0f MB ref; RSS counts FRR's shared libraries once per daemon (%.0f MB more than PSS at the end)",
 		po, pr, pss0o, pss0r, shared)
@@ -190,6 +200,10 @@ func type2(ctx context.Context, l *lab.Lab, sp *speakerProc, n, samples int, log
 	}
 	return []Row{row, peak}
 }
+
+// alonePairs is how many times each type-2 receiver takes the table in
+// alone (type2Alone).
+const alonePairs = 3
 
 // arrivals is when the 10th, 25th, 50th, 75th, 90th and 99th percent of
 // times came, after start: where in an intake a side is slower.
