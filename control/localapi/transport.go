@@ -43,11 +43,17 @@ var aLongTimeAgo = time.Unix(1, 0)
 // returns the connection to the idle list when read to its end and
 // closed. A kept connection the agent closed meanwhile (it restarted)
 // fails the request before any answer: the request is sent again, once,
-// on a new connection (the API's requests are all idempotent).
+// on a new connection (the API's requests are all idempotent), and the
+// other kept connections are closed, since they went to the same agent:
+// retrying on one of them would fail the same way (8 callers kept 8).
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	for attempt := 0; ; attempt++ {
-		pc, reused := t.get()
+		var pc *tconn
+		reused := false
+		if attempt == 0 {
+			pc, reused = t.get()
+		}
 		if pc == nil {
 			c, err := t.dial(ctx)
 			if err != nil {
@@ -68,6 +74,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			return nil, err
 		}
+		t.CloseIdleConnections()
 		if req.GetBody != nil {
 			body, gerr := req.GetBody()
 			if gerr != nil {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -81,6 +82,60 @@ func TestTransportRetriesClosedConnection(t *testing.T) {
 	for i, b := range bodies {
 		if !strings.Contains(b, `"containerID":"c1"`) {
 			t.Errorf("request %d body %q: the retry lost the body", i, b)
+		}
+	}
+}
+
+// Several kept connections to an agent that restarted cost each caller
+// one retry on a new connection, not an error: the retry must not take
+// another of the dead kept connections (SIGKILL e2e: 8 callers kept 8,
+// and 4 of their DELETEs failed after the agent came back).
+func TestTransportRetriesAfterRestartWithManyKept(t *testing.T) {
+	const callers = 8
+	var mu sync.Mutex
+	var conns []net.Conn
+	hold := make(chan struct{}) // closed once every caller is in flight
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-hold
+		w.WriteHeader(http.StatusNoContent)
+	}), ConnState: func(c net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}}
+	sock := startClientTestServerWith(t, srv)
+	c := NewClient(sock)
+	// Every caller at once, so the client keeps one connection each.
+	errs := make(chan error, callers)
+	for range callers {
+		go func() { errs <- c.AddEndpoint(context.Background(), Endpoint{ContainerID: "c1"}) }()
+	}
+	for {
+		mu.Lock()
+		n := len(conns)
+		mu.Unlock()
+		if n == callers {
+			break
+		}
+		runtime.Gosched()
+	}
+	close(hold)
+	for range callers {
+		if err := <-errs; err != nil {
+			t.Fatalf("first round: %v", err)
+		}
+	}
+	// The agent "restarts": every connection it had is gone.
+	mu.Lock()
+	for _, cn := range conns {
+		cn.Close()
+	}
+	mu.Unlock()
+	for i := range callers {
+		if err := c.DelEndpoint(context.Background(), "c1", "eth0"); err != nil {
+			t.Fatalf("call %d after the restart: %v", i, err)
 		}
 	}
 }
