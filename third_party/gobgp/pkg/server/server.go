@@ -1284,7 +1284,14 @@ func (s *BgpServer) propagateUpdate(peer *peer, pathList []*table.Path) {
 		rib = s.rsRib
 	}
 
+	// vxbgp patch: the best-path changes of consecutive paths go to the
+	// neighbours and watchers together (vxbgp_batch.go)
+	b := s.newPropagateBatch(rib, peer, rs)
+	defer b.flush()
 	for _, path := range pathList {
+		if path.GetRouteFamily() == bgp.RF_RTC_UC {
+			b.flush() // its RFC 4684 handling below sends on its own
+		}
 		if vrf {
 			peer.fsm.lock.RLock()
 			peerVrf := peer.fsm.pConf.Config.Vrf
@@ -1383,7 +1390,7 @@ func (s *BgpServer) propagateUpdate(peer *peer, pathList []*table.Path) {
 		}
 
 		if dsts := rib.Update(path); len(dsts) > 0 {
-			s.propagateUpdateToNeighbors(rib, peer, path, dsts, true)
+			b.add(path, dsts)
 		}
 	}
 }
@@ -4709,7 +4716,7 @@ func watchMessage(isSent bool) watchOption {
 type watcher struct {
 	opts   watchOptions
 	realCh chan watchEvent
-	ch     *channels.InfiniteChannel
+	q      *watchQueue // vxbgp patch: was an InfiniteChannel (vxbgp_watchqueue.go)
 	s      *BgpServer
 	// filters are used for notifyWatcher by using the filter for the given watchEvent,
 	// call notify method for skipping filtering.
@@ -4770,15 +4777,23 @@ func (w *watcher) Generate(t watchEventType) error {
 }
 
 func (w *watcher) notify(v watchEvent) {
-	w.ch.In() <- v
+	w.q.push(v)
 }
 
 func (w *watcher) loop() {
-	for ev := range w.ch.Out() {
-		if ev == nil {
+	var spare []watchEvent
+	for {
+		evs, ok := w.q.take(spare)
+		if !ok {
 			break
 		}
-		w.realCh <- ev.(watchEvent)
+		for i, ev := range evs {
+			if ev != nil {
+				w.realCh <- ev
+			}
+			evs[i] = nil // the buffer is the queue's again
+		}
+		spare = evs
 	}
 	close(w.realCh)
 }
@@ -4794,7 +4809,7 @@ func (w *watcher) Stop() {
 			}
 		}
 
-		cleanInfiniteChannel(w.ch)
+		w.q.close()
 		// the loop function goroutine might be blocked for
 		// writing to realCh. make sure it finishes.
 		for range w.realCh {
@@ -4825,7 +4840,7 @@ func (s *BgpServer) watch(opts ...watchOption) (w *watcher) {
 		w = &watcher{
 			s:       s,
 			realCh:  make(chan watchEvent, 8),
-			ch:      channels.NewInfiniteChannel(),
+			q:       newWatchQueue(),
 			filters: make(map[watchEventType]func(w watchEvent) bool),
 		}
 

@@ -143,6 +143,9 @@ type Destination struct {
 	// vxbgp patch: the bitmap by value, not a pointer to an allocation of
 	// its own (one per destination, in the Adj-RIB-In and the Loc-RIB).
 	localIdMap Bitmap
+	// vxbgp patch: the key it is stored under in its table (set by
+	// setDestinationKey; "" until then), so that it is not built again
+	key string
 }
 
 func NewDestination(nlri bgp.AddrPrefixInterface, mapSize int, known ...*Path) *Destination {

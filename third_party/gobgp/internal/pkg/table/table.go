@@ -140,7 +140,8 @@ func (t *Table) deleteDest(dest *Destination) {
 		return
 	}
 	destinations := t.GetDestinations()
-	delete(destinations, t.tableKey(dest.GetNlri()))
+	key := dest.tableKey(t) // vxbgp: the key it is stored under
+	delete(destinations, key)
 	if len(destinations) == 0 {
 		t.destinations = make(map[string]*Destination)
 	}
@@ -149,7 +150,7 @@ func (t *Table) deleteDest(dest *Destination) {
 		if macadv, ok := nlri.RouteTypeData.(*bgp.EVPNMacIPAdvertisementRoute); ok {
 			for _, path := range dest.knownPathList {
 				for _, ec := range path.GetRouteTargets() {
-					t.macIndexDel(t.macKey(ec, macadv.MacAddress), t.tableKey(nlri))
+					t.macIndexDel(t.macKey(ec, macadv.MacAddress), key)
 				}
 			}
 		}
@@ -199,12 +200,23 @@ func (t *Table) validatePath(path *Path) {
 }
 
 func (t *Table) getOrCreateDest(nlri bgp.AddrPrefixInterface, size int) *Destination {
-	// vxbgp: the key computed once, for the lookup and the insert (an
-	// EVPN key costs two allocations).
-	key := t.tableKey(nlri)
-	dest := t.destinations[key]
+	// vxbgp: the key built once, on the stack, for the lookup, and made a
+	// string only for the insert (vxbgp_tablekey.go).
+	var buf [64]byte
+	b, binary := appendTableKey(buf[:0], nlri)
+	var key string
+	var dest *Destination
+	if binary {
+		dest = t.destinations[string(b)] // no allocation for the lookup
+	} else {
+		key = nlri.String()
+		dest = t.destinations[key]
+	}
 	// If destination for given prefix does not exist we create it.
 	if dest == nil {
+		if binary {
+			key = string(b)
+		}
 		if t.logger.GetLevel() >= log.DebugLevel { // vxbgp: no log.Fields map per new route
 			t.logger.Debug("create Destination",
 				log.Fields{
@@ -229,7 +241,7 @@ func (t *Table) update(newPath *Path) *Update {
 
 	if nlri, ok := newPath.GetNlri().(*bgp.EVPNNLRI); ok {
 		if macadv, ok := nlri.RouteTypeData.(*bgp.EVPNMacIPAdvertisementRoute); ok {
-			tableKey := t.tableKey(nlri)
+			tableKey := dst.tableKey(t) // vxbgp: the key it is stored under
 			for _, ec := range newPath.GetRouteTargets() {
 				t.macIndexAdd(t.macKey(ec, macadv.MacAddress), tableKey)
 			}
@@ -246,7 +258,7 @@ func (t *Table) setDestinations(destinations map[string]*Destination) {
 	t.destinations = destinations
 }
 func (t *Table) GetDestination(nlri bgp.AddrPrefixInterface) *Destination {
-	dest, ok := t.destinations[t.tableKey(nlri)]
+	dest, ok := t.lookup(nlri) // vxbgp: without allocating the key
 	if ok {
 		return dest
 	} else {
@@ -423,6 +435,7 @@ func (t *Table) setDestination(dst *Destination) {
 // setDestinationKey is setDestination with dst's tableKey (vxbgp patch).
 func (t *Table) setDestinationKey(dst *Destination, tableKey string) {
 	t.destinations[tableKey] = dst
+	dst.key = tableKey
 
 	if nlri, ok := dst.nlri.(*bgp.EVPNNLRI); ok {
 		if macadv, ok := nlri.RouteTypeData.(*bgp.EVPNMacIPAdvertisementRoute); ok {
@@ -433,91 +446,6 @@ func (t *Table) setDestinationKey(dst *Destination, tableKey string) {
 			}
 		}
 	}
-}
-
-func (t *Table) tableKey(nlri bgp.AddrPrefixInterface) string {
-	switch T := nlri.(type) {
-	case *bgp.IPAddrPrefix:
-		b := make([]byte, 5)
-		copy(b, T.Prefix.To4())
-		b[4] = T.Length
-		return *(*string)(unsafe.Pointer(&b))
-	case *bgp.IPv6AddrPrefix:
-		b := make([]byte, 17)
-		copy(b, T.Prefix.To16())
-		b[16] = T.Length
-		return *(*string)(unsafe.Pointer(&b))
-	case *bgp.LabeledVPNIPAddrPrefix:
-		b := make([]byte, 13)
-		serializedRD, _ := T.RD.Serialize()
-		copy(b, serializedRD)
-		copy(b[8:12], T.Prefix.To4())
-		b[12] = T.Length
-		return *(*string)(unsafe.Pointer(&b))
-	case *bgp.LabeledVPNIPv6AddrPrefix:
-		b := make([]byte, 25)
-		serializedRD, _ := T.RD.Serialize()
-		copy(b, serializedRD)
-		copy(b[8:24], T.Prefix.To16())
-		b[24] = T.Length
-		return *(*string)(unsafe.Pointer(&b))
-	}
-	if n, ok := nlri.(*bgp.EVPNNLRI); ok {
-		if k, ok := evpnTableKey(n); ok {
-			return k
-		}
-	}
-	return nlri.String()
-}
-
-// vxbgp patch: evpnTableKey is the key of an EVPN type-2 or type-3
-// destination in binary: route type, RD, Ethernet tag, and the MAC and IP
-// (the originator's, for a type-3) each with its length, the fields
-// RFC 7432 7.2 and 7.3 make the route key and String prints. String's
-// text (~90 bytes, built with fmt on every lookup) was the key before:
-// per route, in the Adj-RIB-In, the Loc-RIB and its MAC index, it cost
-// ~300 bytes held and as much garbage per lookup. A binary key begins
-// with a byte below ' ', so it never equals a String key, which the other
-// route types keep.
-func evpnTableKey(n *bgp.EVPNNLRI) (string, bool) {
-	var rd bgp.RouteDistinguisherInterface
-	var etag uint32
-	var mac, ip []byte
-	switch r := n.RouteTypeData.(type) {
-	case *bgp.EVPNMacIPAdvertisementRoute:
-		rd, etag, mac, ip = r.RD, r.ETag, r.MacAddress, r.IPAddress
-	case *bgp.EVPNMulticastEthernetTagRoute:
-		rd, etag, ip = r.RD, r.ETag, r.IPAddress
-	default:
-		return "", false
-	}
-	if rd == nil || len(mac) > 255 || len(ip) > 255 {
-		return "", false
-	}
-	b := make([]byte, 0, 1+8+4+1+len(mac)+1+len(ip))
-	b = append(b, n.RouteType)
-	b, err := appendRD(b, rd)
-	if err != nil {
-		return "", false
-	}
-	b = append(b, byte(etag>>24), byte(etag>>16), byte(etag>>8), byte(etag))
-	b = append(b, byte(len(mac)))
-	b = append(b, mac...)
-	b = append(b, byte(len(ip)))
-	b = append(b, ip...)
-	return *(*string)(unsafe.Pointer(&b)), true
-}
-
-// appendRD appends rd's 8 wire bytes.
-func appendRD(b []byte, rd bgp.RouteDistinguisherInterface) ([]byte, error) {
-	w, err := rd.Serialize()
-	if err != nil {
-		return b, err
-	}
-	if len(w) != 8 {
-		return b, fmt.Errorf("route distinguisher of %d bytes", len(w))
-	}
-	return append(b, w...), nil
 }
 
 // vxbgp patch: macIndexAdd and macIndexDel keep the MAC index's prefix
