@@ -6,11 +6,14 @@ import (
 	"net/netip"
 	"reflect"
 	"testing"
+	"unsafe"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/vxbgp/vxbgp/internal/nlsub"
 	"github.com/vxbgp/vxbgp/overlay"
 )
 
@@ -44,7 +47,7 @@ var testNeighs = []netlink.Neigh{
 	{Family: unix.AF_BRIDGE, LinkIndex: 7},
 }
 
-// neighMessage writes the bytes the library would; neighOf and
+// neighMessage writes the bytes the library would; nlsub.NeighOf and
 // parseFDBEntry read back what NeighDeserialize reads.
 func TestNeighMessages(t *testing.T) {
 	for i, n := range testNeighs {
@@ -58,9 +61,9 @@ func TestNeighMessages(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ours, ok := neighOf(payload)
+			ours, ok := nlsub.NeighOf(payload)
 			if !ok {
-				t.Fatalf("neigh %d: neighOf refused it", i)
+				t.Fatalf("neigh %d: NeighOf refused it", i)
 			}
 			if lib.IP == nil && ours.IP != nil || lib.IP != nil && !lib.IP.Equal(ours.IP) ||
 				!bytes.Equal(lib.HardwareAddr, ours.HardwareAddr) {
@@ -80,8 +83,8 @@ func TestNeighMessages(t *testing.T) {
 			}
 		}
 	}
-	if _, ok := neighOf([]byte{1, 2, 3}); ok {
-		t.Error("neighOf read a short message")
+	if _, ok := nlsub.NeighOf([]byte{1, 2, 3}); ok {
+		t.Error("NeighOf read a short message")
 	}
 }
 
@@ -104,6 +107,53 @@ func BenchmarkBatchMessages(b *testing.B) {
 			if len(pend.msgs) >= batchMax {
 				pend.msgs, pend.arena = pend.msgs[:0], pend.arena[:0]
 			}
+		}
+	}
+}
+
+// The socket filter drops the bridge's half of an FDB entry set and the
+// vxlan half of one set as setFDB writes it, and passes every other event
+// (run in x/net/bpf's interpreter, on messages as the kernel sends them).
+func TestNeighFilter(t *testing.T) {
+	fp := neighFilter()
+	raw := unsafe.Slice(fp.Filter, fp.Len)
+	prog := make([]bpf.Instruction, len(raw))
+	for i, r := range raw {
+		prog[i] = bpf.RawInstruction{Op: r.Code, Jt: r.Jt, Jf: r.Jf, K: r.K}.Disassemble()
+	}
+	vm, err := bpf.NewVM(prog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac := net.HardwareAddr{2, 0, 0, 0, 1, 2}
+	vtep := net.ParseIP("192.0.2.2").To4()
+	fdb := func(state, flags int) *netlink.Neigh {
+		return &netlink.Neigh{Family: unix.AF_BRIDGE, LinkIndex: 7, State: state, Flags: flags, IP: vtep, HardwareAddr: mac}
+	}
+	ours := fdb(netlink.NUD_REACHABLE, netlink.NTF_SELF|netlink.NTF_EXT_LEARNED)
+	for _, c := range []struct {
+		name string
+		typ  int
+		n    *netlink.Neigh
+		pass bool
+	}{
+		{"our vxlan half set", unix.RTM_NEWNEIGH, ours, false},
+		{"our vxlan half set, offloaded", unix.RTM_NEWNEIGH, fdb(netlink.NUD_REACHABLE, netlink.NTF_SELF|netlink.NTF_EXT_LEARNED|netlink.NTF_OFFLOADED), false},
+		{"the bridge's half set", unix.RTM_NEWNEIGH, fdb(netlink.NUD_REACHABLE, netlink.NTF_MASTER|netlink.NTF_EXT_LEARNED), false},
+		{"our vxlan half deleted", unix.RTM_DELNEIGH, ours, true},
+		{"the bridge's half deleted", unix.RTM_DELNEIGH, fdb(netlink.NUD_REACHABLE, netlink.NTF_MASTER|netlink.NTF_EXT_LEARNED), true},
+		{"foreign extern_learn, permanent", unix.RTM_NEWNEIGH, fdb(netlink.NUD_PERMANENT, netlink.NTF_SELF|netlink.NTF_EXT_LEARNED), true},
+		{"ours replaced without extern_learn", unix.RTM_NEWNEIGH, fdb(netlink.NUD_REACHABLE, netlink.NTF_SELF), true},
+		{"flood entry", unix.RTM_NEWNEIGH, fdb(netlink.NUD_NOARP|netlink.NUD_PERMANENT, netlink.NTF_SELF), true},
+		{"neighbour", unix.RTM_NEWNEIGH, &testNeighs[2], true},
+	} {
+		msg := neighMessage(c.typ, 0, c.n)
+		got, err := vm.Run(msg)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if pass := got > 0; pass != c.pass {
+			t.Errorf("%s: passed %v, want %v", c.name, pass, c.pass)
 		}
 	}
 }

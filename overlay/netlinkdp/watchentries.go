@@ -135,9 +135,12 @@ func (e *echoes) ours(key entryKey, del bool) bool {
 
 // echoKey names the entry op changes, as neighKick and routeKick name it
 // from an event; kind entryNone for ops whose events Watch does not
-// follow (devices, NAT).
+// follow (devices, NAT) or never gets (an FDB entry set: the socket
+// drops its events, neighFilter).
 func echoKey(op overlay.Op) entryKey {
 	switch {
+	case op.FDB != nil && op.Kind == overlay.OpSet:
+		return entryKey{}
 	case op.FDB != nil:
 		return entryKey{kind: entryFDB, mac: op.FDB.MAC}
 	case op.Flood != nil:
