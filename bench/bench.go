@@ -31,6 +31,10 @@ type Config struct {
 	// LabRoot is the parent of the labs' work directories; "": Run picks
 	// it (labfs.go).
 	LabRoot string
+
+	// cpuGroups: the labs run each host in a CPU cgroup of its own (Run
+	// sets it where the machine allows; lab.Options.CPUGroups).
+	cpuGroups bool
 }
 
 // DefaultBulk are the bulk sizes of both the quick and the full run.
@@ -161,6 +165,14 @@ func Run(ctx context.Context, c Config) *Report {
 			c.LabRoot = root
 			rep.Notes = append(rep.Notes, note)
 			defer closeFS()
+		}
+	}
+	if c.hasAny(PartConv, PartCNI, PartBulk, PartType2, PartOverlay, PartFootprint, PartRouted, PartBlocks) {
+		if err := lab.CPUGroupsAvailable(); err != nil {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("labs: WARNING: %v; the hosts shared the CPUs by session (autogroup), which gives each FRR daemon a share of its own and every vxbgpd one shared with the bench (see bench/README.md \"CPU groups\")", err))
+		} else {
+			c.cpuGroups = true
+			rep.Notes = append(rep.Notes, "labs: in the overlay and routed labs each host's daemons (vxbgpd; zebra and bgpd) ran in a CPU cgroup of their own, of equal weight; the bench, its BGP speaker and watchers in the bench's session (see bench/README.md \"CPU groups\")")
 		}
 	}
 	if c.hasAny(PartConv, PartCNI, PartBulk, PartType2, PartOverlay, PartFootprint) {

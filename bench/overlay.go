@@ -37,7 +37,9 @@ func overlaySuite(ctx context.Context, c Config, sz sizes) ([]Row, []string) {
 		}
 		return rows, nil
 	}
-	l, closeLab, err := newLab(ctx, c, lab.Options{Hosts: 2, FRRHosts: 2,
+	// CPU groups: h2 and f2 take in the type-2 table at the same moment
+	// (bench/README.md "CPU groups").
+	l, closeLab, err := newLab(ctx, c, lab.Options{Hosts: 2, FRRHosts: 2, CPUGroups: c.cpuGroups,
 		Configure: func(h *lab.Host, hc *lab.HostConfig) {
 			// Host i keeps the other host and FRR host fi.
 			var keep []lab.PeerConfig

@@ -32,7 +32,9 @@ func routedSuite(ctx context.Context, c Config, sz sizes) ([]Row, []string) {
 	}
 	const spAddr, spASN = "10.250.0.150", 64999
 	const within = "10.244.64.0/18"
-	o := lab.Options{Hosts: 2, Mode: "routed"}
+	// CPU groups: h1 and r1 take in the blocks at the same moment
+	// (bench/README.md "CPU groups").
+	o := lab.Options{Hosts: 2, Mode: "routed", CPUGroups: c.cpuGroups}
 	if doBlocks {
 		// r1 peers with no host, only with the speaker.
 		o.Routers = []lab.RouterSpec{{Hosts: []int{99}}}

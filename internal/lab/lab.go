@@ -56,6 +56,9 @@ type Options struct {
 	// it to <Dir>/gossip.key (mode 0600) and every host's
 	// discovery.secretKeyFile names that file.
 	GossipKey string
+	// CPUGroups runs each host's daemons in a CPU cgroup of its own
+	// (cpugroup.go); New fails if the machine has no cpu controller.
+	CPUGroups bool
 }
 
 // Lab is one run: an underlay, vxbgp hosts, FRR hosts and pods.
@@ -99,6 +102,11 @@ func New(ctx context.Context, opts Options) (*Lab, error) {
 	r, err := newRunDir(opts.Root)
 	if err != nil {
 		return nil, err
+	}
+	if opts.CPUGroups {
+		if r.cpuRoot, err = cpuGroupRoot(); err != nil {
+			return nil, errors.Join(fmt.Errorf("lab %s: cpu groups: %w", r.id, err), os.RemoveAll(r.dir))
+		}
 	}
 	l := &Lab{ID: r.id, Dir: r.dir, Underlay: r.id + "-ul", opts: opts, run: r, logf: opts.Logf}
 	if l.logf == nil {
@@ -353,6 +361,7 @@ func removeRun(ctx context.Context, r *runDir, logf func(string, ...any)) error 
 			errs = append(errs, err)
 		}
 	}
+	errs = append(errs, removeCPUGroups(r.id))
 	if err := os.RemoveAll(r.dir); err != nil {
 		errs = append(errs, fmt.Errorf("remove %s: %w", r.dir, err))
 	}

@@ -41,6 +41,9 @@ func DefaultRoot() string {
 type runDir struct {
 	id  string
 	dir string
+	// cpuRoot, if set, is where each host's CPU group is (cpugroup.go):
+	// recordPID moves every daemon into its host's.
+	cpuRoot string
 }
 
 // newRunDir picks an unused run ID under root and claims it.
@@ -110,11 +113,15 @@ func (r *runDir) netns() []string {
 	return strings.Fields(string(b))
 }
 
-// recordPID notes a daemon's PID under name (e.g. "h1-vxbgpd").
+// recordPID notes a daemon's PID under name (e.g. "h1-vxbgpd") and, with
+// CPU groups, moves it into its host's.
 func (r *runDir) recordPID(name string, pid int) error {
 	p := filepath.Join(r.dir, "pids", name)
 	if err := os.WriteFile(p, []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
 		return fmt.Errorf("record pid %d of %s: %w", pid, name, err)
+	}
+	if r.cpuRoot != "" {
+		return joinCPUGroup(r.cpuRoot, r.id, hostOfDaemon(name), pid)
 	}
 	return nil
 }
