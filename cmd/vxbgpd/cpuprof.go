@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"time"
 )
 
@@ -43,8 +44,17 @@ func init() {
 				fmt.Fprintln(os.Stderr, "cpuprof:", err)
 				return
 			}
+			// VXBGP_TRACE=1: an execution trace of each window too,
+			// DIR/trace-PID-N.out (`go tool trace -pprof=sched`: where
+			// goroutines waited to run)
+			var tbuf bytes.Buffer
+			tracing := os.Getenv("VXBGP_TRACE") != "" && trace.Start(&tbuf) == nil
 			time.Sleep(window)
 			pprof.StopCPUProfile()
+			if tracing {
+				trace.Stop()
+				_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("trace-%d-%d.out", os.Getpid(), n)), tbuf.Bytes(), 0o644)
+			}
 			path := filepath.Join(dir, fmt.Sprintf("cpu-%d-%d.pprof", os.Getpid(), n))
 			if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 				fmt.Fprintln(os.Stderr, "cpuprof:", err)
