@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/vxbgp/vxbgp/internal/netnsdo"
 	"github.com/vxbgp/vxbgp/internal/nlsub"
 )
 
@@ -60,39 +60,12 @@ func subscribeNeigh(ch chan netlink.NeighUpdate, done chan struct{}, ns *netns.N
 }
 
 // socketIn opens a netlink socket (nlsub.Socket) in namespace ns.
-func socketIn(ns netns.NsHandle) (int, error) {
-	type result struct {
-		fd  int
-		err error
-	}
-	c := make(chan result, 1)
-	go func() {
-		// The thread is left locked if it cannot go back: it then ends
-		// with the goroutine instead of serving others in ns.
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			c <- result{-1, fmt.Errorf("current netns: %w", err)}
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(ns); err != nil {
-			c <- result{-1, fmt.Errorf("enter netns: %w", err)}
-			return
-		}
-		fd, err := nlsub.Socket()
-		if err := netns.Set(orig); err != nil {
-			c <- result{fd, err}
-			return
-		}
-		runtime.UnlockOSThread()
-		c <- result{fd, err}
-	}()
-	r := <-c
-	if r.err != nil && r.fd >= 0 {
-		unix.Close(r.fd)
-	}
-	return r.fd, r.err
+func socketIn(ns netns.NsHandle) (fd int, err error) {
+	err = netnsdo.Do(ns, func() error {
+		fd, err = nlsub.Socket()
+		return err
+	})
+	return fd, err
 }
 
 func subscribeRoute(ch chan netlink.RouteUpdate, done chan struct{}, ns *netns.NsHandle, onErr func(error)) error {
