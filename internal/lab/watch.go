@@ -13,7 +13,6 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
-	"github.com/vxbgp/vxbgp/internal/netnsdo"
 	"github.com/vxbgp/vxbgp/internal/nlsub"
 )
 
@@ -56,16 +55,7 @@ type subscription[U any] func(ch chan U, done chan struct{}, ns *netns.NsHandle,
 // watches made 13 GB of garbage per host per sample and took the CPU the
 // daemons they time were racing for.
 func subscribeNeigh(ch chan netlink.NeighUpdate, done chan struct{}, ns *netns.NsHandle, onErr func(error)) error {
-	return nlsub.Neigh(func() (int, error) { return socketIn(*ns) }, watchBuffer, nil, ch, done, onErr)
-}
-
-// socketIn opens a netlink socket (nlsub.Socket) in namespace ns.
-func socketIn(ns netns.NsHandle) (fd int, err error) {
-	err = netnsdo.Do(ns, func() error {
-		fd, err = nlsub.Socket()
-		return err
-	})
-	return fd, err
+	return nlsub.Neigh(func() (int, error) { return nlsub.SocketIn(*ns) }, watchBuffer, nil, ch, done, onErr)
 }
 
 func subscribeRoute(ch chan netlink.RouteUpdate, done chan struct{}, ns *netns.NsHandle, onErr func(error)) error {

@@ -47,10 +47,10 @@ func sendNeighUpdates(b []byte, ch chan<- netlink.NeighUpdate, done <-chan struc
 }
 
 // NeighOf reads the fields of a neighbour message that the agent's and
-// the lab's watches look at, as netlink.NeighDeserialize fills them, its addresses copied
-// out of b in one allocation: the library's parse allocates a list of
-// attributes and more for each of the hundreds of thousands of events a
-// burst of routes brings. Family, LinkIndex, State, Flags, Type; IP
+// the lab's watches look at, as netlink.NeighDeserialize fills them, its
+// addresses copied out of b in one allocation: the library's parse
+// allocates a list of attributes and more for each of the hundreds of
+// thousands of events a burst of routes brings. Family, LinkIndex, State, Flags, Type; IP
 // (NDA_DST); HardwareAddr (NDA_LLADDR, or LLIPAddr when it is 4 bytes: an
 // IPv4 tunnel's); MasterIndex (NDA_MASTER).
 func NeighOf(b []byte) (netlink.Neigh, bool) {

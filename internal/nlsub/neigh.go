@@ -10,7 +10,10 @@ import (
 	"os"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/vxbgp/vxbgp/internal/netnsdo"
 )
 
 // Neigh is netlink.NeighSubscribeWithOptions (no listing of the existing
@@ -96,4 +99,17 @@ func Neigh(open func() (int, error), rcvbuf int, filter *unix.SockFprog, ch chan
 // thread's namespace, for open.
 func Socket() (int, error) {
 	return unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_ROUTE)
+}
+
+// SocketIn is Socket in namespace ns (the calling thread's if ns is not
+// open), for open.
+func SocketIn(ns netns.NsHandle) (fd int, err error) {
+	if !ns.IsOpen() {
+		return Socket()
+	}
+	err = netnsdo.Do(ns, func() error {
+		fd, err = Socket()
+		return err
+	})
+	return fd, err
 }

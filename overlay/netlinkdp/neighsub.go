@@ -13,13 +13,7 @@ import (
 // namespace (nlsub.Neigh), with the kernel dropping what Watch never needs
 // (neighFilter).
 func (d *Dataplane) subscribeNeigh(ch chan<- netlink.NeighUpdate, done <-chan struct{}, onErr func(error), rcvbuf int) error {
-	open := func() (fd int, err error) {
-		err = d.inNS(func() error {
-			fd, err = nlsub.Socket()
-			return err
-		})
-		return fd, err
-	}
+	open := func() (int, error) { return nlsub.SocketIn(d.ns) }
 	return nlsub.Neigh(open, rcvbuf, neighFilter(), ch, done, onErr)
 }
 
