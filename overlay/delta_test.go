@@ -239,6 +239,37 @@ func TestResyncWaitsForQuiet(t *testing.T) {
 	waitFor(t, "the last state", func() bool { return dp.State().Equal(cur) })
 }
 
+// slowObserver is a Dataplane whose kernel reads take delay.
+type slowObserver struct {
+	observeCounter
+	delay time.Duration
+}
+
+func (s *slowObserver) Observe(ctx context.Context) (overlay.State, error) {
+	time.Sleep(s.delay)
+	return s.observeCounter.Observe(ctx)
+}
+
+// A kernel read that takes long spaces the resyncs out: 50 times its
+// duration (resync.go) up to ten periods, here 100 ms reads and a 300 ms
+// period: 3 s apart (ten periods; 50 reads would be 5 s),
+// where the period alone would have read the kernel ~10 times in the 3 s
+// watched.
+func TestResyncSpacedByReadCost(t *testing.T) {
+	dp := &slowObserver{observeCounter: observeCounter{Dataplane: newFake(t)}, delay: 100 * time.Millisecond}
+	r := overlay.NewReconciler(dp, overlay.ReconcilerOptions{Resync: 300 * time.Millisecond})
+	runReconciler(t, r)
+	cur := randomState(rand.New(rand.NewPCG(5, 6)))
+	r.Set(cur.Clone())
+	r.MarkSynced()
+	waitFor(t, "the first state", func() bool { return dp.State().Equal(cur) })
+	before := dp.n.Load()
+	time.Sleep(3 * time.Second)
+	if n := dp.n.Load() - before; n > 1 {
+		t.Errorf("%d kernel reads in 3 s with 100 ms reads, want at most 1 (resyncs 3 s apart)", n)
+	}
+}
+
 // runReconciler runs r until the test ends.
 func runReconciler(t *testing.T, r *overlay.Reconciler) {
 	ctx, cancel := context.WithCancel(context.Background())

@@ -72,6 +72,9 @@ type Reconciler struct {
 	// pass copying 100k entries every time.
 	cacheMu sync.Mutex
 	cache   *State
+	// observed is how long the last pass's re-read of the kernel took
+	// (0: that pass did not re-read it); Run spaces resyncs by it.
+	observed time.Duration
 	// counts and shown are what readers get without waiting for a pass
 	// (/metrics, vxbgpctl status and fdb): a first pass over 100k entries
 	// takes seconds, and a kernel call that hangs would hang them too.
@@ -87,7 +90,8 @@ const applyChunk = 512
 type ReconcilerOptions struct {
 	Logger *slog.Logger
 	// Resync is how often the kernel is re-read and the whole state
-	// re-applied even without a change (default 30s).
+	// re-applied even without a change (default 30s), at least: a re-read
+	// that takes long spaces them out (resyncPeriod).
 	Resync time.Duration
 	// Beat is Run's heartbeat (nil: none): it beats on every turn of
 	// the loop, after every kernel operation, and on an idle tick.
@@ -225,6 +229,10 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			retry = nil
 		}
 		err := r.Sync(ctx)
+		if r.observed > 0 {
+			resync.Reset(resyncPeriod(r.resync, r.observed))
+			r.observed = 0
+		}
 		r.mu.Lock()
 		repaired := r.repaired
 		r.mu.Unlock()
@@ -279,7 +287,9 @@ func (r *Reconciler) Sync(ctx context.Context) error {
 	}
 	var before *State // the cache before a re-read, to tell repairs
 	if stale || r.cache == nil {
+		obs := time.Now()
 		cur, err := r.dp.Observe(ctx)
+		r.observed = time.Since(obs)
 		if err != nil {
 			r.markStale(err, setAt)
 			r.passed(Pass{Duration: time.Since(start), Errors: 1})

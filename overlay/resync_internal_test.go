@@ -33,3 +33,18 @@ func TestResyncGate(t *testing.T) {
 		t.Fatalf("next: wait %v, want 900ms", w)
 	}
 }
+
+func TestResyncPeriod(t *testing.T) {
+	const base = 30 * time.Second
+	for _, tc := range []struct{ observed, want time.Duration }{
+		{10 * time.Millisecond, base}, // a small table: the period configured
+		{600 * time.Millisecond, base},
+		{time.Second, 50 * time.Second},
+		{2 * time.Second, 100 * time.Second}, // ~100,000 remote MACs
+		{10 * time.Second, 10 * base},        // at most ten periods
+	} {
+		if got := resyncPeriod(base, tc.observed); got != tc.want {
+			t.Errorf("resyncPeriod(%v, %v) = %v, want %v", base, tc.observed, got, tc.want)
+		}
+	}
+}
