@@ -3,7 +3,9 @@ package deploy
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -67,9 +69,11 @@ func testContainerd(t *testing.T, dir, tarball, ref string, plugin []byte) {
 	if err := os.WriteFile(cfg, fmt.Appendf(nil, containerdConfig, ctd), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	ns := fmt.Sprintf("vxbgp-test-%d", os.Getpid())
+	// Registered before containerd's stop, so it runs after it.
+	t.Cleanup(func() { removeCgroups(t, ns) })
 	startDaemon(t, filepath.Join(ctd, "containerd.log"), "containerd", "--config", cfg)
 	sock := filepath.Join(ctd, "containerd.sock")
-	ns := fmt.Sprintf("vxbgp-test-%d", os.Getpid())
 	ctr := func(args ...string) string {
 		return runOK(t, dir, nil, "ctr", append([]string{"-a", sock, "-n", ns}, args...)...)
 	}
@@ -100,6 +104,29 @@ func testContainerd(t *testing.T, dir, tarball, ref string, plugin []byte) {
 		t.Errorf("install-cni in the image: %s/vxbgp-cni: %d bytes (err %v), want the %d bytes of bin/vxbgp-cni", hostBin, len(got), err, len(plugin))
 	}
 	ctr("images", "rm", ref)
+}
+
+// removeCgroups removes the cgroups containerd made for namespace ns
+// (/sys/fs/cgroup/<controller>/<ns>/..., or <ns>/... under cgroup v2),
+// which outlive its containers and itself: deepest first, as only an
+// empty cgroup can go.
+func removeCgroups(t *testing.T, ns string) {
+	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", ns))
+	dirs = append(dirs, filepath.Join("/sys/fs/cgroup", ns))
+	for _, top := range dirs {
+		var all []string
+		_ = filepath.WalkDir(top, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				all = append(all, p)
+			}
+			return nil
+		})
+		for i := len(all) - 1; i >= 0; i-- {
+			if err := os.Remove(all[i]); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("remove containerd's cgroup: %v", err)
+			}
+		}
+	}
 }
 
 const storageConf = `[storage]
