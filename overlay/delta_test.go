@@ -268,6 +268,9 @@ func TestResyncSpacedByReadCost(t *testing.T) {
 	if n := dp.n.Load() - before; n > 1 {
 		t.Errorf("%d kernel reads in 3 s with 100 ms reads, want at most 1 (resyncs 3 s apart)", n)
 	}
+	if got := r.Stats().ResyncInterval; got != 3*time.Second {
+		t.Errorf("Stats().ResyncInterval = %v, want 3s", got)
+	}
 }
 
 // runReconciler runs r until the test ends.

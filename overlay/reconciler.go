@@ -110,7 +110,7 @@ func NewReconciler(dp Dataplane, o ReconcilerOptions) *Reconciler {
 		o.Resync = 30 * time.Second
 	}
 	return &Reconciler{dp: dp, log: o.Logger, resync: o.Resync, warn: lograte.New(o.Logger, 10*time.Second), beat: o.Beat, onPass: o.OnPass,
-		wake: make(chan struct{}, 1), kicked: make(chan struct{}, 1), stale: true}
+		wake: make(chan struct{}, 1), kicked: make(chan struct{}, 1), stale: true, stats: Stats{ResyncInterval: o.Resync}}
 }
 
 // Set hands over the desired state (latest wins) and wakes the reconciler.
@@ -230,8 +230,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		}
 		err := r.Sync(ctx)
 		if r.observed > 0 {
-			resync.Reset(resyncPeriod(r.resync, r.observed))
-			r.observed = 0
+			r.spaceResync(resync)
 		}
 		r.mu.Lock()
 		repaired := r.repaired

@@ -24,6 +24,17 @@ func resyncPeriod(base, observed time.Duration) time.Duration {
 	return min(max(base, resyncCostRatio*observed), resyncMaxFactor*base)
 }
 
+// spaceResync sets the time until the next resync after a pass that
+// re-read the kernel.
+func (r *Reconciler) spaceResync(t *time.Ticker) {
+	p := resyncPeriod(r.resync, r.observed)
+	r.observed = 0
+	t.Reset(p)
+	r.mu.Lock()
+	r.stats.ResyncInterval = p
+	r.mu.Unlock()
+}
+
 // resyncGate decides when a due periodic resync runs. A resync re-reads
 // the kernel's tables whole: at 100,000 remote MACs that is 1.7–2.0 s of
 // CPU, most of it the kernel's FDB dump, which starts again from the first

@@ -16,6 +16,10 @@ type Stats struct {
 	Repairs map[string]uint64
 	// Delayed counts the kicks the repair limiter held back.
 	Delayed uint64
+	// ResyncInterval is how long after the last re-read of the kernel
+	// the next periodic one falls due: the period configured, or longer
+	// after a slow re-read (resync.go).
+	ResyncInterval time.Duration
 	// Errors counts failures by kind: the kernel operations that failed,
 	// by the kind of object (Op.Object), and "observe" for a failed read
 	// of the kernel. Every kind is present. OpErrors is their sum.

@@ -95,6 +95,8 @@ func TestMetricsScrape(t *testing.T) {
 		// /24: 254 usable, the gateway outside the block; 3 pods.
 		`vxbgp_ipam_addresses_used{family="ipv4",network="pods"}`: 3,
 		`vxbgp_ipam_addresses_free{family="ipv4",network="pods"}`: 251,
+		// the fake kernel reads in no time: the default period
+		"vxbgp_reconcile_resync_interval_seconds": 30,
 	} {
 		if !m.has(series, v) {
 			t.Errorf("want %s %v; got %v (present: %t)", series, v, m.series[series], m.series[series] != 0 || m.has(series, 0))
@@ -104,6 +106,7 @@ func TestMetricsScrape(t *testing.T) {
 		"vxbgp_build_info": "gauge", "vxbgp_bgp_session_up": "gauge", "vxbgp_ipam_addresses_used": "gauge",
 		"vxbgp_ipam_addresses_free": "gauge", "vxbgp_reconcile_duration_seconds": "histogram",
 		"vxbgp_reconcile_latency_seconds": "histogram", "vxbgp_reconcile_errors_total": "counter",
+		"vxbgp_reconcile_resync_interval_seconds": "gauge",
 	} {
 		if m.types[name] != typ {
 			t.Errorf("%s: type %q, want %s", name, m.types[name], typ)

@@ -63,6 +63,8 @@ func (r *Reconcile) Register(reg Registry, rec *overlay.Reconciler) {
 		}
 		return 0
 	})
+	gauge("reconcile_resync_interval_seconds", "How long after the last re-read of the kernel the next periodic one falls due: the resync period, or 50 times the last re-read's duration if longer, at most 10 periods.",
+		func() float64 { return rec.Stats().ResyncInterval.Seconds() })
 	counter("reconcile_passes_total", "Reconciler passes.", func() float64 { return float64(rec.Stats().Passes) })
 	counter("reconcile_ops_total", "Kernel operations applied.", func() float64 { return float64(rec.Stats().OpsApplied) })
 	reg.CounterMap("reconcile_errors_total", "Reconcile failures (retried) by kind: the kernel object an operation failed on (device, neigh, fdb, flood, route, nat), or observe (reading the kernel).",
