@@ -252,7 +252,7 @@ func (s *slowObserver) Observe(ctx context.Context) (overlay.State, error) {
 
 // A kernel read that takes long spaces the resyncs out: 50 times its
 // duration (resync.go) up to ten periods, here 100 ms reads and a 300 ms
-// period: 3 s apart (ten periods; 50 reads would be 5 s),
+// period: 3 s apart (ten periods, the most; 50 times a read is 5 s),
 // where the period alone would have read the kernel ~10 times in the 3 s
 // watched.
 func TestResyncSpacedByReadCost(t *testing.T) {
