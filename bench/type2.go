@@ -76,8 +76,9 @@ func type2(ctx context.Context, l *lab.Lab, sp *speakerProc, n, samples int, log
 			halves = &[2]unix.CPUSet{split.halves[s%2], split.halves[1-s%2]}
 		}
 		var x type2Sample
-		x, err = r.sample(ctx, fmt.Sprintf("sample %d", s+1), halves)
-		pinned = append(pinned, x)
+		if x, err = r.sample(ctx, fmt.Sprintf("sample %d", s+1), halves); err == nil {
+			pinned = append(pinned, x)
+		}
 	}
 	if splitErr == nil {
 		if perr := pinProcs(append(slices.Clone(r.ours), r.ref...), &split.all); err == nil {
@@ -88,8 +89,9 @@ func type2(ctx context.Context, l *lab.Lab, sp *speakerProc, n, samples int, log
 	if err == nil && splitErr == nil {
 		for s := 0; err == nil && s < min(samples, sharedSamples); s++ {
 			var x type2Sample
-			x, err = r.sample(ctx, fmt.Sprintf("cores shared, sample %d", s+1), nil)
-			shared = append(shared, x)
+			if x, err = r.sample(ctx, fmt.Sprintf("cores shared, sample %d", s+1), nil); err == nil {
+				shared = append(shared, x)
+			}
 		}
 		if err == nil {
 			to, tr := timesOf(shared)
