@@ -385,20 +385,3 @@ func (r *Reconciler) Sync(ctx context.Context) error {
 	}
 	return err
 }
-
-func (r *Reconciler) markStale(err error, setAt time.Time) {
-	r.mu.Lock()
-	r.stale = true
-	r.stats.Passes++
-	r.stats.OpErrors++
-	r.countErrors(map[string]uint64{"observe": 1})
-	r.stats.LastError = err.Error()
-	r.keepSetAt(setAt)
-	r.mu.Unlock()
-}
-
-func (r *Reconciler) passed(p Pass) {
-	if r.onPass != nil {
-		r.onPass(p)
-	}
-}

@@ -64,3 +64,23 @@ func (r *Reconciler) keepSetAt(setAt time.Time) {
 		r.setAt = setAt
 	}
 }
+
+// markStale records a pass whose re-read of the kernel failed: the next
+// one re-reads it again.
+func (r *Reconciler) markStale(err error, setAt time.Time) {
+	r.mu.Lock()
+	r.stale = true
+	r.stats.Passes++
+	r.stats.OpErrors++
+	r.countErrors(map[string]uint64{"observe": 1})
+	r.stats.LastError = err.Error()
+	r.keepSetAt(setAt)
+	r.mu.Unlock()
+}
+
+// passed hands a pass to OnPass (the metrics).
+func (r *Reconciler) passed(p Pass) {
+	if r.onPass != nil {
+		r.onPass(p)
+	}
+}
